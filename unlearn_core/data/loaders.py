@@ -1,0 +1,1 @@
+"""Loaders for files a user already has (registered with ``file_format``)."""

@@ -1,0 +1,1 @@
+"""Synthetic built-in sources: 2-D toy sets and procedural shapes."""

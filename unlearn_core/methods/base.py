@@ -1,0 +1,209 @@
+"""The method contract: ``Param``, ``MethodSpec``, ``Method``, the registry and its runner."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ..data import Dataset
+from ..device import seed_everything, timer
+from ..forget import ForgetSplit
+from ..models import clone_model, weights_hash
+from ..progress import Progress, no_progress
+from ..training import TrainConfig, model_device
+
+
+class MethodNotApplicable(ValueError):
+    """The method cannot run on this model / forget request; the message says why."""
+
+
+class ParamError(ValueError):
+    """A hyper-parameter value is of the wrong type or outside its range."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One hyper-parameter: enough for the app to draw its control and the CLI to parse it."""
+
+    name: str
+    type: type
+    default: Any
+    range: tuple[float, float] | None = None
+    help: str = ""
+    choices: tuple[Any, ...] | None = None
+    log_scale: bool = False
+
+    def coerce(self, value: Any) -> Any:
+        try:
+            if self.type is bool and isinstance(value, str):
+                v: Any = value.strip().lower() in {"1", "true", "yes", "on"}
+            else:
+                v = self.type(value)
+        except (TypeError, ValueError) as exc:
+            raise ParamError(f"{self.name}: cannot read {value!r} as {self.type.__name__}") from exc
+        if self.choices is not None and v not in self.choices:
+            raise ParamError(f"{self.name}: {v!r} is not one of {list(self.choices)}")
+        if self.range is not None and self.type in (int, float):
+            lo, hi = self.range
+            if not lo <= v <= hi:
+                raise ParamError(f"{self.name}: {v} is outside its range [{lo}, {hi}]")
+        return v
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["type"] = self.type.__name__
+        return d
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """What the app, the CLI and the docs need to know about a method."""
+
+    name: str
+    label: str
+    family: str  # "exact" or "approximate"
+    paper: str
+    summary: str
+    params: tuple[Param, ...] = ()
+    #: "forget", "retain" (data the method reads) or "forget_class" (whole classes only)
+    needs: tuple[str, ...] = ("forget", "retain")
+
+    def resolve(self, overrides: dict | None = None) -> dict:
+        """Defaults with ``overrides`` applied, each value checked; unknown names are errors."""
+        overrides = dict(overrides or {})
+        known = {p.name: p for p in self.params}
+        unknown = set(overrides) - set(known)
+        if unknown:
+            raise ParamError(
+                f"{self.name} has no parameter {', '.join(sorted(unknown))}; "
+                f"it takes {', '.join(known) or 'none'}"
+            )
+        return {n: p.coerce(overrides.get(n, p.default)) for n, p in known.items()}
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["params"] = [p.to_dict() for p in self.params]
+        return d
+
+
+@dataclass
+class UnlearnTask:
+    """Everything a method may read besides the model: data, the split and the original recipe."""
+
+    data: Dataset
+    split: ForgetSplit
+    train_config: TrainConfig
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    def _on_device(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.data.x_train[idx].to(self.device), self.data.y_train[idx].to(self.device)
+
+    @cached_property
+    def forget(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x, y) of the forget set, on the device."""
+        return self._on_device(self.split.forget_idx)
+
+    @cached_property
+    def retain(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x, y) of the retain set, on the device."""
+        return self._on_device(self.split.retain_idx)
+
+    @cached_property
+    def train_all(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x, y) of the whole training set (retain + forget), on the device."""
+        return self.data.x_train.to(self.device), self.data.y_train.to(self.device)
+
+
+@dataclass
+class UnlearnOutput:
+    """A method's result: the new model and a JSON-friendly log for the views."""
+
+    model: nn.Module
+    log: dict = field(default_factory=dict)
+
+
+class Method:
+    """Base class. Subclasses set ``spec`` and implement :meth:`unlearn`.
+
+    ``unlearn`` receives a private deep copy of the trained model and may change it freely.
+    """
+
+    spec: ClassVar[MethodSpec]
+
+    def check(self, model: nn.Module, task: UnlearnTask) -> None:
+        """Raise :class:`MethodNotApplicable` if the method cannot run here."""
+        if "forget_class" in self.spec.needs and not task.split.is_class_wise:
+            raise MethodNotApplicable(
+                f"{self.spec.label} forgets whole classes only; this forget set is "
+                f"{task.split.request.describe(task.data.classes)}"
+            )
+
+    def unlearn(
+        self, model: nn.Module, task: UnlearnTask, cfg: dict, *, seed: int, progress: Progress
+    ) -> UnlearnOutput:
+        raise NotImplementedError
+
+
+REGISTRY: dict[str, Method] = {}
+
+
+def register(cls: type[Method]) -> type[Method]:
+    """Class decorator: add a method to the one registry."""
+    name = cls.spec.name
+    if name in REGISTRY:
+        raise ValueError(f"method {name!r} registered twice")
+    REGISTRY[name] = cls()
+    return cls
+
+
+def get_method(name: str) -> Method:
+    if name not in REGISTRY:
+        raise KeyError(f"unknown method {name!r}; choose from {', '.join(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def list_methods(family: str | None = None) -> list[MethodSpec]:
+    return [m.spec for m in REGISTRY.values() if family in (None, m.spec.family)]
+
+
+@dataclass
+class RunOutput:
+    """What :func:`run_method` returns: the output plus the method's own wall time."""
+
+    model: nn.Module
+    log: dict
+    seconds: float
+    params: dict
+
+
+def run_method(
+    name: str,
+    model: nn.Module,
+    task: UnlearnTask,
+    overrides: dict | None = None,
+    *,
+    seed: int = 0,
+    progress: Progress = no_progress,
+) -> RunOutput:
+    """Check, copy, seed and time one method. The given ``model`` is never changed."""
+    method = get_method(name)
+    cfg = method.spec.resolve(overrides)
+    method.check(model, task)
+    before = weights_hash(model)
+    work = clone_model(model).to(task.device)
+    seed_everything(seed)
+    with timer(task.device) as t:
+        out = method.unlearn(work, task, cfg, seed=seed, progress=progress)
+    out.model.eval()
+    if weights_hash(model) != before:  # pragma: no cover - a broken method, caught by tests
+        raise RuntimeError(f"method {name} changed the original model")
+    progress(1.0, "done")
+    return RunOutput(model=out.model, log=out.log, seconds=t["seconds"], params=cfg)
+
+
+def device_of(model: nn.Module) -> torch.device:
+    return model_device(model)
