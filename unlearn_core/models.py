@@ -133,9 +133,7 @@ class BasicBlock(nn.Module):
 class ResNet18(UnlearnModel):
     """CIFAR-style ResNet-18 (3x3 stem, no max-pool, [2, 2, 2, 2] basic blocks)."""
 
-    def __init__(
-        self, input_shape: tuple[int, ...], num_classes: int, width: int = 64
-    ) -> None:
+    def __init__(self, input_shape: tuple[int, ...], num_classes: int, width: int = 64) -> None:
         super().__init__(input_shape, num_classes, width=width)
         if len(input_shape) != 3:
             raise ModelError(f"resnet18 needs image input (C, H, W), got {tuple(input_shape)}")

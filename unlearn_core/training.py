@@ -34,7 +34,7 @@ class TrainConfig:
 
 #: Recipes that train each architecture well on the small built-in sets.
 DEFAULT_RECIPES: dict[str, TrainConfig] = {
-    "mlp": TrainConfig(epochs=30, batch_size=64, lr=1e-3, optimizer="adam"),
+    "mlp": TrainConfig(epochs=40, batch_size=32, lr=1e-3, optimizer="adam"),
     "cnn": TrainConfig(epochs=15, batch_size=64, lr=1e-3, optimizer="adam"),
     "resnet18": TrainConfig(
         epochs=10, batch_size=128, lr=0.05, optimizer="sgd", momentum=0.9, weight_decay=5e-4
@@ -129,7 +129,9 @@ def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 4096) ->
     was_training = model.training
     model.eval()
     dev = model_device(model)
-    outs = [model(x[i : i + batch_size].to(dev)).float().cpu() for i in range(0, len(x), batch_size)]
+    outs = [
+        model(x[i : i + batch_size].to(dev)).float().cpu() for i in range(0, len(x), batch_size)
+    ]
     model.train(was_training)
     if not outs:
         return torch.empty(0, getattr(model, "head", nn.Linear(1, 1)).out_features)

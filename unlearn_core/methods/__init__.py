@@ -1,8 +1,10 @@
 """Unlearning methods: one registry (``REGISTRY``), one signature (``Method.unlearn``).
 
-Importing this package registers every method module listed in ``_MODULES``.
+Importing this package imports every module beside ``base`` in it, and each module's
+``@register`` adds its methods: a new method is one new file.
 """
 
+import pkgutil
 from importlib import import_module
 
 from .base import (
@@ -21,9 +23,9 @@ from .base import (
     run_method,
 )
 
-_MODULES = ("exact", "finetune")
-for _m in _MODULES:
-    import_module(f"{__name__}.{_m}")
+for _info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+    if _info.name != "base":
+        import_module(f"{__name__}.{_info.name}")
 
 __all__ = [
     "REGISTRY",

@@ -23,7 +23,9 @@ class FineTune(Method):
         ),
         params=(
             Param("epochs", int, 3, (1, 100), "passes over the retain set (paper: 10)"),
-            Param("lr", float, 0.01, (1e-5, 1.0), "SGD learning rate (paper: 0.01)", log_scale=True),
+            Param(
+                "lr", float, 0.01, (1e-5, 1.0), "SGD learning rate (paper: 0.01)", log_scale=True
+            ),
             Param("batch_size", int, 128, (8, 4096), "retain batch size"),
         ),
         needs=("retain",),
@@ -34,8 +36,12 @@ class FineTune(Method):
     ) -> UnlearnOutput:
         x, y = task.retain
         recipe = TrainConfig(
-            epochs=cfg["epochs"], batch_size=cfg["batch_size"], lr=cfg["lr"], optimizer="sgd",
-            momentum=0.9, weight_decay=5e-4,
+            epochs=cfg["epochs"],
+            batch_size=cfg["batch_size"],
+            lr=cfg["lr"],
+            optimizer="sgd",
+            momentum=0.9,
+            weight_decay=5e-4,
         )
         hist = train(model, x, y, recipe, seed=seed, progress=progress)
         return UnlearnOutput(model, {"history": hist.to_dict()})
