@@ -1,0 +1,28 @@
+"""Shared fixtures: small real data and real trained models, built once per session."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from unlearn_core.data import load_dataset
+from unlearn_core.training import TrainConfig, train_new_model
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _threads():
+    torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="session")
+def digits_mlp(digits):
+    """An MLP trained briefly on digits (about 0.5 s); tests must not change it."""
+    model, _ = train_new_model(
+        digits, "mlp", TrainConfig(epochs=15, batch_size=64), seed=0, device="cpu"
+    )
+    return model
