@@ -1,0 +1,180 @@
+"""Gradient ascent on the forget set (NegGrad) and its retain-anchored variant (NegGrad+)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..progress import Progress
+from ..training import batches, evaluate, make_optimizer
+from .base import Method, MethodSpec, Param, UnlearnOutput, UnlearnTask, register
+
+
+def cycled_batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """Shuffled index batches over ``0..n-1`` without end: a fresh shuffle on every pass."""
+    while True:
+        yield from batches(n, batch_size, generator)
+
+
+@register
+class NegGrad(Method):
+    """Gradient ascent: maximise the cross-entropy on the forget set (OPTML ``unlearn/GA.py``).
+
+    Same update as OPTML's GA (SGD with momentum 0.9 and weight decay 5e-4 on ``-CE`` over
+    forget batches, model in train mode). Added for teaching: an optional early stop, checked
+    after every step on the whole forget set in eval mode, ends the run once forget accuracy
+    has fallen to ``stop_acc`` (the loss is unbounded, so ascent left alone overshoots and
+    wrecks the rest of the model). ``stop_acc`` -1 turns the stop off.
+    """
+
+    spec = MethodSpec(
+        name="neggrad",
+        label="Gradient ascent (NegGrad)",
+        family="approximate",
+        paper="Thudi et al., EuroS&P 2022; baseline GA in Jia et al., NeurIPS 2023",
+        summary=(
+            "Run training backwards on the forget set: step up the loss gradient instead of "
+            "down, so the model becomes wrong on exactly those samples. Fast and uses no retain "
+            "data, but the loss has no ceiling, so it easily overshoots and damages what the "
+            "model should keep; stop early."
+        ),
+        params=(
+            Param("epochs", int, 5, (1, 100), "passes over the forget set (paper: 5)"),
+            Param(
+                "lr",
+                float,
+                2e-3,
+                (1e-6, 1.0),
+                "SGD learning rate, momentum 0.9 (paper: 1e-4 on CIFAR-10; this small model "
+                "and forget set need a larger step)",
+                log_scale=True,
+            ),
+            Param("batch_size", int, 32, (4, 4096), "forget batch size (paper: 256)"),
+            Param(
+                "stop_acc",
+                float,
+                1.0,
+                (-1.0, 100.0),
+                "stop as soon as forget accuracy (%) is at or below this; -1 = never stop "
+                "early (paper: no early stop). For random forgetting set it near the "
+                "retrained model's accuracy on unseen data",
+            ),
+        ),
+        needs=("forget",),
+    )
+
+    def unlearn(
+        self, model: nn.Module, task: UnlearnTask, cfg: dict, *, seed: int, progress: Progress
+    ) -> UnlearnOutput:
+        xf, yf = task.forget
+        dev = xf.device
+        gen = torch.Generator().manual_seed(seed)
+        opt = make_optimizer(model.parameters(), "sgd", cfg["lr"], 0.9, 5e-4)
+        stop = cfg["stop_acc"]
+        log: dict = {"loss": [], "forget_acc": [], "stopped_at": None}
+        epochs, steps = cfg["epochs"], 0
+        for epoch in range(epochs):
+            model.train()
+            total, seen = 0.0, 0
+            for idx in batches(len(yf), cfg["batch_size"], gen):
+                idx = idx.to(dev)
+                loss = F.cross_entropy(model(xf[idx]), yf[idx])
+                opt.zero_grad(set_to_none=True)
+                (-loss).backward()
+                opt.step()
+                steps += 1
+                total += float(loss.detach()) * len(idx)
+                seen += len(idx)
+                if stop >= 0 and evaluate(model, xf, yf) <= stop:
+                    log["stopped_at"] = {"epoch": epoch + 1, "step": steps}
+                    break
+            log["loss"].append(total / max(seen, 1))
+            log["forget_acc"].append(evaluate(model, xf, yf))
+            progress(
+                (epoch + 1) / epochs,
+                f"epoch {epoch + 1}/{epochs}: forget CE {total / max(seen, 1):.3f}",
+            )
+            if log["stopped_at"] is not None:
+                break
+        log["steps"] = steps
+        return UnlearnOutput(model, log)
+
+
+@register
+class NegGradPlus(Method):
+    """NegGrad+ (SCRUB repo ``run_neggrad_epoch``): descend on retain, ascend on forget at once.
+
+    Each step takes one retain batch and the next forget batch (forget batches cycle, reshuffled
+    on every pass) and minimises ``alpha * CE(retain) - (1 - alpha) * CE(forget)``; one epoch is
+    one pass over the retain set. Plain SGD without momentum or weight decay, as in the repo;
+    the repo's extra proximal term ``wd/2 * ||theta - theta_o||^2`` is left out.
+    """
+
+    spec = MethodSpec(
+        name="neggrad_plus",
+        label="NegGrad+",
+        family="approximate",
+        paper="Kurmanji et al., NeurIPS 2023 (baseline; code meghdadk/SCRUB)",
+        summary=(
+            "Gradient ascent on the forget set balanced by ordinary training on the retain "
+            "set in the same step. The retain term anchors the model so the ascent does less "
+            "collateral damage than plain NegGrad; alpha sets the balance."
+        ),
+        params=(
+            Param("epochs", int, 5, (1, 100), "passes over the retain set (paper: 10)"),
+            Param(
+                "lr", float, 0.05, (1e-5, 1.0), "SGD learning rate (paper: 0.01)", log_scale=True
+            ),
+            Param(
+                "alpha",
+                float,
+                0.95,
+                (0.0, 1.0),
+                "weight of the retain loss; the forget loss gets 1 - alpha (paper: 0.95)",
+            ),
+            Param(
+                "batch_size", int, 64, (4, 4096), "retain batch size (paper: the retain loader's)"
+            ),
+            Param("forget_batch_size", int, 64, (4, 4096), "forget batch size (paper: 64)"),
+        ),
+        needs=("forget", "retain"),
+    )
+
+    def unlearn(
+        self, model: nn.Module, task: UnlearnTask, cfg: dict, *, seed: int, progress: Progress
+    ) -> UnlearnOutput:
+        xf, yf = task.forget
+        xr, yr = task.retain
+        dev = xr.device
+        gen = torch.Generator().manual_seed(seed)
+        opt = make_optimizer(model.parameters(), "sgd", cfg["lr"], 0.0, 0.0)
+        a = cfg["alpha"]
+        forget_iter = cycled_batches(len(yf), cfg["forget_batch_size"], gen)
+        log: dict = {"retain_loss": [], "forget_loss": [], "forget_acc": []}
+        epochs = cfg["epochs"]
+        for epoch in range(epochs):
+            model.train()
+            tot_r, tot_f, steps = 0.0, 0.0, 0
+            for idx_r in batches(len(yr), cfg["batch_size"], gen):
+                idx_r, idx_f = idx_r.to(dev), next(forget_iter).to(dev)
+                loss_r = F.cross_entropy(model(xr[idx_r]), yr[idx_r])
+                loss_f = F.cross_entropy(model(xf[idx_f]), yf[idx_f])
+                loss = a * loss_r - (1.0 - a) * loss_f
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                tot_r += float(loss_r.detach())
+                tot_f += float(loss_f.detach())
+                steps += 1
+            log["retain_loss"].append(tot_r / max(steps, 1))
+            log["forget_loss"].append(tot_f / max(steps, 1))
+            log["forget_acc"].append(evaluate(model, xf, yf))
+            progress(
+                (epoch + 1) / epochs,
+                f"epoch {epoch + 1}/{epochs}: retain CE {tot_r / max(steps, 1):.3f}, "
+                f"forget CE {tot_f / max(steps, 1):.3f}",
+            )
+        return UnlearnOutput(model, log)
