@@ -1,9 +1,24 @@
-"""unlearning-lab: the Streamlit entry point (a thin view over ``unlearn_core``)."""
+"""unlearning-lab: the Streamlit entry point. Declares the pages; each is a thin view."""
 
 import streamlit as st
 
-from unlearn_core.data import list_datasets
+from pages.common import init_state, sidebar, warm_up_in_background
 
-st.set_page_config(page_title="unlearning-lab", layout="wide")
-st.title("unlearning-lab")
-st.write("Datasets available:", ", ".join(list_datasets()))
+st.set_page_config(page_title="unlearning-lab", page_icon="assets/logo.png", layout="wide")
+init_state()
+warm_up_in_background()
+
+nav = st.navigation(
+    {
+        "Workflow": [
+            st.Page("pages/data_model.py", title="1 · Data & model", icon="🗂️", default=True),
+            st.Page("pages/forget_set.py", title="2 · Forget set", icon="🎯"),
+            st.Page("pages/unlearn.py", title="3 · Unlearn", icon="🧽"),
+            st.Page("pages/compare.py", title="4 · Compare", icon="📊"),
+            st.Page("pages/attack.py", title="5 · Attack", icon="🕵️"),
+        ],
+        "Read": [st.Page("pages/learn.py", title="6 · Learn", icon="📚")],
+    }
+)
+sidebar()
+nav.run()

@@ -55,7 +55,7 @@ NAN = float("nan")
 
 
 def _np(a: Any, dtype: Any = np.float64) -> np.ndarray:
-    """A numpy copy-free view of a tensor / array / sequence, cast to ``dtype``."""
+    """A tensor / array / sequence as a numpy array of ``dtype`` (no copy when possible)."""
     if isinstance(a, torch.Tensor):
         a = a.detach().cpu()
         if a.dtype in (torch.bfloat16, torch.float16):
@@ -74,8 +74,7 @@ def _logits(logits: Any, name: str = "logits") -> np.ndarray:
 
 
 def _labels(y: Any, n: int, num_classes: int | None = None) -> np.ndarray:
-    arr = _np(y, dtype=None) if not isinstance(y, np.ndarray) else y
-    arr = np.asarray(arr).reshape(-1) if np.ndim(arr) == 1 or np.size(arr) == 0 else arr
+    arr = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
     if arr.ndim != 1:
         raise ValueError(f"labels must be 1-D, got shape {arr.shape}")
     if len(arr) != n:
@@ -83,7 +82,7 @@ def _labels(y: Any, n: int, num_classes: int | None = None) -> np.ndarray:
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
             raise ValueError("labels must be integers")
-    elif arr.dtype.kind not in "iub":
+    elif len(arr) and arr.dtype.kind not in "iub":
         raise ValueError(f"labels must be integers, got dtype {arr.dtype}")
     arr = arr.astype(np.int64)
     if len(arr) and arr.min() < 0:
@@ -502,8 +501,11 @@ def privacy_attack_curves(
         ),
     }
     for name, (fu, fr) in features.items():
-        # +-inf (a one-class output) compares fine but must not become a threshold of its own
-        fu, fr = np.nan_to_num(fu, posinf=1e300, neginf=-1e300), np.nan_to_num(fr, posinf=1e300)
+        if np.isnan(fu).any() or np.isnan(fr).any():
+            raise ValueError("logits contain nan")
+        # +-inf (from -inf logits) orders fine but must not collide with the +inf "nobody" cut
+        fu = np.clip(fu, -1e300, 1e300)
+        fr = np.clip(fr, -1e300, 1e300)
         curves = _threshold_attack(fu, fr, delta)
         curves["unlearned"], curves["retrained"] = fu, fr
         curves["best"] = float(

@@ -11,6 +11,7 @@ import csv
 import gzip
 import math
 import zipfile
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -104,7 +105,7 @@ def _read_bytes(path: Path) -> bytes:
     if raw[:2] == b"\x1f\x8b":
         try:
             return gzip.decompress(raw)
-        except (OSError, EOFError) as e:
+        except (OSError, EOFError, zlib.error) as e:
             raise DataError(f"{path}: corrupt or truncated gzip data ({e})") from e
     return raw
 
@@ -160,8 +161,8 @@ def load_idx(path: Path, fashion: bool | None = None, classes: list[str] | None 
             f"{files['test_x']}: image size {arrays['test_x'].shape[1:]} differs from the "
             f"training images' {arrays['train_x'].shape[1:]}"
         )
-    if fashion is None:
-        fashion = "fashion" in path.resolve().name.lower()
+    if fashion is None:  # e.g. fashion-mnist/ or FashionMNIST/raw/
+        fashion = any("fashion" in p.lower() for p in path.resolve().parts[-2:])
     if classes is None:
         classes = list(FASHION_CLASSES) if fashion else [str(i) for i in range(10)]
     classes = [str(c) for c in classes]
@@ -283,15 +284,26 @@ def _class_dirs(folder: Path) -> dict[str, list[Path]]:
     return out
 
 
-def _to_array(img, grey: bool) -> np.ndarray:
-    """A PIL image as float32 ``H x W`` (grey) or ``H x W x 3`` in [0, 1]."""
-    if img.mode.startswith("I") or img.mode == "F":
+def _to_array(img, grey: bool, target: tuple[int, int]) -> np.ndarray:
+    """A PIL image as float32 ``1 x H x W`` (grey) or ``3 x H x W`` in [0, 1], resized."""
+    from PIL import Image
+
+    h, w = target
+    if img.mode.startswith("I") or img.mode == "F":  # 16/32-bit grey: resize as float
         a = np.asarray(img, dtype=np.float32)
-        if img.mode != "F":
-            a = a / (65535.0 if a.max() > 255 else 255.0)
-        a = np.clip(a, 0.0, 1.0)
-        return a if grey else np.repeat(a[..., None], 3, axis=2)
-    return np.asarray(img.convert("L" if grey else "RGB"), dtype=np.float32) / 255.0
+        if img.mode.startswith("I;16") or (img.mode == "I" and a.max() > 255):
+            a = a / 65535.0
+        elif img.mode == "I":
+            a = a / 255.0
+        if a.shape != target:
+            a = np.asarray(Image.fromarray(a).resize((w, h), Image.Resampling.BILINEAR))
+        a = np.clip(a, 0.0, 1.0)[None]
+        return a if grey else np.repeat(a, 3, axis=0)
+    img = img.convert("L" if grey else "RGB")
+    if (img.height, img.width) != target:
+        img = img.resize((w, h), Image.Resampling.BILINEAR)
+    a = np.asarray(img, dtype=np.float32) / 255.0
+    return a[None] if grey else a.transpose(2, 0, 1)
 
 
 @file_format("folder")
@@ -333,7 +345,8 @@ def load_folder(
         for part, d in split.items()
     }
 
-    # first pass: headers only (size, mode), which also finds unreadable files
+    bad = (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError)
+    # first pass: headers only (size, mode), which also finds files PIL cannot identify
     sizes: Counter[tuple[int, int]] = Counter()
     all_grey = True
     for part in entries.values():
@@ -344,7 +357,7 @@ def load_folder(
                     all_grey &= im.mode in _GREY_MODES or (
                         im.mode == "P" and _grey_palette(im.getpalette())
                     )
-            except (UnidentifiedImageError, OSError, ValueError) as e:
+            except bad as e:
                 raise DataError(f"{f}: unreadable image ({e})") from e
             sizes[(h, w)] += 1
     if size is None:
@@ -362,13 +375,9 @@ def load_folder(
         for i, (f, _) in enumerate(part):
             try:
                 with Image.open(f) as im:
-                    im.load()
-                    if (im.height, im.width) != target:
-                        im = im.resize((target[1], target[0]), Image.Resampling.BILINEAR)
-                    a = _to_array(im, all_grey)
-            except (UnidentifiedImageError, OSError, ValueError) as e:
+                    x[i] = _to_array(im, all_grey, target)
+            except bad as e:
                 raise DataError(f"{f}: unreadable image ({e})") from e
-            x[i] = a[None] if all_grey else a.transpose(2, 0, 1)
         return x, np.array([lab for _, lab in part], dtype=np.int64)
 
     if "all" in entries:
@@ -582,15 +591,16 @@ def load_csv(
     _check_fraction(path, test_fraction)
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh, delimiter=delimiter))
+            reader = csv.reader(fh, delimiter=delimiter)
+            # (line number in the file, cells), blank lines skipped
+            rows = [(reader.line_num, r) for r in reader if any(c.strip() for c in r)]
     except UnicodeDecodeError as e:
         raise DataError(f"{path}: not UTF-8 text ({e})") from e
     except csv.Error as e:
         raise DataError(f"{path}: malformed CSV ({e})") from e
-    rows = [r for r in rows if any(cell.strip() for cell in r)]  # skip blank lines
     if not rows:
         raise DataError(f"{path}: empty file (expected a header row and data rows)")
-    header = [h.strip() for h in rows[0]]
+    header = [h.strip() for h in rows[0][1]]
     if label not in header:
         raise DataError(
             f"{path}: no label column {label!r}; columns are {header}. "
@@ -605,27 +615,26 @@ def load_csv(
         raise DataError(f"{path}: only the label column {label!r}; no feature columns")
     x = np.empty((len(data), len(feat_cols)), dtype=np.float64)
     labels = []
-    for r, row in enumerate(data):
-        line = r + 2  # 1-based, after the header (blank lines not counted)
+    for r, (line, row) in enumerate(data):
         if len(row) != len(header):
             raise DataError(
-                f"{path}: row {line} has {len(row)} cells, the header has {len(header)}"
+                f"{path}: line {line} has {len(row)} cells, the header has {len(header)}"
             )
         for j, ci in enumerate(feat_cols):
             try:
                 x[r, j] = float(row[ci])
             except ValueError:
                 raise DataError(
-                    f"{path}: row {line}, column {header[ci]!r}: {row[ci]!r} is not a number"
+                    f"{path}: line {line}, column {header[ci]!r}: {row[ci]!r} is not a number"
                 ) from None
         labels.append(row[li].strip())
     if not np.isfinite(x).all():
         r, j = np.argwhere(~np.isfinite(x))[0]
         raise DataError(
-            f"{path}: row {r + 2}, column {header[feat_cols[j]]!r}: value is NaN or infinite"
+            f"{path}: line {data[r][0]}, column {header[feat_cols[j]]!r}: NaN or infinite value"
         )
-    if any(lab == "" for lab in labels):
-        raise DataError(f"{path}: row {labels.index('') + 2} has an empty label")
+    if "" in labels:
+        raise DataError(f"{path}: line {data[labels.index('')][0]} has an empty label")
     try:
         ints = [int(v) for v in labels]
     except ValueError:

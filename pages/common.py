@@ -1,0 +1,244 @@
+"""What every page shares: session-state keys, cached resources, jobs and the sidebar.
+
+Heavy objects (datasets, trained models, comparisons) live in ``st.cache_resource``
+registries keyed by the settings that made them; ``st.session_state`` holds only small keys.
+Every computation is a library call.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from unlearn_core.data import DataError, Dataset, load_dataset, load_file
+from unlearn_core.experiment import Comparison
+from unlearn_core.forget import ForgetError, ForgetRequest, ForgetSplit, make_split
+from unlearn_core.jobs import Job, start_job
+from unlearn_core.store import ModelStore, settings_key
+from unlearn_core.training import TrainConfig, default_recipe, evaluate, train_new_model
+
+#: built-in datasets offered first, with their builder keyword defaults
+BUILTIN = {
+    "digits": {},
+    "moons": {"n_train": 600, "noise": 0.2},
+    "blobs": {"n_train": 600, "centers": 4},
+    "shapes": {"n_train": 2000, "size": 32},
+}
+DEFAULTS: dict[str, Any] = {
+    "dataset": {"name": "digits", "params": {}},  # or {"name": "file", "path", "format", ...}
+    "arch": "mlp",
+    "recipe": default_recipe("mlp").to_dict(),
+    "train_seed": 0,
+    "model_key": None,  # key into model_registry() of the current trained model
+    "forget": None,  # ForgetRequest.to_dict() of the confirmed forget set
+    "picked": [],  # sample ids picked by hand (lasso / thumbnails) before confirming
+    "methods": {},  # method name -> parameter overrides
+    "include_retrain": True,
+    "comparison_id": None,  # key into comparison_registry()
+    "jobs": {},  # purpose ("train", "compare") -> job id
+}
+
+
+def init_state() -> None:
+    for k, v in DEFAULTS.items():
+        if k not in st.session_state:
+            st.session_state[k] = json.loads(json.dumps(v))
+
+
+# ---------------------------------------------------------------- cached registries
+@st.cache_resource
+def job_registry() -> dict[str, Job]:
+    return {}
+
+
+@st.cache_resource
+def model_registry() -> dict[str, dict]:
+    """model key -> {"model", "recipe", "history", "test_acc", "source"}"""
+    return {}
+
+
+@st.cache_resource
+def comparison_registry() -> dict[str, Comparison]:
+    return {}
+
+
+@st.cache_resource
+def model_store() -> ModelStore:
+    return ModelStore()
+
+
+@st.cache_resource(max_entries=6, show_spinner="Loading the dataset…")
+def _dataset(spec_json: str) -> Dataset:
+    spec = json.loads(spec_json)
+    if spec["name"] == "file":
+        return load_file(spec["path"], spec["format"], **spec.get("kwargs", {}))
+    return load_dataset(spec["name"], **spec.get("params", {}))
+
+
+def dataset_spec() -> dict:
+    return st.session_state["dataset"]
+
+
+def current_dataset() -> Dataset | None:
+    """The chosen dataset, or None (with an error shown) if it cannot be loaded."""
+    try:
+        return _dataset(json.dumps(dataset_spec(), sort_keys=True))
+    except DataError as exc:
+        st.error(f"Cannot load the dataset: {exc}")
+        return None
+
+
+def save_upload(upload) -> Path:
+    """Write an uploaded file to a private temporary folder and return its path."""
+    folder = Path(tempfile.mkdtemp(prefix="unlearn-upload-"))
+    path = folder / Path(upload.name).name
+    path.write_bytes(upload.getbuffer())
+    return path
+
+
+# ---------------------------------------------------------------- models
+def model_key(spec: dict | None = None) -> str:
+    s = st.session_state
+    return settings_key(
+        dataset=spec or dataset_spec(), arch=s["arch"], recipe=s["recipe"], seed=s["train_seed"]
+    )
+
+
+def current_model() -> dict | None:
+    """The trained model entry for the current settings, if any."""
+    key = st.session_state.get("model_key")
+    return model_registry().get(key) if key else None
+
+
+def find_cached_model(data: Dataset) -> dict | None:
+    """A model already trained with exactly the current settings (memory, then disk)."""
+    key = model_key()
+    reg = model_registry()
+    if key in reg:
+        return reg[key]
+    got = model_store().get(key, data)
+    if got is None:
+        return None
+    model, meta = got
+    entry = {
+        "model": model,
+        "recipe": TrainConfig.from_dict(meta.get("train_config", st.session_state["recipe"])),
+        "history": meta.get("history", {}),
+        "test_acc": meta.get("test_acc", evaluate(model, data.x_test, data.y_test)),
+        "source": "disk cache",
+    }
+    reg[key] = entry
+    return entry
+
+
+def start_training(data: Dataset) -> Job:
+    """Train the current settings' model in a background job (stored when done)."""
+    s = st.session_state
+    key, arch, seed = model_key(), s["arch"], int(s["train_seed"])
+    recipe = TrainConfig.from_dict(s["recipe"])
+
+    def work(job: Job) -> str:
+        model, hist = train_new_model(data, arch, recipe, seed=seed, progress=job.report)
+        acc = evaluate(model, data.x_test, data.y_test)
+        model_registry()[key] = {
+            "model": model,
+            "recipe": recipe,
+            "history": hist.to_dict(),
+            "test_acc": acc,
+            "source": "trained",
+        }
+        meta = {
+            "train_config": recipe.to_dict(),
+            "history": hist.to_dict(),
+            "test_acc": acc,
+            "seed": seed,
+        }
+        model_store().put(key, model.cpu(), data, meta)
+        return key
+
+    return remember_job("train", start_job(f"Training {arch}", work))
+
+
+# ---------------------------------------------------------------- forget set
+def current_split(data: Dataset) -> ForgetSplit | None:
+    req = st.session_state.get("forget")
+    if not req:
+        return None
+    try:
+        return make_split(data, ForgetRequest.from_dict(req))
+    except ForgetError:
+        return None
+
+
+# ---------------------------------------------------------------- jobs
+def remember_job(purpose: str, job: Job) -> Job:
+    job_registry()[job.id] = job
+    st.session_state["jobs"][purpose] = job.id
+    return job
+
+
+def job_for(purpose: str) -> Job | None:
+    jid = st.session_state["jobs"].get(purpose)
+    return job_registry().get(jid) if jid else None
+
+
+def current_comparison() -> Comparison | None:
+    cid = st.session_state.get("comparison_id")
+    return comparison_registry().get(cid) if cid else None
+
+
+# ---------------------------------------------------------------- warm-up
+@st.cache_resource
+def warm_up_in_background() -> threading.Thread:
+    """Import and JIT-compile UMAP once per server, off the request path."""
+
+    def warm() -> None:
+        try:
+            from unlearn_core.analysis.embeddings import warm_up_umap
+
+            warm_up_umap()
+        except Exception:  # noqa: BLE001 - warm-up is best effort; the page computes on demand
+            pass
+
+    t = threading.Thread(target=warm, name="umap-warm-up", daemon=True)
+    t.start()
+    return t
+
+
+# ---------------------------------------------------------------- sidebar
+def sidebar() -> None:
+    """The state of the flow, always visible."""
+    s = st.session_state
+    data = current_dataset()
+    with st.sidebar:
+        st.markdown("### Session")
+        if data is None:
+            st.caption("No dataset")
+            return
+        st.markdown(f"**Data** · {data.name} ({data.n_train} train / {data.n_test} test)")
+        entry = current_model()
+        if entry is None:
+            st.markdown(f"**Model** · {s['arch']} — not trained yet")
+        else:
+            st.markdown(f"**Model** · {s['arch']} — test acc {entry['test_acc']:.1f}%")
+        split = current_split(data)
+        if split is None:
+            st.markdown("**Forget set** · none yet")
+        else:
+            st.markdown(
+                f"**Forget set** · {split.request.describe(data.classes)}: {split.n_forget} samples"
+            )
+        comp = current_comparison()
+        job = job_for("compare")
+        if job is not None and not job.done:
+            st.markdown(f"**Unlearning** · running ({job.fraction:.0%})")
+        elif comp is not None:
+            ok = [r.method for r in comp.results if r.ok]
+            st.markdown(f"**Comparison** · {', '.join(ok)}")
+        else:
+            st.markdown("**Comparison** · none yet")

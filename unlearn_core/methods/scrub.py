@@ -1,0 +1,147 @@
+"""SCRUB: a student moves away from its teacher on the forget set and stays close on the rest."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..progress import Progress
+from ..training import batches, evaluate, make_optimizer
+from .base import Method, MethodSpec, Param, UnlearnOutput, UnlearnTask, register
+
+
+def distill_kl(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, t: float
+) -> torch.Tensor:
+    """KL(teacher || student) at temperature ``t``, times ``t^2``, averaged over the batch
+    (RepDistiller's ``DistillKL`` used by the SCRUB code)."""
+    log_p_s = F.log_softmax(student_logits / t, dim=1)
+    p_t = F.softmax(teacher_logits / t, dim=1)
+    return F.kl_div(log_p_s, p_t, reduction="sum") * (t * t) / student_logits.shape[0]
+
+
+def lr_at(epoch: int, epochs: int, lr: float, rate: float = 0.1) -> float:
+    """SCRUB's step schedule, scaled to the run length: lr x ``rate`` after 50%, 80% and 90% of
+    the epochs (the paper's ``lr_decay_epochs`` 5, 8, 9 of 10). ``epoch`` counts from 1."""
+    milestones = [round(f * epochs) for f in (0.5, 0.8, 0.9)]
+    return lr * rate ** sum(epoch > m for m in milestones)
+
+
+@register
+class SCRUB(Method):
+    """SCRUB (Kurmanji et al., NeurIPS 2023; code meghdadk/SCRUB, small-scale notebook).
+
+    Teacher: a frozen copy of the original model in eval mode. Student: the working copy in train
+    mode. For epoch 1..E: if epoch <= ``msteps``, one *max* pass over D_f that maximises
+    KL(teacher || student); then one *min* pass over D_r minimising
+    ``gamma * CE + alpha * KL(teacher || student)``. Both passes share one Adam optimiser; the
+    learning rate steps down x0.1 after 50%, 80% and 90% of the epochs.
+    """
+
+    spec = MethodSpec(
+        name="scrub",
+        label="SCRUB",
+        family="approximate",
+        paper="Kurmanji et al., NeurIPS 2023 (Towards Unbounded Machine Unlearning)",
+        summary=(
+            "Teacher-student: the original model is the teacher and a copy is the student. "
+            "The student alternates between pushing its outputs away from the teacher's on the "
+            "forget set (max steps) and matching the teacher, plus the true labels, on the "
+            "retain set (min steps), so it keeps what it should and drops the rest."
+        ),
+        params=(
+            Param("epochs", int, 5, (1, 100), "total epochs (paper small-scale: 10)"),
+            Param(
+                "msteps",
+                int,
+                3,
+                (0, 100),
+                "the first msteps epochs also run a max pass over D_f (paper: 3)",
+            ),
+            Param(
+                "lr",
+                float,
+                2e-3,
+                (1e-6, 1.0),
+                "Adam learning rate, x0.1 after 50%, 80%, 90% of the epochs (paper: 5e-4)",
+                log_scale=True,
+            ),
+            Param(
+                "weight_decay",
+                float,
+                0.1,
+                (0.0, 1.0),
+                "Adam weight decay (paper small-scale: 0.1)",
+            ),
+            Param("alpha", float, 0.5, (0.0, 100.0), "weight of the retain KL term (paper: 0.5)"),
+            Param("gamma", float, 1.0, (0.0, 100.0), "weight of the retain CE term (paper: 1)"),
+            Param("temperature", float, 2.0, (0.1, 20.0), "distillation temperature T (paper: 2)"),
+            Param("batch_size", int, 64, (4, 4096), "retain batch size (paper: 32)"),
+            Param("forget_batch_size", int, 64, (4, 4096), "forget batch size (paper: 64)"),
+        ),
+        needs=("forget", "retain"),
+    )
+
+    def unlearn(
+        self, model: nn.Module, task: UnlearnTask, cfg: dict, *, seed: int, progress: Progress
+    ) -> UnlearnOutput:
+        xf, yf = task.forget
+        xr, yr = task.retain
+        dev = xr.device
+        teacher = copy.deepcopy(model).eval()
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+        student = model
+        gen = torch.Generator().manual_seed(seed)
+        opt = make_optimizer(
+            student.parameters(), "adam", cfg["lr"], weight_decay=cfg["weight_decay"]
+        )
+        t, epochs = cfg["temperature"], cfg["epochs"]
+        log: dict = {"max_kl": [], "min_loss": [], "lr": [], "forget_acc": []}
+        for epoch in range(1, epochs + 1):
+            lr = lr_at(epoch, epochs, cfg["lr"])
+            for group in opt.param_groups:
+                group["lr"] = lr
+            student.train()
+            max_kl = None
+            if epoch <= cfg["msteps"]:
+                tot, n = 0.0, 0
+                for idx in batches(len(yf), cfg["forget_batch_size"], gen):
+                    xb = xf[idx.to(dev)]
+                    with torch.no_grad():
+                        logit_t = teacher(xb)
+                    kl = distill_kl(student(xb), logit_t, t)
+                    opt.zero_grad(set_to_none=True)
+                    (-kl).backward()
+                    opt.step()
+                    tot += float(kl.detach()) * len(idx)
+                    n += len(idx)
+                max_kl = tot / max(n, 1)
+            tot, n = 0.0, 0
+            for idx in batches(len(yr), cfg["batch_size"], gen):
+                idx = idx.to(dev)
+                xb = xr[idx]
+                with torch.no_grad():
+                    logit_t = teacher(xb)
+                logit_s = student(xb)
+                loss = cfg["gamma"] * F.cross_entropy(logit_s, yr[idx]) + cfg["alpha"] * distill_kl(
+                    logit_s, logit_t, t
+                )
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                tot += float(loss.detach()) * len(idx)
+                n += len(idx)
+            log["max_kl"].append(max_kl)
+            log["min_loss"].append(tot / max(n, 1))
+            log["lr"].append(lr)
+            log["forget_acc"].append(evaluate(student, xf, yf))
+            progress(
+                epoch / epochs,
+                f"epoch {epoch}/{epochs}: forget acc {log['forget_acc'][-1]:.1f}%"
+                + (" (max + min pass)" if max_kl is not None else " (min pass)"),
+            )
+        return UnlearnOutput(student, log)
