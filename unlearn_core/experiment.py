@@ -263,24 +263,22 @@ def compare(
         original=original,
         device=str(dev),
     )
-    ref_ev: Evaluation | None = None
+    ref: tuple[MethodResult, Evaluation] | None = None
     n = max(len(chosen), 1)
     for i, (name, overrides) in enumerate(chosen):
         report = sub_progress(progress, i / n, (i + 1) / n, f"{name}: ")
         res, ev = _run_one(name, overrides, model, task, seed, report)
-        if name == REFERENCE and res.ok:
-            ref_ev = ev
-        ref = comp.reference
-        if ref is not None and ev is not None and ref_ev is not None:
-            add_reference_scores(res, ev, ref_ev, ref)
+        if name == REFERENCE and ev is not None:
+            ref = (res, ev)
+        if ref is not None and ev is not None:
+            add_reference_scores(res, ev, ref[1], ref[0])
         if not keep_models:
             res.model = None
         comp.results.append(res)
         if on_result is not None:
             on_result(res)
-    if comp.reference is not None and ref_ev is not None:
-        add_reference_scores(comp.original, orig_ev, ref_ev, comp.reference)
-        comp.original.time_ratio = None
+    if ref is not None:
+        add_reference_scores(comp.original, orig_ev, ref[1], ref[0])
     progress(1.0, "done")
     return comp
 
