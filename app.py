@@ -11,13 +11,13 @@ warm_up_in_background()
 nav = st.navigation(
     {
         "Workflow": [
-            st.Page("pages/data_model.py", title="1 · Data & model", icon="🗂️", default=True),
-            st.Page("pages/forget_set.py", title="2 · Forget set", icon="🎯"),
-            st.Page("pages/unlearn.py", title="3 · Unlearn", icon="🧽"),
-            st.Page("pages/compare.py", title="4 · Compare", icon="📊"),
-            st.Page("pages/attack.py", title="5 · Attack", icon="🕵️"),
+            st.Page("pages/data_model.py", title="1 · Data & model", icon=":material/dataset:", default=True),
+            st.Page("pages/forget_set.py", title="2 · Forget set", icon=":material/target:"),
+            st.Page("pages/unlearn.py", title="3 · Unlearn", icon=":material/cleaning_services:"),
+            st.Page("pages/compare.py", title="4 · Compare", icon=":material/bar_chart:"),
+            st.Page("pages/attack.py", title="5 · Attack", icon=":material/policy:"),
         ],
-        "Read": [st.Page("pages/learn.py", title="6 · Learn", icon="📚")],
+        "Read": [st.Page("pages/learn.py", title="6 · Learn", icon=":material/school:")],
     }
 )
 sidebar()
