@@ -56,6 +56,18 @@ def _check_fraction(path: Path, test_fraction: float) -> None:
         raise DataError(f"{path}: test_fraction must lie in [0, 1), got {test_fraction}")
 
 
+def _check_file(path: Path, fmt: str) -> None:
+    if not path.is_file():
+        raise DataError(f"{path}: the {fmt} format expects a file, not a folder")
+
+
+def _raw(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror or e})") from e
+
+
 def _check_labels(path: Path, y: np.ndarray, classes: list[str], hint: str = "") -> None:
     if len(y) and (int(y.min()) < 0 or int(y.max()) >= len(classes)):
         bad = int(y.min()) if int(y.min()) < 0 else int(y.max())
@@ -101,7 +113,7 @@ def _find_idx(folder: Path, stem: str) -> Path:
 
 def _read_bytes(path: Path) -> bytes:
     """File contents, gunzipped when the file is gzip (by magic bytes, not only by name)."""
-    raw = path.read_bytes()
+    raw = _raw(path)
     if raw[:2] == b"\x1f\x8b":
         try:
             return gzip.decompress(raw)
@@ -192,7 +204,7 @@ _CIFAR_RECORD = 1 + 3 * 32 * 32
 
 def read_cifar_bin(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """One CIFAR-10 binary batch: records of 1 label byte + 3072 pixel bytes (R, G, B planes)."""
-    raw = path.read_bytes()
+    raw = _raw(path)
     if len(raw) == 0:
         raise DataError(f"{path}: empty file")
     if len(raw) % _CIFAR_RECORD:
@@ -228,7 +240,7 @@ def load_cifar(path: Path, classes: list[str] | None = None) -> Dataset:
     if classes is None:
         if meta_file.is_file():
             try:
-                lines = meta_file.read_text(encoding="utf-8").splitlines()
+                lines = _raw(meta_file).decode("utf-8").splitlines()
             except UnicodeDecodeError as e:
                 raise DataError(f"{meta_file}: not a text file ({e})") from e
             classes = [ln.strip() for ln in lines if ln.strip()]
@@ -318,8 +330,8 @@ def load_folder(
     Layout ``root/<class>/*.png`` (split stratified by ``test_fraction`` with ``seed``) or
     ``root/train/<class>/...`` + ``root/test/<class>/...``. Class names are the sorted
     sub-folder names (sub-folders without images are ignored). Images are loaded with PIL and
-    converted to grey ("L", one channel) when every image is grey, else to RGB (three
-    channels). They are resized (bilinear) to ``size`` (an int for square, or ``(H, W)``);
+    converted to grey ("L", one channel) when every image has a grey mode (L, 1, LA, I;16, a
+    grey palette, ...), else to RGB (three channels; an alpha channel is dropped). They are resized (bilinear) to ``size`` (an int for square, or ``(H, W)``);
     by default to the most common size among the images, so a uniform folder is not resized.
     """
     from PIL import Image, UnidentifiedImageError
@@ -362,12 +374,14 @@ def load_folder(
             sizes[(h, w)] += 1
     if size is None:
         target = sizes.most_common(1)[0][0]
-    elif isinstance(size, int):
-        target = (size, size)
-    else:
+    elif isinstance(size, int | np.integer):
+        target = (int(size), int(size))
+    elif isinstance(size, tuple | list) and len(size) == 2:
         target = (int(size[0]), int(size[1]))
+    else:
+        raise DataError(f"{path}: size must be an int or (height, width), got {size!r}")
     if min(target) < 1:
-        raise DataError(f"{path}: size must be positive, got {size}")
+        raise DataError(f"{path}: size must be positive, got {size!r}")
 
     def load(part: list[tuple[Path, int]]) -> tuple[np.ndarray, np.ndarray]:
         c = 1 if all_grey else 3
@@ -468,6 +482,7 @@ def load_npz(path: Path, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
     arrays the data is split stratified by ``test_fraction`` and ``seed``.
     """
     path = Path(path)
+    _check_file(path, "npz")
     _check_fraction(path, test_fraction)
     try:
         npz = np.load(path, allow_pickle=False)
@@ -588,6 +603,7 @@ def load_csv(
     The rows are split stratified by ``test_fraction`` and ``seed``.
     """
     path = Path(path)
+    _check_file(path, "csv")
     _check_fraction(path, test_fraction)
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
@@ -598,6 +614,8 @@ def load_csv(
         raise DataError(f"{path}: not UTF-8 text ({e})") from e
     except csv.Error as e:
         raise DataError(f"{path}: malformed CSV ({e})") from e
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror or e})") from e
     if not rows:
         raise DataError(f"{path}: empty file (expected a header row and data rows)")
     header = [h.strip() for h in rows[0][1]]
