@@ -157,6 +157,7 @@ def _run_comparison(args, methods: list, include_retrain: bool):
     data = _load_data(args)
     request = _forget_request(args)
     split = make_split(data, request)  # refuse a bad request before training anything
+    _check_methods(methods)
     show = not args.no_progress
     model, recipe, dev = _trained_model(args, data, show)
     bar, report = _progress_bar("unlearn", show)
@@ -173,6 +174,19 @@ def _run_comparison(args, methods: list, include_retrain: bool):
     )
     bar.close()
     return comp, data
+
+
+def _check_methods(methods: list) -> None:
+    """Refuse unknown method names and bad parameter values before any training starts."""
+    from .methods import ParamError, get_method
+
+    for m in methods:
+        name, overrides = (m, {}) if isinstance(m, str) else m
+        try:
+            spec = get_method(name).spec
+        except KeyError as exc:
+            raise ParamError(str(exc.args[0])) from None
+        spec.resolve(overrides)
 
 
 def _print_table(comp) -> None:

@@ -22,7 +22,7 @@ class FineTune(Method):
             "actually forgetting."
         ),
         params=(
-            Param("epochs", int, 3, (1, 100), "passes over the retain set (paper: 10)"),
+            Param("epochs", int, 10, (1, 100), "passes over the retain set (paper: 10)"),
             Param(
                 "lr", float, 0.01, (1e-5, 1.0), "SGD learning rate (paper: 0.01)", log_scale=True
             ),

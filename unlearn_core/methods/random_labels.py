@@ -103,9 +103,9 @@ RL_PARAMS = (
     Param(
         "lr",
         float,
-        0.02,
+        0.013,
         (1e-5, 1.0),
-        "SGD learning rate, momentum 0.9, weight decay 5e-4 (paper: 0.013 for SalUn on CIFAR-10)",
+        "SGD learning rate, momentum 0.9, weight decay 5e-4 (paper: 0.013, SalUn on CIFAR-10)",
         log_scale=True,
     ),
     Param("batch_size", int, 64, (4, 4096), "batch size for both passes (paper: 256)"),

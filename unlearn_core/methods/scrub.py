@@ -26,7 +26,7 @@ def distill_kl(
 def lr_at(epoch: int, epochs: int, lr: float, rate: float = 0.1) -> float:
     """SCRUB's step schedule, scaled to the run length: lr x ``rate`` after 50%, 80% and 90% of
     the epochs (the paper's ``lr_decay_epochs`` 5, 8, 9 of 10). ``epoch`` counts from 1."""
-    milestones = [round(f * epochs) for f in (0.5, 0.8, 0.9)]
+    milestones = [f * epochs for f in (0.5, 0.8, 0.9)]
     return lr * rate ** sum(epoch > m for m in milestones)
 
 
@@ -64,7 +64,7 @@ class SCRUB(Method):
             Param(
                 "lr",
                 float,
-                2e-3,
+                1e-3,
                 (1e-6, 1.0),
                 "Adam learning rate, x0.1 after 50%, 80%, 90% of the epochs (paper: 5e-4)",
                 log_scale=True,

@@ -1,0 +1,336 @@
+"""SSD, Fisher forgetting, LRP neuron-path perturbation and SISA on real digits models."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from unlearn_core.data import Dataset
+from unlearn_core.forget import ForgetRequest, make_split
+from unlearn_core.methods import MethodNotApplicable, UnlearnTask, run_method
+from unlearn_core.methods.fisher import expected_fisher
+from unlearn_core.methods.lrp_npp import captum_head_relevance, head_relevance, unit_layer
+from unlearn_core.methods.sisa import VoteEnsemble, assign, stage_epochs
+from unlearn_core.methods.ssd import dampen, importances
+from unlearn_core.models import build_model, weights_hash
+from unlearn_core.training import TrainConfig, evaluate
+
+RECIPE = TrainConfig(epochs=6, batch_size=32)  # SISA's shard training in these tests
+
+
+def _task(data: Dataset, request: ForgetRequest) -> UnlearnTask:
+    return UnlearnTask(data, make_split(data, request), RECIPE)
+
+
+@pytest.fixture(scope="module")
+def class_task(digits):
+    return _task(digits, ForgetRequest(classes=(3,)))
+
+
+@pytest.mark.parametrize("name", ["ssd", "fisher", "lrp", "sisa"])
+def test_class_forgetting_keeps_original_and_drops_forget_accuracy(name, digits_mlp, class_task):
+    xf, yf = class_task.forget
+    xr, yr = class_task.retain
+    before = weights_hash(digits_mlp)
+    assert evaluate(digits_mlp, xf, yf) > 95.0
+    # this briefly trained fixture fits class 3 more loosely than the default recipe's model,
+    # so SSD's forget importances are larger everywhere and its alpha must be lower
+    overrides = {"alpha": 20.0} if name == "ssd" else {}
+    out = run_method(name, digits_mlp, class_task, overrides, seed=0)
+    assert weights_hash(digits_mlp) == before
+    assert evaluate(out.model, xf, yf) < 25.0  # a no-op keeps > 95
+    assert evaluate(out.model, xr, yr) > 85.0
+    assert json_friendly(out.log)
+
+
+def json_friendly(obj) -> bool:
+    import json
+
+    json.dumps(obj)
+    return True
+
+
+@pytest.mark.parametrize("name", ["ssd", "fisher", "lrp"])
+def test_same_seed_same_model(name, digits_mlp, class_task):
+    a = run_method(name, digits_mlp, class_task, seed=3)
+    b = run_method(name, digits_mlp, class_task, seed=3)
+    assert weights_hash(a.model) == weights_hash(b.model)
+    assert a.log == b.log
+
+
+def test_fisher_noise_follows_the_seed(digits_mlp, digits):
+    task = _task(digits, ForgetRequest(fraction=0.1, seed=0))
+    a = run_method("fisher", digits_mlp, task, seed=0)
+    b = run_method("fisher", digits_mlp, task, seed=1)
+    assert weights_hash(a.model) != weights_hash(b.model)
+    assert a.log["class_rows_reset"] == []
+
+
+def test_fisher_resets_the_forgotten_class_row(digits_mlp, class_task):
+    out = run_method("fisher", digits_mlp, class_task, seed=0)
+    head = out.model.head
+    assert out.log["class_rows_reset"] == [3]
+    # mean 0, variance 1e-4 (std 0.01), far from the trained row
+    row = torch.cat([head.weight[3], head.bias[3:4]]).detach()
+    assert abs(float(row.mean())) < 0.005 and 0.007 < float(row.std()) < 0.013
+    assert float(digits_mlp.head.weight[3].detach().std()) > 0.03
+
+
+def test_expected_fisher_linear_shortcut_matches_per_sample_gradients(digits_mlp, digits):
+    x = digits.x_train[:24]
+    fast = expected_fisher(digits_mlp, x)
+    generic = expected_fisher(digits_mlp, x, linear_shortcut=False)
+    # the authors' way: batch size 1, loop over classes, weight by p(y|x)
+    ref = {n: torch.zeros_like(p) for n, p in digits_mlp.named_parameters()}
+    for i in range(len(x)):
+        out = digits_mlp(x[i : i + 1])
+        prob = F.softmax(out, 1).detach()[0]
+        for y in range(out.shape[1]):
+            grads = torch.autograd.grad(
+                F.cross_entropy(out, torch.tensor([y])),
+                list(digits_mlp.parameters()),
+                retain_graph=True,
+            )
+            for (n, _), g in zip(digits_mlp.named_parameters(), grads, strict=True):
+                ref[n] += prob[y] * g.pow(2)
+    for n in ref:
+        scale = ref[n].abs().max()
+        torch.testing.assert_close(fast[n], ref[n] / len(x), atol=1e-5 * scale, rtol=1e-4)
+        torch.testing.assert_close(generic[n], ref[n] / len(x), atol=1e-5 * scale, rtol=1e-4)
+
+
+def test_expected_fisher_conv_layers_use_the_generic_path():
+    torch.manual_seed(0)
+    cnn = build_model("cnn", (1, 8, 8), 4, channels=(2, 3), fc=5).eval()
+    x = torch.rand(6, 1, 8, 8)
+    fast = expected_fisher(cnn, x)
+    generic = expected_fisher(cnn, x, linear_shortcut=False)
+    assert set(fast) == {n for n, _ in cnn.named_parameters()}
+    for n in fast:
+        torch.testing.assert_close(fast[n], generic[n], atol=1e-7, rtol=1e-4)
+
+
+# --- SSD ---------------------------------------------------------------------------------
+
+
+def test_ssd_importances_are_mean_squared_batch_gradients():
+    lin = nn.Linear(2, 3)
+    x = torch.tensor([[1.0, 2.0], [0.5, -1.0], [2.0, 0.0]])
+    y = torch.tensor([0, 2, 1])
+    imp = importances(lin, x, y, batch_size=2)  # batches [0, 1] and [2]
+    expected_w = torch.zeros(3, 2)
+    expected_b = torch.zeros(3)
+    for idx in ([0, 1], [2]):
+        p = F.softmax(lin(x[idx]), 1).detach()
+        delta = (p - F.one_hot(y[idx], 3)) / len(idx)  # d mean-CE / d logits
+        expected_w += (delta.T @ x[idx]).pow(2)
+        expected_b += delta.sum(0).pow(2)
+    torch.testing.assert_close(imp["weight"], expected_w / 2)
+    torch.testing.assert_close(imp["bias"], expected_b / 2)
+
+
+def test_ssd_dampens_exactly_the_selected_parameters():
+    lin = nn.Linear(2, 2)
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
+        lin.bias.copy_(torch.tensor([5.0, 6.0]))
+    i_d = {"weight": torch.tensor([[1.0, 1.0], [1.0, 0.0]]), "bias": torch.tensor([2.0, 1.0])}
+    i_f = {"weight": torch.tensor([[20.0, 5.0], [11.0, 0.0]]), "bias": torch.tensor([30.0, 10.0])}
+    info = dampen(lin, i_f, i_d, alpha=10.0, lam=1.0)
+    # selected: I_f > 10 I_D -> w[0,0] (20 > 10), w[1,0] (11 > 10), b[0] (30 > 20);
+    # not b[1] (10 = 10), w[0,1] (5 < 10), w[1,1] (0 > 0 is false)
+    torch.testing.assert_close(lin.weight, torch.tensor([[1 / 20, 2.0], [3 / 11, 4.0]]))
+    torch.testing.assert_close(lin.bias, torch.tensor([5 * 2 / 30, 6.0]))
+    assert info["weight"]["dampened"] == 2 and info["bias"]["dampened"] == 1
+    # lambda large enough caps the factor at 1: selected but unchanged
+    lin2 = nn.Linear(2, 2)
+    before = lin2.weight.detach().clone()
+    dampen(lin2, i_f, i_d, alpha=10.0, lam=100.0)
+    torch.testing.assert_close(lin2.weight, before)
+
+
+def test_ssd_logs_per_layer_fractions(digits_mlp, class_task):
+    out = run_method("ssd", digits_mlp, class_task, seed=0)
+    layers = out.log["per_layer"]
+    assert set(layers) == {"body.1", "body.3", "head"}
+    assert sum(v["dampened"] for v in layers.values()) == out.log["dampened"] > 0
+    assert all(0.0 <= v["fraction"] <= 1.0 for v in layers.values())
+
+
+# --- LRP -----------------------------------------------------------------------------------
+
+
+def test_lrp_is_class_only(digits_mlp, digits):
+    task = _task(digits, ForgetRequest(fraction=0.1, seed=0))
+    with pytest.raises(MethodNotApplicable, match="whole classes"):
+        run_method("lrp", digits_mlp, task)
+
+
+def test_lrp_log_and_zeroed_weights(digits_mlp, class_task):
+    out = run_method("lrp", digits_mlp, class_task, {"scope": "paper"}, seed=0)
+    log = out.log
+    width = digits_mlp.head.in_features
+    assert log["unit_layer"] == "body.3" and log["layer"] == "head"
+    assert (log["k"], log["n"]) == (round(0.2 * width), round(0.25 * width))
+    assert len(log["relevance_mean"]) == len(log["counts"]) == width
+    assert sum(log["counts"]) == log["n_samples"] * log["k"]
+    assert log["n_samples"] == 36
+    chosen = log["neurons"]
+    assert 0 < len(chosen) <= log["n"]
+    counts = torch.tensor(log["counts"])
+    # the chosen units are the most frequent ones
+    assert counts[chosen].min() >= max(
+        (c for j, c in enumerate(log["counts"]) if j not in chosen), default=0
+    )
+    body = out.model.body[3]
+    idx = torch.tensor(chosen)
+    assert (body.weight[idx] == 0).all() and (out.model.head.weight[3, idx] == 0).all()
+    assert torch.equal(body.bias, digits_mlp.body[3].bias)  # bias kept
+    untouched = torch.ones(width, dtype=torch.bool)
+    untouched[idx] = False
+    assert torch.equal(body.weight[untouched], digits_mlp.body[3].weight[untouched])
+    others = [c for c in range(10) if c != 3]
+    assert torch.equal(out.model.head.weight[others], digits_mlp.head.weight[others])
+
+
+def test_lrp_class_scope_and_noise_modes(digits_mlp, class_task):
+    out = run_method("lrp", digits_mlp, class_task, {"scope": "class"}, seed=0)
+    idx = torch.tensor(out.log["neurons"])
+    assert (out.model.head.weight[3, idx] == 0).all()
+    assert torch.equal(out.model.body[3].weight, digits_mlp.body[3].weight)
+    paper = {"scope": "paper"}
+    noisy = run_method("lrp", digits_mlp, class_task, {**paper, "mode": "laplace"}, seed=0)
+    assert noisy.log["neurons"] == run_method("lrp", digits_mlp, class_task, paper).log["neurons"]
+    w = noisy.model.body[3].weight[idx]
+    assert (w != digits_mlp.body[3].weight[idx]).all() and (w != 0).all()
+
+
+def test_direct_relevance_equals_captum(digits_mlp, digits):
+    feats = digits_mlp.features(digits.x_test[:8]).detach()
+    pred = digits_mlp.head(feats).argmax(1)
+    direct = head_relevance(feats, digits_mlp.head, pred, 0.1)
+    batched = captum_head_relevance(feats, digits_mlp.head, pred, 0.1)
+    torch.testing.assert_close(direct, batched, rtol=1e-4, atol=1e-6)
+    single = torch.cat(
+        [
+            captum_head_relevance(feats[i : i + 1], digits_mlp.head, pred[i : i + 1])
+            for i in range(8)
+        ]
+    )
+    torch.testing.assert_close(batched, single)
+    # captum through the run gives the same neurons as the direct formula
+    task = _task(digits, ForgetRequest(classes=(5,)))
+    a = run_method("lrp", digits_mlp, task, {"relevance": "captum"}, seed=1)
+    b = run_method("lrp", digits_mlp, task, seed=1)
+    assert a.log["neurons"] == b.log["neurons"]
+
+
+def test_lrp_on_pooled_features_cuts_outgoing_weights(digits):
+    torch.manual_seed(0)
+    net = build_model("resnet18", digits.input_shape, 10, width=4).eval()
+    assert unit_layer(net) is None
+    task = _task(digits, ForgetRequest(classes=(2,)))
+    out = run_method("lrp", net, task, {"n_samples": 8, "scope": "paper"}, seed=0)
+    idx = torch.tensor(out.log["neurons"])
+    assert out.log["width"] == 32 and out.log["unit_layer"] is None
+    assert (out.model.head.weight[:, idx] == 0).all()
+
+
+def test_lrp_uses_what_test_samples_exist_and_refuses_none(digits):
+    keep = (digits.y_test != 4) | (torch.arange(digits.n_test) < 200)
+    few = Dataset(
+        "few",
+        digits.x_train,
+        digits.y_train,
+        digits.x_test[keep],
+        digits.y_test[keep],
+        digits.classes,
+    )
+    n4 = int((few.y_test == 4).sum())
+    assert 0 < n4 < 36
+    model = build_model("mlp", few.input_shape, 10).eval()
+    out = run_method("lrp", model, _task(few, ForgetRequest(classes=(4,))), seed=0)
+    assert out.log["n_samples"] == n4 and out.log["per_class"][0]["short_of_samples"]
+    none = Dataset(
+        "none",
+        digits.x_train,
+        digits.y_train,
+        digits.x_test[digits.y_test != 4],
+        digits.y_test[digits.y_test != 4],
+        digits.classes,
+    )
+    with pytest.raises(MethodNotApplicable, match="test split has none"):
+        run_method("lrp", model, _task(none, ForgetRequest(classes=(4,))))
+
+
+# --- SISA ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def one_sample_sisa(digits_mlp, digits):
+    parts = assign(digits.n_train, 5, 3, seed=0)
+    sample = int(parts[2][1][0])  # shard 2, slice 2
+    task = _task(digits, ForgetRequest(indices=(sample,)))
+    return task, run_method("sisa", digits_mlp, task, seed=0)
+
+
+def test_sisa_retrains_only_the_shard_of_a_forgotten_sample(one_sample_sisa, digits):
+    _, out = one_sample_sisa
+    log = out.log
+    assert log["retrained_shards"] == [2] and log["n_retrained_shards"] == 1
+    assert log["retrained_from_slice"] == {"2": 2} and log["stages_retrained"] == 2
+    assert log["forget_per_shard"] == [0, 0, 1, 0, 0]
+    assert sum(log["samples_per_shard"]) == digits.n_train - 1
+    assert out.setup_seconds > 0
+    assert isinstance(out.model, VoteEnsemble) and len(out.model.members) == 5
+    assert evaluate(out.model, digits.x_test, digits.y_test) > 80.0
+    feats = out.model.features(digits.x_test[:3])
+    assert feats.shape == (3, out.model.feature_dim)
+
+
+def test_sisa_is_deterministic(one_sample_sisa, digits_mlp):
+    task, first = one_sample_sisa
+    again = run_method("sisa", digits_mlp, task, seed=0)
+    assert weights_hash(again.model) == weights_hash(first.model)
+
+
+def test_vote_majority_and_ties_to_lowest_class():
+    class Fixed(nn.Module):
+        def __init__(self, cls: int) -> None:
+            super().__init__()
+            self.cls = cls
+            self.w = nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):
+            return F.one_hot(torch.full((len(x),), self.cls), 4).float() + 0 * self.w
+
+    x = torch.zeros(2, 1)
+    tie = VoteEnsemble([Fixed(2), Fixed(1)])
+    assert tie(x).argmax(1).tolist() == [1, 1]
+    major = VoteEnsemble([Fixed(2), Fixed(1), Fixed(2)])
+    assert major(x).argmax(1).tolist() == [2, 2]
+    s = major.smoothing
+    shares = torch.tensor([s, 1 + s, 2 + s, s]) / (3 + 4 * s)
+    torch.testing.assert_close(F.softmax(major(x), 1)[0], shares)
+
+
+def test_stage_epochs_follow_the_authors_schedule():
+    assert stage_epochs(40, 3) == [20, 20, 20]
+    assert stage_epochs(10, 4) == [4, 4, 4, 4]
+    e = stage_epochs(7, 3)
+    assert sum(e) == int(3 * 2 * 7 / 4) and max(e) - min(e) <= 1
+    # about E passes over each sample: stage r sees r/R of the shard
+    assert math.isclose(sum(ep * (r + 1) / 3 for r, ep in enumerate(stage_epochs(40, 3))), 40)
+
+
+def test_sisa_refuses_more_stages_than_samples(digits_mlp, digits):
+    tiny = Dataset(
+        "tiny", digits.x_train[:6], digits.y_train[:6], digits.x_test, digits.y_test, digits.classes
+    )
+    task = UnlearnTask(tiny, make_split(tiny, ForgetRequest(indices=(0,))), RECIPE)
+    with pytest.raises(MethodNotApplicable, match="at least"):
+        run_method("sisa", digits_mlp, task, {"shards": 4, "slices": 2})
