@@ -1,0 +1,318 @@
+"""Embedding frames that make several models' penultimate features comparable.
+
+Each model's features live in their own basis (a retrained model shares nothing with the
+original), so a projection fitted on one model cannot be applied to another. Two frames are
+offered, both giving one 2-D point per sample and per model, in a common coordinate system:
+
+* ``pca_frame``: instant. PCA is fitted per model and every frame is aligned to the first
+  by orthogonal Procrustes (rotation/reflection, optionally an isotropic scale).
+* ``aligned_umap``: ``umap.AlignedUMAP`` with identity relations (sample ``i`` of one model is
+  sample ``i`` of the next), so the layouts are fitted jointly and stay comparable.
+
+``umap`` is imported lazily: the app must start fast. ``warm_up_umap`` compiles its numba code
+once (call it from a background thread at server start-up).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+#: Below this many samples UMAP computes all pairwise distances anyway; we hand it a
+#: precomputed matrix instead (umap would call its numba metric once per pair from Python).
+_EXACT_LIMIT = 4096
+
+_patch_lock = threading.Lock()
+_patched = False
+
+
+def model_features(
+    models: Sequence[nn.Module] | Mapping[str, nn.Module], x: torch.Tensor
+) -> list[np.ndarray]:
+    """Penultimate features (``model.features``) of ``x`` for each model, as float32 arrays.
+
+    A mapping is read in its insertion order (its values).
+    """
+    from ..training import predict_features
+
+    seq = list(models.values()) if isinstance(models, Mapping) else list(models)
+    return [predict_features(m, x).numpy().astype(np.float32, copy=False) for m in seq]
+
+
+def _check_features(features: Sequence[np.ndarray]) -> list[np.ndarray]:
+    arrs = [np.asarray(f, dtype=np.float64) for f in features]
+    if not arrs:
+        raise ValueError("need the features of at least one model")
+    n = len(arrs[0])
+    for i, a in enumerate(arrs):
+        if a.ndim != 2:
+            raise ValueError(f"features[{i}] must be 2-D (samples x features), got {a.shape}")
+        if len(a) != n:
+            raise ValueError(
+                f"every model must embed the same samples: features[0] has {n} rows, "
+                f"features[{i}] has {len(a)}"
+            )
+    return arrs
+
+
+def _pca_scores(a: np.ndarray, dim: int) -> np.ndarray:
+    """Top-``dim`` principal-component scores of ``a``, signs fixed as in sklearn's svd_flip."""
+    centred = a - a.mean(0)
+    u, s, _ = np.linalg.svd(centred, full_matrices=False)
+    k = min(dim, u.shape[1])
+    u = u[:, :k]
+    signs = np.sign(u[np.abs(u).argmax(0), np.arange(k)])
+    signs[signs == 0] = 1.0
+    scores = u * s[:k] * signs
+    if k < dim:  # fewer features (or samples) than dims asked for: pad with zeros
+        scores = np.hstack([scores, np.zeros((len(a), dim - k))])
+    return scores
+
+
+def procrustes_align(frame: np.ndarray, ref: np.ndarray, scale: bool = True) -> np.ndarray:
+    """Rotate/reflect (and, if ``scale``, isotropically scale) centred ``frame`` onto ``ref``.
+
+    Least squares: ``R = argmin ||frame R - ref||`` over orthogonal ``R`` (Schönemann 1966),
+    ``s = trace(S) / ||frame||^2`` with ``S`` the singular values of ``frame^T ref``.
+    """
+    from scipy.linalg import orthogonal_procrustes
+
+    f = frame - frame.mean(0)
+    r = ref - ref.mean(0)
+    rot, sv_sum = orthogonal_procrustes(f, r)
+    out = f @ rot
+    if scale:
+        norm = float((f**2).sum())
+        if norm > 0:
+            out = out * (sv_sum / norm)
+    return out + ref.mean(0)
+
+
+def pca_frame(features: Sequence[np.ndarray], dim: int = 2, scale: bool = True) -> list[np.ndarray]:
+    """A fast common frame: PCA per model, each aligned to the first by Procrustes.
+
+    One PCA on the stacked features would be meaningless (each model has its own basis), so
+    each model gets its own PCA (top ``dim`` components) and frames ``1..`` are rotated or
+    reflected (and, with ``scale``, isotropically rescaled) onto frame 0 by orthogonal
+    Procrustes over the shared samples. Two models whose features differ by a rotation and a
+    scale give coinciding frames. Shown at once while ``aligned_umap`` runs.
+    """
+    arrs = _check_features(features)
+    frames = [_pca_scores(a, dim) for a in arrs]
+    ref = frames[0]
+    return [ref.astype(np.float32)] + [
+        procrustes_align(f, ref, scale).astype(np.float32) for f in frames[1:]
+    ]
+
+
+def _optimize_layout_aligned_cached():
+    """umap's ``optimize_layout_aligned_euclidean`` with its epoch kernel compiled only once.
+
+    umap 0.5.x wraps the epoch kernel in a fresh ``numba.njit(..., parallel=True)`` on every
+    call, so each ``AlignedUMAP.fit`` recompiles it (several seconds). The kernel has no
+    ``prange``, so a sequential build computes the same thing; this driver is umap's own
+    (BSD-3, same arguments and arithmetic) around one cached dispatcher.
+    """
+    import numba
+    from umap import layouts
+
+    kernel = numba.njit(
+        layouts._optimize_layout_aligned_euclidean_single_epoch, fastmath=True, parallel=False
+    )
+
+    def optimize_layout_aligned_euclidean(
+        head_embeddings,
+        tail_embeddings,
+        heads,
+        tails,
+        n_epochs,
+        epochs_per_sample,
+        regularisation_weights,
+        relations,
+        rng_state,
+        a=1.576943460405378,
+        b=0.8950608781227859,
+        gamma=1.0,
+        lambda_=5e-3,
+        initial_alpha=1.0,
+        negative_sample_rate=5.0,
+        parallel=True,
+        verbose=False,
+        tqdm_kwds=None,
+        move_other=False,
+    ):
+        dim = head_embeddings[0].shape[1]
+        alpha = initial_alpha
+        f32 = numba.types.float32[::1]
+        per_neg = numba.typed.List.empty_list(f32)
+        next_neg = numba.typed.List.empty_list(f32)
+        next_sample = numba.typed.List.empty_list(f32)
+        for m in range(len(heads)):
+            per_neg.append(epochs_per_sample[m].astype(np.float32) / negative_sample_rate)
+            next_neg.append(per_neg[m].astype(np.float32))
+            next_sample.append(epochs_per_sample[m].astype(np.float32))
+        for n in range(n_epochs):
+            kernel(
+                head_embeddings,
+                tail_embeddings,
+                heads,
+                tails,
+                epochs_per_sample,
+                a,
+                b,
+                regularisation_weights,
+                relations,
+                rng_state,
+                gamma,
+                lambda_,
+                dim,
+                move_other,
+                alpha,
+                per_neg,
+                next_neg,
+                next_sample,
+                n,
+            )
+            alpha = initial_alpha * (1.0 - (float(n) / float(n_epochs)))
+        return head_embeddings
+
+    return optimize_layout_aligned_euclidean
+
+
+def _import_umap():
+    """Import umap (slow: numba) and, once, install the cached aligned-layout driver."""
+    global _patched
+    import umap
+    import umap.aligned_umap as au
+
+    with _patch_lock:
+        if not _patched:
+            from umap import layouts
+
+            # Only where the internals are the ones this driver reproduces.
+            if hasattr(layouts, "_optimize_layout_aligned_euclidean_single_epoch") and getattr(
+                au, "optimize_layout_aligned_euclidean", None
+            ) is getattr(layouts, "optimize_layout_aligned_euclidean", None):
+                au.optimize_layout_aligned_euclidean = _optimize_layout_aligned_cached()
+            _patched = True
+    return umap
+
+
+def _euclidean_matrix(a: np.ndarray) -> np.ndarray:
+    """Exact pairwise Euclidean distances (float64, zero diagonal) for umap's precomputed mode."""
+    sq = (a * a).sum(1)
+    d2 = sq[:, None] + sq[None, :] - 2.0 * (a @ a.T)
+    np.maximum(d2, 0.0, out=d2)
+    np.fill_diagonal(d2, 0.0)
+    return np.sqrt(d2)
+
+
+def aligned_umap(
+    features: Sequence[np.ndarray],
+    *,
+    n_neighbors: int = 15,
+    min_dist: float = 0.1,
+    seed: int = 0,
+    n_epochs: int | None = None,
+) -> list[np.ndarray]:
+    """2-D coordinates per model in one comparable frame, by ``umap.AlignedUMAP``.
+
+    Consecutive models are related by the identity (sample ``i`` is sample ``i``), so this
+    works for any models, a retrained one included. Deterministic for a ``seed``. For fewer
+    than 4096 samples the exact Euclidean distance matrices are handed to umap as
+    ``metric="precomputed"`` (the same k-NN graph umap would build, without its per-pair
+    Python loop). Samples umap disconnects from the graph come back as NaN rows.
+    """
+    arrs = _check_features(features)
+    n = len(arrs[0])
+    if n < 3:
+        raise ValueError(f"UMAP needs at least 3 samples, got {n}")
+    umap = _import_umap()
+    k = max(2, min(n_neighbors, n - 1))
+    exact = n < _EXACT_LIMIT
+    data = [_euclidean_matrix(a) if exact else a.astype(np.float32) for a in arrs]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # random_state / precomputed-metric notices
+        if len(data) == 1:
+            mapper = umap.UMAP(
+                n_neighbors=k,
+                min_dist=min_dist,
+                random_state=seed,
+                n_epochs=n_epochs,
+                metric="precomputed" if exact else "euclidean",
+            )
+            return [np.asarray(mapper.fit_transform(data[0]), dtype=np.float32)]
+        relations = [{i: i for i in range(n)} for _ in range(len(data) - 1)]
+        mapper = umap.AlignedUMAP(
+            n_neighbors=k,
+            min_dist=min_dist,
+            random_state=seed,
+            n_epochs=n_epochs,
+            metric="precomputed" if exact else "euclidean",
+        )
+        mapper.fit(data, relations=relations)
+    return [np.array(e, dtype=np.float32) for e in mapper.embeddings_]
+
+
+def displacement(frames: Sequence[np.ndarray], ref: int = 0) -> list[np.ndarray]:
+    """Per-sample Euclidean distance each frame's points moved from frame ``ref``."""
+    base = np.asarray(frames[ref], dtype=np.float64)
+    out = []
+    for f in frames:
+        f = np.asarray(f, dtype=np.float64)
+        if f.shape != base.shape:
+            raise ValueError(f"frame shapes differ: {f.shape} vs reference {base.shape}")
+        out.append(np.linalg.norm(f - base, axis=1))
+    return out
+
+
+def shift_summary(disp: np.ndarray, forget_mask: np.ndarray) -> dict[str, float]:
+    """Mean and median displacement of forget vs retain samples (NaN rows ignored).
+
+    ``forget_mask`` is a boolean mask over the samples (or an index array of forget samples).
+    """
+    disp = np.asarray(disp, dtype=np.float64)
+    mask = np.asarray(forget_mask)
+    if mask.dtype != bool:
+        m = np.zeros(len(disp), dtype=bool)
+        m[mask.astype(np.int64)] = True
+        mask = m
+    if mask.shape != disp.shape:
+        raise ValueError(f"forget_mask has shape {mask.shape}, displacement {disp.shape}")
+
+    def stats(v: np.ndarray) -> tuple[float, float]:
+        v = v[np.isfinite(v)]
+        return (float(v.mean()), float(np.median(v))) if len(v) else (float("nan"),) * 2
+
+    fm, fmed = stats(disp[mask])
+    rm, rmed = stats(disp[~mask])
+    return {
+        "forget_mean": fm,
+        "forget_median": fmed,
+        "retain_mean": rm,
+        "retain_median": rmed,
+        "n_forget": int(mask.sum()),
+        "n_retain": int((~mask).sum()),
+    }
+
+
+def warm_up_umap() -> dict[str, float]:
+    """Import umap and fit a tiny AlignedUMAP once, so numba compiles its code now.
+
+    Meant for a background thread at server start-up; returns the seconds each step took.
+    """
+    t0 = time.perf_counter()
+    _import_umap()
+    t1 = time.perf_counter()
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(40, 8))
+    feats = [base, base @ np.linalg.qr(rng.normal(size=(8, 8)))[0], base * 2.0]
+    aligned_umap([f.astype(np.float32) for f in feats], n_neighbors=5, n_epochs=5)
+    t2 = time.perf_counter()
+    return {"import_s": t1 - t0, "fit_s": t2 - t1}
