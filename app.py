@@ -11,7 +11,12 @@ warm_up_in_background()
 nav = st.navigation(
     {
         "Workflow": [
-            st.Page("pages/data_model.py", title="1 · Data & model", icon=":material/dataset:", default=True),
+            st.Page(
+                "pages/data_model.py",
+                title="1 · Data & model",
+                icon=":material/dataset:",
+                default=True,
+            ),
             st.Page("pages/forget_set.py", title="2 · Forget set", icon=":material/target:"),
             st.Page("pages/unlearn.py", title="3 · Unlearn", icon=":material/cleaning_services:"),
             st.Page("pages/compare.py", title="4 · Compare", icon=":material/bar_chart:"),

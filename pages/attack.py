@@ -1,4 +1,175 @@
+"""Attack: an interactive membership-inference audit of every model in the comparison."""
+
+import numpy as np
 import streamlit as st
 
-st.title("attack")
-st.info("This page is being built.")
+from pages.common import (
+    comparison_registry,
+    comparison_split,
+    current_comparison,
+    current_dataset,
+    no_comparison_pointer,
+)
+from unlearn_core import metrics as M
+from unlearn_core.experiment import REFERENCE, model_logits
+from unlearn_core.plots import results as P
+
+#: score -> (higher means member?, how to read it)
+SCORES = {
+    "confidence": (True, "softmax probability of the true label: members get confident outputs"),
+    "entropy": (False, "entropy of the prediction: members get sharp (low-entropy) outputs"),
+    "loss": (False, "cross-entropy loss: members have a low loss"),
+}
+
+st.title("Attack: does the model still remember the forget set?")
+st.caption(
+    "A membership-inference attacker sees one number per sample and guesses *member* "
+    "(it was in the training data) when the number looks like a training sample's. "
+    "It is calibrated on what is known: **retain samples are members, test samples are not**. "
+    "Then it is pointed at the forget set."
+)
+
+comp = current_comparison()
+data = current_dataset()
+if comp is None or data is None:
+    no_comparison_pointer()
+    st.stop()
+split = comparison_split(data, comp)
+if split is None:
+    st.stop()
+cid = st.session_state["comparison_id"]
+
+
+@st.cache_resource(max_entries=32, show_spinner="Computing the model's outputs…")
+def cached_logits(comparison_id: str, name: str) -> dict:
+    """Logits of one model of a comparison on forget / retain / test (cached per model)."""
+    c = comparison_registry()[comparison_id]
+    ev = model_logits(c.models()[name], data, split)
+    return {"forget": ev.forget, "retain": ev.retain, "test": ev.test}
+
+
+def scores_of(name: str, score: str) -> dict[str, np.ndarray]:
+    lg = cached_logits(cid, name)
+    ys = {
+        "forget": data.y_train[split.forget_idx],
+        "retain": data.y_train[split.retain_idx],
+        "test": data.y_test,
+    }
+    return {k: M.attack_scores(lg[k], ys[k])[score] for k in ("forget", "retain", "test")}
+
+
+models = comp.models()
+names = [n for n in ["original", *[r.method for r in comp.results if r.ok]] if n in models]
+labels = {n: comp.get(n).label for n in names}
+c1, c2 = st.columns([2, 1])
+with c1:
+    name = st.selectbox(
+        "Model under attack",
+        names,
+        index=min(1, len(names) - 1),
+        format_func=lambda n: labels[n],
+        key="attack_model",
+    )
+with c2:
+    score = st.radio("Attack score", list(SCORES), horizontal=True, key="attack_score")
+higher, how = SCORES[score]
+st.caption(f"**{score}** — {how}.")
+
+# ---------------------------------------------------------------- headline numbers
+res = comp.get(name)
+ref = comp.reference
+m1, m2, m3 = st.columns(3)
+for col, key, title, fmt in (
+    (m1, "mia", "MIA efficacy (SVC)", "{:.1f}%"),
+    (m2, "loss_auc", "Loss-attack AUC", "{:.3f}"),
+    (m3, "forget_acc", "Forget accuracy", "{:.1f}%"),
+):
+    v = res.metrics.get(key)
+    rv = ref.metrics.get(key) if ref is not None and name != REFERENCE else None
+    col.metric(
+        title,
+        fmt.format(v) if v is not None else "n/a",
+        delta=(fmt.format(v - rv) + " vs retrain") if v is not None and rv is not None else None,
+        delta_color="off",
+    )
+st.caption(
+    "MIA efficacy = share of the forget set the SVC attack calls *non-member*; loss-attack AUC = "
+    "how well a low loss singles out forget samples against test samples (0.5 = they look "
+    "unseen). Read both against **retrain's** value, not as higher-is-better."
+)
+
+# ---------------------------------------------------------------- threshold attack
+sc = scores_of(name, score)
+lo = float(min(np.min(v) for v in sc.values() if len(v)))
+hi = float(max(np.max(v) for v in sc.values() if len(v)))
+if hi <= lo:
+    hi = lo + 1e-6
+fpr, tpr, thr = M.roc_curve_points(sc["retain"], sc["test"], higher_is_member=higher)
+auc = float(np.trapezoid(tpr, fpr)) if len(fpr) else float("nan")
+key = "attack_threshold"
+state_for = st.session_state.get("attack_threshold_for")
+if state_for != [name, score] or not lo <= st.session_state.get(key, lo - 1) <= hi:
+    # a new model or score: start at the cut that best separates members from non-members
+    finite = np.isfinite(thr)
+    best = float(thr[finite][np.argmax((tpr - fpr)[finite])]) if finite.any() else (lo + hi) / 2
+    st.session_state[key] = float(np.clip(best, lo, hi))
+    st.session_state["attack_threshold_for"] = [name, score]
+threshold = st.slider(
+    f"Threshold: call a sample *member* when its {score} is "
+    + ("at or above" if higher else "at or below")
+    + " this value",
+    min_value=lo,
+    max_value=hi,
+    step=(hi - lo) / 200,
+    format="%.4f",
+    key=key,
+)
+tpr_t, fpr_t = M.threshold_rates(sc["retain"], sc["test"], threshold, higher_is_member=higher)
+flag_f, _ = M.threshold_rates(sc["forget"], sc["test"], threshold, higher_is_member=higher)
+ref_flag = None
+if REFERENCE in models and name != REFERENCE:
+    ref_sc = scores_of(REFERENCE, score)
+    ref_flag, _ = M.threshold_rates(
+        ref_sc["forget"], ref_sc["test"], threshold, higher_is_member=higher
+    )
+k1, k2, k3, k4 = st.columns(4)
+k1.metric("True-positive rate", f"{tpr_t:.1%}", help="retain samples called member")
+k2.metric("False-positive rate", f"{fpr_t:.1%}", help="test samples called member")
+k3.metric("Attack advantage", f"{tpr_t - fpr_t:+.1%}", help="TPR − FPR; 0 = a coin toss")
+k4.metric(
+    "Forget samples flagged member",
+    f"{flag_f:.1%}",
+    delta=f"retrain: {ref_flag:.1%}" if ref_flag is not None else None,
+    delta_color="off",
+)
+st.markdown(
+    "**Reading the last number.** It is the share of the forget set this threshold still calls "
+    "training data. If unlearning worked, the forget samples are treated like data the model never "
+    "saw — so this share should match what the **retrained** model gives at the same threshold "
+    "(for a forgotten class that is close to 0; for random samples about the false-positive rate). "
+    "Well above retrain's share: the model still remembers them. Far below: it over-forgot, which "
+    "an attacker can notice too."
+)
+h1, h2 = st.columns([3, 2])
+h1.plotly_chart(P.score_histograms(sc, score_name=score, threshold=threshold), key="attack_hist")
+h2.plotly_chart(P.roc_chart(fpr, tpr, point=(fpr_t, tpr_t), auc=auc), key="attack_roc")
+
+# ---------------------------------------------------------------- worst-leaking samples
+st.subheader("Worst-leaking forget samples")
+st.caption(
+    f"The forget samples whose {score} looks most like a training member's under "
+    f"{labels[name]}: the ones this model remembers best."
+)
+worst = P.worst_leaking(sc["forget"], split.forget_idx.numpy(), higher_is_member=higher, k=8)
+if not worst:
+    st.info("The forget set is empty.")
+else:
+    cols = st.columns(len(worst))
+    for col, (i, s) in zip(cols, worst, strict=True):
+        flagged = s >= threshold if higher else s <= threshold
+        col.image(
+            data.image(i),
+            caption=f"#{i} · {data.classes[int(data.y_train[i])]} · {score} {s:.3g}"
+            + (" · member" if flagged else ""),
+            width=72,
+        )

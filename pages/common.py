@@ -101,6 +101,50 @@ def save_upload(upload) -> Path:
     return path
 
 
+def load_spec(spec: dict) -> Dataset:
+    """The (cached) dataset of ``spec``; raises ``DataError`` if it cannot be loaded."""
+    return _dataset(json.dumps(spec, sort_keys=True))
+
+
+def save_uploads(uploads: list, max_bytes: int = 2 << 30) -> Path:
+    """Write several uploaded files into one private temporary folder and return it (or the
+    file itself when there is a single non-zip file). ``.zip`` archives are unpacked in
+    place, refusing members that would land outside the folder or exceed ``max_bytes``."""
+    folder = Path(tempfile.mkdtemp(prefix="unlearn-upload-"))
+    saved = []
+    for up in uploads:
+        path = folder / Path(up.name).name
+        path.write_bytes(up.getbuffer())
+        saved.append(path)
+    for path in [p for p in saved if p.suffix.lower() == ".zip"]:
+        _unzip(path, folder, max_bytes)
+        path.unlink()
+    if len(saved) == 1 and saved[0].suffix.lower() != ".zip":
+        return saved[0]
+    entries = [p for p in folder.iterdir() if not p.name.startswith((".", "__MACOSX"))]
+    if len(entries) == 1 and entries[0].is_dir():  # an archive holding one top folder
+        return entries[0]
+    return folder
+
+
+def _unzip(archive: Path, dest: Path, max_bytes: int) -> None:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            members = zf.infolist()
+            if sum(m.file_size for m in members) > max_bytes:
+                raise DataError(f"{archive.name}: unpacks to more than {max_bytes >> 20} MiB")
+            root = dest.resolve()
+            for m in members:
+                target = (dest / m.filename).resolve()
+                if root not in target.parents and target != root:
+                    raise DataError(f"{archive.name}: member {m.filename!r} escapes the folder")
+            zf.extractall(dest)
+    except zipfile.BadZipFile as exc:
+        raise DataError(f"{archive.name}: not a readable zip archive ({exc})") from exc
+
+
 # ---------------------------------------------------------------- models
 def model_key(spec: dict | None = None) -> str:
     s = st.session_state
@@ -190,6 +234,33 @@ def job_for(purpose: str) -> Job | None:
 def current_comparison() -> Comparison | None:
     cid = st.session_state.get("comparison_id")
     return comparison_registry().get(cid) if cid else None
+
+
+def comparison_split(data: Dataset, comp: Comparison) -> ForgetSplit | None:
+    """The forget split the comparison was run on (rebuilt from its request), or None with an
+    error shown when the current dataset no longer matches it."""
+    try:
+        split = make_split(data, ForgetRequest.from_dict(comp.forget))
+    except ForgetError as exc:
+        st.error(f"The comparison's forget set does not fit the current dataset: {exc}")
+        return None
+    if comp.dataset != data.name or split.n_forget != comp.forget.get("n_forget", split.n_forget):
+        st.error(
+            f"This comparison was run on {comp.dataset!r}, but the current dataset is "
+            f"{data.name!r}. Go back to the Data page or run the comparison again."
+        )
+        return None
+    return split
+
+
+def no_comparison_pointer() -> None:
+    """What a results page shows before any comparison exists."""
+    job = job_for("compare")
+    if job is not None and not job.done:
+        st.info(f"Unlearning is still running ({job.fraction:.0%}). Its results appear here.")
+    else:
+        st.info("No comparison yet: train a model, mark a forget set, then run the methods.")
+    st.page_link("pages/unlearn.py", label="Go to 3 · Unlearn", icon="🧽")
 
 
 # ---------------------------------------------------------------- warm-up

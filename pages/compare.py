@@ -1,4 +1,420 @@
+"""Compare: what each method changed, read against the retrained model."""
+
+import numpy as np
 import streamlit as st
 
-st.title("compare")
-st.info("This page is being built.")
+from pages.common import (
+    comparison_registry,
+    comparison_split,
+    current_comparison,
+    current_dataset,
+    no_comparison_pointer,
+    remember_job,
+)
+from unlearn_core.experiment import REFERENCE
+from unlearn_core.jobs import Job, start_job
+from unlearn_core.plots import results as P
+
+#: the most training samples drawn in the embedding views (forget samples always included)
+EMBED_MAX = 1500
+#: attribution methods shown side by side
+ATTR_METHODS = ("integrated_gradients", "saliency", "lrp")
+
+st.title("Compare: what changed, and how close to retraining")
+
+comp = current_comparison()
+data = current_dataset()
+if comp is None or data is None:
+    no_comparison_pointer()
+    st.stop()
+split = comparison_split(data, comp)
+if split is None:
+    st.stop()
+cid: str = st.session_state["comparison_id"]
+models = comp.models()
+ref = comp.reference
+st.caption(
+    f"{comp.dataset} · {comp.model} · forget {comp.forget.get('description', '')} "
+    f"({split.n_forget} samples) · device {comp.device}"
+)
+
+
+# ---------------------------------------------------------------- cached analyses
+@st.cache_resource
+def umap_store() -> dict:
+    """(comparison id, method) -> {"frames", "ids"} of finished aligned-UMAP projections."""
+    return {}
+
+
+@st.cache_resource
+def umap_jobs() -> dict[tuple[str, str], Job]:
+    return {}
+
+
+@st.cache_resource(max_entries=16, show_spinner="Reading the penultimate features…")
+def embedding_inputs(comparison_id: str, method: str) -> dict:
+    """Sample ids, labels, forget mask, features of original / method / retrain and PCA frame."""
+    from unlearn_core.analysis.embeddings import model_features, pca_frame
+
+    c = comparison_registry()[comparison_id]
+    ms = c.models()
+    forget = split.forget_idx.numpy()
+    rng = np.random.default_rng(0)
+    rest = np.setdiff1d(np.arange(data.n_train), forget)
+    room = max(EMBED_MAX - len(forget), 0)
+    keep = rest if len(rest) <= room else rng.choice(rest, room, replace=False)
+    ids = np.sort(np.concatenate([forget, keep]))
+    names = [n for n in ("original", method, REFERENCE) if n in ms]
+    feats = model_features([ms[n] for n in names], data.x_train[ids])
+    return {
+        "ids": ids,
+        "names": names,
+        "labels": data.y_train[ids].numpy(),
+        "is_forget": np.isin(ids, forget),
+        "features": feats,
+        "pca": pca_frame(feats),
+    }
+
+
+def start_umap(comparison_id: str, method: str, inputs: dict) -> Job:
+    from unlearn_core.analysis.embeddings import aligned_umap
+
+    def work(job: Job) -> dict:
+        job.report(0.05, f"fitting on {len(inputs['ids'])} samples x {len(inputs['names'])} models")
+        frames = aligned_umap(inputs["features"], seed=0)
+        umap_store()[(comparison_id, method)] = {"frames": frames, "ids": inputs["ids"]}
+        return {"frames": frames}
+
+    job = start_job(f"UMAP for {method}", work)
+    umap_jobs()[(comparison_id, method)] = job
+    return remember_job("umap", job)
+
+
+@st.cache_resource(max_entries=32, show_spinner="Computing attributions…")
+def attributions(comparison_id: str, method: str, sample_ids: tuple[int, ...]) -> dict:
+    """Attribution maps of original / method / retrain for the chosen samples."""
+    from unlearn_core.analysis.attributions import attribution_grid
+
+    ms = comparison_registry()[comparison_id].models()
+    chosen = {n: ms[n] for n in ("original", method, REFERENCE) if n in ms}
+    idx = list(sample_ids)
+    return attribution_grid(chosen, data.x_train[idx], data.y_train[idx], methods=ATTR_METHODS)
+
+
+@st.cache_resource(max_entries=16, show_spinner="Comparing layer activations…")
+def layer_cka(comparison_id: str, method: str) -> dict:
+    from unlearn_core.analysis.similarity import layerwise_cka
+
+    ms = comparison_registry()[comparison_id].models()
+    x = data.x_test
+    out = {"vs original": layerwise_cka(ms[method], ms["original"], x)}
+    if REFERENCE in ms and method != REFERENCE:
+        out["vs retrain"] = layerwise_cka(ms[method], ms[REFERENCE], x)
+    return out
+
+
+@st.cache_resource(max_entries=16, show_spinner="Evaluating the models over the plane…")
+def boundary_grids(comparison_id: str, method: str) -> dict:
+    from unlearn_core.analysis.boundary import decision_grid
+
+    ms = comparison_registry()[comparison_id].models()
+    return {
+        n: decision_grid(ms[n], data.x_train) for n in ("original", method, REFERENCE) if n in ms
+    }
+
+
+@st.fragment(run_every=0.5)
+def umap_progress(comparison_id: str, method: str) -> None:
+    """Poll the UMAP job; rerun the page when it is done so the UMAP frame replaces PCA."""
+    job = umap_jobs().get((comparison_id, method))
+    if job is None or job.done:
+        st.rerun(scope="app")
+    st.progress(job.fraction, text=f"Aligned UMAP: {job.message or 'running'}…")
+    st.caption("The PCA frame below is shown meanwhile.")
+
+
+# ---------------------------------------------------------------- the method in focus
+unlearned = [r for r in comp.results if r.ok and r.method != REFERENCE and r.model is not None]
+failed = [r for r in comp.results if not r.ok]
+for r in failed:
+    st.error(f"{r.label} failed: {r.error}")
+
+tab_names = ["Overview", "Per class", "Embeddings", "Attributions", "Predictions", "Layers"]
+#: results whose log holds LRP relevance per neuron (the LRP neuron-path perturbation method)
+lrp_results = [r for r in unlearned if "relevance_mean" in r.log and "neurons" in r.log]
+if lrp_results:
+    tab_names.append("Neurons")
+if data.kind == "points2d":
+    tab_names.append("Decision boundary")
+tabs = dict(zip(tab_names, st.tabs(tab_names, key="compare_tab", on_change="rerun"), strict=True))
+
+
+def pick_method(where: str) -> str | None:
+    """The unlearned method a detailed view is about (shared across tabs)."""
+    if not unlearned:
+        st.info("No unlearning method finished, so there is nothing to compare in detail.")
+        return None
+    names = [r.method for r in unlearned]
+    if st.session_state.get("compare_method") not in names:
+        st.session_state["compare_method"] = names[0]
+    return st.selectbox(
+        "Unlearned model",
+        names,
+        format_func=lambda n: comp.get(n).label,
+        key="compare_method",
+        help=f"The method whose {where} is compared with the original and retrained models.",
+    )
+
+
+# ---------------------------------------------------------------- overview
+with tabs["Overview"]:
+    if tabs["Overview"].open:
+        st.markdown(
+            "**How to read it:** the target for every column is the **retrain** row, not the "
+            "highest number — a method is good when it lands close to retrain (small *avg gap*) "
+            "and is much faster (large *speed-up*)."
+        )
+        st.dataframe(
+            P.metric_rows(comp),
+            hide_index=True,
+            key="compare_table",
+            column_config={
+                "method": st.column_config.TextColumn("method", pinned=True),
+                "forget_acc": st.column_config.NumberColumn("forget acc %", format="%.1f"),
+                "retain_acc": st.column_config.NumberColumn("retain acc %", format="%.1f"),
+                "test_acc": st.column_config.NumberColumn("test acc %", format="%.1f"),
+                "mia": st.column_config.NumberColumn("MIA efficacy %", format="%.1f"),
+                "loss_auc": st.column_config.NumberColumn("loss-attack AUC", format="%.3f"),
+                "avg_gap": st.column_config.NumberColumn("avg gap to retrain", format="%.2f"),
+                "seconds": st.column_config.NumberColumn("seconds", format="%.2f"),
+                "time_ratio": st.column_config.NumberColumn("time / retrain", format="%.3f"),
+                "speed_up": st.column_config.NumberColumn("speed-up ×", format="%.1f"),
+            },
+        )
+        if ref is None:
+            st.warning(
+                "No retrained reference in this comparison: gaps and speed-ups are blank. "
+                "Run it again with *Retrain* switched on to read the others against it."
+            )
+        st.plotly_chart(P.accuracy_bars(comp), key="chart_acc")
+        c1, c2 = st.columns(2)
+        c1.plotly_chart(
+            P.metric_bars(comp, "mia", "MIA efficacy (target: retrain's)", unit="% non-member"),
+            key="chart_mia",
+        )
+        c2.plotly_chart(
+            P.metric_bars(
+                comp,
+                "avg_gap",
+                "Average gap to retrain (lower is better)",
+                unit="percentage points",
+                reference_line=False,
+                ideal=0,
+            ),
+            key="chart_gap",
+        )
+        c3, c4 = st.columns(2)
+        c3.plotly_chart(
+            P.metric_bars(comp, "loss_auc", "Loss-attack AUC (target: retrain's)", unit="AUC"),
+            key="chart_auc",
+        )
+        c4.plotly_chart(P.time_bars(comp), key="chart_time")
+
+# ---------------------------------------------------------------- per class
+with tabs["Per class"]:
+    if tabs["Per class"].open:
+        st.plotly_chart(P.per_class_chart(comp, data.classes), key="chart_per_class")
+        st.caption(
+            "Test accuracy per class before (original) and after each method; retrain is the "
+            "target. A forgotten class should drop to retrain's level while the others stay."
+        )
+
+# ---------------------------------------------------------------- embeddings
+with tabs["Embeddings"]:
+    if tabs["Embeddings"].open:
+        method = pick_method("feature space")
+        if method is not None:
+            inputs = embedding_inputs(cid, method)
+            st.caption(
+                f"Penultimate features of {len(inputs['ids'])} training samples "
+                f"({int(inputs['is_forget'].sum())} forget samples, drawn as red crosses) under "
+                "each model, projected into one frame so positions can be compared."
+            )
+            done = umap_store().get((cid, method))
+            if done is None:
+                job = umap_jobs().get((cid, method))
+                if job is None:
+                    job = start_umap(cid, method, inputs)
+                if job.state in ("failed", "cancelled"):
+                    st.warning(f"Aligned UMAP did not finish ({job.error}); showing PCA.")
+                    if st.button("Try UMAP again", key="umap_retry"):
+                        umap_jobs().pop((cid, method), None)
+                        st.rerun()
+                else:
+                    umap_progress(cid, method)
+                frames, how = inputs["pca"], "PCA (aligned UMAP on its way)"
+            else:
+                frames, how = done["frames"], "aligned UMAP"
+            named = dict(zip(inputs["names"], frames, strict=True))
+            st.plotly_chart(
+                P.embedding_panels(
+                    named,
+                    inputs["labels"],
+                    inputs["is_forget"],
+                    data.classes,
+                    ids=inputs["ids"],
+                    title=f"Penultimate features: {how}",
+                ),
+                key="chart_embed",
+            )
+            from unlearn_core.analysis.embeddings import displacement, shift_summary
+
+            moved = dict(zip(inputs["names"][1:], displacement(frames)[1:], strict=True))
+            c1, c2 = st.columns([3, 2])
+            c1.plotly_chart(P.displacement_chart(moved, inputs["is_forget"]), key="chart_moved")
+            c2.dataframe(
+                [{"model": n, **shift_summary(d, inputs["is_forget"])} for n, d in moved.items()],
+                hide_index=True,
+                key="moved_table",
+            )
+            st.caption(
+                "Distance of each sample from where the original model put it. Under retrain the "
+                "forget samples move and the retain samples mostly stay; a method that leaves "
+                "the forget samples in place changed its outputs, not its features."
+            )
+
+# ---------------------------------------------------------------- attributions
+with tabs["Attributions"]:
+    if tabs["Attributions"].open:
+        method = pick_method("attributions")
+        if method is not None:
+            forget_ids = split.forget_idx.tolist()
+            if not set(st.session_state.get("attr_samples") or [None]) <= set(forget_ids):
+                st.session_state["attr_samples"] = forget_ids[:2]
+            st.caption("Some forget samples and their ids:")
+            shown = forget_ids[:12]
+            for col, i in zip(st.columns(len(shown)), shown, strict=True):
+                col.image(data.image(i), caption=f"#{i}", width=48)
+            picked = st.multiselect(
+                "Forget samples to explain",
+                forget_ids,
+                max_selections=4,
+                key="attr_samples",
+                help="Pick by id; the thumbnails above show a few of them.",
+            )
+            if not picked:
+                st.info("Pick at least one sample.")
+            else:
+                grid = attributions(cid, method, tuple(sorted(int(i) for i in picked)))
+                st.caption(
+                    "Integrated gradients, saliency and LRP for the true class, original vs "
+                    "unlearned vs retrained. Red = evidence for the class, blue = against."
+                )
+                for msg in dict.fromkeys(grid.get("notes", {}).values()):
+                    st.info(msg)
+                for k, i in enumerate(sorted(int(i) for i in picked)):
+                    maps = {
+                        m: {n: (None if v is None else v[k]) for n, v in per_model.items()}
+                        for m, per_model in grid["maps"].items()
+                    }
+                    st.plotly_chart(
+                        P.attribution_figure(
+                            maps,
+                            image=data.image(i) if data.kind == "image" else None,
+                            title=f"Sample #{i} ({data.classes[int(data.y_train[i])]})",
+                        ),
+                        key=f"chart_attr_{i}",
+                    )
+
+# ---------------------------------------------------------------- prediction matrices
+with tabs["Predictions"]:
+    if tabs["Predictions"].open:
+        st.caption(
+            "Confusion matrix on the test set per model (row = true class, numbers = counts, "
+            "shade = share of the row). After forgetting a class, its row should spread out "
+            "like retrain's."
+        )
+        shown = [comp.original, *[r for r in comp.results if r.ok]]
+        for start in range(0, len(shown), 3):
+            cols = st.columns(3)
+            for col, r in zip(cols, shown[start : start + 3], strict=False):
+                cm = r.metrics.get("confusion_test")
+                if cm is not None:
+                    col.plotly_chart(
+                        P.confusion_heatmap(np.asarray(cm), data.classes, r.label),
+                        key=f"chart_cm_{r.method}",
+                    )
+
+# ---------------------------------------------------------------- layer similarity
+with tabs["Layers"]:
+    if tabs["Layers"].open:
+        method = pick_method("layers")
+        if method is not None:
+            try:
+                cka = layer_cka(cid, method)
+            except ValueError as exc:
+                st.info(f"No layer-wise similarity for {comp.get(method).label}: {exc}")
+                cka = None
+            if cka:
+                layers = list(next(iter(cka.values())))
+                st.plotly_chart(
+                    P.cka_chart(layers, {k: list(v.values()) for k, v in cka.items()}),
+                    key="chart_cka",
+                )
+            st.caption(
+                "Linear CKA of each layer's activations on the test set: 1 = the same "
+                "representation up to rotation and scale. Compare the unlearned model with the "
+                "original and with retrain: many fast methods only change the last layers."
+            )
+
+# ---------------------------------------------------------------- LRP neurons
+if "Neurons" in tabs:
+    with tabs["Neurons"]:
+        if tabs["Neurons"].open:
+            for r in lrp_results:
+                log = r.log
+                st.markdown(
+                    f"**{r.label}** analysed the {log.get('analysed', 'penultimate units')} "
+                    f"({log.get('width', '?')} units) on {log.get('n_samples', '?')} unseen "
+                    f"images; per image it kept the top {log.get('k', '?')} units, then "
+                    f"perturbed ({log.get('mode', 'zero')}) the {len(log['neurons'])} picked "
+                    f"most often: {log.get('perturbed', '')}."
+                )
+                per_class = log.get("per_class") or [
+                    {"class": None, **{k: log[k] for k in ("relevance_mean", "neurons")}}
+                ]
+                for pc in per_class:
+                    name = "" if pc["class"] is None else f" · class {data.classes[pc['class']]}"
+                    fig = P.relevance_bars(
+                        pc["relevance_mean"], pc["neurons"], counts=pc.get("counts")
+                    )
+                    fig.update_layout(title_text=f"Relevance per neuron{name}")
+                    st.plotly_chart(fig, key=f"chart_neurons_{r.method}_{pc['class']}")
+                st.caption(
+                    "Top: mean LRP relevance of each unit for the images' predicted class; "
+                    "bottom: how often the unit was in an image's top-k. Red units were perturbed."
+                )
+
+# ---------------------------------------------------------------- decision boundary
+if "Decision boundary" in tabs:
+    with tabs["Decision boundary"]:
+        if tabs["Decision boundary"].open:
+            method = pick_method("decision boundary")
+            if method is not None:
+                grids = boundary_grids(cid, method)
+                is_forget = np.zeros(data.n_train, dtype=bool)
+                is_forget[split.forget_idx.numpy()] = True
+                st.plotly_chart(
+                    P.decision_boundary_panels(
+                        grids,
+                        data.x_train.numpy(),
+                        data.y_train.numpy(),
+                        is_forget,
+                        data.classes,
+                    ),
+                    key="chart_boundary",
+                )
+                st.caption(
+                    "Predicted class over the plane; black crosses are the forget samples. "
+                    "Compare the unlearned model's regions with retrain's."
+                )

@@ -1,4 +1,334 @@
+"""Page 1 · Data & model: choose a dataset, look at it, train (or load / reuse) a model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
 import streamlit as st
 
-st.title("data_model")
-st.info("This page is being built.")
+from pages.common import (
+    BUILTIN,
+    current_model,
+    find_cached_model,
+    job_for,
+    job_registry,
+    load_spec,
+    model_key,
+    model_registry,
+    save_uploads,
+    start_training,
+)
+from unlearn_core.checkpoints import CheckpointError, load_checkpoint
+from unlearn_core.data import FORMATS, DataError, Dataset
+from unlearn_core.metrics import per_class_accuracy
+from unlearn_core.models import weights_hash
+from unlearn_core.plots import setup as plots
+from unlearn_core.selection import examples_per_class
+from unlearn_core.store import settings_key
+from unlearn_core.training import TrainConfig, default_recipe, evaluate, predict_logits
+
+S = st.session_state
+SOURCES = ["digits", "moons", "blobs", "shapes", "your file"]
+SOURCE_LABELS = {
+    "digits": "Digits (8×8 handwritten, 10 classes)",
+    "moons": "Moons (2-D toy points, 2 classes)",
+    "blobs": "Blobs (2-D toy points, 4 classes)",
+    "shapes": "Shapes (procedural colour images, 10 classes)",
+    "your file": "Your own file…",
+}
+FORMAT_HELP = {
+    "idx": "MNIST-style IDX: the four files (train/t10k images and labels, .gz allowed)",
+    "cifar": "CIFAR-10 binary batches: data_batch_*.bin and test_batch.bin",
+    "folder": "A folder of images, one sub-folder per class (upload it as a .zip)",
+    "npz": "NumPy .npz holding x and y (optionally x_test, y_test, classes)",
+    "csv": "CSV with a header row, numeric feature columns and a label column",
+}
+ARCH_LABELS = {"mlp": "MLP (fully connected)", "cnn": "Small CNN", "resnet18": "ResNet-18"}
+IMAGE_ONLY = ("cnn", "resnet18")
+
+
+# ------------------------------------------------------------------ widget <-> state binding
+def _bind(key: str, value) -> None:
+    """Show ``value`` in widget ``key`` unless the widget already shows what it last wrote."""
+    written = S.setdefault("_p1_written", {})
+    if key not in S or written.get(key) != value:
+        S[key] = value
+        written[key] = value
+
+
+def _wrote(key: str, value) -> None:
+    S.setdefault("_p1_written", {})[key] = value
+
+
+def _set_dataset(spec: dict) -> None:
+    """Switch to ``spec``; a new dataset invalidates the forget set, picks and comparison."""
+    if spec == S["dataset"]:
+        return
+    stale = [
+        what
+        for key, what in (
+            ("forget", "the forget set"),
+            ("picked", "the picked samples"),
+            ("comparison_id", "the comparison"),
+        )
+        if S.get(key)
+    ]
+    S["dataset"] = spec
+    S["forget"], S["picked"], S["comparison_id"] = None, [], None
+    if stale:
+        st.info(f"Dataset changed: {', '.join(stale)} belonged to the old one and were cleared.")
+
+
+def _use_model(key: str | None, origin: str) -> None:
+    """Make ``key`` the current model; a different model makes the comparison stale."""
+    if key != S["model_key"] and S.get("comparison_id"):
+        S["comparison_id"] = None
+        st.info("The model changed: the previous comparison was cleared.")
+    S["model_key"] = key
+    S["_p1_origin"] = origin
+
+
+# ------------------------------------------------------------------ 1. dataset
+st.title("Data & model")
+st.caption("Step 1: pick the data, look at it, and train the model you will later unlearn from.")
+
+st.subheader("Dataset")
+spec = S["dataset"]
+_bind("p1_source", spec["name"] if spec["name"] in BUILTIN else "your file")
+source = st.selectbox(
+    "Dataset", SOURCES, key="p1_source", format_func=SOURCE_LABELS.get, help="Digits is the demo."
+)
+if source == "shapes":
+    _bind("p1_shapes_size", int(spec.get("params", {}).get("size", BUILTIN["shapes"]["size"])))
+    size = st.slider(
+        "Image size (pixels)", 8, 64, step=8, key="p1_shapes_size", help="Side of each image."
+    )
+    _wrote("p1_shapes_size", size)
+    _set_dataset({"name": "shapes", "params": {**BUILTIN["shapes"], "size": int(size)}})
+elif source != "your file":
+    _set_dataset({"name": source, "params": dict(BUILTIN[source])})
+else:
+    with st.container(border=True):
+        fmt = st.selectbox(
+            "Format",
+            list(FORMATS),
+            key="p1_format",
+            format_func=lambda f: f"{f} · {FORMAT_HELP.get(f, '')}",
+        )
+        where = st.radio(
+            "Where is it?", ["Upload", "Path on the server"], key="p1_where", horizontal=True
+        )
+        uploads, path_text = [], ""
+        if where == "Upload":
+            uploads = st.file_uploader(
+                "Files (several for idx / cifar; a .zip for a folder)",
+                accept_multiple_files=True,
+                key="p1_upload",
+            )
+        else:
+            path_text = st.text_input("File or folder path", key="p1_path")
+        kwargs: dict = {}
+        if fmt == "csv":
+            kwargs["label"] = st.text_input("Label column", value="label", key="p1_csv_label")
+        if st.button("Load this dataset", key="p1_load", type="primary"):
+            try:
+                if where == "Upload":
+                    if not uploads:
+                        raise DataError("choose a file to upload first")
+                    path = save_uploads(list(uploads))
+                else:
+                    if not path_text.strip():
+                        raise DataError("type the path of a file or folder first")
+                    path = Path(path_text.strip()).expanduser()
+                new = {"name": "file", "path": str(path), "format": fmt, "kwargs": kwargs}
+                loaded = load_spec(new)
+            except (DataError, OSError, ValueError) as exc:
+                st.error(f"Cannot load this dataset: {exc}. Keeping {S['dataset']['name']!r}.")
+            else:
+                _set_dataset(new)
+                st.success(f"Loaded {loaded.name}: {loaded.n_train} train / {loaded.n_test} test.")
+
+try:
+    data: Dataset | None = load_spec(S["dataset"])
+except (DataError, OSError, ValueError) as exc:
+    st.error(f"Cannot load the dataset: {exc}")
+    data = None
+if data is None:
+    st.stop()
+
+counts = data.class_counts("train")
+st.markdown(
+    f"**{data.name}** · {data.kind} · input {tuple(data.input_shape)} · {data.num_classes} "
+    f"classes · {data.n_train} train / {data.n_test} test"
+)
+left, right = st.columns([3, 2])
+with left:
+    ids = examples_per_class(data.y_train.numpy(), per_class=2)[:40]
+    st.image(
+        [plots.thumbnail(data.image(i), 56) for i in ids],
+        caption=[data.classes[int(data.y_train[i])] for i in ids],
+        width=56,
+    )
+    if data.kind != "image":
+        st.caption("Non-image data: each thumbnail draws the feature vector as bars.")
+with right:
+    st.plotly_chart(
+        plots.class_balance(counts, data.class_counts("test"), data.classes),
+        key="p1_balance",
+        width="stretch",
+    )
+
+# ------------------------------------------------------------------ 2. model settings
+st.subheader("Model")
+allowed = ["mlp", "cnn", "resnet18"] if data.kind == "image" else ["mlp"]
+if S["arch"] not in allowed:
+    S["arch"], S["recipe"] = "mlp", default_recipe("mlp").to_dict()
+_bind("p1_arch", S["arch"])
+c_arch, c_seed = st.columns([3, 1])
+arch = c_arch.selectbox("Architecture", allowed, key="p1_arch", format_func=ARCH_LABELS.get)
+_wrote("p1_arch", arch)
+if data.kind != "image":
+    c_arch.caption(
+        f"CNN and ResNet-18 need images; {data.name} is {data.kind} data, so only the MLP fits."
+    )
+if arch != S["arch"]:
+    S["arch"], S["recipe"] = arch, default_recipe(arch).to_dict()
+
+recipe = dict(S["recipe"])
+for field in ("epochs", "lr", "batch_size", "optimizer"):
+    _bind(f"p1_{field}", recipe[field])
+_bind("p1_seed", int(S["train_seed"]))
+seed = c_seed.number_input("Seed", 0, 2**31 - 1, step=1, key="p1_seed")
+c1, c2, c3, c4 = st.columns(4)
+epochs = c1.number_input("Epochs", 1, 500, step=1, key="p1_epochs")
+lr = c2.number_input("Learning rate", 1e-6, 10.0, step=1e-4, format="%g", key="p1_lr")
+batch = c3.number_input("Batch size", 1, 8192, step=16, key="p1_batch_size")
+opt = c4.selectbox("Optimizer", ["adam", "sgd"], key="p1_optimizer")
+recipe.update(epochs=int(epochs), lr=float(lr), batch_size=int(batch), optimizer=opt)
+for field in ("epochs", "lr", "batch_size", "optimizer"):
+    _wrote(f"p1_{field}", recipe[field])
+_wrote("p1_seed", int(seed))
+S["recipe"], S["train_seed"] = recipe, int(seed)
+if recipe != default_recipe(arch).to_dict():
+    st.button(
+        "Reset to the default recipe",
+        key="p1_reset",
+        on_click=lambda: S.update(recipe=default_recipe(S["arch"]).to_dict()),
+    )
+
+# ------------------------------------------------------------------ 3. train / reuse / load
+settings = model_key()
+job = job_for("train")
+if job is not None and job.done and S.get("_p1_job_seen") != job.id:
+    S["_p1_job_seen"] = job.id
+    if job.state == "done" and job.result == settings:
+        _use_model(job.result, "trained")
+if S.get("_p1_settings") != settings:
+    first_visit = S.get("_p1_settings") is None
+    S["_p1_settings"] = settings
+    keep = first_visit and current_model() is not None
+    if not keep:
+        cached = find_cached_model(data)
+        _use_model(settings if cached else None, "cache" if cached else "")
+
+running = job is not None and not job.done
+entry = current_model()
+if running:
+
+    @st.fragment(run_every=0.5)
+    def _training_progress(job_id: str) -> None:
+        j = job_registry().get(job_id)
+        if j is None or j.done:
+            st.rerun()
+        st.progress(j.fraction, text=f"{j.title} · {j.message or 'starting'} · {j.elapsed:.1f} s")
+        if st.button("Cancel training", key="p1_cancel"):
+            j.cancel()
+
+    _training_progress(job.id)
+elif entry is None:
+    if job is not None and job.state == "failed":
+        st.error(f"Training failed: {job.error}")
+    elif job is not None and job.state == "cancelled":
+        st.warning("Training was cancelled.")
+    st.info("No model for these settings yet: train one, or load a checkpoint below.")
+    if st.button("Train", key="p1_train", type="primary"):
+        start_training(data)
+        st.rerun()
+
+with st.expander("Load a checkpoint instead (.safetensors + .json)"):
+    st.caption(
+        f"The checkpoint must be a {ARCH_LABELS[arch]} for {data.name}'s inputs "
+        f"{tuple(data.input_shape)} and {data.num_classes} classes."
+    )
+    ck_files = st.file_uploader(
+        "Weights and description",
+        type=["safetensors", "json"],
+        accept_multiple_files=True,
+        key="p1_ckpt_files",
+    )
+    ck_path = st.text_input("…or its path on the server", key="p1_ckpt_path")
+    if st.button("Load checkpoint", key="p1_ckpt_load"):
+        try:
+            if ck_files:
+                names = {Path(f.name).suffix for f in ck_files}
+                if names != {".safetensors", ".json"}:
+                    raise CheckpointError("upload both the .safetensors file and its .json")
+                folder = save_uploads(list(ck_files))
+                path = next(folder.glob("*.safetensors"))
+                sidecar = next(folder.glob("*.json"))
+                if sidecar.stem != path.stem:
+                    sidecar.rename(path.with_suffix(".json"))
+            elif ck_path.strip():
+                path = Path(ck_path.strip()).expanduser()
+            else:
+                raise CheckpointError("upload a checkpoint or type its path first")
+            model, meta = load_checkpoint(path, dataset=data, arch=arch)
+        except (CheckpointError, DataError, OSError) as exc:
+            st.error(f"Cannot use this checkpoint: {exc}")
+        else:
+            key = settings_key(dataset=S["dataset"], checkpoint=weights_hash(model))
+            model_registry()[key] = {
+                "model": model,
+                "recipe": TrainConfig.from_dict(meta.get("train_config", S["recipe"])),
+                "history": meta.get("history", {}),
+                "test_acc": evaluate(model, data.x_test, data.y_test),
+                "source": f"checkpoint {path.name}",
+            }
+            _use_model(key, "checkpoint")
+            if meta["dataset"].get("name") != data.name:
+                st.warning(
+                    f"The checkpoint was trained on {meta['dataset'].get('name')!r}; its shapes "
+                    f"fit {data.name!r}, so it is used as is."
+                )
+            entry = current_model()
+
+# ------------------------------------------------------------------ 4. the model's report
+if entry is not None:
+    origin = S.get("_p1_origin", "")
+    if origin == "cache":
+        st.success(f"Loaded from cache ({entry['source']}): trained earlier with these settings.")
+    elif origin == "checkpoint":
+        st.success(f"Using {entry['source']}.")
+    else:
+        st.success("Model trained.")
+    model = entry["model"]
+    if "per_class_test" not in entry:
+        logits = predict_logits(model, data.x_test)
+        entry["per_class_test"] = per_class_accuracy(logits, data.y_test, data.num_classes)
+        entry["train_acc"] = evaluate(model, data.x_train, data.y_train)
+    n_params = sum(p.numel() for p in model.parameters())
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Test accuracy", f"{entry['test_acc']:.1f}%")
+    m2.metric("Train accuracy", f"{entry['train_acc']:.1f}%")
+    m3.metric("Parameters", f"{n_params:,}")
+    g1, g2 = st.columns(2)
+    g1.plotly_chart(
+        plots.per_class_accuracy(entry["per_class_test"], data.classes, entry["test_acc"]),
+        key="p1_per_class",
+        width="stretch",
+    )
+    if entry.get("history", {}).get("loss"):
+        g2.plotly_chart(plots.training_curve(entry["history"]), key="p1_curve", width="stretch")
+    else:
+        g2.caption("No training curve: this model came from a checkpoint without a history.")
+    st.page_link("pages/forget_set.py", label="Next: choose what to forget", icon="🎯")

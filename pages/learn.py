@@ -1,4 +1,47 @@
+"""Learn: the taxonomy of unlearning, every registered method, and how to read the metrics."""
+
+from pathlib import Path
+
 import streamlit as st
 
-st.title("learn")
-st.info("This page is being built.")
+from unlearn_core.methods import list_methods
+
+st.title("Learn: unlearning in one page")
+st.caption(
+    "For a class or a stakeholder: what exact and approximate unlearning promise, what each "
+    "method trades off, and how to read every number the workbench shows."
+)
+
+text = (Path(__file__).resolve().parent.parent / "assets" / "learn.md").read_text(encoding="utf-8")
+intro, _, rest = text.partition("## How to read each metric")
+
+st.markdown(intro)
+
+st.markdown("## The methods in this workbench")
+st.caption("Generated from the method registry; the paper column says which work each follows.")
+st.dataframe(
+    [
+        {
+            "name": s.name,
+            "label": s.label,
+            "family": s.family,
+            "paper": s.paper,
+            "needs": ", ".join(s.needs),
+            "summary": s.summary,
+        }
+        for s in list_methods()
+    ],
+    hide_index=True,
+    key="learn_methods",
+    column_config={
+        "summary": st.column_config.TextColumn("summary", width="large"),
+        "paper": st.column_config.TextColumn("paper", width="medium"),
+    },
+)
+with st.expander("Each method's parameters"):
+    for s in list_methods():
+        params = ", ".join(f"`{p.name}` = {p.default}" for p in s.params) or "none"
+        st.markdown(f"**{s.label}** (`{s.name}`): {params}")
+
+st.markdown("## How to read each metric" + rest)
+st.page_link("pages/data_model.py", label="Start: pick data and a model", icon="🗂️")

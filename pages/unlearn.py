@@ -1,4 +1,249 @@
+"""Page 3 · Unlearn: choose methods and their settings, run them (with retrain as reference)."""
+
+from __future__ import annotations
+
+import uuid
+
 import streamlit as st
 
-st.title("unlearn")
-st.info("This page is being built.")
+from pages.common import (
+    comparison_registry,
+    current_comparison,
+    current_dataset,
+    current_model,
+    current_split,
+    job_for,
+    job_registry,
+    remember_job,
+)
+from unlearn_core.experiment import REFERENCE, MethodResult, compare
+from unlearn_core.jobs import Job, start_job
+from unlearn_core.methods import Param, list_methods
+from unlearn_core.selection import default_methods, float_format, param_step
+
+S = st.session_state
+
+
+def _bind(key: str, value) -> None:
+    """Show ``value`` in widget ``key`` unless the widget already shows what it last wrote."""
+    written = S.setdefault("_p3_written", {})
+    if key not in S or written.get(key) != value:
+        S[key] = value
+        written[key] = value
+
+
+def _wrote(key: str, value) -> None:
+    S.setdefault("_p3_written", {})[key] = value
+
+
+def _control(p: Param, key: str):
+    """The widget for one hyper-parameter, drawn from its registry entry."""
+    help_ = p.help or None
+    if p.log_scale and help_:
+        help_ += " (log scale: change it by factors of 10)"
+    if p.type is bool:
+        return st.checkbox(p.name, key=key, help=help_)
+    if p.choices is not None:
+        return st.selectbox(p.name, list(p.choices), key=key, help=help_)
+    if p.type is int:
+        lo, hi = (int(p.range[0]), int(p.range[1])) if p.range else (None, None)
+        return int(st.number_input(p.name, lo, hi, step=1, key=key, help=help_))
+    if p.type is float:
+        lo, hi = (float(p.range[0]), float(p.range[1])) if p.range else (None, None)
+        return float(
+            st.number_input(
+                p.name,
+                lo,
+                hi,
+                step=param_step(float(p.default), lo, hi),
+                format=float_format(float(p.default), p.log_scale),
+                key=key,
+                help=help_,
+            )
+        )
+    return st.text_input(p.name, key=key, help=help_)
+
+
+def _status_line(name: str, label: str, res: MethodResult | None, running: bool) -> str:
+    if res is None:
+        return f"⏳ **{label}** — running…" if running else f"· {label} — waiting"
+    if res.ok:
+        return f"✓ **{label}** — {res.seconds:.2f} s"
+    return f"✗ **{label}** — {res.error}"
+
+
+def _show_status(plan: list[tuple[str, str]], results: list[MethodResult], live: bool) -> None:
+    done = {r.method: r for r in results}
+    first_open = next((n for n, _ in plan if n not in done), None)
+    st.markdown(
+        "  \n".join(_status_line(n, lbl, done.get(n), live and n == first_open) for n, lbl in plan)
+    )
+
+
+# ------------------------------------------------------------------ prerequisites
+st.title("Unlearn")
+st.caption("Step 3: run unlearning methods on the forget set, with retraining as the reference.")
+
+data = current_dataset()
+if data is None:
+    st.stop()
+entry = current_model()
+if entry is None:
+    st.warning("There is no model yet: train or load one on the Data & model page first.")
+    st.page_link("pages/data_model.py", label="Go to Data & model", icon="🗂️")
+    st.stop()
+split = current_split(data)
+if split is None:
+    st.warning("There is no confirmed forget set yet: choose one on the Forget set page.")
+    st.page_link("pages/forget_set.py", label="Go to Forget set", icon="🎯")
+    st.stop()
+st.markdown(
+    f"**Model** · {S['arch']} ({entry['source']}, test acc {entry['test_acc']:.1f}%) · "
+    f"**Forget set** · {split.request.describe(data.classes)}: {split.n_forget} samples, "
+    f"{split.n_retain} retained"
+)
+
+# ------------------------------------------------------------------ methods and settings
+specs = {s.name: s for s in list_methods() if s.name != REFERENCE}
+class_only = [n for n, s in specs.items() if "forget_class" in s.needs]
+options = [n for n in specs if split.is_class_wise or n not in class_only]
+if not split.is_class_wise and class_only:
+    st.caption(
+        "Not offered here: "
+        + ", ".join(specs[n].label for n in class_only)
+        + f" — they forget whole classes only, and this forget set is "
+        f"{split.request.describe(data.classes)}."
+    )
+saved = [m for m in S.get("methods", {}) if m in options]
+_bind("p3_methods", saved or default_methods(options, split.is_class_wise))
+if any(m not in options for m in S["p3_methods"]):
+    S["p3_methods"] = [m for m in S["p3_methods"] if m in options]
+chosen = st.multiselect("Methods", options, key="p3_methods", format_func=lambda n: specs[n].label)
+_wrote("p3_methods", list(chosen))
+
+settings: dict[str, dict] = {}
+for name in chosen:
+    spec = specs[name]
+    old = S.get("methods", {}).get(name, {})
+    with st.expander(f"{spec.label} — how it works and its settings"):
+        st.markdown(spec.summary)
+        st.caption(f"{spec.family.capitalize()} unlearning · {spec.paper}")
+        cols = st.columns(3)
+        values = {}
+        for k, p in enumerate(spec.params):
+            key = f"p3_{name}_{p.name}"
+            value = old.get(p.name, p.default)
+            _bind(key, float(value) if p.type is float else value)
+            with cols[k % 3]:
+                values[p.name] = _control(p, key)
+            _wrote(key, values[p.name])
+        if not spec.params:
+            st.caption("No settings.")
+    settings[name] = values
+S["methods"] = settings
+
+_bind("p3_retrain", bool(S["include_retrain"]))
+include_retrain = st.toggle("Retrain from scratch as the reference", key="p3_retrain")
+_wrote("p3_retrain", include_retrain)
+S["include_retrain"] = include_retrain
+if not include_retrain:
+    st.info(
+        "Without the retrained reference there is no gold standard: the gap to retrain and "
+        "the time ratio (speed-up) are not available."
+    )
+_bind("p3_seed", int(S.get("unlearn_seed", 0)))
+seed = int(st.number_input("Seed", 0, 2**31 - 1, step=1, key="p3_seed"))
+_wrote("p3_seed", seed)
+S["unlearn_seed"] = seed
+
+# ------------------------------------------------------------------ run / progress / results
+job = job_for("compare")
+running = job is not None and not job.done
+plan = ([(REFERENCE, "Retrain from scratch")] if include_retrain else []) + [
+    (n, specs[n].label) for n in chosen
+]
+if st.button(
+    "Run", key="p3_run", type="primary", disabled=running or not plan, help="Runs in background"
+):
+    model, recipe = entry["model"], entry["recipe"]
+    methods = {n: dict(settings[n]) for n in chosen}
+
+    def work(j: Job) -> str:
+        comp = compare(
+            data,
+            model,
+            recipe,
+            split,
+            methods,
+            seed=seed,
+            include_retrain=include_retrain,
+            on_result=j.add_partial,
+            progress=j.report,
+        )
+        cid = uuid.uuid4().hex[:12]
+        comparison_registry()[cid] = comp
+        return cid
+
+    job = remember_job("compare", start_job("Unlearning", work))
+    S["_p3_ctx"] = {
+        "job": job.id,
+        "model_key": S["model_key"],
+        "forget": S["forget"],
+        "plan": plan,
+    }
+    st.rerun()
+
+ctx = S.get("_p3_ctx") or {}
+if running and ctx.get("job") == job.id:
+
+    @st.fragment(run_every=0.5)
+    def _progress(job_id: str, plan: list) -> None:
+        j = job_registry().get(job_id)
+        if j is None or j.done:
+            st.rerun()
+        st.progress(j.fraction, text=f"{j.message or 'starting'} · {j.elapsed:.0f} s")
+        _show_status(plan, list(j.partial), live=True)
+        if st.button("Cancel", key="p3_cancel"):
+            j.cancel()
+            st.toast("Cancelling after the current step…")
+
+    _progress(job.id, [tuple(p) for p in ctx["plan"]])
+elif job is not None and job.done and ctx.get("job") == job.id:
+    fits = ctx.get("model_key") == S["model_key"] and ctx.get("forget") == S["forget"]
+    if job.state == "done" and S.get("_p3_seen") != job.id:
+        S["_p3_seen"] = job.id
+        if fits:
+            S["comparison_id"] = job.result
+        else:
+            st.info("That run was for another model or forget set; run again for this one.")
+    elif job.state == "failed":
+        st.error(f"The run failed: {job.error}")
+    elif job.state == "cancelled":
+        st.warning("The run was cancelled.")
+        _show_status([tuple(p) for p in ctx["plan"]], list(job.partial), live=False)
+
+comp = current_comparison()
+if comp is not None and not running:
+    st.subheader("Results")
+    _show_status([(r.method, r.label) for r in comp.results], comp.results, live=False)
+    for r in comp.results:
+        if not r.ok:
+            st.error(f"{r.label} failed: {r.error}")
+    rows = []
+    for r in [comp.original, *comp.results]:
+        row = r.row()
+        rows.append(
+            {
+                "method": r.label,
+                "forget acc %": row["forget_acc"],
+                "retain acc %": row["retain_acc"],
+                "test acc %": row["test_acc"],
+                "MIA %": row["mia"],
+                "gap to retrain": row["avg_gap"],
+                "seconds": row["seconds"],
+                "time / retrain": row["time_ratio"],
+                "status": "ok" if r.ok else "failed",
+            }
+        )
+    st.dataframe(rows, hide_index=True, width="stretch")
+    st.page_link("pages/compare.py", label="See what changed: Compare", icon="📊")

@@ -1,0 +1,397 @@
+"""AppTest checks of the first three pages: Data & model, Forget set, Unlearn.
+
+Real data (digits), real training (5 epochs), real background jobs and a real comparison.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from pages import common  # noqa: E402
+from unlearn_core.checkpoints import save_checkpoint  # noqa: E402
+from unlearn_core.data import load_dataset  # noqa: E402
+from unlearn_core.methods import Method, MethodSpec, Param, UnlearnOutput  # noqa: E402
+from unlearn_core.methods.base import REGISTRY, register  # noqa: E402
+from unlearn_core.models import build_model  # noqa: E402
+from unlearn_core.training import default_recipe  # noqa: E402
+
+APP = str(ROOT / "app.py")
+FAST = {**default_recipe("mlp").to_dict(), "epochs": 5}
+
+
+@pytest.fixture(autouse=True)
+def fresh(monkeypatch, tmp_path):
+    """A private on-disk model cache and empty in-memory registries for each test; no UMAP
+    warm-up thread (its numba compilation holds the GIL and would slow the training jobs)."""
+    monkeypatch.setenv("UNLEARN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(common, "warm_up_in_background", lambda: None)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the jobs' worker thread and the test thread share 2 cores
+    common.model_store.clear()
+    for reg in (common.model_registry(), common.comparison_registry(), common.job_registry()):
+        reg.clear()
+    yield tmp_path
+    for job in list(common.job_registry().values()):
+        job.cancel()
+        job.wait(30)
+    torch.set_num_threads(threads)
+
+
+def new_app(**state) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["recipe"] = dict(FAST)
+    for k, v in state.items():
+        at.session_state[k] = v
+    return at.run()
+
+
+def has(elements, key: str) -> bool:
+    return any(getattr(e, "key", None) == key for e in elements)
+
+
+def wait_jobs() -> None:
+    for job in list(common.job_registry().values()):
+        assert job.wait(120), f"{job.title} did not finish"
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def trained_app() -> AppTest:
+    at = new_app()
+    if has(at.button, "p1_train"):
+        at.button(key="p1_train").click().run()
+        wait_jobs()
+        at.run()
+    no_exception(at)
+    assert at.session_state["model_key"] in common.model_registry()
+    return at
+
+
+def confirm_classes(at: AppTest, classes: list[int]) -> AppTest:
+    at.switch_page("pages/forget_set.py").run()
+    at.radio(key="p2_mode").set_value("Whole classes").run()
+    at.multiselect(key="p2_classes").set_value(classes).run()
+    at.button(key="p2_confirm").click().run()
+    no_exception(at)
+    return at
+
+
+# ------------------------------------------------------------------ page 1 · Data & model
+def test_data_page_trains_shows_accuracy_and_reuses_cache():
+    at = new_app()
+    no_exception(at)
+    assert at.session_state["dataset"]["name"] == "digits"
+    assert len(at.image) >= 1 and len(at.image[0].proto.imgs) == 20  # 2 per class
+    assert len(at.get("plotly_chart")) == 1  # class balance
+    assert "No model" in texts(at.info)
+    assert not at.metric
+
+    at.button(key="p1_train").click().run()
+    no_exception(at)
+    wait_jobs()
+    at.run()
+    no_exception(at)
+    key = at.session_state["model_key"]
+    entry = common.model_registry()[key]
+    assert entry["source"] == "trained"
+    metrics = {m.label: m.value for m in at.metric}
+    assert float(metrics["Test accuracy"].rstrip("%")) > 80
+    assert metrics["Test accuracy"] == f"{entry['test_acc']:.1f}%"
+    assert len(at.get("plotly_chart")) == 3  # balance, per-class accuracy, training curve
+    assert len(entry["history"]["loss"]) == 5  # the 5-epoch recipe from session state
+
+    # a second session with the same settings reuses the model without training
+    at2 = new_app()
+    no_exception(at2)
+    assert at2.session_state["model_key"] == key
+    assert "Loaded from cache" in texts(at2.success)
+    assert not has(at2.button, "p1_train")
+    assert len(common.job_registry()) == 1
+
+    # ... and so does a fresh server (empty memory), from the on-disk store
+    common.model_registry().clear()
+    at3 = new_app()
+    no_exception(at3)
+    assert at3.session_state["model_key"] == key
+    assert "disk cache" in texts(at3.success)
+
+    # other settings: no model yet, the stale key is dropped
+    at3.number_input(key="p1_epochs").set_value(6).run()
+    assert at3.session_state["model_key"] is None
+    assert has(at3.button, "p1_train")
+
+
+def test_broken_file_shows_error_and_keeps_digits(fresh):
+    bad = fresh / "broken.npz"
+    bad.write_bytes(b"this is not a zip archive")
+    forget = {"classes": [3], "indices": [], "fraction": None, "seed": 0, "kind": "class"}
+    at = new_app(forget=forget)
+    at.selectbox(key="p1_source").select("your file").run()
+    at.selectbox(key="p1_format").select("npz").run()
+    at.radio(key="p1_where").set_value("Path on the server").run()
+    at.text_input(key="p1_path").input(str(bad)).run()
+    at.button(key="p1_load").click().run()
+    no_exception(at)
+    assert "Cannot load this dataset" in texts(at.error) and "broken.npz" in texts(at.error)
+    assert at.session_state["dataset"]["name"] == "digits"
+    assert at.session_state["forget"] == forget  # nothing lost
+
+    # an uploaded CSV without the label column: refused, digits stays
+    at.selectbox(key="p1_format").select("csv").run()
+    at.radio(key="p1_where").set_value("Upload").run()
+    at.file_uploader(key="p1_upload").set_value(("t.csv", b"a,b\n1,2\n3,4\n", "text/csv")).run()
+    at.button(key="p1_load").click().run()
+    no_exception(at)
+    assert "no label column" in texts(at.error)
+    assert at.session_state["dataset"]["name"] == "digits"
+
+    # a good upload replaces the dataset and clears the forget set, saying so
+    rows = "\n".join(f"{i % 7},{(i * 3) % 5},{i % 2}" for i in range(60))
+    good = f"f1,f2,label\n{rows}\n".encode()
+    at.file_uploader(key="p1_upload").set_value(("good.csv", good, "text/csv")).run()
+    at.button(key="p1_load").click().run()
+    no_exception(at)
+    assert at.session_state["dataset"]["name"] == "file"
+    assert at.session_state["dataset"]["format"] == "csv"
+    assert at.session_state["forget"] is None
+    assert "forget set" in texts(at.info)
+    assert at.selectbox(key="p1_arch").options == ["MLP (fully connected)"]  # no CNN / ResNet
+
+
+def test_checkpoint_of_another_architecture_is_refused(fresh):
+    data = load_dataset("digits")
+    cnn = build_model("cnn", data.input_shape, data.num_classes)
+    save_checkpoint(cnn, fresh / "cnn", data)
+    mlp = build_model("mlp", data.input_shape, data.num_classes)
+    save_checkpoint(mlp, fresh / "mlp", data, extra={"train_config": FAST})
+    moons = load_dataset("moons")
+    save_checkpoint(build_model("mlp", moons.input_shape, 2), fresh / "moons", moons)
+
+    at = new_app()
+    at.text_input(key="p1_ckpt_path").input(str(fresh / "cnn.safetensors")).run()
+    at.button(key="p1_ckpt_load").click().run()
+    no_exception(at)
+    assert "checkpoint is a 'cnn' model, not 'mlp'" in texts(at.error)
+    assert at.session_state["model_key"] is None
+
+    at.text_input(key="p1_ckpt_path").input(str(fresh / "moons.safetensors")).run()
+    at.button(key="p1_ckpt_load").click().run()
+    assert "expects inputs of shape [2]" in texts(at.error)
+    assert at.session_state["model_key"] is None
+
+    # the right architecture loads, with its accuracy (untrained: about chance)
+    at.text_input(key="p1_ckpt_path").input(str(fresh / "mlp.safetensors")).run()
+    at.button(key="p1_ckpt_load").click().run()
+    no_exception(at)
+    assert not at.error
+    entry = common.model_registry()[at.session_state["model_key"]]
+    assert entry["source"] == "checkpoint mlp.safetensors"
+    assert torch.equal(entry["model"].head.weight, mlp.head.weight)
+    assert "Test accuracy" in [m.label for m in at.metric]
+    at.run()  # the checkpoint model stays current across reruns
+    assert at.session_state["model_key"] in common.model_registry()
+
+
+# ------------------------------------------------------------------ page 2 · Forget set
+def test_forget_page_needs_a_model():
+    at = new_app()
+    at.switch_page("pages/forget_set.py").run()
+    no_exception(at)
+    assert "no model yet" in texts(at.warning)
+    assert not has(at.button, "p2_confirm")
+
+
+def test_forget_classes_stored_and_bad_sets_refused():
+    at = trained_app()
+    at.switch_page("pages/forget_set.py").run()
+    no_exception(at)
+    at.button(key="p2_confirm").click().run()  # nothing chosen
+    assert "the forget request is empty" in texts(at.error)
+    assert at.session_state["forget"] is None
+
+    at.multiselect(key="p2_classes").set_value(list(range(10))).run()
+    assert "whole training set" in texts(at.warning)  # the preview says so at once
+    at.button(key="p2_confirm").click().run()
+    assert "covers the whole training set" in texts(at.error)
+    assert at.session_state["forget"] is None
+
+    at.multiselect(key="p2_classes").set_value([3]).run()
+    n3 = int((load_dataset("digits").y_train == 3).sum())
+    assert f"{n3} samples marked" in texts(at.markdown)
+    at.button(key="p2_confirm").click().run()
+    no_exception(at)
+    assert not at.error
+    assert at.session_state["forget"]["classes"] == [3]
+    assert at.session_state["forget"]["kind"] == "class"
+
+    # a random fraction within one class
+    at.radio(key="p2_mode").set_value("Random fraction").run()
+    at.slider(key="p2_fraction").set_value(0.2).run()
+    at.selectbox(key="p2_fraction_class").select(5).run()
+    at.button(key="p2_confirm").click().run()
+    no_exception(at)
+    f = at.session_state["forget"]
+    assert f["kind"] == "fraction_in_class" and f["classes"] == [5] and f["fraction"] == 0.2
+
+
+def test_lasso_event_and_ticks_pick_samples():
+    at = trained_app()
+    at.switch_page("pages/forget_set.py").run()
+    at.radio(key="p2_mode").set_value("Pick samples").run()
+    no_exception(at)
+    assert len(at.get("plotly_chart")) == 1
+    # what the browser sends for a lasso over points of two classes (ids in customdata)
+    at.session_state["forget_scatter"] = {
+        "selection": {
+            "points": [
+                {"curve_number": 0, "point_index": 0, "customdata": [5]},
+                {"curve_number": 3, "point_index": 0, "customdata": [7]},
+                {"curve_number": 3, "point_index": 1, "customdata": [9999]},  # out of range
+            ],
+            "point_indices": [0, 0, 1],
+            "box": [],
+            "lasso": [{"x": [0, 1, 1], "y": [0, 0, 1]}],
+        }
+    }
+    at.run()
+    no_exception(at)
+    assert at.session_state["picked"] == [5, 7]
+    assert "2 samples marked" in texts(at.markdown)
+    at.run()  # the same event is not applied twice
+    assert at.session_state["picked"] == [5, 7]
+
+    at.checkbox(key="p2_tick_0").check().run()
+    assert at.session_state["picked"] == [0, 5, 7]
+    assert at.checkbox(key="p2_tick_5").value is True
+    at.checkbox(key="p2_tick_5").uncheck().run()
+    assert at.session_state["picked"] == [0, 7]
+
+    at.radio(key="p2_lasso_action").set_value("Remove from the marked samples").run()
+    at.session_state["forget_scatter"] = {
+        "selection": {"points": [{"customdata": [7]}], "point_indices": [0], "box": [{}]}
+    }
+    at.run()
+    assert at.session_state["picked"] == [0]
+
+    at.button(key="p2_confirm").click().run()
+    no_exception(at)
+    assert at.session_state["forget"]["indices"] == [0]
+    at.button(key="p2_clear").click().run()
+    assert at.session_state["picked"] == []
+    at.button(key="p2_confirm").click().run()
+    assert "the forget request is empty" in texts(at.error)
+    assert at.session_state["forget"]["indices"] == [0]  # the stored set is kept
+
+
+# ------------------------------------------------------------------ page 3 · Unlearn
+def test_unlearn_runs_methods_and_stores_the_comparison():
+    at = confirm_classes(trained_app(), [3])
+    at.switch_page("pages/unlearn.py").run()
+    no_exception(at)
+    assert at.multiselect(key="p3_methods").value == [
+        m for m in ("scrub", "salun", "ssd") if m in REGISTRY
+    ]
+    at.multiselect(key="p3_methods").set_value(["finetune", "ssd"]).run()
+    lr = at.number_input(key="p3_finetune_lr")
+    assert (lr.min, lr.max) == (1e-5, 1.0)
+    at.number_input(key="p3_finetune_epochs").set_value(2).run()
+    assert at.toggle(key="p3_retrain").value is True
+    at.button(key="p3_run").click().run()
+    no_exception(at)
+    wait_jobs()
+    at.run()
+    no_exception(at)
+    comp = common.comparison_registry()[at.session_state["comparison_id"]]
+    assert [r.method for r in comp.results] == ["retrain", "finetune", "ssd"]
+    assert all(r.ok for r in comp.results)
+    assert comp.get("finetune").params["epochs"] == 2  # the control reached the method
+    assert comp.get("retrain").metrics["forget_acc"] < 5  # retrain never saw class 3
+    table = at.dataframe[0].value
+    assert list(table["method"]) == [comp.original.label] + [r.label for r in comp.results]
+    status = texts(at.markdown)
+    assert "✓ **Fine-tune (FT)**" in status and "✓ **Retrain from scratch**" in status
+    assert any("compare" in p.proto.page for p in at.get("page_link"))
+
+
+@pytest.fixture
+def odd_methods():
+    """A method that always fails and a class-only one, registered for one test."""
+
+    class Explode(Method):
+        spec = MethodSpec(
+            name="explode_for_test",
+            label="Explode (test)",
+            family="approximate",
+            paper="-",
+            summary="Fails on purpose.",
+            params=(Param("power", float, 1.0, (0.0, 10.0), "how hard"),),
+        )
+
+        def unlearn(self, model, task, cfg, *, seed, progress):
+            progress(0.5, "about to fail")
+            raise RuntimeError(f"deliberate failure at power {cfg['power']}")
+
+    class ClassOnly(Method):
+        spec = MethodSpec(
+            name="classonly_for_test",
+            label="Class only (test)",
+            family="approximate",
+            paper="-",
+            summary="Needs whole classes.",
+            needs=("forget_class",),
+        )
+
+        def unlearn(self, model, task, cfg, *, seed, progress):
+            return UnlearnOutput(model)
+
+    register(Explode)
+    register(ClassOnly)
+    yield
+    REGISTRY.pop("explode_for_test")
+    REGISTRY.pop("classonly_for_test")
+
+
+def test_a_failing_method_shows_its_error_and_the_others_finish(odd_methods):
+    at = trained_app()
+    at.switch_page("pages/forget_set.py").run()
+    at.radio(key="p2_mode").set_value("Random fraction").run()
+    at.button(key="p2_confirm").click().run()
+    assert at.session_state["forget"]["kind"] == "fraction"
+    at.switch_page("pages/unlearn.py").run()
+    no_exception(at)
+    options = at.multiselect(key="p3_methods").options
+    assert "Class only (test)" not in options and "Explode (test)" in options
+    assert "Class only (test)" in texts(at.caption)  # flagged with the reason
+    assert at.multiselect(key="p3_methods").value == [
+        m for m in ("finetune", "salun", "l1_sparse") if m in REGISTRY
+    ]
+    at.multiselect(key="p3_methods").set_value(["explode_for_test", "finetune"]).run()
+    at.number_input(key="p3_explode_for_test_power").set_value(3.5).run()
+    at.toggle(key="p3_retrain").set_value(False).run()
+    assert "not available" in texts(at.info)
+    at.button(key="p3_run").click().run()
+    wait_jobs()
+    at.run()
+    no_exception(at)
+    assert "deliberate failure at power 3.5" in texts(at.error)
+    comp = common.comparison_registry()[at.session_state["comparison_id"]]
+    assert [r.method for r in comp.results] == ["explode_for_test", "finetune"]
+    assert not comp.get("explode_for_test").ok and comp.get("finetune").ok
+    assert comp.reference is None and comp.get("finetune").time_ratio is None
+    assert "✗ **Explode (test)**" in texts(at.markdown)
