@@ -3,10 +3,14 @@
 import streamlit as st
 
 from pages.common import init_state, sidebar, warm_up_in_background
+from unlearn_core.device import share_cpu_threads
 
 st.set_page_config(page_title="unlearning-lab", page_icon="assets/logo.png", layout="wide")
+share_cpu_threads()  # leave a core to the UMAP worker and the browser
 init_state()
-warm_up_in_background()
+if st.session_state.setdefault("_script_runs", 0) > 0:
+    warm_up_in_background()  # from the first interaction on: the first paint is not slowed
+st.session_state["_script_runs"] += 1
 
 nav = st.navigation(
     {

@@ -4,12 +4,14 @@ import numpy as np
 import streamlit as st
 
 from pages.common import (
+    POLL_S,
     comparison_registry,
     comparison_split,
     current_comparison,
     current_dataset,
     no_comparison_pointer,
     remember_job,
+    umap_process,
 )
 from unlearn_core.experiment import REFERENCE
 from unlearn_core.jobs import Job, start_job
@@ -77,11 +79,9 @@ def embedding_inputs(comparison_id: str, method: str) -> dict:
 
 
 def start_umap(comparison_id: str, method: str, inputs: dict) -> Job:
-    from unlearn_core.analysis.embeddings import aligned_umap
-
     def work(job: Job) -> dict:
         job.report(0.05, f"fitting on {len(inputs['ids'])} samples x {len(inputs['names'])} models")
-        frames = aligned_umap(inputs["features"], seed=0)
+        frames = umap_process().fit(inputs["features"], seed=0)
         umap_store()[(comparison_id, method)] = {"frames": frames, "ids": inputs["ids"]}
         return {"frames": frames}
 
@@ -123,7 +123,7 @@ def boundary_grids(comparison_id: str, method: str) -> dict:
     }
 
 
-@st.fragment(run_every=0.5)
+@st.fragment(run_every=POLL_S)
 def umap_progress(comparison_id: str, method: str) -> None:
     """Poll the UMAP job; rerun the page when it is done so the UMAP frame replaces PCA."""
     job = umap_jobs().get((comparison_id, method))

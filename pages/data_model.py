@@ -8,6 +8,7 @@ import streamlit as st
 
 from pages.common import (
     BUILTIN,
+    POLL_S,
     current_model,
     find_cached_model,
     job_for,
@@ -235,7 +236,7 @@ running = job is not None and not job.done
 entry = current_model()
 if running:
 
-    @st.fragment(run_every=0.5)
+    @st.fragment(run_every=POLL_S)
     def _training_progress(job_id: str) -> None:
         j = job_registry().get(job_id)
         if j is None or j.done:

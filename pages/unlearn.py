@@ -7,6 +7,7 @@ import uuid
 import streamlit as st
 
 from pages.common import (
+    POLL_S,
     comparison_registry,
     current_comparison,
     current_dataset,
@@ -196,7 +197,7 @@ if st.button(
 ctx = S.get("_p3_ctx") or {}
 if running and ctx.get("job") == job.id:
 
-    @st.fragment(run_every=0.5)
+    @st.fragment(run_every=POLL_S)
     def _progress(job_id: str, plan: list) -> None:
         j = job_registry().get(job_id)
         if j is None or j.done:

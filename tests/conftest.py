@@ -26,3 +26,11 @@ def digits_mlp(digits):
         digits, "mlp", TrainConfig(epochs=15, batch_size=64), seed=0, device="cpu"
     )
     return model
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item (the browser test screenshots failures)."""
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, f"rep_{rep.when}", rep)

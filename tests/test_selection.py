@@ -52,6 +52,21 @@ def test_ids_come_from_customdata_not_point_indices():
     assert ids_from_selection(ev) == [2, 4, 17]
 
 
+def test_ids_from_the_browser_form_of_customdata():
+    # what Chromium sent for a row of the chart's (n x 1) customdata array (seen in the
+    # browser test): an object keyed by column index
+    ev = {
+        "selection": {
+            "points": [
+                {"curve_number": 0, "point_index": 38, "customdata": {"0": 333}},
+                {"curve_number": 1, "point_index": 18, "customdata": {"0": 12}},
+                {"curve_number": 1, "point_index": 19, "customdata": {}},  # no id: ignored
+            ]
+        }
+    }
+    assert ids_from_selection(ev) == [12, 333]
+
+
 @pytest.mark.parametrize("empty", [None, {}, {"selection": {}}, {"selection": {"points": []}}])
 def test_empty_events(empty):
     assert ids_from_selection(empty) == []

@@ -13,7 +13,10 @@ import numpy as np
 
 
 def _as_id(value: Any) -> int | None:
-    """A sample id from one point's ``customdata`` (a scalar, or a list whose first item is it)."""
+    """A sample id from one point's ``customdata``: a scalar, a list whose first item is it, or
+    (as the browser sends a row of a 2-D ``customdata`` array) a mapping ``{"0": id}``."""
+    if isinstance(value, Mapping):
+        value = value.get("0", value.get(0))
     if isinstance(value, list | tuple):
         value = value[0] if value else None
     if value is None or isinstance(value, bool):

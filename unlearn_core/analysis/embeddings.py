@@ -15,6 +15,7 @@ once (call it from a background thread at server start-up).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import warnings
@@ -123,7 +124,10 @@ def _optimize_layout_aligned_cached():
     from umap import layouts
 
     kernel = numba.njit(
-        layouts._optimize_layout_aligned_euclidean_single_epoch, fastmath=True, parallel=False
+        layouts._optimize_layout_aligned_euclidean_single_epoch,
+        fastmath=True,
+        parallel=False,
+        cache=True,
     )
 
     def optimize_layout_aligned_euclidean(
@@ -185,8 +189,46 @@ def _optimize_layout_aligned_cached():
     return optimize_layout_aligned_euclidean
 
 
+def _cache_umap_kernels() -> int:
+    """Make umap's module-level numba functions cache their machine code on disk.
+
+    umap declares them without ``cache=True``, so every new process compiles them again: ~40 s
+    of CPU on a small 2-core machine before the first fit. Each not-yet-compiled dispatcher
+    is rebuilt from its Python function with the same options plus ``cache=True`` and put
+    back wherever umap's modules refer to it (numba resolves calls between jitted functions
+    through those module globals at compile time). The code and arithmetic are umap's own;
+    only where the compiled code is kept changes. Returns how many were replaced.
+    """
+    import importlib
+
+    import numba
+    from numba.core.registry import CPUDispatcher
+
+    names = ("utils", "distances", "sparse", "spectral", "layouts", "umap_", "aligned_umap")
+    mods = [importlib.import_module(f"umap.{n}") for n in names]
+    new: dict[int, object] = {}
+    for mod in mods:
+        for obj in list(vars(mod).values()):
+            if (
+                isinstance(obj, CPUDispatcher)
+                and id(obj) not in new
+                and getattr(obj.py_func, "__module__", None) == mod.__name__
+                and not obj.overloads
+            ):
+                opts = {k: v for k, v in obj.targetoptions.items() if k != "nopython"}
+                new[id(obj)] = numba.njit(cache=True, **opts)(obj.py_func)
+    replaced = 0
+    for mod in mods:
+        for name, obj in list(vars(mod).items()):
+            if id(obj) in new:
+                setattr(mod, name, new[id(obj)])
+                replaced += 1
+    return replaced
+
+
 def _import_umap():
-    """Import umap (slow: numba) and, once, install the cached aligned-layout driver."""
+    """Import umap (slow: numba) and, once, make its kernels cache their compiled code and
+    install the cached aligned-layout driver."""
     global _patched
     import umap
     import umap.aligned_umap as au
@@ -194,6 +236,10 @@ def _import_umap():
     with _patch_lock:
         if not _patched:
             from umap import layouts
+
+            # an umap with other internals just compiles as usual
+            with contextlib.suppress(Exception):
+                _cache_umap_kernels()
 
             # Only where the internals are the ones this driver reproduces.
             if hasattr(layouts, "_optimize_layout_aligned_euclidean_single_epoch") and getattr(
@@ -316,3 +362,47 @@ def warm_up_umap() -> dict[str, float]:
     aligned_umap([f.astype(np.float32) for f in feats], n_neighbors=5, n_epochs=5)
     t2 = time.perf_counter()
     return {"import_s": t1 - t0, "fit_s": t2 - t1}
+
+
+class UmapProcess:
+    """Aligned UMAP fitted in one separate (spawned) worker process, warmed up at creation.
+
+    numba compiles UMAP's code for ~10 s on first use, mostly holding the interpreter lock:
+    in a server's own process that stalls every other thread (a training loop there ran about
+    100x slower). A worker process keeps the compilation and the fits off the caller's lock;
+    the caller only waits on a future. If the worker dies it is replaced once.
+    """
+
+    def __init__(self, *, warm: bool = True) -> None:
+        self._warm = warm
+        self._lock = threading.Lock()
+        self._start()
+
+    def _start(self) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = multiprocessing.get_context("spawn")  # fork is unsafe in a threaded process
+        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx)
+        self.warm_up = self._pool.submit(warm_up_umap) if self._warm else None
+
+    def fit(self, features: Sequence[np.ndarray], **kwargs) -> list[np.ndarray]:
+        """``aligned_umap(features, **kwargs)``, computed in the worker process."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        arrays = [np.asarray(f, dtype=np.float32) for f in features]
+        for attempt in range(2):
+            with self._lock:
+                pool = self._pool
+            try:
+                return pool.submit(aligned_umap, arrays, **kwargs).result()
+            except BrokenProcessPool:
+                if attempt:
+                    raise
+                with self._lock:
+                    if self._pool is pool:
+                        self._start()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

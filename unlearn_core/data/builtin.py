@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from .dataset import Dataset
@@ -23,14 +25,32 @@ def stratified_split(
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
-@source("digits")
-def digits(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
-    """scikit-learn's 8x8 handwritten digits (1 797 images, 10 classes), the default."""
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """The digits images (N x 8 x 8, values 0..16) and labels.
+
+    Read straight from the ``digits.csv.gz`` that scikit-learn ships, without importing
+    scikit-learn (its import costs ~1.7 s, a large share of the app's first page); falls back
+    to ``load_digits`` if the file has moved.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(root) / "datasets" / "data" / "digits.csv.gz"
+        if path.is_file():
+            table = np.loadtxt(path, delimiter=",", dtype=np.float64)
+            return table[:, :-1].reshape(-1, 8, 8), table[:, -1].astype(np.int64)
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    x = (bunch.images / 16.0).astype(np.float32)[:, None, :, :]
-    y = bunch.target.astype(np.int64)
+    return bunch.images, bunch.target.astype(np.int64)
+
+
+@source("digits")
+def digits(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
+    """scikit-learn's 8x8 handwritten digits (1 797 images, 10 classes), the default."""
+    images, y = _digits_arrays()
+    x = (images / 16.0).astype(np.float32)[:, None, :, :]
     tr, te = stratified_split(y, test_fraction, seed)
     return Dataset(
         name="digits",
