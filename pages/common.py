@@ -158,6 +158,20 @@ def current_model() -> dict | None:
     return model_registry().get(key) if key else None
 
 
+def require_data_and_model() -> tuple[Dataset, dict]:
+    """The current dataset and trained model; stops the page with a pointer back to the Data
+    & model page when either is missing."""
+    data = current_dataset()
+    if data is None:
+        st.stop()
+    entry = current_model()
+    if entry is None:
+        st.warning("There is no model yet: train or load one on the Data & model page first.")
+        st.page_link("pages/data_model.py", label="Go to Data & model", icon="🗂️")
+        st.stop()
+    return data, entry
+
+
 def find_cached_model(data: Dataset) -> dict | None:
     """A model already trained with exactly the current settings (memory, then disk)."""
     key = model_key()

@@ -7,7 +7,11 @@ import json
 import numpy as np
 import streamlit as st
 
-from pages.common import current_dataset, current_model, load_spec, model_registry
+from pages.common import (
+    load_spec,
+    model_registry,
+    require_data_and_model,
+)
 from unlearn_core.analysis.embeddings import pca_frame
 from unlearn_core.forget import ForgetError, ForgetRequest, make_split
 from unlearn_core.plots import setup as plots
@@ -32,14 +36,7 @@ CHART_KEY = "forget_scatter"
 st.title("Forget set")
 st.caption("Step 2: mark the training samples the model must forget.")
 
-data = current_dataset()
-if data is None:
-    st.stop()
-entry = current_model()
-if entry is None:
-    st.warning("There is no model yet: train or load one on the Data & model page first.")
-    st.page_link("pages/data_model.py", label="Go to Data & model", icon="🗂️")
-    st.stop()
+data, entry = require_data_and_model()
 
 confirmed = S.get("forget")
 if confirmed:

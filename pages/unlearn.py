@@ -10,12 +10,11 @@ from pages.common import (
     POLL_S,
     comparison_registry,
     current_comparison,
-    current_dataset,
-    current_model,
     current_split,
     job_for,
     job_registry,
     remember_job,
+    require_data_and_model,
 )
 from unlearn_core.experiment import REFERENCE, MethodResult, compare
 from unlearn_core.jobs import Job, start_job
@@ -85,14 +84,7 @@ def _show_status(plan: list[tuple[str, str]], results: list[MethodResult], live:
 st.title("Unlearn")
 st.caption("Step 3: run unlearning methods on the forget set, with retraining as the reference.")
 
-data = current_dataset()
-if data is None:
-    st.stop()
-entry = current_model()
-if entry is None:
-    st.warning("There is no model yet: train or load one on the Data & model page first.")
-    st.page_link("pages/data_model.py", label="Go to Data & model", icon="🗂️")
-    st.stop()
+data, entry = require_data_and_model()
 split = current_split(data)
 if split is None:
     st.warning("There is no confirmed forget set yet: choose one on the Forget set page.")

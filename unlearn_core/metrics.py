@@ -401,7 +401,8 @@ def js_divergence(p_logits: Any, q_logits: Any) -> float:
 # ----------------------------------------------------------------------------- summaries
 
 
-def _num(v: Any) -> float | None:
+def finite_or_none(v: Any) -> float | None:
+    """``v`` as a float, or None when it is missing, not a number, or NaN."""
     if v is None:
         return None
     try:
@@ -423,7 +424,7 @@ def avg_gap(
     """
     gaps = []
     for k in keys:
-        a, b = _num(metrics.get(k)), _num(reference.get(k))
+        a, b = finite_or_none(metrics.get(k)), finite_or_none(reference.get(k))
         if a is not None and b is not None:
             gaps.append(abs(a - b))
     return float(np.mean(gaps)) if gaps else NAN
@@ -432,7 +433,7 @@ def avg_gap(
 def time_ratio(seconds: float, reference_seconds: float) -> float:
     """``seconds / reference_seconds`` (e.g. run time relative to retraining); ``nan`` if the
     reference is not positive or either value is missing."""
-    s, r = _num(seconds), _num(reference_seconds)
+    s, r = finite_or_none(seconds), finite_or_none(reference_seconds)
     if s is None or r is None or r <= 0:
         return NAN
     return s / r

@@ -7,15 +7,15 @@ chart: the target is the retrained model's value, not the highest bar.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..experiment import REFERENCE, Comparison, MethodResult
+from ..metrics import finite_or_none as _num
+from .setup import class_colour
 
 __all__ = [
     "ORIGINAL_COLOUR",
@@ -42,32 +42,10 @@ ORIGINAL_COLOUR = "#7f7f7f"
 RETRAIN_COLOUR = "#2ca02c"
 FORGET_COLOUR = "#d62728"
 _PALETTE = ["#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
-_CLASS_PALETTE = [
-    "#1f77b4",
-    "#ff7f0e",
-    "#2ca02c",
-    "#d62728",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#7f7f7f",
-    "#bcbd22",
-    "#17becf",
-]
 _SET_COLOURS = {"forget": FORGET_COLOUR, "retain": "#1f77b4", "test": "#ff7f0e"}
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def _num(v: Any) -> float | None:
-    if v is None:
-        return None
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(f) else f
 
 
 def _layout(
@@ -325,7 +303,7 @@ def embedding_panels(
                 x=xy[sel, 0],
                 y=xy[sel, 1],
                 mode="markers",
-                marker={"size": 4, "color": _CLASS_PALETTE[int(c) % 10], "opacity": 0.55},
+                marker={"size": 4, "color": class_colour(c), "opacity": 0.55},
                 name=str(classes[int(c)]),
                 legendgroup=f"c{c}",
                 showlegend=col == 1,
@@ -520,7 +498,7 @@ def decision_boundary_panels(
     )
     scale = []
     for c in range(k):
-        col = _CLASS_PALETTE[c % 10]
+        col = class_colour(c)
         scale += [[c / k, col], [(c + 1) / k, col]]
     pts = np.asarray(points)
     labels = np.asarray(labels)
@@ -546,7 +524,7 @@ def decision_boundary_panels(
                 x=pts[sel, 0],
                 y=pts[sel, 1],
                 mode="markers",
-                marker={"size": 4, "color": _CLASS_PALETTE[c % 10], "line": {"width": 0}},
+                marker={"size": 4, "color": class_colour(c), "line": {"width": 0}},
                 name=str(classes[c]),
                 legendgroup=f"c{c}",
                 showlegend=j == 1,
