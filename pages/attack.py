@@ -5,10 +5,7 @@ import streamlit as st
 
 from pages.common import (
     comparison_registry,
-    comparison_split,
-    current_comparison,
-    current_dataset,
-    no_comparison_pointer,
+    require_comparison,
 )
 from unlearn_core import metrics as M
 from unlearn_core.experiment import REFERENCE, model_logits
@@ -29,15 +26,7 @@ st.caption(
     "Then it is pointed at the forget set."
 )
 
-comp = current_comparison()
-data = current_dataset()
-if comp is None or data is None:
-    no_comparison_pointer()
-    st.stop()
-split = comparison_split(data, comp)
-if split is None:
-    st.stop()
-cid = st.session_state["comparison_id"]
+comp, data, split, cid = require_comparison()
 
 
 @st.cache_resource(max_entries=32, show_spinner="Computing the model's outputs…")

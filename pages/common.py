@@ -266,6 +266,20 @@ def comparison_split(data: Dataset, comp: Comparison) -> ForgetSplit | None:
     return split
 
 
+def require_comparison() -> tuple[Comparison, Dataset, ForgetSplit, str]:
+    """The current comparison, its dataset, its forget split and its id; stops the page with
+    a pointer to the Unlearn page (or the reason) when there is none that fits."""
+    comp = current_comparison()
+    data = current_dataset()
+    if comp is None or data is None:
+        no_comparison_pointer()
+        st.stop()
+    split = comparison_split(data, comp)
+    if split is None:
+        st.stop()
+    return comp, data, split, st.session_state["comparison_id"]
+
+
 def no_comparison_pointer() -> None:
     """What a results page shows before any comparison exists."""
     job = job_for("compare")

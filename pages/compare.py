@@ -6,11 +6,8 @@ import streamlit as st
 from pages.common import (
     POLL_S,
     comparison_registry,
-    comparison_split,
-    current_comparison,
-    current_dataset,
-    no_comparison_pointer,
     remember_job,
+    require_comparison,
     umap_process,
 )
 from unlearn_core.experiment import REFERENCE
@@ -24,15 +21,7 @@ ATTR_METHODS = ("integrated_gradients", "saliency", "lrp")
 
 st.title("Compare: what changed, and how close to retraining")
 
-comp = current_comparison()
-data = current_dataset()
-if comp is None or data is None:
-    no_comparison_pointer()
-    st.stop()
-split = comparison_split(data, comp)
-if split is None:
-    st.stop()
-cid: str = st.session_state["comparison_id"]
+comp, data, split, cid = require_comparison()
 models = comp.models()
 ref = comp.reference
 st.caption(
