@@ -391,18 +391,14 @@ class UmapProcess:
         from concurrent.futures.process import BrokenProcessPool
 
         arrays = [np.asarray(f, dtype=np.float32) for f in features]
-        for attempt in range(2):
+        pool = self._pool
+        try:
+            return pool.submit(aligned_umap, arrays, **kwargs).result()
+        except BrokenProcessPool:  # the worker died (killed, out of memory): one retry
             with self._lock:
-                pool = self._pool
-            try:
-                return pool.submit(aligned_umap, arrays, **kwargs).result()
-            except BrokenProcessPool:
-                if attempt:
-                    raise
-                with self._lock:
-                    if self._pool is pool:
-                        self._start()
-        raise AssertionError("unreachable")  # pragma: no cover
+                if self._pool is pool:  # not already replaced by another caller
+                    self._start()
+            return self._pool.submit(aligned_umap, arrays, **kwargs).result()
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
