@@ -1,0 +1,191 @@
+"""``unlearn runs list|show|delete|export``: the run store from the command line.
+
+``add_runs_commands(subparsers)`` adds the ``runs`` command to the ``unlearn`` parser. Every
+subcommand takes ``--home`` (default ``$UNLEARN_HOME``, else ``./runs``); errors (an unknown id,
+a damaged file) print one line on stderr and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+EXIT_ERROR = 2
+
+
+def _store(args):
+    from .runstore import RunStore
+
+    return RunStore(getattr(args, "home", None))
+
+
+def _guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Run a subcommand; a run-store error becomes one line on stderr and exit code 2."""
+
+    def run(args: argparse.Namespace) -> int:
+        from .runstore import RunStoreError
+
+        try:
+            return func(args)
+        except RunStoreError as exc:
+            print(f"unlearn runs: error: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+
+    run.__name__ = func.__name__
+    run.__doc__ = func.__doc__
+    return run
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _closest(rec) -> str:
+    best = rec.closest()
+    return f"{best['method']} (gap {best['avg_gap']:.2f})" if best else "—"
+
+
+def cmd_runs_list(args: argparse.Namespace) -> int:
+    """List stored comparisons (or models with ``--models``), newest first."""
+    store = _store(args)
+    recs = store.list_models() if args.models else store.list_comparisons()
+    if args.json:
+        print(json.dumps([r.to_dict() for r in recs], indent=1))
+        return 0
+    if not recs:
+        print(f"no stored {'models' if args.models else 'runs'} in {store.home}", file=sys.stderr)
+        return 0
+    if args.models:
+        head = ("id", "saved", "dataset", "model", "role", "run", "name")
+        lines = [
+            (r.id, r.created.replace("T", " ")[:16], r.dataset, r.arch, r.role,
+             r.comparison_id or "—", r.name or "—")
+            for r in recs
+        ]  # fmt: skip
+    else:
+        head = ("id", "saved", "dataset", "model", "forget", "methods", "seeds", "closest", "note")
+        lines = [
+            (
+                r.id,
+                r.created.replace("T", " ")[:16],
+                r.dataset,
+                r.model,
+                _short(r.forget, 24),
+                _short(",".join(m for m in r.methods if m != "retrain"), 32),
+                ",".join(str(s) for s in r.seeds) or "—",
+                _closest(r),
+                _short(r.note.replace("\n", " "), 30) or "",
+            )
+            for r in recs
+        ]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *lines, strict=True)]
+    for line in [head, *lines]:
+        print("  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True)).rstrip())
+    return 0
+
+
+def cmd_runs_show(args: argparse.Namespace) -> int:
+    """Show one stored run (setup, metric table, verdicts) or one model's record."""
+    from .results_table import text_table
+    from .verdict import verdicts
+
+    store = _store(args)
+    if not args.id.startswith("c"):
+        rec = store.get(args.id)
+        print(json.dumps(rec.to_dict(), indent=1))
+        return 0
+    doc = store.read_comparison(args.id)
+    if args.json:
+        print(json.dumps(doc, indent=1))
+        return 0
+    rec = doc["record"]
+    setup = doc.get("setup") or {}
+    ds = setup.get("dataset") or {}
+    versions = setup.get("versions") or {}
+    print(f"run {rec['id']} — saved {rec['created']}")
+    print(f"dataset  {rec['dataset']} (fingerprint {ds.get('fingerprint') or 'not recorded'})")
+    print(f"model    {rec['model']}")
+    print(f"forget   {rec['forget']}")
+    print(f"seeds    {', '.join(str(s) for s in rec.get('seeds') or []) or '—'}")
+    print(f"device   {rec.get('device') or '—'}")
+    if versions:
+        print(f"software {', '.join(f'{k} {v}' for k, v in versions.items())}")
+    if rec.get("note"):
+        print(f"note     {rec['note']}")
+    print()
+    print(text_table(rec.get("rows") or []))
+    vs = verdicts(rec.get("rows") or [])
+    if vs:
+        print()
+        width = max(len(v.method) for v in vs)
+        for v in vs:
+            print(f"{v.method.ljust(width)}  {v.label}: {v.reason}")
+    if rec.get("models"):
+        print()
+        print("models   " + ", ".join(f"{m} {i}" for m, i in rec["models"].items()))
+    return 0
+
+
+def cmd_runs_delete(args: argparse.Namespace) -> int:
+    """Delete a stored run (with the models it owns), model or forget set, and its files."""
+    removed = _store(args).delete(args.id)
+    print(f"deleted {args.id} ({len(removed)} files removed)")
+    return 0
+
+
+def cmd_runs_export(args: argparse.Namespace) -> int:
+    """Export a run's JSON record, its HTML report and/or its models."""
+    if not (args.json or args.html or args.models):
+        print("unlearn runs export: give --json FILE, --html FILE and/or --models DIR",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_ERROR
+    store = _store(args)
+    store.get(args.id)  # an unknown id fails before anything is written
+    if args.json:
+        print(f"wrote {store.export_json(args.id, args.json)}")
+    if args.html:
+        print(f"wrote {store.export_html(args.id, args.html)}")
+    if args.models:
+        for p in store.export_models(args.id, args.models):
+            print(f"wrote {p}")
+    return 0
+
+
+def add_runs_commands(subparsers) -> argparse.ArgumentParser:
+    """Add ``runs list|show|delete|export`` to an ``argparse`` subparsers object."""
+    home = argparse.ArgumentParser(add_help=False)
+    home.add_argument(
+        "--home",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="run store folder (default: $UNLEARN_HOME, else ./runs)",
+    )
+    runs = subparsers.add_parser(
+        "runs", parents=[home], help="stored runs: list, show, delete, export"
+    )
+    sub = runs.add_subparsers(dest="runs_command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("list", parents=[home], help="list stored runs, newest first")
+    p.add_argument("--json", action="store_true", help="print a JSON list of records")
+    p.add_argument("--models", action="store_true", help="list stored models instead")
+    p.set_defaults(func=_guard(cmd_runs_list))
+
+    p = sub.add_parser("show", parents=[home], help="show a stored run or model")
+    p.add_argument("id", help="run id (c…) or model id (m…)")
+    p.add_argument("--json", action="store_true", help="print the full JSON record")
+    p.set_defaults(func=_guard(cmd_runs_show))
+
+    p = sub.add_parser("delete", parents=[home], help="delete a stored run and its files")
+    p.add_argument("id", help="run id (c…), model id (m…) or forget-set id (f…)")
+    p.set_defaults(func=_guard(cmd_runs_delete))
+
+    p = sub.add_parser("export", parents=[home], help="export a run's record, report or models")
+    p.add_argument("id", help="run id (c…)")
+    p.add_argument("--json", type=Path, metavar="FILE", help="write the JSON record here")
+    p.add_argument("--html", type=Path, metavar="FILE", help="write the offline HTML report here")
+    p.add_argument("--models", type=Path, metavar="DIR", help="copy the models into this folder")
+    p.set_defaults(func=_guard(cmd_runs_export))
+    return runs
