@@ -232,6 +232,9 @@ def test_plain_dict_and_multi_seed_layout_are_read(run, store):
     }
     rec = store.save_comparison(multi, dataset=data)
     assert rec.kind == "multi_comparison" and rec.seeds == [0, 1, 2]
+    one_seed = store.save_comparison({**multi, "seeds": [0]}, dataset=data)
+    assert one_seed.row("salun")["forget_acc"] == 1.5
+    assert "forget_acc_std" not in one_seed.row("salun")  # no spread over one seed
     salun = rec.row("salun")
     assert (salun["forget_acc"], salun["forget_acc_std"]) == (1.5, 0.7)
     assert salun["error"] == "seed 2: diverged" and salun["damaged"] is True

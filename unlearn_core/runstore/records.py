@@ -298,6 +298,9 @@ def comparison_record(
 ) -> ComparisonRecord:
     """The headline of a comparison body (read defensively: missing fields stay empty)."""
     rows = rows if rows is not None else headline_rows(body)
+    seeds = seeds_of(body)
+    if len(seeds) <= 1:  # a spread over one seed is no spread: show plain numbers
+        rows = [{k: v for k, v in r.items() if not k.endswith("_std")} for r in rows]
     forget = body.get("forget")
     return ComparisonRecord(
         id=id,
@@ -306,7 +309,7 @@ def comparison_record(
         model=_text(body.get("model"), "arch", "name"),
         forget=_text(forget, "description") or (_text(forget, "kind") if forget else ""),
         methods=[r["method"] for r in rows if r.get("method") != "original"],
-        seeds=seeds_of(body),
+        seeds=seeds,
         fingerprint=fingerprint,
         device=_text(body.get("device")),
         note=note,
