@@ -153,3 +153,166 @@ def test_train_then_compare_from_checkpoint(capsys, tmp_path):
 def test_console_script_entry_point():
     out = subprocess.run(["unlearn", "list-methods"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "retrain" in out.stdout
+
+
+# ----------------------------------------------------------------------------- seeds
+
+
+ROW_NUMBERS = (
+    "forget_acc",
+    "retain_acc",
+    "test_acc",
+    "test_forgotten_acc",
+    "mia",
+    "loss_auc",
+    "avg_gap",
+    "seconds",
+    "time_ratio",
+)
+
+
+def test_compare_several_seeds_json(capsys):
+    code, out, _ = run_cli(
+        capsys,
+        "compare",
+        "--forget-class",
+        "1",
+        "--methods",
+        "ssd",
+        "--epochs",
+        "3",
+        "--seeds",
+        "0,1",
+        "--json",
+        "--no-progress",
+    )
+    assert code == 0
+    res = json.loads(out)
+    assert res["seeds"] == [0, 1] and "seed" not in res
+    expected = {"method", "error", "damaged", *ROW_NUMBERS, *(f"{k}_std" for k in ROW_NUMBERS)}
+    assert all(set(r) == expected for r in [res["original"], *res["results"]])
+    rows = {r["method"]: r for r in res["results"]}
+    assert list(rows) == ["retrain", "ssd"]
+    ref = rows["retrain"]
+    assert ref["avg_gap"] == 0 and ref["avg_gap_std"] == 0 and ref["test_forgotten_acc"] < 5
+    per_seed = res["per_seed"]
+    assert [p["seed"] for p in per_seed] == [0, 1]
+    vals = [{r["method"]: r for r in p["results"]}["ssd"]["retain_acc"] for p in per_seed]
+    assert rows["ssd"]["retain_acc"] == pytest.approx(sum(vals) / 2, abs=1e-3)
+    assert rows["ssd"]["retain_acc_std"] == pytest.approx(abs(vals[0] - vals[1]) / 2**0.5, abs=1e-3)
+
+
+def test_one_seed_json_keeps_its_shape_plus_new_fields(capsys):
+    code, out, _ = run_cli(
+        capsys,
+        "compare",
+        "--forget-fraction",
+        "0.1",
+        "--methods",
+        "ssd",
+        "--epochs",
+        "3",
+        "--seed",
+        "1",
+        "--json",
+        "--no-progress",
+    )
+    res = json.loads(out)
+    assert code == 0 and res["seed"] == 1 and res["seeds"] == [1]
+    assert res["forget"]["seed"] == 1
+    for r in res["results"]:
+        assert set(r) == {"method", "error", "damaged", *ROW_NUMBERS}
+        assert r["test_forgotten_acc"] is None and 0 <= r["loss_auc"] <= 1
+
+
+def test_table_shows_mean_and_std(capsys):
+    code, out, _ = run_cli(
+        capsys,
+        "run",
+        "--method",
+        "finetune",
+        "--param",
+        "epochs=1",
+        "--forget-class",
+        "2",
+        "--epochs",
+        "2",
+        "--seeds",
+        "3,4",
+        "--with-retrain",
+        "--no-progress",
+    )
+    assert code == 0 and "seeds 3,4 (mean ± std)" in out
+    line = next(ln for ln in out.splitlines() if ln.startswith("finetune"))
+    assert line.count("±") == 8  # every number, the forgotten-class test accuracy included
+
+
+def test_seed_and_seeds_together_are_refused(capsys):
+    with pytest.raises(SystemExit, match="not both"):
+        main(["compare", "--seed", "1", "--seeds", "1,2", "--forget-class", "1"])
+
+
+def test_checkpoint_stands_for_its_own_seed(capsys, tmp_path):
+    """Several seeds with --checkpoint: the checkpoint is the original of the seed it was
+    trained with; the other seeds train theirs with its architecture and recipe."""
+    code, _, _ = run_cli(
+        capsys, "train", "--epochs", "2", "--seed", "1", "--out", str(tmp_path / "m")
+    )
+    assert code == 0
+    common = ["--checkpoint", str(tmp_path / "m"), "--forget-class", "1", "--methods", "ssd"]
+    save = tmp_path / "cmp.json"
+    code, out, err = run_cli(
+        capsys, "compare", *common, "--seeds", "0,1", "--json", "--no-progress", "--save", str(save)
+    )
+    assert code == 0 and "checkpoint used for seed 1" in err
+    assert json.loads(out)["seeds"] == [0, 1]
+    full = json.loads(save.read_text())
+    sources = {c["seed"]: c["original"]["log"]["source"] for c in full["comparisons"]}
+    assert sources == {0: "trained", 1: "given"}
+    code, _, err = run_cli(capsys, "compare", *common, "--seeds", "0,2", "--no-progress")
+    assert code == 2 and "trained with seed 1, which is not among --seeds 0,2" in err
+
+
+def _write_idx(folder, n_train=60, n_test=20):
+    import struct
+
+    import numpy as np
+
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "train-labels-idx1-ubyte": (np.arange(n_train) % 3).astype(np.uint8),
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte": (np.arange(n_test) % 3).astype(np.uint8),
+    }
+    for name, arr in arrays.items():
+        head = struct.pack(">I", 0x0800 | arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape)
+        (folder / name).write_bytes(head + arr.tobytes())
+
+
+def test_compare_idx_folder_with_cnn(capsys, tmp_path):
+    _write_idx(tmp_path / "mnist")
+    code, out, _ = run_cli(
+        capsys,
+        "compare",
+        "--data",
+        str(tmp_path / "mnist"),
+        "--format",
+        "idx",
+        "--model",
+        "cnn",
+        "--forget-fraction",
+        "0.1",
+        "--methods",
+        "finetune",
+        "--epochs",
+        "1",
+        "--json",
+        "--no-progress",
+    )
+    assert code == 0
+    res = json.loads(out)
+    assert res["model"] == "cnn" and res["forget"]["n_forget"] == 6
+    assert [r["method"] for r in res["results"]] == ["retrain", "finetune"]
+    assert all(r["error"] is None for r in res["results"])

@@ -6,9 +6,19 @@ import json
 import math
 
 import pytest
+import torch
 
-from unlearn_core.experiment import Comparison, compare
-from unlearn_core.forget import ForgetRequest
+from unlearn_core import metrics as M
+from unlearn_core.data import Dataset
+from unlearn_core.experiment import (
+    Comparison,
+    Evaluation,
+    MethodResult,
+    add_reference_scores,
+    compare,
+    score_model,
+)
+from unlearn_core.forget import ForgetRequest, make_split
 from unlearn_core.models import weights_hash
 from unlearn_core.training import TrainConfig
 
@@ -52,7 +62,8 @@ def test_method_scores_against_retrain(class_comparison):
     assert ft.avg_gap == pytest.approx(sum(gaps) / 4)
     assert ft.time_ratio == pytest.approx(ft.seconds / ref.seconds)
     assert ft.metrics["js_forget"] > 0
-    assert 0 <= ft.metrics["test_forgotten_class_acc"] <= 100
+    assert 0 <= ft.metrics["test_forgotten_acc"] <= 100
+    assert ft.metrics["mia"] == pytest.approx(sum(ft.metrics["mia_draws"]) / 5)
 
 
 def test_a_failed_method_does_not_stop_the_others(class_comparison):
@@ -79,13 +90,17 @@ def test_summary_is_the_cli_json_shape_and_round_trips(class_comparison):
         "forget_acc",
         "retain_acc",
         "test_acc",
+        "test_forgotten_acc",
         "mia",
+        "loss_auc",
         "avg_gap",
         "seconds",
         "time_ratio",
         "error",
+        "damaged",
     }
     assert all(set(r) == keys for r in s["results"])
+    assert s["seeds"] == [s["seed"]] == [0]
     back = Comparison.from_dict(json.loads(comp.to_json()))
     assert [r.method for r in back.results] == [r.method for r in comp.results]
     assert back.get("finetune").metrics["test_acc"] == comp.get("finetune").metrics["test_acc"]
@@ -104,3 +119,119 @@ def test_without_retrain_there_is_no_gap(digits, digits_mlp):
     ft = comp.get("finetune")
     assert comp.reference is None and ft.avg_gap is None and ft.time_ratio is None
     assert not math.isnan(ft.metrics["mia"])
+
+
+# ----------------------------------------------------------------------------- metric definitions
+
+
+def _logits(labels, margins) -> torch.Tensor:
+    """One row per sample: logit ``m`` on ``labels[i]`` (negative m: on the next class)."""
+    z = torch.zeros(len(labels), 3)
+    for i, (c, m) in enumerate(zip(labels, margins, strict=True)):
+        z[i, c if m > 0 else (c + 1) % 3] = abs(m)
+    return z
+
+
+@pytest.fixture
+def tiny():
+    """3 classes; train 4 per class; test 3 of class 0, 3 of class 1, 4 of class 2."""
+    y_train = torch.tensor([0] * 4 + [1] * 4 + [2] * 4)
+    y_test = torch.tensor([0] * 3 + [1] * 3 + [2] * 4)
+    data = Dataset(
+        "tiny", torch.zeros(12, 2), y_train, torch.zeros(10, 2), y_test, ["a", "b", "c"], "tabular"
+    )
+    # test: classes 0/1 right with margin 8 except one class-1 sample; class 2: 1 of 4 right
+    test = _logits(y_test.tolist(), [8, 8, 8, 8, 8, -8, 5, -6, -6, -6])
+    return data, test
+
+
+def _ev(data, split, test, forget_margin=2.0) -> Evaluation:
+    yf, yr = data.y_train[split.forget_idx], data.y_train[split.retain_idx]
+    return Evaluation(
+        forget=_logits(yf.tolist(), [forget_margin] * len(yf)),
+        retain=_logits(yr.tolist(), [8.0] * len(yr)),
+        test=test,
+    )
+
+
+def test_class_wise_scores_follow_optml(tiny):
+    data, test = tiny
+    split = make_split(data, ForgetRequest(classes=(2,)))
+    ev = _ev(data, split, test)
+    s = score_model(ev, data, split, seed=3)
+    assert s["forget_acc"] == 100.0 and s["retain_acc"] == 100.0
+    assert s["test_acc"] == pytest.approx(500 / 6)  # remaining classes: 5 of 6
+    assert s["test_forgotten_acc"] == pytest.approx(25.0)  # class 2: 1 of 4
+    assert s["test_all_acc"] == pytest.approx(60.0)
+    # same-class loss attack: forget loss (margin 2) is below the 3 wrong class-2 test samples'
+    # and above the one right at margin 5: 4*3 of 4*4 pairs
+    assert s["loss_auc"] == pytest.approx(0.75)
+    # MIA: mean of 5 seeded draws, non-members = the remaining classes' test samples
+    rest = data.y_test != 2
+    draws = M.mia_efficacy_draws(
+        M.true_label_confidence(ev.retain, data.y_train[split.retain_idx]),
+        M.true_label_confidence(test[rest], data.y_test[rest]),
+        M.true_label_confidence(ev.forget, data.y_train[split.forget_idx]),
+        seed=3,
+        draws=5,
+        max_samples=1000,
+    )
+    assert s["mia_draws"] == draws.tolist()
+    assert s["mia"] == pytest.approx(draws.mean())
+
+
+def test_other_requests_use_the_whole_test_set_and_a_class_matched_loss_attack(tiny):
+    data, test = tiny
+    split = make_split(data, ForgetRequest(indices=(0, 1)))  # half of class 0
+    s = score_model(_ev(data, split, test), data, split)
+    assert s["test_forgotten_acc"] is None
+    assert s["test_acc"] == s["test_all_acc"] == pytest.approx(60.0)
+    # held-out = the class-0 test samples (margin 8, lower loss than every forget sample)
+    assert s["loss_auc"] == 0.0
+    whole = M.loss_attack_auc(
+        M.per_sample_loss(_ev(data, split, test).forget, [0, 0]),
+        M.per_sample_loss(test, data.y_test),
+    )
+    assert whole > 0.3  # against the whole test set the answer would differ
+
+
+def test_retrain_against_itself_has_gap_zero_and_damage_is_flagged(tiny):
+    data, test = tiny
+    split = make_split(data, ForgetRequest(classes=(2,)))
+    ev = _ev(data, split, test)
+    ref = MethodResult("retrain", "Retrain", "exact", seconds=2.0)
+    ref.metrics = score_model(ev, data, split)
+    add_reference_scores(ref, ev, ev, ref)
+    assert ref.avg_gap == 0 and ref.time_ratio == 1.0 and not ref.damaged
+    bad = MethodResult("x", "X", "approximate", seconds=0.5)
+    bad.metrics = {**ref.metrics, "retain_acc": ref.metrics["retain_acc"] - 10.5}
+    add_reference_scores(bad, ev, ev, ref)
+    assert bad.damaged and bad.flags == ["damaged"] and bad.row()["damaged"] is True
+    assert bad.avg_gap == pytest.approx(10.5 / 4)
+    add_reference_scores(bad, ev, ev, ref)  # scoring twice does not repeat the flag
+    assert bad.flags == ["damaged"]
+    fine = MethodResult("y", "Y", "approximate", seconds=0.5)
+    fine.metrics = {**ref.metrics, "retain_acc": ref.metrics["retain_acc"] - 9.5}
+    add_reference_scores(fine, ev, ev, ref)
+    assert not fine.damaged and fine.row()["damaged"] is False
+
+
+def test_a_raising_progress_callback_stops_the_run(digits, digits_mlp):
+    class Stop(Exception):
+        pass
+
+    def progress(fraction, message=""):
+        if message.startswith("finetune"):
+            raise Stop
+
+    with pytest.raises(Stop):
+        compare(
+            digits,
+            digits_mlp,
+            FAST,
+            ForgetRequest(classes=(3,)),
+            [("finetune", {"epochs": 1})],
+            include_retrain=False,
+            device="cpu",
+            progress=progress,
+        )

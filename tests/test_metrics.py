@@ -303,3 +303,48 @@ def test_privacy_epsilon_by_hand():
         np.array([2.0, 2.0, 2.0, 0.0]), np.array([2.0, 0.0, 0.0, 0.0]), delta=0.1
     )
     assert np.max(curves["unlearned_high"]) == pytest.approx(1.0 - 2.0 ** (-math.log(2.6)))
+
+
+# ----------------------------------------------------------------------------- issue 8 definitions
+
+
+def test_mia_efficacy_averages_seeded_draws():
+    rng = np.random.default_rng(7)
+    retain = rng.uniform(0, 1, 400)  # more members than non-members: each draw differs
+    test = rng.uniform(0, 0.8, 100)
+    forget = rng.uniform(0, 1, 80)
+    draws = M.mia_efficacy_draws(retain, test, forget, seed=4, draws=5)
+    assert draws.shape == (5,)
+    for i, v in enumerate(draws):
+        assert v == M.mia_efficacy(retain, test, forget, seed=4 + i)
+    assert len(set(draws.tolist())) > 1  # the member draw matters on small data
+    assert M.mia_efficacy(retain, test, forget, seed=4, draws=5) == pytest.approx(draws.mean())
+    assert M.mia_efficacy(retain, test, forget, seed=4, draws=1) == draws[0]
+    assert M.mia_efficacy_draws(retain, test, [], draws=3).shape == (0,)
+    with pytest.raises(ValueError, match="draws"):
+        M.mia_efficacy_draws(retain, test, forget, draws=0)
+
+
+def test_matched_heldout_follows_the_forget_class_mix():
+    y_test = np.array([0] * 4 + [1] * 5 + [2] * 3 + [3] * 2)
+    # forget: two of class 0, one of class 1 -> r = min(4/2, 5/1) = 2 -> 4 of class 0, 2 of 1
+    idx = M.matched_heldout([0, 0, 1], y_test, seed=0)
+    assert np.all(np.diff(idx) > 0)
+    assert np.bincount(y_test[idx], minlength=4).tolist() == [4, 2, 0, 0]
+    assert np.array_equal(idx, M.matched_heldout(torch.tensor([0, 0, 1]), y_test, seed=0))
+    # one class: every held-out sample of that class, and nothing else
+    assert M.matched_heldout([2] * 7, y_test).tolist() == [9, 10, 11]
+    # a forget class with no held-out sample is left out of the match
+    assert M.matched_heldout([3, 5], np.r_[y_test, 4]).tolist() == [12, 13]
+    assert len(M.matched_heldout([5], y_test)) == 0
+    # uniform forget mix over a uniform held-out set: the whole set
+    assert len(M.matched_heldout([0, 1, 2, 3], np.repeat([0, 1, 2, 3], 6))) == 24
+
+
+def test_is_damaged_threshold():
+    assert M.DAMAGE_POINTS == 10.0
+    assert M.is_damaged(85.9, 96.0)
+    assert not M.is_damaged(86.0, 96.0)  # exactly 10 below: not more than 10
+    assert not M.is_damaged(99.0, 96.0)
+    assert not M.is_damaged(None, 96.0) and not M.is_damaged(float("nan"), 96.0)
+    assert M.is_damaged(80.0, 96.0, points=15.0)

@@ -38,7 +38,9 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--model", default="mlp", help="architecture: mlp|cnn|resnet18")
     g.add_argument("--epochs", type=int, help="training epochs (default: the model's recipe)")
     g.add_argument("--checkpoint", type=Path, help="load the trained model from this checkpoint")
-    g.add_argument("--seed", type=int, default=0, help="seed for training, forget set and methods")
+    g.add_argument(
+        "--seed", type=int, help="seed for training, forget set and methods (default: 0)"
+    )
     g.add_argument("--device", help="cpu|cuda|mps (default: cuda, then mps, then cpu)")
 
 
@@ -76,35 +78,102 @@ def _parse_ints(text: str, what: str) -> tuple[int, ...]:
         ) from exc
 
 
-def _forget_request(args):
+def _seeds(args) -> list[int]:
+    """``--seeds 0,1,2`` or ``--seed S`` (not both); default ``[0]``."""
+    if getattr(args, "seeds", None):
+        if args.seed is not None:
+            raise SystemExit("give --seed or --seeds, not both")
+        seeds = list(dict.fromkeys(_parse_ints(args.seeds, "--seeds")))
+        if not seeds:
+            raise SystemExit("--seeds: give at least one seed")
+        return seeds
+    return [args.seed if args.seed is not None else 0]
+
+
+def _forget_request(args, seed: int):
+    """The forget request; a random fraction is drawn with ``seed`` (the first of --seeds) and
+    the same samples are forgotten for every seed."""
     from .forget import ForgetRequest
 
     classes = _parse_ints(args.forget_class, "--forget-class") if args.forget_class else ()
     indices = _parse_ints(args.forget_indices, "--forget-indices") if args.forget_indices else ()
-    return ForgetRequest(
-        classes=classes, indices=indices, fraction=args.forget_fraction, seed=args.seed
-    )
+    return ForgetRequest(classes=classes, indices=indices, fraction=args.forget_fraction, seed=seed)
 
 
-def _trained_model(args, data, show: bool):
-    from .checkpoints import load_checkpoint
-    from .device import pick_device
-    from .training import default_recipe, train_new_model
+def _recipe(args):
+    from .training import default_recipe
 
-    dev = pick_device(args.device)
     recipe = default_recipe(args.model)
     if args.epochs:
         recipe.epochs = args.epochs
-    if args.checkpoint:
-        model, meta = load_checkpoint(args.checkpoint, dataset=data, arch=args.model, device=dev)
-        recipe = type(recipe).from_dict(meta.get("train_config", recipe.to_dict()))
-        return model, recipe, dev
+    return recipe
+
+
+def _trained_model(args, data, show: bool):
+    from .device import pick_device
+    from .training import train_new_model
+
+    dev = pick_device(args.device)
+    recipe = _recipe(args)
+    seed = args.seed if args.seed is not None else 0
     bar, report = _progress_bar(f"train {args.model}", show)
-    model, _ = train_new_model(
-        data, args.model, recipe, seed=args.seed, device=dev, progress=report
-    )
+    model, _ = train_new_model(data, args.model, recipe, seed=seed, device=dev, progress=report)
     bar.close()
     return model, recipe, dev
+
+
+def _originals(args, data, seeds: list[int], dev):
+    """``(model source, recipe, {seed: loaded model})`` for :func:`compare_seeds`.
+
+    Without ``--checkpoint`` every seed trains its original with ``--model`` and the recipe.
+    With it: one seed uses the checkpoint whatever the seed (as before ``--seeds``); several
+    seeds use it for the seed it was trained with (recorded by ``unlearn train``), which must be
+    among them, and train the others' originals with the checkpoint's architecture and recipe.
+    A checkpoint that records no seed cannot stand for one of several seeds: an error.
+    """
+    from .checkpoints import CheckpointError, load_checkpoint
+    from .training import TrainConfig, train_new_model
+
+    recipe = _recipe(args)
+    if not args.checkpoint:
+        return args.model, recipe, {}
+    model, meta = load_checkpoint(args.checkpoint, dataset=data, arch=args.model, device=dev)
+    recipe = TrainConfig.from_dict(meta.get("train_config", recipe.to_dict()))
+    if len(seeds) == 1:
+        return None, recipe, {seeds[0]: model}
+    own = meta.get("seed")
+    listed = ",".join(map(str, seeds))
+    if own is None:
+        raise CheckpointError(
+            f"{args.checkpoint}: the checkpoint records no training seed, so it cannot stand "
+            f"for one of --seeds {listed}; give one seed, or drop --checkpoint"
+        )
+    if int(own) not in seeds:
+        raise CheckpointError(
+            f"{args.checkpoint}: the checkpoint was trained with seed {own}, which is not among "
+            f"--seeds {listed}; include it, or drop --checkpoint to train every seed"
+        )
+    spec = meta["model"]
+    others = [s for s in seeds if s != int(own)]
+    print(
+        f"checkpoint used for seed {own}; training originals for seeds "
+        f"{','.join(map(str, others))} with its architecture and recipe",
+        file=sys.stderr,
+    )
+
+    def factory(seed: int, progress):
+        m, _ = train_new_model(
+            data,
+            spec["arch"],
+            recipe,
+            seed=seed,
+            device=dev,
+            progress=progress,
+            model_kwargs=spec.get("kwargs") or {},
+        )
+        return m
+
+    return factory, recipe, {int(own): model}
 
 
 def _parse_params(items: list[str] | None) -> dict:
@@ -150,34 +219,40 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _run_comparison(args, methods: list, include_retrain: bool):
-    from .experiment import compare
+def _run_comparison(args, methods: list, include_retrain: bool, keep_models: bool = False):
+    """Every seed's comparison through :func:`compare_seeds`; returns ``(multi, data)``."""
+    from .device import pick_device
+    from .experiment import compare_seeds
     from .forget import make_split
 
     data = _load_data(args)
-    request = _forget_request(args)
-    split = make_split(data, request)  # refuse a bad request before training anything
-    _check_methods(methods)
-    show = not args.no_progress
-    model, recipe, dev = _trained_model(args, data, show)
-    bar, report = _progress_bar("unlearn", show)
-    comp = compare(
+    seeds = _seeds(args)
+    split = make_split(data, _forget_request(args, seeds[0]))  # refuse a bad request early
+    _check_methods(methods, args.model)
+    dev = pick_device(args.device)
+    source, recipe, originals = _originals(args, data, seeds, dev)
+    bar, report = _progress_bar("unlearn", not args.no_progress)
+    multi = compare_seeds(
         data,
-        model,
+        source,
         recipe,
         split,
         methods,
-        seed=args.seed,
+        seeds=seeds,
+        originals=originals,
         include_retrain=include_retrain,
         device=dev,
         progress=report,
+        keep_models=keep_models,
     )
     bar.close()
-    return comp, data
+    return multi, data
 
 
-def _check_methods(methods: list) -> None:
+def _check_methods(methods: list, arch: str | None = None) -> None:
     """Refuse unknown method names and bad parameter values before any training starts."""
+    import inspect
+
     from .methods import ParamError, get_method
 
     for m in methods:
@@ -186,56 +261,92 @@ def _check_methods(methods: list) -> None:
             spec = get_method(name).spec
         except KeyError as exc:
             raise ParamError(str(exc.args[0])) from None
-        spec.resolve(overrides)
+        if "arch" in inspect.signature(spec.resolve).parameters:
+            spec.resolve(overrides, arch=arch)
+        else:
+            spec.resolve(overrides)
 
 
-def _print_table(comp) -> None:
-    head = f"{'method':14s} {'forget':>7s} {'retain':>7s} {'test':>7s} {'MIA':>7s} {'gap':>6s} {'sec':>7s} {'ratio':>6s}"
+def _fmt(v: float | None, std: float | None, width: int, digits: int, spread: bool) -> str:
+    if v is None:
+        return f"{'—':>{width}s}"
+    text = f"{v:.{digits}f}" + (f" ± {std:.{digits}f}" if spread and std is not None else "")
+    return f"{text:>{width}s}"
+
+
+def _print_table(multi) -> None:
+    """One line per model; with several seeds every number reads ``mean ± std``."""
+    spread = len(multi.seeds) > 1
+    rows = [multi.original, *multi.results]
+    cols = [
+        ("forget", "forget_acc", 2),
+        ("retain", "retain_acc", 2),
+        ("test", "test_acc", 2),
+        ("forgot", "test_forgotten_acc", 2),
+        ("MIA", "mia", 2),
+        ("gap", "avg_gap", 2),
+        ("sec", "seconds", 3),
+        ("ratio", "time_ratio", 3),
+    ]
+    if all(r.mean("test_forgotten_acc") is None for r in rows):  # not a class-wise request
+        cols = [c for c in cols if c[1] != "test_forgotten_acc"]
+    width = 15 if spread else 7
+    forget = multi.forget
+    seeds = ",".join(map(str, multi.seeds))
     print(
-        f"{comp.dataset} / {comp.model} — forget {comp.forget['description']} "
-        f"({comp.forget['n_forget']} samples)"
+        f"{multi.dataset} / {multi.model} — forget {forget['description']} "
+        f"({forget['n_forget']} samples); seed{'s' if spread else ''} {seeds}"
+        + (" (mean ± std)" if spread else "")
     )
+    head = f"{'method':14s} " + " ".join(f"{t:>{width}s}" for t, _, _ in cols)
     print(head)
     print("-" * len(head))
-
-    def fmt(v, w, d=2):
-        return f"{v:{w}.{d}f}" if v is not None else f"{'—':>{w}s}"
-
-    for r in [comp.original, *comp.results]:
-        row = r.row()
-        if r.error:
+    for r in rows:
+        if r.errors and not r.stats["forget_acc"].n and not r.stats["seconds"].n:
             print(f"{r.method:14s} error: {r.error}")
             continue
-        print(
-            f"{r.method:14s} {fmt(row['forget_acc'], 7)} {fmt(row['retain_acc'], 7)} "
-            f"{fmt(row['test_acc'], 7)} {fmt(row['mia'], 7)} {fmt(row['avg_gap'], 6)} "
-            f"{fmt(row['seconds'], 7, 3)} {fmt(row['time_ratio'], 6, 3)}"
-        )
+        cells = " ".join(_fmt(r.mean(k), r.std(k), width, d, spread) for _, k, d in cols)
+        notes = []
+        if r.damaged:
+            notes.append(
+                "DAMAGED: retain > 10 pts below retrain"
+                + (f" (seeds {','.join(map(str, r.damaged_seeds))})" if spread else "")
+            )
+        if r.errors:
+            notes.append(f"failed: {r.error}")
+        print(f"{r.method:14s} {cells}" + (f"  {'; '.join(notes)}" if notes else ""))
 
 
 def cmd_compare(args) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    comp, _ = _run_comparison(args, methods, include_retrain=not args.no_retrain)
+    multi, _ = _run_comparison(args, methods, include_retrain=not args.no_retrain)
     if args.json:
-        print(json.dumps(comp.summary()))
+        print(json.dumps(multi.summary()))
     else:
-        _print_table(comp)
+        _print_table(multi)
     if args.save:
-        args.save.write_text(comp.to_json(indent=1))
+        one = len(multi.comparisons) == 1
+        args.save.write_text((multi.comparisons[0] if one else multi).to_json(indent=1))
     return 0
 
 
 def cmd_run(args) -> int:
     params = _parse_params(args.param)
-    comp, data = _run_comparison(args, [(args.method, params)], include_retrain=args.with_retrain)
+    if args.out and len(_seeds(args)) > 1:
+        raise SystemExit("--out saves one unlearned model: give one seed")
+    multi, data = _run_comparison(
+        args, [(args.method, params)], include_retrain=args.with_retrain, keep_models=bool(args.out)
+    )
     if args.json:
-        print(json.dumps(comp.summary()))
+        print(json.dumps(multi.summary()))
     else:
-        _print_table(comp)
-    res = comp.get(args.method)
-    if args.out and res is not None and res.ok:
+        _print_table(multi)
+    summary = multi.get(args.method)
+    ok = summary is not None and summary.ok
+    if args.out and ok:
         from .checkpoints import save_checkpoint
 
+        res = multi.comparisons[0].get(args.method)
         path = save_checkpoint(
             res.model,
             args.out,
@@ -243,7 +354,7 @@ def cmd_run(args) -> int:
             extra={"unlearned_by": args.method, "params": res.params},
         )
         print(f"saved {path}", file=sys.stderr)
-    return 0 if res is not None and res.ok else 1
+    return 0 if ok else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -266,6 +377,11 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_)
         _add_data_args(p)
         _add_forget_args(p)
+        p.add_argument(
+            "--seeds",
+            help="run the whole comparison once per seed (e.g. 0,1,2: each trains its own "
+            "original) and report mean ± std; a random forget fraction is drawn with the first",
+        )
         p.add_argument("--json", action="store_true", help="print one JSON object")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
         p.set_defaults(func=func)

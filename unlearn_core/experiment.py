@@ -1,15 +1,18 @@
 """The one comparison pipeline: original model + forget request + methods -> ``Comparison``.
 
 The CLI's ``unlearn compare``, the benchmark script and the app's Unlearn page all call
-:func:`compare`; they only gather inputs and draw its result.
+:func:`compare` (one seed) or :func:`compare_seeds` (the whole comparison repeated per seed,
+each seed training its own original, aggregated as mean and standard deviation in a
+:class:`MultiComparison`); they only gather inputs and draw the result.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,7 +29,22 @@ from .training import TrainConfig, predict_logits
 
 REFERENCE = "retrain"
 #: the numbers of a result row, in the order tables show them
-ROW_KEYS = ("forget_acc", "retain_acc", "test_acc", "mia", "avg_gap", "seconds", "time_ratio")
+ROW_KEYS = (
+    "forget_acc",
+    "retain_acc",
+    "test_acc",
+    "test_forgotten_acc",
+    "mia",
+    "loss_auc",
+    "avg_gap",
+    "seconds",
+    "time_ratio",
+)
+#: the flag set on a result whose retain accuracy is more than ``M.DAMAGE_POINTS`` below retrain's
+DAMAGED = "damaged"
+#: member draws averaged into MIA efficacy, and the cap on each side of its SVC's training set
+MIA_DRAWS = 5
+MIA_MAX_SAMPLES = 1000
 
 
 @dataclass
@@ -44,25 +62,32 @@ class MethodResult:
     avg_gap: float | None = None
     error: str | None = None
     log: dict = field(default_factory=dict)
+    #: warnings about the result, e.g. ``"damaged"`` (retain accuracy far below retrain's)
+    flags: list[str] = field(default_factory=list)
     model: nn.Module | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def damaged(self) -> bool:
+        """Retain accuracy more than ``metrics.DAMAGE_POINTS`` (10) points below retrain's."""
+        return DAMAGED in self.flags
+
+    def number(self, key: str) -> float | None:
+        """One of :data:`ROW_KEYS` (a metric, or ``avg_gap`` / ``seconds`` / ``time_ratio``);
+        None when missing or not a number."""
+        v = getattr(self, key) if key in ("avg_gap", "seconds", "time_ratio") else None
+        return M.finite_or_none(v if v is not None else self.metrics.get(key))
+
     def row(self) -> dict:
         """The flat record of the CLI's ``--json`` output (accuracies and MIA in percent)."""
-        m = self.metrics
         return {
             "method": self.method,
-            "forget_acc": _num(m.get("forget_acc")),
-            "retain_acc": _num(m.get("retain_acc")),
-            "test_acc": _num(m.get("test_acc")),
-            "mia": _num(m.get("mia")),
-            "avg_gap": _num(self.avg_gap),
-            "seconds": _num(self.seconds),
-            "time_ratio": _num(self.time_ratio),
+            **{k: _num(self.number(k)) for k in ROW_KEYS},
             "error": self.error,
+            "damaged": self.damaged,
         }
 
     def to_dict(self) -> dict:
@@ -103,6 +128,7 @@ class Comparison:
             "model": self.model,
             "forget": self.forget,
             "seed": self.seed,
+            "seeds": [self.seed],
             "device": self.device,
             "original": self.original.row(),
             "results": [r.row() for r in self.results],
@@ -126,9 +152,14 @@ class Comparison:
             forget=d["forget"],
             seed=d["seed"],
             device=d.get("device", "cpu"),
-            original=MethodResult(**d["original"]),
-            results=[MethodResult(**r) for r in d["results"]],
+            original=_result_from_dict(d["original"]),
+            results=[_result_from_dict(r) for r in d["results"]],
         )
+
+
+def _result_from_dict(d: dict) -> MethodResult:
+    known = {k: v for k, v in d.items() if k in MethodResult.__dataclass_fields__}
+    return MethodResult(**known)
 
 
 def _num(v) -> float | None:
@@ -169,40 +200,88 @@ def model_logits(model: nn.Module, data: Dataset, split: ForgetSplit) -> Evaluat
     )
 
 
-def score_model(ev: Evaluation, data: Dataset, split: ForgetSplit, *, seed: int = 0) -> dict:
-    """Accuracies (overall and per class), MIA efficacy, loss attack and confusion matrix."""
+def is_class_wise(data: Dataset, split: ForgetSplit) -> bool:
+    """True when the forget set is exactly some whole classes (every training sample of each
+    class in ``split.forgotten_classes``, and nothing else)."""
+    if not split.forgotten_classes:
+        return False
+    yf = data.y_train[split.forget_idx]
+    return bool(torch.isin(yf, torch.tensor(split.forgotten_classes)).all())
+
+
+def score_model(
+    ev: Evaluation,
+    data: Dataset,
+    split: ForgetSplit,
+    *,
+    seed: int = 0,
+    mia_draws: int = MIA_DRAWS,
+) -> dict:
+    """Accuracies (overall and per class), MIA efficacy, loss attack and confusion matrix.
+
+    Percent except ``loss_auc``. Which test samples count follows OPTML / SalUn
+    (``Unlearn-Sparse`` drops a forgotten class from its test set):
+
+    - class-wise requests (:func:`is_class_wise`): ``test_acc`` is the accuracy on the test
+      samples of the *remaining* classes and ``test_forgotten_acc`` on those of the forgotten
+      classes; MIA non-members are the remaining classes' test samples; ``loss_auc`` compares the
+      forget samples with the forgotten classes' test samples.
+    - other requests: ``test_acc`` on the whole test set, ``test_forgotten_acc`` None; MIA
+      non-members are the whole test set; ``loss_auc`` compares the forget samples with test
+      samples drawn (seeded) to match the forget set's class mix: ``round(r * f_c)`` of class
+      ``c``, ``r = min_c t_c / f_c`` (:func:`metrics.matched_heldout`).
+
+    ``test_all_acc`` is always the whole test set. ``mia`` is the mean over ``mia_draws`` member
+    draws (seeds ``seed .. seed + mia_draws - 1``, each SVC side capped at
+    ``MIA_MAX_SAMPLES``); ``mia_draws`` holds the per-draw values. The gap to retrain
+    (``avg_gap``) reads ``forget_acc``, ``retain_acc``, ``test_acc`` and ``mia`` as defined here.
+    """
     yf = data.y_train[split.forget_idx]
     yr = data.y_train[split.retain_idx]
     yt = data.y_test
     k = data.num_classes
-    out = {
+    forgotten, rest = split.test_masks(data)
+    class_wise = is_class_wise(data, split)
+    lf = M.per_sample_loss(ev.forget, yf)
+    lt = M.per_sample_loss(ev.test, yt)
+    if class_wise:
+        held = forgotten.numpy()
+        test_members = rest
+    else:
+        held = M.matched_heldout(yf, yt, seed=seed)
+        test_members = torch.ones(len(yt), dtype=torch.bool)
+    draws = M.mia_efficacy_draws(
+        M.true_label_confidence(ev.retain, yr),
+        M.true_label_confidence(ev.test[test_members], yt[test_members]),
+        M.true_label_confidence(ev.forget, yf),
+        seed=seed,
+        draws=mia_draws,
+        max_samples=MIA_MAX_SAMPLES,
+    )
+    return {
         "forget_acc": M.accuracy(ev.forget, yf),
         "retain_acc": M.accuracy(ev.retain, yr),
-        "test_acc": M.accuracy(ev.test, yt),
-        "mia": M.mia_efficacy(
-            M.true_label_confidence(ev.retain, yr),
-            M.true_label_confidence(ev.test, yt),
-            M.true_label_confidence(ev.forget, yf),
-            seed=seed,
+        "test_acc": M.accuracy(ev.test[rest], yt[rest]) if class_wise else M.accuracy(ev.test, yt),
+        "test_forgotten_acc": (
+            M.accuracy(ev.test[forgotten], yt[forgotten]) if class_wise else None
         ),
-        "loss_auc": M.loss_attack_auc(
-            M.per_sample_loss(ev.forget, yf), M.per_sample_loss(ev.test, yt)
-        ),
+        "test_all_acc": M.accuracy(ev.test, yt),
+        "mia": float(np.mean(draws)) if len(draws) else M.NAN,
+        "mia_draws": draws.tolist(),
+        "loss_auc": M.loss_attack_auc(lf, lt[held]),
         "per_class_test": M.per_class_accuracy(ev.test, yt, k).tolist(),
         "confusion_test": M.confusion_matrix(ev.test, yt, k).tolist(),
     }
-    forgotten, rest = split.test_masks(data)
-    if forgotten.any():
-        out["test_forgotten_class_acc"] = M.accuracy(ev.test[forgotten], yt[forgotten])
-        out["test_other_acc"] = M.accuracy(ev.test[rest], yt[rest])
-    return out
 
 
 def add_reference_scores(res: MethodResult, ev: Evaluation, ref: Evaluation, ref_res: MethodResult):
-    """Gap, time ratio and output divergence of ``res`` against the retrained model."""
+    """Gap, time ratio, damage flag and output divergence of ``res`` against retrain."""
     res.avg_gap = M.avg_gap(res.metrics, ref_res.metrics)
     if res.seconds is not None and ref_res.seconds:
         res.time_ratio = M.time_ratio(res.seconds, ref_res.seconds)
+    res.flags = [f for f in res.flags if f != DAMAGED]
+    if M.is_damaged(res.metrics.get("retain_acc"), ref_res.metrics.get("retain_acc")):
+        res.flags.append(DAMAGED)
     res.metrics["js_forget"] = M.js_divergence(ev.forget, ref.forget)
     res.metrics["js_test"] = M.js_divergence(ev.test, ref.test)
     res.metrics["kl_forget"] = M.kl_divergence(ref.forget, ev.forget)
@@ -302,9 +381,20 @@ def _run_one(
     except KeyError as exc:
         return MethodResult(method=name, label=name, family="?", error=str(exc.args[0])), None
     res = MethodResult(method=name, label=spec.label, family=spec.family)
+    stopped: list[BaseException] = []
+
+    def guarded(fraction: float, message: str = "") -> None:
+        try:
+            report(fraction, message)
+        except BaseException as exc:  # the caller's callback asks to stop (e.g. a cancel)
+            stopped.append(exc)
+            raise
+
     try:
-        out = run_method(name, model, task, overrides, seed=seed, progress=report)
+        out = run_method(name, model, task, overrides, seed=seed, progress=guarded)
     except Exception as exc:  # noqa: BLE001 - a failed method must not stop the others
+        if stopped:  # ... but the caller stopping the run must
+            raise stopped[-1] from None
         res.error = f"{type(exc).__name__}: {exc}"
         res.log = {"traceback": traceback.format_exc(limit=6)}
         return res, None
@@ -319,3 +409,292 @@ def _run_one(
     ev = model_logits(out.model, task.data, task.split)
     res.metrics = score_model(ev, task.data, task.split, seed=seed)
     return res, ev
+
+
+# ----------------------------------------------------------------------------- several seeds
+
+
+@dataclass
+class Spread:
+    """Mean and sample standard deviation (n - 1; 0 for one value) of one number over seeds;
+    missing values (a failed seed, a None metric) are left out and ``n`` counts the rest."""
+
+    mean: float | None
+    std: float | None
+    n: int
+
+    @classmethod
+    def of(cls, values: Sequence[float | None]) -> Spread:
+        vals = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+        if not vals:
+            return cls(mean=None, std=None, n=0)
+        std = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+        return cls(mean=float(np.mean(vals)), std=std, n=len(vals))
+
+
+@dataclass
+class SeedSummary:
+    """One method's (or the original's) results aggregated over the seeds of a
+    :class:`MultiComparison`: a :class:`Spread` per number of :data:`ROW_KEYS`."""
+
+    method: str
+    label: str
+    family: str
+    #: the seeds it ran on (failed or not), in order
+    seeds: list[int]
+    stats: dict[str, Spread]
+    #: seed -> error message, for the seeds where it failed
+    errors: dict[int, str] = field(default_factory=dict)
+    #: seeds whose result was flagged damaged (retain far below retrain's)
+    damaged_seeds: list[int] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def damaged(self) -> bool:
+        return bool(self.damaged_seeds)
+
+    @property
+    def error(self) -> str | None:
+        if not self.errors:
+            return None
+        return "; ".join(f"seed {s}: {e}" for s, e in self.errors.items())
+
+    def mean(self, key: str) -> float | None:
+        return self.stats[key].mean
+
+    def std(self, key: str) -> float | None:
+        return self.stats[key].std
+
+    def row(self, with_std: bool = True) -> dict:
+        """``MethodResult.row()``'s fields holding the means, plus ``<key>_std`` per number."""
+        out: dict = {"method": self.method}
+        for k in ROW_KEYS:
+            out[k] = _num(self.stats[k].mean)
+        if with_std:
+            for k in ROW_KEYS:
+                out[f"{k}_std"] = _num(self.stats[k].std)
+        out["error"] = self.error
+        out["damaged"] = self.damaged
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "method": self.method,
+            "label": self.label,
+            "family": self.family,
+            "seeds": list(self.seeds),
+            "stats": {k: vars(v) for k, v in self.stats.items()},
+            "errors": [{"seed": s, "error": e} for s, e in self.errors.items()],
+            "damaged_seeds": list(self.damaged_seeds),
+        }
+
+    @classmethod
+    def of(cls, seeds: Sequence[int], results: Sequence[MethodResult]) -> SeedSummary:
+        """Aggregate one method's per-seed results (``results[i]`` ran with ``seeds[i]``)."""
+        first = results[0]
+        ok = [r for r in results if r.ok]
+        return cls(
+            method=first.method,
+            label=first.label,
+            family=next((r.family for r in results if r.family != "?"), first.family),
+            seeds=list(seeds),
+            stats={k: Spread.of([r.number(k) for r in ok]) for k in ROW_KEYS},
+            errors={s: r.error for s, r in zip(seeds, results, strict=True) if r.error},
+            damaged_seeds=[s for s, r in zip(seeds, results, strict=True) if r.damaged],
+        )
+
+
+@dataclass
+class MultiComparison:
+    """The same comparison (forget request, methods) run once per seed: each seed trains its own
+    original, retrains and runs every method with that seed. Per-seed :class:`Comparison` s plus
+    per-method :class:`SeedSummary` s (mean, standard deviation)."""
+
+    comparisons: list[Comparison] = field(default_factory=list)
+
+    @property
+    def seeds(self) -> list[int]:
+        return [c.seed for c in self.comparisons]
+
+    def _first(self) -> Comparison:
+        if not self.comparisons:
+            raise ValueError("the comparison has no seeds yet")
+        return self.comparisons[0]
+
+    @property
+    def dataset(self) -> str:
+        return self._first().dataset
+
+    @property
+    def model(self) -> str:
+        return self._first().model
+
+    @property
+    def forget(self) -> dict:
+        return self._first().forget
+
+    @property
+    def device(self) -> str:
+        return self._first().device
+
+    def comparison(self, seed: int) -> Comparison:
+        for c in self.comparisons:
+            if c.seed == seed:
+                return c
+        raise KeyError(f"no comparison for seed {seed}; seeds are {self.seeds}")
+
+    @property
+    def original(self) -> SeedSummary:
+        return SeedSummary.of(self.seeds, [c.original for c in self.comparisons])
+
+    @property
+    def results(self) -> list[SeedSummary]:
+        """One summary per method, in the order the methods ran (retrain first)."""
+        names = list(dict.fromkeys(r.method for c in self.comparisons for r in c.results))
+        out = []
+        for name in names:
+            pairs = [(c.seed, c.get(name)) for c in self.comparisons if c.get(name) is not None]
+            out.append(SeedSummary.of([s for s, _ in pairs], [r for _, r in pairs]))
+        return out
+
+    def get(self, method: str) -> SeedSummary | None:
+        if method == "original":
+            return self.original
+        return next((s for s in self.results if s.method == method), None)
+
+    def summary(self) -> dict:
+        """The CLI's ``--json`` object. One seed: exactly :meth:`Comparison.summary`. Several:
+        the rows hold means with ``<key>_std`` beside each number, ``seeds`` lists the seeds and
+        ``per_seed`` holds each seed's own summary."""
+        if len(self.comparisons) == 1:
+            return self.comparisons[0].summary()
+        return {
+            "dataset": self.dataset,
+            "model": self.model,
+            "forget": self.forget,
+            "seeds": self.seeds,
+            "device": self.device,
+            "original": self.original.row(),
+            "results": [s.row() for s in self.results],
+            "per_seed": [c.summary() for c in self.comparisons],
+        }
+
+    def to_dict(self) -> dict:
+        """Everything (each seed's full comparison and the aggregates); :meth:`from_dict`
+        rebuilds it from ``comparisons`` alone."""
+        return {
+            "kind": "multi_comparison",
+            "dataset": self.dataset,
+            "model": self.model,
+            "forget": self.forget,
+            "seeds": self.seeds,
+            "device": self.device,
+            "original": self.original.to_dict(),
+            "results": [s.to_dict() for s in self.results],
+            "comparisons": [c.to_dict() for c in self.comparisons],
+        }
+
+    def to_json(self, **kw) -> str:
+        return json.dumps(_jsonable(self.to_dict()), **kw)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> MultiComparison:
+        return cls(comparisons=[Comparison.from_dict(c) for c in d["comparisons"]])
+
+
+#: how a seed's original model is made: an architecture name (trained with ``train_config`` and
+#: the seed) or ``factory(seed, progress) -> trained model``
+ModelSource = str | Callable[[int, Progress], nn.Module]
+
+
+def compare_seeds(
+    data: Dataset,
+    model: ModelSource | None,
+    train_config: TrainConfig,
+    forget: ForgetRequest | ForgetSplit,
+    methods: Sequence[MethodChoice] | dict[str, dict],
+    *,
+    seeds: Sequence[int] = (0,),
+    originals: Mapping[int, nn.Module] | None = None,
+    include_retrain: bool = True,
+    device: torch.device | str | None = None,
+    progress: Progress = no_progress,
+    on_result: Callable[[MethodResult], None] | None = None,
+    on_comparison: Callable[[Comparison], None] | None = None,
+    keep_models: bool = False,
+) -> MultiComparison:
+    """Run the whole comparison once per seed and aggregate it (mean and standard deviation).
+
+    For each seed: the original is ``originals[seed]`` when given, else made from ``model``
+    (an architecture trained with ``train_config`` and that seed, or a factory); then
+    :func:`compare` runs with that seed on the *same* forget set (``forget`` is resolved once, so
+    a random fraction draws the same samples for every seed). ``progress`` gets one 0..1 range
+    over all seeds, each seed an equal share, its messages prefixed ``"seed S (i/n): "``; a
+    callback that raises stops the run. ``on_result`` sees every result as it arrives,
+    ``on_comparison`` every finished seed. The seeds' originals' training time is in
+    ``comparison.original.log["train_seconds"]`` (``log["source"]``: "trained" or "given").
+    """
+    seeds = list(dict.fromkeys(int(s) for s in seeds))
+    if not seeds:
+        raise ValueError("give at least one seed")
+    originals = dict(originals or {})
+    missing = [s for s in seeds if s not in originals]
+    if missing and model is None:
+        raise ValueError(f"no original model for seeds {missing} and nothing to train them with")
+    if isinstance(model, nn.Module):
+        raise TypeError("pass an architecture name or a factory; put trained models in originals")
+    dev = torch.device(device) if device is not None else pick_device()
+    split = forget if isinstance(forget, ForgetSplit) else make_split(data, forget)
+    slots = len(_normalise(methods)) + int(include_retrain)
+    multi = MultiComparison()
+    n = len(seeds)
+    for i, seed in enumerate(seeds):
+        report = sub_progress(progress, i / n, (i + 1) / n, f"seed {seed} ({i + 1}/{n}): ")
+        train_seconds = None
+        if seed in originals:
+            original, cut, source = originals[seed], 0.0, "given"
+        else:
+            cut, source = 1.0 / (1 + slots), "trained"
+            t0 = time.perf_counter()
+            original = _make_original(
+                model, data, train_config, seed, dev, sub_progress(report, 0.0, cut, "training: ")
+            )
+            train_seconds = time.perf_counter() - t0
+        comp = compare(
+            data,
+            original,
+            train_config,
+            split,
+            methods,
+            seed=seed,
+            include_retrain=include_retrain,
+            device=dev,
+            progress=sub_progress(report, cut, 1.0),
+            on_result=on_result,
+            keep_models=keep_models,
+        )
+        comp.original.log.update(source=source, train_seconds=train_seconds)
+        multi.comparisons.append(comp)
+        if on_comparison is not None:
+            on_comparison(comp)
+    progress(1.0, "done")
+    return multi
+
+
+def _make_original(
+    source: ModelSource,
+    data: Dataset,
+    cfg: TrainConfig,
+    seed: int,
+    dev: torch.device,
+    progress: Progress,
+) -> nn.Module:
+    if isinstance(source, str):
+        from .training import train_new_model
+
+        model, _ = train_new_model(data, source, cfg, seed=seed, device=dev, progress=progress)
+        return model
+    return source(seed, progress)

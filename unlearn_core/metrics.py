@@ -8,9 +8,13 @@ Empty inputs give ``nan`` rather than an exception; mismatched shapes raise ``Va
 Reading the numbers (the target is always the retrained model's value, not an extreme):
 
 - UA = 100 - forget accuracy, RA = retain accuracy, TA = test accuracy.
-- :func:`mia_efficacy`: share of the forget set an SVC calls "non-member" (OPTML ``SVC_MIA``).
+- :func:`mia_efficacy`: share of the forget set an SVC calls "non-member" (OPTML ``SVC_MIA``),
+  averaged over ``draws`` seeded draws of the members (one draw moves it a lot on small data).
 - :func:`loss_attack_accuracy`: NeurIPS-23 starting-kit ``simple_mia``; 50 = indistinguishable.
-- :func:`loss_attack_auc`: ROC AUC of "lower loss = member"; 0.5 = indistinguishable.
+- :func:`loss_attack_auc`: ROC AUC of "lower loss = member"; 0.5 = indistinguishable. Compare
+  the forget set with held-out samples of the same classes (:func:`matched_heldout`), or the
+  attack only measures that a class is gone.
+- :func:`is_damaged`: retain accuracy more than :data:`DAMAGE_POINTS` below retrain's.
 - :func:`worst_case_privacy_score`: Unlearning Comparator's strongest threshold attack telling the
   unlearned model's forget-set outputs from the retrained model's; 0 = indistinguishable.
 """
@@ -35,7 +39,11 @@ __all__ = [
     "logit_confidence",
     "loss_attack_accuracy",
     "loss_attack_auc",
+    "DAMAGE_POINTS",
+    "is_damaged",
+    "matched_heldout",
     "mia_efficacy",
+    "mia_efficacy_draws",
     "per_class_accuracy",
     "per_sample_loss",
     "predictions",
@@ -49,6 +57,8 @@ __all__ = [
 ]
 
 NAN = float("nan")
+#: a result whose retain accuracy is more than this many points below retrain's damaged the model
+DAMAGE_POINTS = 10.0
 
 
 # ----------------------------------------------------------------------------- conversion
@@ -221,6 +231,7 @@ def mia_efficacy(
     conf_forget: Any,
     *,
     seed: int = 0,
+    draws: int = 1,
     max_samples: int | None = None,
 ) -> float:
     """MIA-efficacy (OPTML ``SVC_MIA``, percent of the forget set predicted non-member).
@@ -232,22 +243,57 @@ def mia_efficacy(
     does not depend on how the retain set happens to be ordered. ``max_samples`` (default: no
     cap) optionally subsamples each side to bound the SVC's cost on large sets.
 
+    ``draws`` > 1 returns the mean of :func:`mia_efficacy_draws` (draw ``i`` uses seed
+    ``seed + i``); ``draws=1`` is that first draw alone.
+
     Returns ``nan`` when the retain, test or forget set is empty (no attack can be trained or
     applied). If every training confidence is identical, the SVC cannot separate the classes and
     predicts one class everywhere; that prediction is reported as is.
     """
-    from sklearn.svm import SVC
+    values = mia_efficacy_draws(
+        conf_retain, conf_test, conf_forget, seed=seed, draws=draws, max_samples=max_samples
+    )
+    return float(np.mean(values)) if len(values) else NAN
 
+
+def mia_efficacy_draws(
+    conf_retain: Any,
+    conf_test: Any,
+    conf_forget: Any,
+    *,
+    seed: int = 0,
+    draws: int = 5,
+    max_samples: int | None = None,
+) -> np.ndarray:
+    """MIA-efficacy of ``draws`` independent member draws (draw ``i`` seeded ``seed + i``).
+
+    Each draw subsamples the members (and, with ``max_samples``, the non-members) afresh and
+    fits its own SVC; see :func:`mia_efficacy`. Empty array when any set is empty.
+    """
+    if draws < 1:
+        raise ValueError("draws must be >= 1")
     retain = _scores(conf_retain, "conf_retain")
     test = _scores(conf_test, "conf_test")
     forget = _scores(conf_forget, "conf_forget")
     if len(retain) == 0 or len(test) == 0 or len(forget) == 0:
-        return NAN
+        return np.empty(0)
+    if max_samples is not None and max_samples < 1:
+        raise ValueError("max_samples must be >= 1")
+    return np.array([_mia_once(retain, test, forget, seed + i, max_samples) for i in range(draws)])
+
+
+def _mia_once(
+    retain: np.ndarray,
+    test: np.ndarray,
+    forget: np.ndarray,
+    seed: int,
+    max_samples: int | None,
+) -> float:
+    from sklearn.svm import SVC
+
     rng = np.random.default_rng(seed)
     n_members = min(len(retain), len(test))
     if max_samples is not None:
-        if max_samples < 1:
-            raise ValueError("max_samples must be >= 1")
         n_members = min(n_members, max_samples)
         if len(test) > max_samples:
             test = test[rng.choice(len(test), max_samples, replace=False)]
@@ -258,6 +304,36 @@ def mia_efficacy(
     clf.fit(x, t)
     predicted_member = clf.predict(forget[:, None])
     return float(100.0 * np.mean(predicted_member == 0))
+
+
+def matched_heldout(y_forget: Any, y_heldout: Any, *, seed: int = 0) -> np.ndarray:
+    """Indices into ``y_heldout`` of a draw with the forget set's class mix, as large as fits.
+
+    With ``f_c`` forget and ``t_c`` held-out samples of class ``c``, ``r = min_c t_c / f_c``
+    over the forget set's classes, and ``round(r * f_c)`` held-out samples of each class are
+    drawn without replacement (seeded). So a forget set of one class gets every held-out
+    sample of that class, and a uniform random forget set gets (nearly) the whole held-out set.
+    Forget classes with no held-out sample are left out of the match. Sorted indices; empty
+    when nothing can be matched.
+    """
+    yf = _labels(y_forget, len(y_forget))
+    yh = _labels(y_heldout, len(y_heldout))
+    if len(yf) == 0 or len(yh) == 0:
+        return np.empty(0, dtype=np.int64)
+    k = int(max(yf.max(), yh.max())) + 1
+    f = np.bincount(yf, minlength=k)
+    t = np.bincount(yh, minlength=k)
+    usable = (f > 0) & (t > 0)
+    if not usable.any():
+        return np.empty(0, dtype=np.int64)
+    r = float(np.min(t[usable] / f[usable]))
+    rng = np.random.default_rng(seed)
+    out = []
+    for c in np.flatnonzero(usable):
+        n_c = min(int(round(r * f[c])), int(t[c]))
+        pool = np.flatnonzero(yh == c)
+        out.append(pool if n_c == len(pool) else rng.choice(pool, n_c, replace=False))
+    return np.sort(np.concatenate(out)).astype(np.int64)
 
 
 def loss_attack_auc(loss_forget: Any, loss_test: Any) -> float:
@@ -437,6 +513,15 @@ def time_ratio(seconds: float, reference_seconds: float) -> float:
     if s is None or r is None or r <= 0:
         return NAN
     return s / r
+
+
+def is_damaged(
+    retain_acc: float | None, reference_retain_acc: float | None, points: float = DAMAGE_POINTS
+) -> bool:
+    """True when ``retain_acc`` is more than ``points`` below the retrained model's (both in
+    percent): the method damaged the model rather than unlearned. False when either is missing."""
+    a, b = finite_or_none(retain_acc), finite_or_none(reference_retain_acc)
+    return a is not None and b is not None and a < b - points
 
 
 # ----------------------------------------------------------------------------- worst-case privacy
