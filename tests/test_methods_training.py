@@ -8,10 +8,11 @@ import torch.nn.functional as F
 
 from unlearn_core.forget import ForgetRequest, make_split
 from unlearn_core.methods import ParamError, UnlearnTask, get_method, run_method
+from unlearn_core.methods.gradient_ascent import stop_target
 from unlearn_core.methods.random_labels import random_label_loop
 from unlearn_core.methods.salun import saliency_mask
-from unlearn_core.methods.scrub import distill_kl, lr_at
-from unlearn_core.models import clone_model, weights_hash
+from unlearn_core.methods.scrub import distill_kl, lr_at, milestones
+from unlearn_core.models import build_model, clone_model, weights_hash
 from unlearn_core.progress import no_progress
 from unlearn_core.training import TrainConfig, evaluate
 
@@ -25,6 +26,15 @@ FAST = {
     "salun": {"epochs": 2},
 }
 METHODS = list(FAST)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """These small models run fastest on one thread (and leave the other core to other work)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +72,9 @@ def test_output_is_a_new_model(name, digits_mlp, class_runs):
     assert out.model is not digits_mlp
     assert weights_hash(out.model) != weights_hash(digits_mlp)
     assert len(seen) >= 2 and seen == sorted(seen) and seen[0] >= 0.0 and seen[-1] == 1.0
-    assert out.seconds > 0 and out.params == get_method(name).spec.resolve(FAST[name])
+    assert out.seconds > 0
+    assert out.params == get_method(name).spec.resolve(FAST[name], arch="mlp")
+    assert out.preset is not None and out.preset.arch == "mlp"
     assert out.log  # JSON-friendly per-epoch record
     assert all(isinstance(k, str) for k in out.log)
 
@@ -156,21 +168,116 @@ def test_masked_loop_with_full_mask_equals_plain_rl(digits_mlp, class_task):
 
 def test_neggrad_early_stop(digits_mlp, class_task):
     xf, yf = class_task.forget
-    out = run_method("neggrad", digits_mlp, class_task, {"stop_acc": 60.0, "epochs": 50}, seed=0)
+    out = run_method(
+        "neggrad",
+        digits_mlp,
+        class_task,
+        {"stop": "forget_acc", "stop_acc": 60.0, "epochs": 50},
+        seed=0,
+    )
     stop = out.log["stopped_at"]
-    assert stop is not None and stop["epoch"] < 50
+    assert stop is not None and stop["epoch"] < 50 and out.log["stop_target"] == 60.0
     assert evaluate(out.model, xf, yf) <= 60.0
-    never = run_method("neggrad", digits_mlp, class_task, {"stop_acc": -1, "epochs": 2}, seed=0)
+    never = run_method("neggrad", digits_mlp, class_task, {"stop": "off", "epochs": 2}, seed=0)
     assert never.log["stopped_at"] is None and never.log["steps"] == 2 * -(-len(yf) // 32)
+    assert never.log["stop_target"] is None
+
+
+def test_neggrad_auto_stop_class_wise_goes_to_stop_acc(class_runs, class_task):
+    out, _ = class_runs["neggrad"]
+    assert out.log["stop_rule"] == "auto" and out.log["stop_target"] == 1.0
+    assert out.log["stopped_at"] is not None
+    assert evaluate(out.model, *class_task.forget) <= 1.0
+
+
+def test_neggrad_auto_stop_on_random_forgetting_stops_at_the_original_test_accuracy(
+    digits, digits_mlp, random_task
+):
+    """A retrained model scores about its test accuracy on samples it never saw: the auto rule
+    stops there instead of driving the forget set to 0%."""
+    xf, yf = random_task.forget
+    test_acc = evaluate(digits_mlp, digits.x_test, digits.y_test)
+    assert evaluate(digits_mlp, xf, yf) > test_acc  # the model fits its training samples
+    out = run_method("neggrad", digits_mlp, random_task, {"epochs": 50}, seed=0)
+    assert out.log["stop_target"] == pytest.approx(test_acc)
+    assert out.log["original_test_acc"] == pytest.approx(test_acc)
+    assert out.log["stopped_at"] is not None
+    after = evaluate(out.model, xf, yf)
+    assert test_acc - 15.0 < after <= test_acc  # stopped near the target, not at 0
+    # the fixed rule with the class-wise threshold overshoots by far
+    fixed = run_method(
+        "neggrad", digits_mlp, random_task, {"stop": "forget_acc", "epochs": 50}, seed=0
+    )
+    assert evaluate(fixed.model, xf, yf) < after - 30.0
+
+
+def test_neggrad_stops_before_the_first_step_when_already_there(digits_mlp, class_task):
+    out = run_method(
+        "neggrad", digits_mlp, class_task, {"stop": "forget_acc", "stop_acc": 100.0}, seed=0
+    )
+    assert out.log["stopped_at"] == {"epoch": 0, "step": 0} and out.log["steps"] == 0
+    assert weights_hash(out.model) == weights_hash(digits_mlp)
+
+
+def test_stop_target_rules():
+    assert stop_target("off", 1.0, True, 90.0) is None
+    assert stop_target("forget_acc", 5.0, False, 90.0) == 5.0
+    assert stop_target("auto", 1.0, True, 90.0) == 1.0
+    assert stop_target("auto", 1.0, False, 90.0) == 90.0
+
+
+def test_neggrad_plus_runs_in_eval_mode_and_keeps_batchnorm_statistics(digits):
+    """As the reference loop (model.eval()): BatchNorm's running statistics stay the trained
+    ones (in train mode every forward pass would move them)."""
+    torch.manual_seed(0)
+    net = build_model("resnet18", digits.input_shape, 10, width=4).eval()
+    with torch.no_grad():  # give BatchNorm non-default statistics
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    keep = torch.arange(200)
+    small = type(digits)(
+        "small",
+        digits.x_train[keep],
+        digits.y_train[keep],
+        digits.x_test[:50],
+        digits.y_test[:50],
+        digits.classes,
+    )
+    task = UnlearnTask(small, make_split(small, ForgetRequest(classes=(1,))), TrainConfig())
+    out = run_method("neggrad_plus", net, task, {"epochs": 1}, seed=0)
+    buffers = dict(net.named_buffers())
+    moved = [n for n, b in out.model.named_buffers() if not torch.equal(b, buffers[n])]
+    assert moved == []
+    assert weights_hash(out.model) != weights_hash(net)  # the weights did move
 
 
 def test_scrub_schedule_and_kl():
-    assert [lr_at(e, 10, 1.0) for e in range(1, 11)] == pytest.approx(
+    # the small-scale notebook: 10 epochs, msteps 3, x0.1 after epochs 5, 8, 9
+    assert milestones(10, 3) == [5, 8, 9]
+    assert [lr_at(e, 10, 1.0, 3) for e in range(1, 11)] == pytest.approx(
         [1.0] * 5 + [0.1] * 3 + [0.01, 0.001]
     )
+    # 5 epochs: the three max passes keep the full rate (scaling alone would cut it at 2.5)
+    assert [lr_at(e, 5, 1.0, 3) for e in range(1, 6)] == pytest.approx([1.0, 1.0, 1.0, 0.1, 0.001])
+    for epochs in range(1, 21):
+        for msteps in range(0, 6):
+            ms = milestones(epochs, msteps)
+            assert ms == sorted(ms) and ms[0] >= min(msteps, epochs)
+            full = range(1, min(msteps, epochs) + 1)
+            assert all(lr_at(e, epochs, 1.0, msteps) == 1.0 for e in full)
     z = torch.randn(8, 10)
     assert float(distill_kl(z, z, 2.0)) == pytest.approx(0.0, abs=1e-6)
     assert float(distill_kl(z, torch.randn(8, 10), 2.0)) > 0
+
+
+def test_scrub_logs_the_schedule_it_ran(class_runs):
+    out, _ = class_runs["scrub"]
+    cfg = out.params
+    assert out.log["lr"] == pytest.approx(
+        [lr_at(e, cfg["epochs"], cfg["lr"], cfg["msteps"]) for e in range(1, cfg["epochs"] + 1)]
+    )
 
 
 @pytest.mark.parametrize("name", METHODS)
@@ -180,7 +287,13 @@ def test_params_resolve_and_reject_bad_values(name):
     cfg = spec.resolve()
     assert cfg == {p.name: p.default for p in spec.params}
     for p in spec.params:
-        assert p.help and p.range is not None
+        assert p.help
+        if p.choices is not None:
+            assert p.default in p.choices
+            with pytest.raises(ParamError):
+                spec.resolve({p.name: "no-such-choice"})
+            continue
+        assert p.range is not None
         lo, hi = p.range
         assert lo <= p.default <= hi
         with pytest.raises(ParamError):
@@ -189,3 +302,12 @@ def test_params_resolve_and_reject_bad_values(name):
             spec.resolve({p.name: lo - 1})
     with pytest.raises(ParamError):
         spec.resolve({"no_such_param": 1})
+
+
+def test_l1_sparse_penalty_does_not_reach_zero_within_the_run(class_runs):
+    out, _ = class_runs["l1_sparse"]
+    gamma, epochs = out.params["gamma"], out.params["epochs"]
+    assert out.log["gamma"] == pytest.approx([gamma * (1 - t / epochs) for t in range(epochs)])
+    assert out.log["gamma"][-1] == pytest.approx(gamma / epochs) and out.log["gamma"][-1] > 0
+    summary = get_method("l1_sparse").spec.summary
+    assert "to zero" not in summary and "1/epochs" in summary

@@ -15,6 +15,7 @@ from ..forget import ForgetSplit
 from ..models import clone_model, weights_hash
 from ..progress import Progress, no_progress
 from ..training import TrainConfig, model_device
+from .presets import Preset, load_presets
 
 
 class MethodNotApplicable(ValueError):
@@ -36,6 +37,8 @@ class Param:
     help: str = ""
     choices: tuple[Any, ...] | None = None
     log_scale: bool = False
+    #: candidate values ``benchmarks/calibrate.py`` tries for this knob (None: not searched)
+    grid: tuple[Any, ...] | None = None
 
     def coerce(self, value: Any) -> Any:
         try:
@@ -72,8 +75,9 @@ class MethodSpec:
     #: "forget", "retain" (data the method reads) or "forget_class" (whole classes only)
     needs: tuple[str, ...] = ("forget", "retain")
 
-    def resolve(self, overrides: dict | None = None) -> dict:
-        """Defaults with ``overrides`` applied, each value checked; unknown names are errors."""
+    def resolve(self, overrides: dict | None = None, arch: str | None = None) -> dict:
+        """The spec's defaults, then ``arch``'s preset (if any), then ``overrides``; every
+        value coerced and range-checked; unknown names are errors."""
         overrides = dict(overrides or {})
         known = {p.name: p for p in self.params}
         unknown = set(overrides) - set(known)
@@ -82,7 +86,28 @@ class MethodSpec:
                 f"{self.name} has no parameter {', '.join(sorted(unknown))}; "
                 f"it takes {', '.join(known) or 'none'}"
             )
-        return {n: p.coerce(overrides.get(n, p.default)) for n, p in known.items()}
+        values = {n: p.default for n, p in known.items()}
+        preset = self.preset(arch)
+        if preset is not None:
+            where = f"preset {arch}/{self.name} ({load_presets().path})"
+            bad = set(preset.values) - set(known)
+            if bad:
+                raise ParamError(f"{where} names unknown parameter {', '.join(sorted(bad))}")
+            for n, v in preset.values.items():
+                try:
+                    values[n] = known[n].coerce(v)
+                except ParamError as exc:
+                    raise ParamError(f"{where}: {exc}") from None
+        values.update(overrides)
+        return {n: known[n].coerce(v) for n, v in values.items()}
+
+    def preset(self, arch: str | None) -> Preset | None:
+        """The stored preset of this method for ``arch`` (None: the spec's defaults apply)."""
+        return load_presets().get(self.name, arch)
+
+    def grid(self) -> dict[str, tuple]:
+        """The calibration search space: knob name -> candidate values (``Param.grid``)."""
+        return {p.name: p.grid for p in self.params if p.grid}
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -173,6 +198,58 @@ def list_methods(family: str | None = None) -> list[MethodSpec]:
     return [m.spec for m in REGISTRY.values() if family in (None, m.spec.family)]
 
 
+@dataclass(frozen=True)
+class PresetInfo:
+    """Which defaults a method runs with on an architecture, and where they come from."""
+
+    method: str
+    arch: str | None
+    #: the preset's name: the architecture, or "defaults" when no preset applies
+    name: str
+    #: "calibrated", "provisional" or "defaults"
+    status: str
+    source: str
+    #: the values the preset sets (empty for "defaults")
+    values: dict
+    #: every parameter as resolved with no user overrides
+    params: dict
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def preset_info(method: str, arch: str | None) -> PresetInfo:
+    """The preset ``method`` uses on ``arch`` (for the app and ``unlearn list-methods``)."""
+    spec = get_method(method).spec
+    preset = spec.preset(arch)
+    params = spec.resolve(arch=arch)
+    if preset is None:
+        return PresetInfo(
+            method=method,
+            arch=arch,
+            name="defaults",
+            status="defaults",
+            source=f"the spec's defaults ({type(get_method(method)).__module__})",
+            values={},
+            params=params,
+        )
+    return PresetInfo(
+        method=method,
+        arch=arch,
+        name=arch or "defaults",
+        status=preset.status,
+        source=preset.source,
+        values=dict(preset.values),
+        params=params,
+    )
+
+
+def model_arch(model: nn.Module) -> str | None:
+    """The architecture name a model records in ``model.spec["arch"]`` (None if absent)."""
+    spec = getattr(model, "spec", None)
+    return spec.get("arch") if isinstance(spec, dict) else None
+
+
 @dataclass
 class RunOutput:
     """What :func:`run_method` returns: the output plus the method's own wall time."""
@@ -183,6 +260,8 @@ class RunOutput:
     seconds: float
     params: dict
     setup_seconds: float = 0.0
+    #: the preset the parameters started from (``preset_info`` for the model's architecture)
+    preset: PresetInfo | None = None
 
 
 def run_method(
@@ -194,9 +273,14 @@ def run_method(
     seed: int = 0,
     progress: Progress = no_progress,
 ) -> RunOutput:
-    """Check, copy, seed and time one method. The given ``model`` is never changed."""
+    """Check, copy, seed and time one method. The given ``model`` is never changed.
+
+    Parameters resolve against the model's architecture (``model.spec["arch"]``): the spec's
+    defaults, that architecture's preset, then ``overrides``.
+    """
     method = get_method(name)
-    cfg = method.spec.resolve(overrides)
+    arch = model_arch(model)
+    cfg = method.spec.resolve(overrides, arch=arch)
     method.check(model, task)
     before = weights_hash(model)
     work = clone_model(model).to(task.device)
@@ -213,6 +297,7 @@ def run_method(
         seconds=t["seconds"] - out.setup_seconds,
         params=cfg,
         setup_seconds=out.setup_seconds,
+        preset=preset_info(name, arch),
     )
 
 

@@ -24,7 +24,13 @@ class FineTune(Method):
         params=(
             Param("epochs", int, 10, (1, 100), "passes over the retain set (paper: 10)"),
             Param(
-                "lr", float, 0.01, (1e-5, 1.0), "SGD learning rate (paper: 0.01)", log_scale=True
+                "lr",
+                float,
+                0.01,
+                (1e-5, 1.0),
+                "SGD learning rate, momentum 0.9, weight decay 5e-4 (paper: 0.01)",
+                log_scale=True,
+                grid=(0.003, 0.01, 0.03, 0.1),
             ),
             Param("batch_size", int, 128, (8, 4096), "retain batch size"),
         ),

@@ -21,7 +21,8 @@ class L1Sparse(Method):
     """OPTML Unlearn-Sparse ``FT_prune`` (``FT_l1``): loss = CE(D_r) + gamma_t * ||theta||_1.
 
     gamma_t = gamma * (1 - t / T) for epoch t = 0..T-1 (the repo's schedule with no l1-free
-    epochs); SGD with momentum 0.9 and weight decay 5e-4, model in train mode.
+    epochs): it falls linearly but never reaches zero within the run, the last epoch still has
+    gamma / T. SGD with momentum 0.9 and weight decay 5e-4, model in train mode.
     """
 
     spec = MethodSpec(
@@ -32,7 +33,8 @@ class L1Sparse(Method):
         summary=(
             "Fine-tune on the retain set while an l1 penalty pulls every weight towards zero. "
             "Sparser weights keep less sample-specific detail, so the forget set is lost faster "
-            "than with plain fine-tuning; the penalty fades linearly to zero over the run."
+            "than with plain fine-tuning; the penalty shrinks linearly over the run, to a "
+            "fraction 1/epochs of its start in the last epoch."
         ),
         params=(
             Param("epochs", int, 5, (1, 100), "passes over the retain set (paper: 10)"),
@@ -43,15 +45,17 @@ class L1Sparse(Method):
                 (1e-5, 1.0),
                 "SGD learning rate, momentum 0.9, weight decay 5e-4 (paper: 0.01)",
                 log_scale=True,
+                grid=(0.01, 0.05),
             ),
             Param(
                 "gamma",
                 float,
                 3e-3,
                 (0.0, 0.1),
-                "initial l1 strength, decayed linearly to 0 (the repo sets no default; its "
-                "scripts use 1e-4 with 10 epochs at lr 0.01 on CIFAR: this shorter run needs "
-                "a stronger pull)",
+                "initial l1 strength gamma; epoch t of T uses gamma * (1 - t/T), so the last "
+                "epoch still has gamma/T (the repo sets no default; its scripts use 1e-4 with "
+                "10 epochs at lr 0.01 on CIFAR: this shorter run needs a stronger pull)",
+                grid=(3e-4, 1e-3, 3e-3, 1e-2),
             ),
             Param("batch_size", int, 64, (4, 4096), "retain batch size (paper: 256)"),
         ),

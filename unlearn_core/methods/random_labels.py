@@ -107,6 +107,7 @@ RL_PARAMS = (
         (1e-5, 1.0),
         "SGD learning rate, momentum 0.9, weight decay 5e-4 (paper: 0.013, SalUn on CIFAR-10)",
         log_scale=True,
+        grid=(0.004, 0.013, 0.04),
     ),
     Param("batch_size", int, 64, (4, 4096), "batch size for both passes (paper: 256)"),
 )

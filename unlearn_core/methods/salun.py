@@ -91,6 +91,7 @@ class SalUn(Method):
                 0.5,
                 (0.01, 1.0),
                 "share of all weights marked salient and allowed to change (paper: 0.5)",
+                grid=(0.2, 0.5),
             ),
             *RL_PARAMS,
         ),

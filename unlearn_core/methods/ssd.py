@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -9,6 +11,49 @@ from torch import nn
 from ..progress import Progress, no_progress, sub_progress
 from ..training import batches
 from .base import Method, MethodSpec, Param, UnlearnOutput, UnlearnTask, register
+
+#: the authors' batch sizes for both importance passes
+CLASS_BATCH, RANDOM_BATCH = 64, 128
+
+
+def content_keys(x: torch.Tensor) -> list[bytes]:
+    """A digest of each sample's input bytes (float32, C order): a key that names a sample by
+    what it is, not by where it is stored."""
+    flat = x.detach().to("cpu", torch.float32).contiguous().reshape(len(x), -1).numpy()
+    return [hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in flat]
+
+
+def canonical_order(
+    idx: torch.Tensor, keys: list[bytes], y: torch.Tensor, *, by_class: bool
+) -> torch.Tensor:
+    """``idx`` (training-set ids) reordered by content, independently of storage order:
+    by (class, content key) when ``by_class``, else by (content key, class), a fixed
+    pseudo-random mix of the classes. Identical samples with identical labels are
+    interchangeable, so ties cannot change any result."""
+    ids = idx.tolist()
+    labels = y.tolist()
+    if by_class:
+        ids.sort(key=lambda i: (labels[i], keys[i]))
+    else:
+        ids.sort(key=lambda i: (keys[i], labels[i]))
+    return torch.tensor(ids, dtype=torch.long)
+
+
+def authors_layout(task: UnlearnTask, by_class: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The authors' data layout, as training-set ids: ``(forget, full)`` with ``full`` = the
+    retain set followed by the forget set, each in :func:`canonical_order`.
+
+    The authors build D as ``ConcatDataset((retain, forget))`` read unshuffled; for class
+    forgetting the retain set is assembled class by class, so D is sorted by class with the
+    forgotten class last; for random forgetting both parts come from ``random_split``, i.e. in
+    a random order. Ordering by content reproduces that structure and makes the importances,
+    hence the dampened weights, the same for the same data in any storage order.
+    """
+    keys = content_keys(task.data.x_train)
+    y = task.data.y_train
+    forget = canonical_order(task.split.forget_idx, keys, y, by_class=by_class)
+    retain = canonical_order(task.split.retain_idx, keys, y, by_class=by_class)
+    return forget, torch.cat([retain, forget])
 
 
 def importances(
@@ -21,9 +66,10 @@ def importances(
     """Per-parameter importance: the mean over minibatches of the squared gradient of the
     batch-mean cross-entropy (a diagonal Fisher estimate, as in the authors' ``calc_importance``).
 
-    Batches are taken in order (no shuffle, last batch possibly smaller and weighted like the
-    others, as the authors' unshuffled DataLoader does). The model is put in eval mode and left
-    there; its weights are not changed.
+    Batches are taken in the given order (no shuffle, last batch possibly smaller and weighted
+    like the others, as the authors' unshuffled DataLoader does), so the result depends on the
+    order: callers pass :func:`authors_layout`. The model is put in eval mode and left there;
+    its weights are not changed.
     """
     model.eval()
     params = {n: p for n, p in model.named_parameters() if p.requires_grad}
@@ -74,21 +120,35 @@ def dampen(
     return out
 
 
+def max_ratio(forget_imp: dict[str, torch.Tensor], full_imp: dict[str, torch.Tensor]) -> float:
+    """The largest ``I_f / I_D`` over entries with ``I_D > 0``: alpha at or above it selects
+    nothing."""
+    best = 0.0
+    for n, i_f in forget_imp.items():
+        i_d = full_imp[n]
+        pos = i_d > 0
+        if bool(pos.any()):
+            best = max(best, float((i_f[pos] / i_d[pos]).max()))
+    return best
+
+
 @register
 class SSD(Method):
     """Selective Synaptic Dampening: no training, one importance pass over D_f and over D.
 
-    As the authors' ``ssd_tuning``: eval mode, importances from ``importances`` on D_f and on the
-    full training set D (retain + forget, in the dataset's order) with the same batch size, then
-    ``dampen``. Every parameter (biases included) may be dampened, as in the authors' default
-    (``min_layer = max_layer = -1``).
+    As the authors' ``ssd_tuning``: eval mode, ``importances`` on D_f and on the full training
+    set D with the same batch size, then ``dampen``; every parameter (biases included) may be
+    dampened, as in the authors' default (``min_layer = max_layer = -1``).
 
-    D is batched in the dataset's order (``task.train_all``). The authors' loader instead
-    concatenates D_r and D_f unshuffled, so whole batches of D are forget batches and
-    I_f / I_D can never exceed (batches of D) / (forget batches): under 10 for one class of
-    ten, where their alpha of 10 would select nothing. In mixed batches a forget sample's
-    gradient is diluted by the others', which is why this small 10-class task wants a larger
-    alpha (default 50) than the paper's 10.
+    The importance is a mean of squared *batch* gradients, so it depends on how the batches mix
+    samples. D is laid out as the authors' loaders read it (``authors_layout``): the retain set
+    then the forget set, unshuffled; the retain set sorted by class for class forgetting and in
+    a fixed pseudo-random order otherwise, each ordered by a content hash of the inputs so the
+    same data stored in another order gives bit-identical weights. In that layout whole batches
+    of D are forget batches, as in the paper, and the paper's alpha of 10 selects weights: on
+    the digits MLP, forgetting one class, hundreds of them (max I_f / I_D about 21; see
+    ``shared/methods.md``). Batched in storage order instead, a forget sample's gradient is
+    diluted by other classes' and the ratios scale with how the data happen to be stored.
     """
 
     spec = MethodSpec(
@@ -106,12 +166,15 @@ class SSD(Method):
             Param(
                 "alpha",
                 float,
-                50.0,
+                10.0,
                 (1.0, 1000.0),
-                "selection threshold: dampen where I_f > alpha * I_D (paper: 10 for ResNet-18, "
-                "ViT 5 class / 10 random; on digits, where one class is 10% of D, 10 dampens "
-                "too much and 50 works best)",
+                "selection threshold: dampen a weight where I_f > alpha * I_D, with I_D its "
+                "importance over the whole training set read in the authors' layout (retain "
+                "set, then forget set, unshuffled) and I_f over the forget set; the log's "
+                "max_ratio is the largest I_f / I_D, above which nothing is selected (paper: "
+                "10 for ResNet-18; ViT 5 class / 10 random)",
                 log_scale=True,
+                grid=(3.0, 5.0, 10.0, 20.0, 50.0),
             ),
             Param(
                 "lam",
@@ -124,9 +187,19 @@ class SSD(Method):
             Param(
                 "batch_size",
                 int,
-                64,
-                (1, 4096),
-                "batch size of both importance passes (paper: 64 class, 128 random forgetting)",
+                0,
+                (0, 4096),
+                f"batch size of both importance passes; 0 = the authors' ({CLASS_BATCH} for "
+                f"class forgetting, {RANDOM_BATCH} otherwise)",
+            ),
+            Param(
+                "layout",
+                str,
+                "authors",
+                choices=("authors", "by_class"),
+                help="order of the retain set in D: 'authors' = sorted by class for class "
+                "forgetting and a fixed content-hash mix otherwise (their random_split); "
+                "'by_class' = sorted by class for every request",
             ),
         ),
         needs=("forget",),
@@ -135,13 +208,18 @@ class SSD(Method):
     def unlearn(
         self, model: nn.Module, task: UnlearnTask, cfg: dict, *, seed: int, progress: Progress
     ) -> UnlearnOutput:
-        xf, yf = task.forget
-        xd, yd = task.train_all
-        bs = cfg["batch_size"]
+        class_wise = task.split.is_class_wise
+        bs = cfg["batch_size"] or (CLASS_BATCH if class_wise else RANDOM_BATCH)
+        by_class = class_wise or cfg["layout"] == "by_class"
+        f_ids, d_ids = authors_layout(task, by_class)
+        x, y = task.data.x_train, task.data.y_train
+        xf, yf = x[f_ids].to(task.device), y[f_ids].to(task.device)
+        xd, yd = x[d_ids].to(task.device), y[d_ids].to(task.device)
         nf, nd = -(-len(yf) // bs), -(-len(yd) // bs)
         share = nf / (nf + nd)  # progress in proportion to the batches of each pass
         i_f = importances(model, xf, yf, bs, sub_progress(progress, 0.0, share, "forget set: "))
         i_d = importances(model, xd, yd, bs, sub_progress(progress, share, 1.0, "training set: "))
+        ratio = max_ratio(i_f, i_d)
         per_param = dampen(model, i_f, i_d, cfg["alpha"], cfg["lam"])
         layers: dict[str, dict] = {}
         for n, info in per_param.items():
@@ -157,6 +235,13 @@ class SSD(Method):
             "dampened": damp,
             "total": total,
             "fraction": damp / max(total, 1),
+            "max_ratio": ratio,
+            "batch_size": bs,
+            "layout": (
+                "retain sorted by class, then forget (unshuffled)"
+                if by_class
+                else "retain then forget, each in content-hash order (unshuffled)"
+            ),
             "per_layer": layers,
             "per_parameter": per_param,
         }
