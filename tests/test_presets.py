@@ -64,6 +64,18 @@ def test_presets_are_read_once():
     assert load_presets() is load_presets()
 
 
+def test_presets_can_be_turned_off(monkeypatch):
+    monkeypatch.setenv("UNLEARN_PRESETS", "none")
+    P.clear_cache()
+    try:
+        assert load_presets().presets == {}
+        spec = get_method("neggrad").spec
+        assert spec.resolve(arch="cnn") == spec.resolve()
+    finally:
+        monkeypatch.delenv("UNLEARN_PRESETS")
+        P.clear_cache()
+
+
 def test_resolve_order_defaults_then_preset_then_overrides(preset_file):
     preset_file({"presets": {"cnn": {"neggrad": _entry({"lr": 3e-4, "epochs": 20})}}})
     spec = get_method("neggrad").spec

@@ -70,7 +70,15 @@ class NegGrad(Method):
             "retrained model would predict it."
         ),
         params=(
-            Param("epochs", int, 10, (1, 100), "passes over the forget set (paper: 5)"),
+            Param(
+                "epochs",
+                int,
+                10,
+                (1, 100),
+                "passes over the forget set at most; the stop rule usually ends the run "
+                "sooner (paper: 5, no stop)",
+                grid=(10, 30),
+            ),
             Param(
                 "lr",
                 float,

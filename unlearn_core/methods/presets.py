@@ -14,7 +14,8 @@ File layout::
                                           "source": "where the figures are", "note": "..."}}}}
 
 ``UNLEARN_PRESETS=/path/to/file.json`` points the library at another file (for instance a
-calibration run's output before it is adopted).
+calibration run's output before it is adopted); ``UNLEARN_PRESETS=none`` turns presets off
+(the spec's defaults everywhere, as ``benchmarks/calibrate.py`` searches from).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from typing import Any
 
 PRESETS_FILE = Path(__file__).with_name("presets.json")
 STATUSES = ("calibrated", "provisional")
+#: the value of ``UNLEARN_PRESETS`` that turns presets off
+NO_PRESETS = "none"
 
 
 class PresetError(ValueError):
@@ -75,9 +78,12 @@ class PresetTable:
         return sorted({a for _, a in self.presets})
 
 
-def presets_path() -> Path:
-    """The file in use: ``$UNLEARN_PRESETS`` if set, else the package's ``presets.json``."""
+def presets_path() -> Path | str:
+    """The file in use: ``$UNLEARN_PRESETS`` if set (``"none"``: no presets), else the
+    package's ``presets.json``."""
     env = os.environ.get("UNLEARN_PRESETS")
+    if env == NO_PRESETS:
+        return NO_PRESETS
     return Path(env) if env else PRESETS_FILE
 
 
@@ -113,6 +119,8 @@ def parse_presets(doc: dict, path: str = "<memory>") -> PresetTable:
 
 @cache
 def _load(path: str) -> PresetTable:
+    if path == NO_PRESETS:
+        return PresetTable(path=path)
     p = Path(path)
     if not p.exists():
         return PresetTable(path=path)

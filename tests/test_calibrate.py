@@ -1,0 +1,93 @@
+"""The calibration script's pure parts: search space, scoring, pick, presets document."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from unlearn_core.methods import REGISTRY
+from unlearn_core.methods.presets import parse_presets
+
+_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "calibrate.py"
+_spec = importlib.util.spec_from_file_location("calibrate", _PATH)
+cal = importlib.util.module_from_spec(_spec)
+sys.modules["calibrate"] = cal  # dataclasses look their module up while the file runs
+_spec.loader.exec_module(cal)
+
+
+def test_candidates_start_with_the_defaults_and_cover_the_grid():
+    spec = REGISTRY["neggrad_plus"].spec
+    grid = spec.grid()
+    cands = cal.candidates(spec, quick=False)
+    assert cands[0] == {"lr": 0.2, "alpha": 0.99}
+    assert len(cands) == len(grid["lr"]) * len(grid["alpha"])  # the defaults are in the grid
+    assert len({tuple(sorted(c.items())) for c in cands}) == len(cands)
+    quick = cal.candidates(spec, quick=True)
+    assert len(quick) <= 1 + 2 * 2
+    neggrad = cal.candidates(REGISTRY["neggrad"].spec, quick=False)
+    assert neggrad[0] == {"epochs": 10, "lr": 2e-3} and len(neggrad) == 1 + 2 * 4
+    assert cal.candidates(REGISTRY["retrain"].spec, quick=False) == [{}]
+
+
+def test_score_and_collapse_penalty():
+    ref = {"forget_acc": 0.0, "retain_acc": 100.0, "test_acc": 90.0}
+    s, gaps, collapsed = cal.score({"forget_acc": 3.0, "retain_acc": 97.0, "test_acc": 87.0}, ref)
+    assert s == pytest.approx(3.0) and not collapsed and gaps["forget_acc"] == 3.0
+    s, _, collapsed = cal.score({"forget_acc": 0.0, "retain_acc": 89.0, "test_acc": 90.0}, ref)
+    assert collapsed and s == pytest.approx(11.0 / 3 + cal.COLLAPSE_PENALTY)
+
+
+def _run(combo: dict, score: float | None, request: str = "class", **kw) -> cal.Run:
+    return cal.Run("cnn", "ssd", combo, "u", request, score, {"forget_acc": 1.0}, False, {}, **kw)
+
+
+def test_choose_takes_the_lowest_mean_and_prefers_the_defaults_on_ties():
+    runs = [
+        _run({"alpha": 10.0}, 4.0),
+        _run({"alpha": 10.0}, 2.0),
+        _run({"alpha": 5.0}, 1.0),
+        _run({"alpha": 5.0}, 5.0),
+        _run({"alpha": 3.0}, 1.0),
+        _run({"alpha": 3.0}, None, refused=True, error="MethodNotApplicable: x"),
+        _run({"alpha": 3.0}, 100.0, error="RuntimeError: y"),
+    ]
+    cands, best = cal.choose(runs)
+    assert [c.combo["alpha"] for c in cands] == [10.0, 5.0, 3.0]
+    assert best.combo == {"alpha": 10.0}  # ties 5.0 at a mean of 3.0: the defaults come first
+    assert cands[2].failures == 1 and len(cands[2].scored) == 2
+    assert cands[2].mean == pytest.approx(50.5)
+
+
+def test_presets_doc_keeps_unsearched_entries_and_is_valid(tmp_path):
+    cands, best = cal.choose([_run({"alpha": 5.0}, 1.0)])
+    base = {
+        "presets": {
+            "mlp": {"lrp": {"values": {"n_share": 0.25}, "status": "provisional", "source": "x"}},
+            "cnn": {"ssd": {"values": {"alpha": 50.0}, "status": "provisional", "source": "x"}},
+        }
+    }
+    doc = cal.presets_doc(
+        {("cnn", "ssd"): best}, {("cnn", "ssd"): cands}, Path("r/c.md"), False, base
+    )
+    table = parse_presets(doc)
+    assert table.get("ssd", "cnn").values == {"alpha": 5.0}
+    assert table.get("ssd", "cnn").status == "calibrated"
+    assert table.get("ssd", "cnn").source == "r/c.md#cnn-ssd"
+    assert table.get("lrp", "mlp").values == {"n_share": 0.25}
+    quick = cal.presets_doc(
+        {("cnn", "ssd"): best}, {("cnn", "ssd"): cands}, Path("q.md"), True, None
+    )
+    entry = parse_presets(quick).get("ssd", "cnn")
+    assert entry.status == "provisional" and "not yet calibrated" in entry.note
+
+
+def test_every_cell_names_a_known_architecture_and_dataset():
+    from unlearn_core.data import list_datasets
+    from unlearn_core.models import ARCHITECTURES
+
+    archs = {c.arch for c in cal.CELLS}
+    assert archs == {"mlp", "cnn", "resnet18"} <= set(ARCHITECTURES)
+    assert {c.dataset for c in cal.CELLS} <= set(list_datasets())
