@@ -81,8 +81,8 @@ class SalUn(Method):
         summary=(
             "First find the weights that matter most for the forget set (largest forget-loss "
             "gradient); then run random-label unlearning but let only those weights move. "
-            "Forgetting is focused where the forget data lives, and the other half of the "
-            "network stays exactly as it was."
+            "Forgetting is focused where the forget data lives, and every other weight (half "
+            "of the network at the default threshold) stays exactly as it was."
         ),
         params=(
             Param(
