@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from pages.common import init_state, sidebar, warm_up_in_background
+from app_ui.common import init_state, sidebar, warm_up_in_background
+from app_ui.icons import PAGE_ICONS
 from unlearn_core.device import share_cpu_threads
 
 st.set_page_config(page_title="unlearning-lab", page_icon="assets/logo.png", layout="wide")
@@ -12,21 +13,21 @@ if st.session_state.setdefault("_script_runs", 0) > 0:
     warm_up_in_background()  # from the first interaction on: the first paint is not slowed
 st.session_state["_script_runs"] += 1
 
+
+def _page(path: str, title: str, **kw) -> st.Page:
+    return st.Page(path, title=title, icon=PAGE_ICONS[path], **kw)
+
+
 nav = st.navigation(
     {
         "Workflow": [
-            st.Page(
-                "pages/data_model.py",
-                title="1 · Data & model",
-                icon=":material/dataset:",
-                default=True,
-            ),
-            st.Page("pages/forget_set.py", title="2 · Forget set", icon=":material/target:"),
-            st.Page("pages/unlearn.py", title="3 · Unlearn", icon=":material/cleaning_services:"),
-            st.Page("pages/compare.py", title="4 · Compare", icon=":material/bar_chart:"),
-            st.Page("pages/attack.py", title="5 · Attack", icon=":material/policy:"),
+            _page("pages/data_model.py", "1 · Data & model", default=True),
+            _page("pages/forget_set.py", "2 · Forget set"),
+            _page("pages/unlearn.py", "3 · Unlearn"),
+            _page("pages/compare.py", "4 · Compare"),
+            _page("pages/attack.py", "5 · Attack"),
         ],
-        "Read": [st.Page("pages/learn.py", title="6 · Learn", icon=":material/school:")],
+        "Read": [_page("pages/learn.py", "6 · Learn")],
     }
 )
 sidebar()

@@ -3,13 +3,15 @@
 import numpy as np
 import streamlit as st
 
-from pages.common import (
+from app_ui.common import (
     comparison_registry,
     require_comparison,
 )
+from app_ui.tables import Column, show_table
 from unlearn_core import metrics as M
 from unlearn_core.experiment import REFERENCE, model_logits
 from unlearn_core.plots import results as P
+from unlearn_core.plots import setup as P_setup
 
 #: score -> (higher means member?, how to read it)
 SCORES = {
@@ -50,12 +52,15 @@ def scores_of(name: str, score: str) -> dict[str, np.ndarray]:
 models = comp.models()
 names = [n for n in ["original", *[r.method for r in comp.results if r.ok]] if n in models]
 labels = {n: comp.get(n).label for n in names}
+# open on the first unlearned method: attacking retrain (the reference) compares it with itself
+first = next((n for n in names if n not in ("original", REFERENCE)), names[-1])
+if st.session_state.get("attack_model") not in names:
+    st.session_state["attack_model"] = first
 c1, c2 = st.columns([2, 1])
 with c1:
     name = st.selectbox(
         "Model under attack",
         names,
-        index=min(1, len(names) - 1),
         format_func=lambda n: labels[n],
         key="attack_model",
     )
@@ -67,25 +72,37 @@ st.caption(f"**{score}** — {how}.")
 # ---------------------------------------------------------------- headline numbers
 res = comp.get(name)
 ref = comp.reference
+st.markdown(f"**Fixed attacks on {labels[name]}**, computed with the comparison:")
 m1, m2, m3 = st.columns(3)
 for col, key, title, fmt in (
-    (m1, "mia", "MIA efficacy (SVC)", "{:.1f}%"),
-    (m2, "loss_auc", "Loss-attack AUC", "{:.3f}"),
+    (m1, "mia", "MIA efficacy (SVC attack)", "{:.1f}%"),
+    (m2, "loss_auc", "Loss-attack AUC (forget vs test)", "{:.3f}"),
     (m3, "forget_acc", "Forget accuracy", "{:.1f}%"),
 ):
     v = res.metrics.get(key)
     rv = ref.metrics.get(key) if ref is not None and name != REFERENCE else None
+    delta, arrow = None, "auto"
+    if v is not None and rv is not None:
+        shown = fmt.format(v - rv)
+        if float(shown.rstrip("%")) == 0:  # no arrow on a difference that rounds to zero
+            delta, arrow = "same as retrain", "off"
+        else:
+            delta = (shown if shown.startswith("-") else "+" + shown) + " vs retrain"
     col.metric(
         title,
         fmt.format(v) if v is not None else "n/a",
-        delta=(fmt.format(v - rv) + " vs retrain") if v is not None and rv is not None else None,
+        delta=delta,
         delta_color="off",
+        delta_arrow=arrow,
     )
 st.caption(
     "MIA efficacy = share of the forget set the SVC attack calls *non-member*; loss-attack AUC = "
     "how well a low loss singles out forget samples against test samples (0.5 = they look "
-    "unseen). Read both against **retrain's** value, not as higher-is-better."
+    "unseen). Read both against **retrain's** value, not as higher-is-better. The threshold "
+    "attack below is another one: you set its score and threshold, and its ROC AUC measures "
+    "how well it tells retain (members) from test (non-members)."
 )
+st.subheader(f"Threshold attack on {labels[name]}")
 
 # ---------------------------------------------------------------- threshold attack
 sc = scores_of(name, score)
@@ -139,9 +156,18 @@ st.markdown(
     "Well above retrain's share: the model still remembers them. Far below: it over-forgot, which "
     "an attacker can notice too."
 )
-h1, h2 = st.columns([3, 2])
-h1.plotly_chart(P.score_histograms(sc, score_name=score, threshold=threshold), key="attack_hist")
-h2.plotly_chart(P.roc_chart(fpr, tpr, point=(fpr_t, tpr_t), auc=auc), key="attack_roc")
+st.plotly_chart(P.score_histograms(sc, score_name=score, threshold=threshold), key="attack_hist")
+st.plotly_chart(
+    P.roc_chart(
+        fpr,
+        tpr,
+        point=(fpr_t, tpr_t),
+        auc=auc,
+        model=name,
+        attack=f"{score} threshold attack, retain vs test",
+    ),
+    key="attack_roc",
+)
 
 # ---------------------------------------------------------------- worst-leaking samples
 st.subheader("Worst-leaking forget samples")
@@ -153,12 +179,36 @@ worst = P.worst_leaking(sc["forget"], split.forget_idx.numpy(), higher_is_member
 if not worst:
     st.info("The forget set is empty.")
 else:
-    cols = st.columns(len(worst))
-    for col, (i, s) in zip(cols, worst, strict=True):
-        flagged = s >= threshold if higher else s <= threshold
-        col.image(
-            data.image(i),
-            caption=f"#{i} · {data.classes[int(data.y_train[i])]} · {score} {s:.3g}"
-            + (" · member" if flagged else ""),
-            width=72,
+
+    def _flagged(s: float) -> bool:
+        return s >= threshold if higher else s <= threshold
+
+    caps = [
+        f"#{i} · {data.classes[int(data.y_train[i])]} · {score} {s:.3g}"
+        + (" · member" if _flagged(s) else "")
+        for i, s in worst
+    ]
+    if data.kind == "image":
+        images, width = P_setup.tiles([data.image(i) for i, _ in worst], caps, 64)
+        st.image(images, caption=caps, width=width)
+    else:  # points and rows: their values, not a picture
+        show_table(
+            [
+                {
+                    "id": i,
+                    "class": data.classes[int(data.y_train[i])],
+                    "score": s,
+                    "member": "yes" if _flagged(s) else "no",
+                    "values": ", ".join(f"{v:.2f}" for v in data.x_train[i].flatten()[:6].tolist()),
+                }
+                for i, s in worst
+            ],
+            [
+                Column("id", "sample", fmt=".0f"),
+                Column("class", "class", text=True),
+                Column("score", score, fmt=".3g"),
+                Column("member", "called member", text=True),
+                Column("values", "feature values", text=True),
+            ],
+            notes=False,
         )

@@ -3,21 +3,52 @@
 import numpy as np
 import streamlit as st
 
-from pages.common import (
+from app_ui.common import (
     POLL_S,
     comparison_registry,
     remember_job,
     require_comparison,
     umap_process,
 )
+from app_ui.tables import Column, show_table
+from app_ui.text import clause
 from unlearn_core.experiment import REFERENCE
 from unlearn_core.jobs import Job, start_job
 from unlearn_core.plots import results as P
+from unlearn_core.plots import setup as P_setup
 
 #: the most training samples drawn in the embedding views (forget samples always included)
 EMBED_MAX = 1500
 #: attribution methods shown side by side
 ATTR_METHODS = ("integrated_gradients", "saliency", "lrp")
+#: the overview's metric table (the shared results-table spec can replace it: same fields)
+METRIC_TABLE = (
+    Column("method", "method", text=True),
+    Column("forget_acc", "forget acc", "%", ".1f", "accuracy on the forget set"),
+    Column("retain_acc", "retain acc", "%", ".1f", "accuracy on the rest of the training set"),
+    Column("test_acc", "test acc", "%", ".1f", "accuracy on held-out test data"),
+    Column("mia", "MIA efficacy", "%", ".1f", "share of the forget set an SVC attack calls unseen"),
+    Column(
+        "loss_auc",
+        "loss-attack AUC",
+        "",
+        ".3f",
+        "how well a low loss tells forget samples from test samples (0.5 = not at all)",
+    ),
+    Column("avg_gap", "gap to retrain", "points", ".2f", "mean distance to retrain's numbers"),
+    Column("seconds", "time", "s", ".3g", "wall time of the method's own work"),
+    Column("speed_up", "speed-up", "×", ".3g", "retrain's time / the method's time"),
+)
+#: the embedding-shift table, one row per model
+SHIFT_TABLE = (
+    Column("model", "model", text=True),
+    Column("forget_mean", "forget: mean shift", "", ".3f"),
+    Column("forget_median", "forget: median", "", ".3f"),
+    Column("retain_mean", "retain: mean shift", "", ".3f"),
+    Column("retain_median", "retain: median", "", ".3f"),
+    Column("n_forget", "forget samples", "", ".0f"),
+    Column("n_retain", "retain samples", "", ".0f"),
+)
 
 st.title("Compare: what changed, and how close to retraining")
 
@@ -65,6 +96,25 @@ def embedding_inputs(comparison_id: str, method: str) -> dict:
         "features": feats,
         "pca": pca_frame(feats),
     }
+
+
+@st.cache_resource(max_entries=8, show_spinner="Measuring how far the samples moved…")
+def shift_rows(comparison_id: str) -> dict:
+    """Each model's per-sample displacement from the original's position, every model
+    measured once on its own (its PCA frame rotated onto the original's), so no row depends on
+    which method is being looked at. The ids are :func:`embedding_inputs`' sample."""
+    from unlearn_core.analysis.embeddings import displacement, model_features, pca_frame
+
+    c = comparison_registry()[comparison_id]
+    ms = c.models()
+    names = [n for n in ("original", *[r.method for r in c.results if r.ok]) if n in ms]
+    first = next((n for n in names if n != "original"), None)
+    ids = embedding_inputs(comparison_id, first)["ids"] if first else np.arange(0)
+    is_forget = np.isin(ids, split.forget_idx.numpy())
+    feats = model_features([ms[n] for n in names], data.x_train[ids])
+    frames = pca_frame(feats)  # frame i depends only on model i and the original
+    moved = dict(zip(names[1:], displacement(frames)[1:], strict=True))
+    return {"moved": moved, "is_forget": is_forget}
 
 
 def start_umap(comparison_id: str, method: str, inputs: dict) -> Job:
@@ -163,51 +213,43 @@ with tabs["Overview"]:
             "highest number — a method is good when it lands close to retrain (small *avg gap*) "
             "and is much faster (large *speed-up*)."
         )
-        st.dataframe(
-            P.metric_rows(comp),
-            hide_index=True,
-            key="compare_table",
-            column_config={
-                "method": st.column_config.TextColumn("method", pinned=True),
-                "forget_acc": st.column_config.NumberColumn("forget acc %", format="%.1f"),
-                "retain_acc": st.column_config.NumberColumn("retain acc %", format="%.1f"),
-                "test_acc": st.column_config.NumberColumn("test acc %", format="%.1f"),
-                "mia": st.column_config.NumberColumn("MIA efficacy %", format="%.1f"),
-                "loss_auc": st.column_config.NumberColumn("loss-attack AUC", format="%.3f"),
-                "avg_gap": st.column_config.NumberColumn("avg gap to retrain", format="%.2f"),
-                "seconds": st.column_config.NumberColumn("seconds", format="%.2f"),
-                "time_ratio": st.column_config.NumberColumn("time / retrain", format="%.3f"),
-                "speed_up": st.column_config.NumberColumn("speed-up ×", format="%.1f"),
-            },
-        )
+        show_table(P.metric_rows(comp), METRIC_TABLE)
         if ref is None:
             st.warning(
                 "No retrained reference in this comparison: gaps and speed-ups are blank. "
                 "Run it again with *Retrain* switched on to read the others against it."
             )
+        # one chart per row: legible at 1024 px, and every chart keeps each method's colour
         st.plotly_chart(P.accuracy_bars(comp), key="chart_acc")
-        c1, c2 = st.columns(2)
-        c1.plotly_chart(
-            P.metric_bars(comp, "mia", "MIA efficacy (target: retrain's)", unit="% non-member"),
+        st.plotly_chart(
+            P.metric_bars(
+                comp,
+                "mia",
+                "MIA efficacy (target: retrain's)",
+                unit="forget samples called unseen (%)",
+                spec=".1f",
+            ),
             key="chart_mia",
         )
-        c2.plotly_chart(
+        st.plotly_chart(
             P.metric_bars(
                 comp,
                 "avg_gap",
-                "Average gap to retrain (lower is better)",
+                "Average gap to retrain (lower is better, 0 = retrain)",
                 unit="percentage points",
+                spec=".2f",
                 reference_line=False,
-                ideal=0,
+                with_original=False,
             ),
             key="chart_gap",
         )
-        c3, c4 = st.columns(2)
-        c3.plotly_chart(
-            P.metric_bars(comp, "loss_auc", "Loss-attack AUC (target: retrain's)", unit="AUC"),
+        st.plotly_chart(
+            P.metric_bars(
+                comp, "loss_auc", "Loss-attack AUC (target: retrain's)", unit="AUC", spec=".3f"
+            ),
             key="chart_auc",
         )
-        c4.plotly_chart(P.time_bars(comp), key="chart_time")
+        st.plotly_chart(P.time_bars(comp), key="chart_time")
 
 # ---------------------------------------------------------------- per class
 with tabs["Per class"]:
@@ -256,20 +298,23 @@ with tabs["Embeddings"]:
                 ),
                 key="chart_embed",
             )
-            from unlearn_core.analysis.embeddings import displacement, shift_summary
+            from unlearn_core.analysis.embeddings import shift_summary
 
-            moved = dict(zip(inputs["names"][1:], displacement(frames)[1:], strict=True))
-            c1, c2 = st.columns([3, 2])
-            c1.plotly_chart(P.displacement_chart(moved, inputs["is_forget"]), key="chart_moved")
-            c2.dataframe(
-                [{"model": n, **shift_summary(d, inputs["is_forget"])} for n, d in moved.items()],
-                hide_index=True,
-                key="moved_table",
+            shifts = shift_rows(cid)
+            moved = shifts["moved"]
+            shown = {n: moved[n] for n in (method, REFERENCE) if n in moved}
+            st.plotly_chart(P.displacement_chart(shown, shifts["is_forget"]), key="chart_moved")
+            show_table(
+                [{"model": n, **shift_summary(d, shifts["is_forget"])} for n, d in moved.items()],
+                SHIFT_TABLE,
+                notes=False,
             )
             st.caption(
-                "Distance of each sample from where the original model put it. Under retrain the "
-                "forget samples move and the retain samples mostly stay; a method that leaves "
-                "the forget samples in place changed its outputs, not its features."
+                "Distance of each sample from where the original model put it, each model "
+                "measured in its own PCA frame rotated onto the original's (so a row never "
+                "depends on the method in view). Under retrain the forget samples move and the "
+                "retain samples mostly stay; a method that leaves the forget samples in place "
+                "changed its outputs, not its features."
             )
 
 # ---------------------------------------------------------------- attributions
@@ -280,10 +325,12 @@ with tabs["Attributions"]:
             forget_ids = split.forget_idx.tolist()
             if not set(st.session_state.get("attr_samples") or [None]) <= set(forget_ids):
                 st.session_state["attr_samples"] = forget_ids[:2]
-            st.caption("Some forget samples and their ids:")
-            shown = forget_ids[:12]
-            for col, i in zip(st.columns(len(shown)), shown, strict=True):
-                col.image(data.image(i), caption=f"#{i}", width=48)
+            if data.kind == "image":
+                st.caption("Some forget samples and their ids:")
+                first = forget_ids[:12]
+                caps = [f"#{i}" for i in first]
+                images, width = P_setup.tiles([data.image(i) for i in first], caps, 48)
+                st.image(images, caption=caps, width=width)
             picked = st.multiselect(
                 "Forget samples to explain",
                 forget_ids,
@@ -342,7 +389,9 @@ with tabs["Layers"]:
             try:
                 cka = layer_cka(cid, method)
             except ValueError as exc:
-                st.info(f"No layer-wise similarity for {comp.get(method).label}: {exc}")
+                st.info(
+                    f"No layer-wise similarity for {comp.get(method).label}: {clause(str(exc))}."
+                )
                 cka = None
             if cka:
                 layers = list(next(iter(cka.values())))

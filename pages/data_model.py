@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages.common import (
+from app_ui.common import (
     BUILTIN,
     POLL_S,
     current_model,
@@ -16,9 +16,11 @@ from pages.common import (
     load_spec,
     model_key,
     model_registry,
+    page_link,
     save_uploads,
     start_training,
 )
+from app_ui.text import clause, dataset_title, join, scrub_paths, was_were
 from unlearn_core.checkpoints import CheckpointError, load_checkpoint
 from unlearn_core.data import FORMATS, DataError, Dataset
 from unlearn_core.metrics import per_class_accuracy
@@ -66,18 +68,22 @@ def _set_dataset(spec: dict) -> None:
     if spec == S["dataset"]:
         return
     stale = [
-        what
-        for key, what in (
-            ("forget", "the forget set"),
-            ("picked", "the picked samples"),
-            ("comparison_id", "the comparison"),
+        (what, many)
+        for key, what, many in (
+            ("forget", "the forget set", False),
+            ("picked", "the picked samples", True),
+            ("comparison_id", "the comparison", False),
         )
         if S.get(key)
     ]
     S["dataset"] = spec
     S["forget"], S["picked"], S["comparison_id"] = None, [], None
     if stale:
-        st.info(f"Dataset changed: {', '.join(stale)} belonged to the old one and were cleared.")
+        verb = was_were(2 if len(stale) > 1 or stale[0][1] else 1)
+        st.info(
+            f"Dataset changed: {join(w for w, _ in stale)} belonged to the previous dataset "
+            f"and {verb} cleared."
+        )
 
 
 def _use_model(key: str | None, origin: str) -> None:
@@ -132,19 +138,32 @@ else:
         if fmt == "csv":
             kwargs["label"] = st.text_input("Label column", value="label", key="p1_csv_label")
         if st.button("Load this dataset", key="p1_load", type="primary"):
+            what, folder = "this dataset", ""
             try:
                 if where == "Upload":
                     if not uploads:
                         raise DataError("choose a file to upload first")
+                    what = join(Path(u.name).name for u in uploads)
                     path = save_uploads(list(uploads))
+                    folder = str(path if path.is_dir() else path.parent)
                 else:
                     if not path_text.strip():
                         raise DataError("type the path of a file or folder first")
                     path = Path(path_text.strip()).expanduser()
-                new = {"name": "file", "path": str(path), "format": fmt, "kwargs": kwargs}
+                    what = path.name or str(path)
+                new = {
+                    "name": "file",
+                    "path": str(path),
+                    "format": fmt,
+                    "kwargs": kwargs,
+                    "label": what,
+                }
                 loaded = load_spec(new)
             except (DataError, OSError, ValueError) as exc:
-                st.error(f"Cannot load this dataset: {exc}. Keeping {S['dataset']['name']!r}.")
+                st.error(
+                    f"Cannot load {what}: {clause(scrub_paths(str(exc), folder))}. "
+                    f"The current dataset, {dataset_title(S['dataset'])}, stays."
+                )
             else:
                 _set_dataset(new)
                 st.success(f"Loaded {loaded.name}: {loaded.n_train} train / {loaded.n_test} test.")
@@ -152,7 +171,7 @@ else:
 try:
     data: Dataset | None = load_spec(S["dataset"])
 except (DataError, OSError, ValueError) as exc:
-    st.error(f"Cannot load the dataset: {exc}")
+    st.error(f"Cannot load the dataset: {clause(scrub_paths(str(exc)))}.")
     data = None
 if data is None:
     st.stop()
@@ -164,14 +183,24 @@ st.markdown(
 )
 left, right = st.columns([3, 2])
 with left:
-    ids = examples_per_class(data.y_train.numpy(), per_class=2)[:40]
-    st.image(
-        [plots.thumbnail(data.image(i), 56) for i in ids],
-        caption=[data.classes[int(data.y_train[i])] for i in ids],
-        width=56,
-    )
-    if data.kind != "image":
-        st.caption("Non-image data: each thumbnail draws the feature vector as bars.")
+    if data.kind == "image":
+        ids = examples_per_class(data.y_train.numpy(), per_class=2)[:40]
+        images, width = plots.tiles(
+            [data.image(i) for i in ids], [data.classes[int(data.y_train[i])] for i in ids], 56
+        )
+        st.image(images, caption=[data.classes[int(data.y_train[i])] for i in ids], width=width)
+    else:
+        what = "2-D points" if data.kind == "points2d" else f"{data.kind} data"
+        st.plotly_chart(
+            plots.feature_scatter(
+                data.x_train.numpy(),
+                data.y_train.numpy(),
+                data.classes,
+                title=f"The training set ({what}), coloured by class",
+            ),
+            key="p1_scatter",
+            width="stretch",
+        )
 with right:
     st.plotly_chart(
         plots.class_balance(counts, data.class_counts("test"), data.classes),
@@ -217,7 +246,63 @@ if recipe != default_recipe(arch).to_dict():
         on_click=lambda: S.update(recipe=default_recipe(S["arch"]).to_dict()),
     )
 
+
 # ------------------------------------------------------------------ 3. train / reuse / load
+def _load_checkpoint() -> None:
+    """Button callback (runs before the page, so the page then shows the loaded model, its
+    architecture and recipe, and one status line)."""
+    S["_p1_ckpt_msg"] = None
+    files = list(S.get("p1_ckpt_files") or [])
+    typed = str(S.get("p1_ckpt_path") or "").strip()
+    folder = ""
+    try:
+        data_now = load_spec(S["dataset"])
+        if files:
+            if {Path(f.name).suffix for f in files} != {".safetensors", ".json"}:
+                raise CheckpointError("upload both the .safetensors file and its .json description")
+            saved = save_uploads(files)
+            folder = str(saved)
+            path = next(saved.glob("*.safetensors"))
+            sidecar = next(saved.glob("*.json"))
+            if sidecar.stem != path.stem:
+                sidecar.rename(path.with_suffix(".json"))
+        elif typed:
+            path = Path(typed).expanduser()
+        else:
+            raise CheckpointError("upload a checkpoint or type its path first")
+        model, meta = load_checkpoint(path, dataset=data_now)  # it brings its architecture
+        arch_now = str(meta["model"]["arch"])
+    except (CheckpointError, DataError, OSError, KeyError) as exc:
+        S["_p1_ckpt_msg"] = (
+            "error",
+            f"Cannot use this checkpoint: {clause(scrub_paths(str(exc), folder))}.",
+        )
+        return
+    key = settings_key(dataset=S["dataset"], checkpoint=weights_hash(model))
+    recipe_now = TrainConfig.from_dict(
+        meta.get("train_config") or default_recipe(arch_now).to_dict()
+    )
+    model_registry()[key] = {
+        "model": model,
+        "recipe": recipe_now,
+        "history": meta.get("history", {}),
+        "test_acc": evaluate(model, data_now.x_test, data_now.y_test),
+        "source": f"checkpoint {path.name}",
+    }
+    S["arch"], S["recipe"] = arch_now, recipe_now.to_dict()
+    if key != S["model_key"] and S.get("comparison_id"):
+        S["comparison_id"] = None
+    S["model_key"], S["_p1_origin"] = key, "checkpoint"
+    S["_p1_settings"] = model_key()  # these settings now show the checkpoint's model
+    trained_on = meta.get("dataset", {}).get("name")
+    if trained_on and trained_on != data_now.name:
+        S["_p1_ckpt_msg"] = (
+            "warning",
+            f"The checkpoint was trained on {trained_on}; its input shape and classes fit "
+            f"{data_now.name}, so it is used as is.",
+        )
+
+
 settings = model_key()
 job = job_for("train")
 if job is not None and job.done and S.get("_p1_job_seen") != job.id:
@@ -247,69 +332,49 @@ if running:
 
     _training_progress(job.id)
 elif entry is None:
-    if job is not None and job.state == "failed":
-        st.error(f"Training failed: {job.error}")
-    elif job is not None and job.state == "cancelled":
-        st.warning("Training was cancelled.")
-    st.info("No model for these settings yet: train one, or load a checkpoint below.")
+    # one status line: why there is no model, and what to do
+    this_job = job is not None and S.get("_p1_train_for") == settings
+    if this_job and job.state == "failed":
+        st.error(
+            f"Training failed: {clause(job.error)}. Change the settings and train again, or "
+            "load a checkpoint below."
+        )
+    elif this_job and job.state == "cancelled":
+        st.warning(
+            "Training was cancelled, so there is no model for these settings yet: train "
+            "again, or load a checkpoint below."
+        )
+    else:
+        st.info("No model for these settings yet: train one, or load a checkpoint below.")
     if st.button("Train", key="p1_train", type="primary"):
+        S["_p1_train_for"] = settings
         start_training(data)
         st.rerun()
 
-with st.expander("Load a checkpoint instead (.safetensors + .json)"):
+pending = S.pop("_p1_ckpt_msg", None)
+with st.expander("Load a checkpoint instead (.safetensors + .json)", expanded=bool(pending)):
     st.caption(
-        f"The checkpoint must be a {ARCH_LABELS[arch]} for {data.name}'s inputs "
-        f"{tuple(data.input_shape)} and {data.num_classes} classes."
+        "A checkpoint saved by `unlearn train` brings its own architecture; it must fit "
+        f"{data.name}'s inputs {tuple(data.input_shape)} and {data.num_classes} classes."
     )
-    ck_files = st.file_uploader(
+    st.file_uploader(
         "Weights and description",
         type=["safetensors", "json"],
         accept_multiple_files=True,
         key="p1_ckpt_files",
     )
-    ck_path = st.text_input("…or its path on the server", key="p1_ckpt_path")
-    if st.button("Load checkpoint", key="p1_ckpt_load"):
-        try:
-            if ck_files:
-                names = {Path(f.name).suffix for f in ck_files}
-                if names != {".safetensors", ".json"}:
-                    raise CheckpointError("upload both the .safetensors file and its .json")
-                folder = save_uploads(list(ck_files))
-                path = next(folder.glob("*.safetensors"))
-                sidecar = next(folder.glob("*.json"))
-                if sidecar.stem != path.stem:
-                    sidecar.rename(path.with_suffix(".json"))
-            elif ck_path.strip():
-                path = Path(ck_path.strip()).expanduser()
-            else:
-                raise CheckpointError("upload a checkpoint or type its path first")
-            model, meta = load_checkpoint(path, dataset=data, arch=arch)
-        except (CheckpointError, DataError, OSError) as exc:
-            st.error(f"Cannot use this checkpoint: {exc}")
-        else:
-            key = settings_key(dataset=S["dataset"], checkpoint=weights_hash(model))
-            model_registry()[key] = {
-                "model": model,
-                "recipe": TrainConfig.from_dict(meta.get("train_config", S["recipe"])),
-                "history": meta.get("history", {}),
-                "test_acc": evaluate(model, data.x_test, data.y_test),
-                "source": f"checkpoint {path.name}",
-            }
-            _use_model(key, "checkpoint")
-            if meta["dataset"].get("name") != data.name:
-                st.warning(
-                    f"The checkpoint was trained on {meta['dataset'].get('name')!r}; its shapes "
-                    f"fit {data.name!r}, so it is used as is."
-                )
-            entry = current_model()
+    st.text_input("…or its path on the server", key="p1_ckpt_path")
+    st.button("Load checkpoint", key="p1_ckpt_load", on_click=_load_checkpoint)
+    if pending:
+        getattr(st, pending[0])(pending[1])
 
 # ------------------------------------------------------------------ 4. the model's report
-if entry is not None:
+if entry is not None and not running:
     origin = S.get("_p1_origin", "")
     if origin == "cache":
         st.success(f"Loaded from cache ({entry['source']}): trained earlier with these settings.")
     elif origin == "checkpoint":
-        st.success(f"Using {entry['source']}.")
+        st.success(f"Using {entry['source']}: a {ARCH_LABELS.get(S['arch'], S['arch'])}.")
     else:
         st.success("Model trained.")
     model = entry["model"]
@@ -332,4 +397,4 @@ if entry is not None:
         g2.plotly_chart(plots.training_curve(entry["history"]), key="p1_curve", width="stretch")
     else:
         g2.caption("No training curve: this model came from a checkpoint without a history.")
-    st.page_link("pages/forget_set.py", label="Next: choose what to forget", icon="🎯")
+    page_link("pages/forget_set.py", "Next: choose what to forget")

@@ -7,11 +7,13 @@ import json
 import numpy as np
 import streamlit as st
 
-from pages.common import (
+from app_ui.common import (
     load_spec,
     model_registry,
+    page_link,
     require_data_and_model,
 )
+from app_ui.text import clause, plural, split_summary
 from unlearn_core.analysis.embeddings import pca_frame
 from unlearn_core.forget import ForgetError, ForgetRequest, make_split
 from unlearn_core.plots import setup as plots
@@ -32,6 +34,8 @@ KIND_TO_MODE = {"class": 0, "fraction": 1, "fraction_in_class": 1, "indices": 2}
 PER_PAGE = 30
 SHOW_MARKED = 30
 CHART_KEY = "forget_scatter"
+#: the "any class" choice of the class pickers (None would show Streamlit's placeholder)
+ALL = "all"
 
 st.title("Forget set")
 st.caption("Step 2: mark the training samples the model must forget.")
@@ -39,16 +43,23 @@ st.caption("Step 2: mark the training samples the model must forget.")
 data, entry = require_data_and_model()
 
 confirmed = S.get("forget")
+current = None
 if confirmed:
     try:
         current = make_split(data, ForgetRequest.from_dict(confirmed))
-        st.success(
-            f"Confirmed forget set: {current.request.describe(data.classes)} · "
-            f"{current.n_forget} samples. Change it below, or go on to Unlearn."
-        )
     except ForgetError as exc:
-        st.warning(f"The confirmed forget set no longer fits this dataset ({exc}); choose again.")
+        st.warning(
+            f"The forget set in use no longer fits this dataset ({clause(str(exc))}): "
+            "choose one again."
+        )
         S["forget"] = confirmed = None
+if S.get("_p2_note"):
+    st.info(S.pop("_p2_note"))
+st.markdown(
+    f"**In use for unlearning:** {split_summary(current, data.classes)}"
+    if current is not None
+    else "**In use for unlearning:** nothing yet"
+)
 
 names = list(data.classes)
 fmt_class = names.__getitem__
@@ -77,19 +88,21 @@ if mode == "Whole classes":
 elif mode == "Random fraction":
     in_class = req0 is not None and req0.kind == "fraction_in_class"
     _init("p2_fraction", float(req0.fraction) if req0 and req0.fraction else 0.1)
-    _init("p2_fraction_class", req0.classes[0] if in_class else None)
+    _init("p2_fraction_class", req0.classes[0] if in_class else ALL)
+    if S.get("p2_fraction_class") is None:  # a value stored by an earlier version
+        S["p2_fraction_class"] = ALL
     _init("p2_fraction_seed", int(req0.seed) if req0 else 0)
     c1, c2, c3 = st.columns([3, 2, 1])
     frac = c1.slider("Fraction of samples", 0.01, 1.0, step=0.01, key="p2_fraction")
     within = c2.selectbox(
         "Drawn from",
-        [None, *range(data.num_classes)],
+        [ALL, *range(data.num_classes)],
         key="p2_fraction_class",
-        format_func=lambda c: "the whole training set" if c is None else f"class {names[c]}",
+        format_func=lambda c: "the whole training set" if c == ALL else f"class {names[c]}",
     )
     fseed = c3.number_input("Seed", 0, 2**31 - 1, step=1, key="p2_fraction_seed")
     request = ForgetRequest(
-        fraction=float(frac), classes=() if within is None else (int(within),), seed=int(fseed)
+        fraction=float(frac), classes=() if within == ALL else (int(within),), seed=int(fseed)
     )
 else:
     n = data.n_train
@@ -154,11 +167,11 @@ else:
         f1, f2 = st.columns([2, 1])
         cls = f1.selectbox(
             "Show class",
-            [None, *range(data.num_classes)],
+            [ALL, *range(data.num_classes)],
             key="p2_tick_class",
-            format_func=lambda c: "all classes" if c is None else names[c],
+            format_func=lambda c: "all classes" if c == ALL else names[c],
         )
-        pool = filter_by_class(data.y_train.numpy(), cls)
+        pool = filter_by_class(data.y_train.numpy(), None if cls == ALL else cls)
         pages = page_count(len(pool), PER_PAGE)
         if S.get("p2_tick_page", 1) > pages:
             S["p2_tick_page"] = 1
@@ -170,17 +183,19 @@ else:
         )
         b2.button("Untick this page", key="p2_untick_all", on_click=_tick_page, args=(shown, False))
         marked_set = set(S["picked"])
-        cols = st.columns(10)
+        image_data = data.kind == "image"
+        per_row = 10 if image_data else 5
+        cols = st.columns(per_row)
         for k, i in enumerate(shown):
             S[f"p2_tick_{i}"] = i in marked_set
-            with cols[k % 10]:
-                st.image(plots.thumbnail(data.image(i), 48), width=48)
-                st.checkbox(
-                    f"{names[int(data.y_train[i])]} #{i}",
-                    key=f"p2_tick_{i}",
-                    on_change=_toggle,
-                    args=(i,),
-                )
+            with cols[k % per_row]:
+                label = f"{names[int(data.y_train[i])]} #{i}"
+                if image_data:
+                    st.image(plots.tile(data.image(i), 48), width=58)
+                else:  # points and rows: the values, not a picture
+                    values = data.x_train[i].flatten()[:3].tolist()
+                    label += " · (" + ", ".join(f"{v:.2f}" for v in values) + ")"
+                st.checkbox(label, key=f"p2_tick_{i}", on_change=_toggle, args=(i,))
 
     if st.button("Clear selection", key="p2_clear", disabled=not S["picked"]):
         S["picked"] = []
@@ -193,50 +208,69 @@ try:
     preview = make_split(data, request)
     problem = None
 except ForgetError as exc:
-    preview, problem = None, str(exc)
+    preview, problem = None, clause(str(exc))
+same = preview is not None and request.to_dict() == S.get("forget")
 
 if preview is None:
-    if (
-        request.kind == "class"
-        and not request.classes
-        or mode == "Pick samples"
-        and not S["picked"]
-    ):
+    empty = (request.kind == "class" and not request.classes) or (
+        mode == "Pick samples" and not S["picked"]
+    )
+    if empty:
         st.info("Nothing is marked yet.")
-    else:
-        st.warning(f"This forget set cannot be used: {problem}")
+    else:  # said once, here; the button below stays off
+        st.warning(f"This forget set cannot be used: {problem}.")
 else:
     fc = np.bincount(data.y_train[preview.forget_idx].numpy(), minlength=data.num_classes)
     per_class = ", ".join(f"{names[c]}: {int(k)}" for c, k in enumerate(fc) if k)
+    heading = "In use" if same else "Preview, not in use yet"
     st.markdown(
-        f"**{preview.n_forget} samples marked** ({100 * preview.n_forget / data.n_train:.1f}% of "
-        f"the training set; {preview.n_retain} retained) · {per_class}"
+        f"**{heading}:** **{plural(preview.n_forget, 'sample')} marked** "
+        f"({100 * preview.n_forget / data.n_train:.1f}% of the training set; "
+        f"{preview.n_retain} retained) · {per_class}"
     )
     if preview.forgotten_classes:
         whole = ", ".join(names[c] for c in preview.forgotten_classes)
         st.caption(f"Whole classes in the forget set: {whole}.")
     first = preview.forget_idx[:SHOW_MARKED].tolist()
-    st.image(
-        [plots.thumbnail(data.image(i), 48) for i in first],
-        caption=[f"{names[int(data.y_train[i])]} #{i}" for i in first],
-        width=48,
-    )
-    if preview.n_forget > SHOW_MARKED:
-        st.caption(f"…showing the first {SHOW_MARKED} of {preview.n_forget}.")
-
-if st.button("Use this forget set", key="p2_confirm", type="primary"):
-    try:
-        make_split(data, request)
-    except ForgetError as exc:
-        st.error(f"Cannot use this forget set: {exc}")
+    if data.kind == "image":
+        caps = [f"{names[int(data.y_train[i])]} #{i}" for i in first]
+        images, width = plots.tiles([data.image(i) for i in first], caps, 48)
+        st.image(images, caption=caps, width=width)
+        if preview.n_forget > SHOW_MARKED:
+            st.caption(f"…showing the first {SHOW_MARKED} of {preview.n_forget}.")
     else:
-        new = request.to_dict()
-        if new != S.get("forget"):
-            S["forget"] = new
-            if S.get("comparison_id"):
-                S["comparison_id"] = None
-                st.info("The forget set changed: the previous comparison was cleared.")
-        st.success(f"Forget set stored: {request.describe(data.classes)}.")
-        st.page_link("pages/unlearn.py", label="Next: unlearn it", icon="🧽")
-elif S.get("forget"):
-    st.page_link("pages/unlearn.py", label="Next: unlearn it", icon="🧽")
+        st.plotly_chart(
+            plots.feature_scatter(
+                data.x_train.numpy(),
+                data.y_train.numpy(),
+                names,
+                marked=preview.forget_idx.tolist(),
+                title="The marked samples (ringed) among the training set",
+                height=380,
+            ),
+            key="p2_preview_scatter",
+            width="stretch",
+        )
+
+if st.button(
+    "Use this forget set",
+    key="p2_confirm",
+    type="primary",
+    disabled=preview is None or same,
+    help="Unlearning runs on the forget set in use.",
+):
+    new = request.to_dict()
+    S["forget"] = new
+    if S.get("comparison_id"):
+        S["comparison_id"] = None
+        S["_p2_note"] = "The forget set changed: the previous comparison was cleared."
+    st.rerun()
+
+if S.get("forget") and same:
+    st.success(f"Forget set stored: {split_summary(preview, names)}. Unlearning will use it.")
+    page_link("pages/unlearn.py", "Next: unlearn it")
+elif current is not None:
+    st.warning(
+        f"Unlearning still uses {split_summary(current, names)}: press *Use this forget set* "
+        "to switch to the preview above."
+    )

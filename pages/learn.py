@@ -4,6 +4,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from app_ui.common import page_link
+from app_ui.tables import Column, show_table
 from unlearn_core.methods import list_methods
 
 st.title("Learn: unlearning in one page")
@@ -19,7 +21,7 @@ st.markdown(intro)
 
 st.markdown("## The methods in this workbench")
 st.caption("Generated from the method registry; the paper column says which work each follows.")
-st.dataframe(
+show_table(
     [
         {
             "name": s.name,
@@ -31,12 +33,15 @@ st.dataframe(
         }
         for s in list_methods()
     ],
-    hide_index=True,
-    key="learn_methods",
-    column_config={
-        "summary": st.column_config.TextColumn("summary", width="large"),
-        "paper": st.column_config.TextColumn("paper", width="medium"),
-    },
+    [
+        Column("name", "name", text=True),
+        Column("label", "method", text=True),
+        Column("family", "family", text=True),
+        Column("paper", "paper", text=True),
+        Column("needs", "needs", text=True),
+        Column("summary", "summary", text=True),
+    ],
+    notes=False,
 )
 with st.expander("Each method's parameters"):
     for s in list_methods():
@@ -44,4 +49,4 @@ with st.expander("Each method's parameters"):
         st.markdown(f"**{s.label}** (`{s.name}`): {params}")
 
 st.markdown("## How to read each metric" + rest)
-st.page_link("pages/data_model.py", label="Start: pick data and a model", icon="🗂️")
+page_link("pages/data_model.py", "Start: pick data and a model")

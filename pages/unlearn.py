@@ -6,16 +6,20 @@ import uuid
 
 import streamlit as st
 
-from pages.common import (
+from app_ui.common import (
     POLL_S,
     comparison_registry,
     current_comparison,
     current_split,
     job_for,
     job_registry,
+    page_link,
     remember_job,
     require_data_and_model,
 )
+from app_ui.icons import DONE, FAILED, RUNNING, WAITING
+from app_ui.tables import Column, show_table
+from app_ui.text import clause, split_summary
 from unlearn_core.experiment import REFERENCE, MethodResult, compare
 from unlearn_core.jobs import Job, start_job
 from unlearn_core.methods import Param, list_methods
@@ -64,12 +68,26 @@ def _control(p: Param, key: str):
     return st.text_input(p.name, key=key, help=help_)
 
 
+#: the Results table: one row per model, numbers to the precision they carry
+RESULT_TABLE = (
+    Column("label", "method", text=True),
+    Column("forget_acc", "forget acc", "%", ".1f"),
+    Column("retain_acc", "retain acc", "%", ".1f"),
+    Column("test_acc", "test acc", "%", ".1f"),
+    Column("mia", "MIA efficacy", "%", ".1f"),
+    Column("avg_gap", "gap to retrain", "points", ".2f"),
+    Column("seconds", "time", "s", ".3g"),
+    Column("time_ratio", "time / retrain", "", ".3f"),
+    Column("status", "status", text=True),
+)
+
+
 def _status_line(name: str, label: str, res: MethodResult | None, running: bool) -> str:
     if res is None:
-        return f"⏳ **{label}** — running…" if running else f"· {label} — waiting"
+        return f"{RUNNING} **{label}** — running…" if running else f"{WAITING} {label} — waiting"
     if res.ok:
-        return f"✓ **{label}** — {res.seconds:.2f} s"
-    return f"✗ **{label}** — {res.error}"
+        return f"{DONE} **{label}** — {res.seconds:.2f} s"
+    return f"{FAILED} **{label}** — failed: {clause(res.error or 'no reason given')}"
 
 
 def _show_status(plan: list[tuple[str, str]], results: list[MethodResult], live: bool) -> None:
@@ -87,13 +105,15 @@ st.caption("Step 3: run unlearning methods on the forget set, with retraining as
 data, entry = require_data_and_model()
 split = current_split(data)
 if split is None:
-    st.warning("There is no confirmed forget set yet: choose one on the Forget set page.")
-    st.page_link("pages/forget_set.py", label="Go to Forget set", icon="🎯")
+    st.warning(
+        "No forget set is in use yet: mark one on the Forget set page and press "
+        "*Use this forget set*."
+    )
+    page_link("pages/forget_set.py", "Go to Forget set")
     st.stop()
 st.markdown(
     f"**Model** · {S['arch']} ({entry['source']}, test acc {entry['test_acc']:.1f}%) · "
-    f"**Forget set** · {split.request.describe(data.classes)}: {split.n_forget} samples, "
-    f"{split.n_retain} retained"
+    f"**Forget set** · {split_summary(split, data.classes)}, {split.n_retain} retained"
 )
 
 # ------------------------------------------------------------------ methods and settings
@@ -104,15 +124,20 @@ if not split.is_class_wise and class_only:
     st.caption(
         "Not offered here: "
         + ", ".join(specs[n].label for n in class_only)
-        + f" — they forget whole classes only, and this forget set is "
-        f"{split.request.describe(data.classes)}."
+        + " — they forget whole classes only, and this forget set is "
+        f"{split_summary(split, data.classes)}."
     )
-saved = [m for m in S.get("methods", {}) if m in options]
-_bind("p3_methods", saved or default_methods(options, split.is_class_wise))
+# the box shows what the user chose last (an empty box included); defaults only before that
+picked = S.get("chosen_methods")
+if picked is None:
+    picked = default_methods(options, split.is_class_wise)
+_bind("p3_methods", [m for m in picked if m in options])
 if any(m not in options for m in S["p3_methods"]):
     S["p3_methods"] = [m for m in S["p3_methods"] if m in options]
 chosen = st.multiselect("Methods", options, key="p3_methods", format_func=lambda n: specs[n].label)
 _wrote("p3_methods", list(chosen))
+if S.get("chosen_methods") is not None or list(chosen) != [m for m in picked if m in options]:
+    S["chosen_methods"] = list(chosen)
 
 settings: dict[str, dict] = {}
 for name in chosen:
@@ -222,21 +247,16 @@ if comp is not None and not running:
     for r in comp.results:
         if not r.ok:
             st.error(f"{r.label} failed: {r.error}")
-    rows = []
-    for r in [comp.original, *comp.results]:
-        row = r.row()
-        rows.append(
-            {
-                "method": r.label,
-                "forget acc %": row["forget_acc"],
-                "retain acc %": row["retain_acc"],
-                "test acc %": row["test_acc"],
-                "MIA %": row["mia"],
-                "gap to retrain": row["avg_gap"],
-                "seconds": row["seconds"],
-                "time / retrain": row["time_ratio"],
-                "status": "ok" if r.ok else "failed",
-            }
-        )
-    st.dataframe(rows, hide_index=True, width="stretch")
-    st.page_link("pages/compare.py", label="See what changed: Compare", icon="📊")
+    rows = [
+        {
+            **r.metrics,
+            "label": r.label,
+            "avg_gap": r.avg_gap,
+            "seconds": r.seconds,
+            "time_ratio": r.time_ratio,
+            "status": "ok" if r.ok else "failed",
+        }
+        for r in [comp.original, *comp.results]
+    ]
+    show_table(rows, RESULT_TABLE, notes=False)
+    page_link("pages/compare.py", "See what changed: Compare")

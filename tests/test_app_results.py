@@ -8,19 +8,22 @@ page through ``app.py`` and checks what it shows.
 from __future__ import annotations
 
 import base64
+import re
 import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # the app imports ``pages.common`` from its own folder
+if str(ROOT) not in sys.path:  # the app imports ``app_ui`` from its own folder
     sys.path.insert(0, str(ROOT))
 
+from figure_checks import method_colours  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from unlearn_core import metrics as M  # noqa: E402
@@ -29,6 +32,7 @@ from unlearn_core.experiment import compare  # noqa: E402
 from unlearn_core.forget import ForgetRequest  # noqa: E402
 from unlearn_core.methods import REGISTRY, list_methods  # noqa: E402
 from unlearn_core.plots import results as P  # noqa: E402
+from unlearn_core.plots import style  # noqa: E402
 from unlearn_core.training import TrainConfig, train_new_model  # noqa: E402
 
 APP = str(ROOT / "app.py")
@@ -71,7 +75,7 @@ def moons_comp():
 
 def _app(comp, model, *, dataset: dict, cid: str) -> AppTest:
     """An AppTest of app.py with ``comp`` as the current comparison."""
-    import pages.common as C
+    import app_ui.common as C
 
     C.comparison_registry()[cid] = comp
     C.model_registry()[f"model-{cid}"] = {
@@ -118,6 +122,15 @@ def _open_tab(at: AppTest, tab: str) -> dict[str, go.Figure]:
     return _charts(at)
 
 
+def _shown(table) -> pd.DataFrame:
+    """The cells of an ``st.table`` as the reader sees them (the styler's display strings)."""
+    from streamlit import dataframe_util
+
+    return dataframe_util.convert_arrow_bytes_to_pandas_df(
+        table.proto.arrow_data.styler.display_values
+    )
+
+
 def _metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
@@ -142,9 +155,10 @@ def test_learn_page_lists_every_registered_method():
     at.run()
     at.switch_page("pages/learn.py").run()
     assert not at.exception
-    table = at.dataframe[0].value
+    table = at.table[0].value  # a static table: long summaries wrap instead of being cut
     assert sorted(table["name"]) == sorted(s.name for s in list_methods())
     assert set(table["family"]) <= {"exact", "approximate"}
+    assert list(table.columns) == ["name", "method", "family", "paper", "needs", "summary"]
     text = " ".join(m.value for m in at.markdown)
     for word in ("exact", "approximate", "MIA efficacy", "Avg. gap", "CKA", "Embedding shift"):
         assert word in text
@@ -153,39 +167,78 @@ def test_learn_page_lists_every_registered_method():
 # ----------------------------------------------------------------------------- compare
 
 
+def _chart_traces(charts: dict[str, go.Figure]) -> list[dict]:
+    return [t for fig in charts.values() for t in fig.to_plotly_json()["data"]]
+
+
 def test_compare_overview_table_and_charts(digits_comp, digits_mlp):
     at = _digits_app(digits_comp, digits_mlp, "pages/compare.py")
-    df = at.dataframe[0].value
+    df = at.table[0].value  # every column, every row: no inner scroll, nothing cut off
     expected = ["original", *[r.method for r in digits_comp.results]]
+    assert list(df.columns) == [
+        "method",
+        "forget acc (%)",
+        "retain acc (%)",
+        "test acc (%)",
+        "MIA efficacy (%)",
+        "loss-attack AUC",
+        "gap to retrain (points)",
+        "time (s)",
+        "speed-up (×)",
+    ]
     assert list(df["method"]) == expected
+    cols = {
+        "forget_acc": "forget acc (%)",
+        "mia": "MIA efficacy (%)",
+        "loss_auc": "loss-attack AUC",
+    }
     for r in [digits_comp.original, *digits_comp.results]:
         row = df[df["method"] == r.method].iloc[0]
-        for key in ("forget_acc", "retain_acc", "test_acc", "mia", "loss_auc"):
-            assert row[key] == pytest.approx(r.metrics[key])
+        for key, col in cols.items():
+            assert row[col] == pytest.approx(r.metrics[key])
         if r.method != "original":
-            assert row["avg_gap"] == pytest.approx(r.avg_gap)
-            assert row["seconds"] == pytest.approx(r.seconds)
+            assert row["gap to retrain (points)"] == pytest.approx(r.avg_gap)
+            assert row["time (s)"] == pytest.approx(r.seconds)
     ref = digits_comp.reference
-    assert df[df["method"] == "retrain"].iloc[0]["avg_gap"] == pytest.approx(0.0)
+    assert df[df["method"] == "retrain"].iloc[0]["gap to retrain (points)"] == pytest.approx(0.0)
     ft = df[df["method"] == "finetune"].iloc[0]
-    assert ft["speed_up"] == pytest.approx(ref.seconds / digits_comp.get("finetune").seconds)
-    assert any("retrain" in m.value and "How to read" in m.value for m in at.markdown)
+    assert ft["speed-up (×)"] == pytest.approx(ref.seconds / digits_comp.get("finetune").seconds)
+    # printed to the precision they carry, missing values as a dash
+    shown = _shown(at.table[0])
+    orig = shown[shown["method"] == "original"].iloc[0]
+    assert orig["time (s)"] == "—" and orig["speed-up (×)"] == "—"
+    assert all(re.fullmatch(r"\d+\.\d", v) for v in shown["forget acc (%)"])
+    assert all(re.fullmatch(r"0\.\d{3}", v) for v in shown["loss-attack AUC"])
+    assert "None" not in shown.to_string() and "nan" not in shown.to_string()
+    assert any("How to read" in m.value and "retrain" in m.value for m in at.markdown)
     charts = _charts(at)
     assert {"chart_acc", "chart_mia", "chart_gap", "chart_auc", "chart_time"} <= set(charts)
-    acc = charts["chart_acc"].data
+    acc = [t for t in charts["chart_acc"].data if t.type == "bar"]
     assert [t.name for t in acc] == ["forget acc", "retain acc", "test acc"]
-    assert list(acc[0].x) == expected
-    assert list(acc[0].y) == pytest.approx(
+    assert list(acc[0].y) == expected
+    assert list(acc[0].x) == pytest.approx(
         [r.metrics["forget_acc"] for r in [digits_comp.original, *digits_comp.results]]
     )
+    # each model has its one colour on every chart of the page
+    seen = method_colours(_chart_traces(charts), expected)
+    assert set(seen) == set(expected)
+    for name, colours in seen.items():
+        assert colours == {style.method_colour(name).lower()}, name
+    # every title sits in the top margin and every legend at the bottom edge
+    for key, fig in charts.items():
+        assert fig.layout.title.yref == "container" and fig.layout.title.yanchor == "top", key
+        if fig.layout.showlegend is not False:
+            assert (fig.layout.legend.yref, fig.layout.legend.yanchor) == ("container", "bottom")
 
 
 def test_compare_per_class_and_prediction_matrices(digits_comp, digits_mlp):
     at = _digits_app(digits_comp, digits_mlp, "pages/compare.py")
     charts = _open_tab(at, "Per class")
-    bars = charts["chart_per_class"].data
-    assert [b.name for b in bars] == ["original", *[r.method for r in digits_comp.results]]
-    assert list(bars[0].y) == pytest.approx(digits_comp.original.metrics["per_class_test"])
+    grid = charts["chart_per_class"].data[0]  # one row per model, one column per class
+    assert list(grid.y) == ["original", *[r.method for r in digits_comp.results]]
+    assert list(_arr(grid.z)[0]) == pytest.approx(digits_comp.original.metrics["per_class_test"])
+    outlined = [s.x0 for s in charts["chart_per_class"].layout.shapes]
+    assert outlined == [2.5]  # class 3, forgotten
     charts = _open_tab(at, "Predictions")
     cms = {k: v for k, v in charts.items() if k.startswith("chart_cm_")}
     assert len(cms) == 1 + len(digits_comp.results)
@@ -194,7 +247,7 @@ def test_compare_per_class_and_prediction_matrices(digits_comp, digits_mlp):
 
 
 def test_compare_embeddings_pca_then_umap(digits_comp, digits_mlp):
-    import pages.common as C
+    import app_ui.common as C
 
     at = _digits_app(digits_comp, digits_mlp, "pages/compare.py")
     at.session_state["compare_method"] = "finetune"
@@ -212,10 +265,18 @@ def test_compare_embeddings_pca_then_umap(digits_comp, digits_mlp):
     assert not at.exception
     fig = _charts(at)["chart_embed"]
     assert "UMAP" in fig.layout.title.text
-    moved = at.dataframe[0].value
-    assert list(moved["model"]) == ["finetune", "retrain"]
-    assert (moved["n_forget"] == n_forget).all()
-    assert (moved["forget_mean"] > 0).all() and (moved["retain_mean"] > 0).all()
+    moved = at.table[0].value  # every model, human headers
+    models = [r.method for r in digits_comp.results if r.ok]
+    assert list(moved["model"]) == models
+    assert (moved["forget samples"] == n_forget).all()
+    assert (moved["forget: mean shift"] > 0).all() and (moved["retain: mean shift"] > 0).all()
+    # the retrain row is the same whichever method is in view (it used to change with it)
+    ref_row = moved[moved["model"] == "retrain"].iloc[0].to_dict()
+    at.session_state["compare_method"] = "ssd"
+    at.run()
+    assert not at.exception
+    again = at.table[0].value
+    assert again[again["model"] == "retrain"].iloc[0].to_dict() == ref_row
 
 
 def test_compare_attributions_for_a_chosen_sample(digits_comp, digits_mlp, digits):
@@ -227,7 +288,7 @@ def test_compare_attributions_for_a_chosen_sample(digits_comp, digits_mlp, digit
     fig = charts[f"chart_attr_{chosen}"]
     heat = [t for t in fig.data if t.type == "heatmap"]
     assert len(heat) >= 3 * 2  # at least two attribution methods x three models (+ inputs)
-    assert len(at.image) >= 12  # the forget-sample thumbnails to pick from
+    assert len(at.image[0].proto.imgs) == 12  # the forget-sample thumbnails to pick from
 
 
 def test_compare_layer_similarity(digits_comp, digits_mlp):
@@ -238,6 +299,10 @@ def test_compare_layer_similarity(digits_comp, digits_mlp):
     assert [t.name for t in lines] == ["vs original", "vs retrain"]
     vals = np.asarray(lines[0].y, dtype=float)
     assert len(vals) >= 2 and np.all((vals > 0) & (vals <= 1.0 + 1e-6))
+    # the axis zooms to the values instead of spreading 0-1
+    every = np.concatenate([np.asarray(t.y, dtype=float) for t in lines])
+    lo, hi = charts["chart_cka"].layout.yaxis.range
+    assert lo <= every.min() and hi >= every.max() and hi - lo < max(0.5, 3 * np.ptp(every))
 
 
 @pytest.mark.skipif("lrp" not in REGISTRY, reason="LRP neuron-path perturbation not registered")
@@ -291,9 +356,35 @@ def test_attack_threshold_changes_rates(digits_comp, digits_mlp, digits):
     assert after == (f"{tpr:.1%}", f"{fpr:.1%}")
     charts = _charts(at)
     assert {"attack_hist", "attack_roc"} <= set(charts)
-    names = [t.name.split(" ")[0] for t in charts["attack_hist"].data]
+    names = [t.name.split(" ")[0] for t in charts["attack_hist"].data if t.type == "bar"]
     assert names == ["forget", "retain", "test"]
-    assert _metric(at, "MIA efficacy (SVC)") == f"{digits_comp.original.metrics['mia']:.1f}%"
+    mia = _metric(at, "MIA efficacy (SVC attack)")
+    assert mia == f"{digits_comp.original.metrics['mia']:.1f}%"
+    # the ROC's AUC says which attack it belongs to; the headline AUC says its own
+    assert (
+        charts["attack_roc"]
+        .data[0]
+        .name.startswith("confidence threshold attack, retain vs test: AUC")
+    )
+    assert any(m.label == "Loss-attack AUC (forget vs test)" for m in at.metric)
+
+
+def test_attack_opens_on_the_first_method_and_has_no_arrow_on_zero_deltas(digits_comp, digits_mlp):
+    at = _digits_app(digits_comp, digits_mlp, "pages/attack.py")
+    first = next(r.method for r in digits_comp.results if r.method != "retrain")
+    assert at.selectbox(key="attack_model").value == first  # not retrain against itself
+    roc = _charts(at)["attack_roc"].data[0]
+    assert roc.line.color == style.method_colour(first)  # the method's colour here too
+    metrics = {m.label: m.proto for m in at.metric}
+    for label, m in metrics.items():
+        number = re.match(r"[+-]?\d+(\.\d+)?", m.delta or "")
+        if m.delta == "same as retrain" or (number and float(number.group()) == 0):
+            assert m.direction == m.MetricDirection.NONE, f"{label}: arrow on a zero delta"
+    # the method forgets class 3 as completely as retrain: the delta reads so, without arrow
+    fa = metrics["Forget accuracy"]
+    gap = digits_comp.get(first).metrics["forget_acc"] - digits_comp.reference.metrics["forget_acc"]
+    if abs(gap) < 0.05:
+        assert fa.delta == "same as retrain" and fa.direction == fa.MetricDirection.NONE
 
 
 def test_attack_worst_leaking_thumbnails(digits_comp, digits_mlp, digits):
@@ -301,8 +392,9 @@ def test_attack_worst_leaking_thumbnails(digits_comp, digits_mlp, digits):
     at.selectbox(key="attack_model").select("finetune").run()
     at.radio(key="attack_score").set_value("loss").run()
     assert not at.exception
-    assert len(at.image) == 8
-    ids = [int(img.captions[0].split("·")[0].strip().lstrip("#")) for img in at.image]
+    imgs = at.image[0]  # one row of framed tiles
+    assert len(imgs.proto.imgs) == 8
+    ids = [int(i.caption.split("·")[0].strip().lstrip("#")) for i in imgs.proto.imgs]
     forget_ids = np.flatnonzero(digits.y_train.numpy() == 3)
     assert set(ids) <= set(forget_ids.tolist())
     # they are the forget samples with the lowest loss under the fine-tuned model

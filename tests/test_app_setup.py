@@ -1,11 +1,14 @@
-"""AppTest checks of the first three pages: Data & model, Forget set, Unlearn.
+"""AppTest checks of the first three pages: Data & model, Forget set, Unlearn, and of the
+messages a user reads there (what is wrong and what to do, no server paths).
 
 Real data (digits), real training (5 epochs), real background jobs and a real comparison.
 """
 
 from __future__ import annotations
 
+import re
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,7 +20,7 @@ if str(ROOT) not in sys.path:
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from pages import common  # noqa: E402
+from app_ui import common  # noqa: E402
 from unlearn_core.checkpoints import save_checkpoint  # noqa: E402
 from unlearn_core.data import load_dataset  # noqa: E402
 from unlearn_core.methods import Method, MethodSpec, Param, UnlearnOutput  # noqa: E402
@@ -137,6 +140,10 @@ def test_data_page_trains_shows_accuracy_and_reuses_cache():
     assert has(at3.button, "p1_train")
 
 
+def no_server_paths(text: str) -> None:
+    assert tempfile.gettempdir() not in text and "unlearn-upload-" not in text, text
+
+
 def test_broken_file_shows_error_and_keeps_digits(fresh):
     bad = fresh / "broken.npz"
     bad.write_bytes(b"this is not a zip archive")
@@ -148,20 +155,35 @@ def test_broken_file_shows_error_and_keeps_digits(fresh):
     at.text_input(key="p1_path").input(str(bad)).run()
     at.button(key="p1_load").click().run()
     no_exception(at)
-    assert "Cannot load this dataset" in texts(at.error) and "broken.npz" in texts(at.error)
+    err = texts(at.error)
+    assert err.startswith("Cannot load broken.npz: broken.npz: not an .npz archive")
+    assert "pickle" not in err  # numpy's advice does not apply
+    assert err.endswith("The current dataset, digits, stays.")
     assert at.session_state["dataset"]["name"] == "digits"
     assert at.session_state["forget"] == forget  # nothing lost
 
-    # an uploaded CSV without the label column: refused, digits stays
-    at.selectbox(key="p1_format").select("csv").run()
+    # random bytes uploaded as .npz: the same, and no server folder in the message
     at.radio(key="p1_where").set_value("Upload").run()
+    junk = bytes(range(256)) * 4
+    at.file_uploader(key="p1_upload").set_value(("junk.npz", junk, "application/octet-stream"))
+    at.run()
+    at.button(key="p1_load").click().run()
+    err = texts(at.error)
+    assert "junk.npz: not an .npz archive" in err and "pickle" not in err
+    no_server_paths(err)
+
+    # an uploaded CSV without the label column: refused in the app's words, digits stays
+    at.selectbox(key="p1_format").select("csv").run()
     at.file_uploader(key="p1_upload").set_value(("t.csv", b"a,b\n1,2\n3,4\n", "text/csv")).run()
     at.button(key="p1_load").click().run()
     no_exception(at)
-    assert "no label column" in texts(at.error)
+    err = texts(at.error)
+    assert "no label column 'label'" in err and "label column" in err
+    assert "label=<" not in err and ".." not in err
+    no_server_paths(err)
     assert at.session_state["dataset"]["name"] == "digits"
 
-    # a good upload replaces the dataset and clears the forget set, saying so
+    # a good upload replaces the dataset and clears the forget set, saying so in one sentence
     rows = "\n".join(f"{i % 7},{(i * 3) % 5},{i % 2}" for i in range(60))
     good = f"f1,f2,label\n{rows}\n".encode()
     at.file_uploader(key="p1_upload").set_value(("good.csv", good, "text/csv")).run()
@@ -170,42 +192,117 @@ def test_broken_file_shows_error_and_keeps_digits(fresh):
     assert at.session_state["dataset"]["name"] == "file"
     assert at.session_state["dataset"]["format"] == "csv"
     assert at.session_state["forget"] is None
-    assert "forget set" in texts(at.info)
+    assert (
+        "Dataset changed: the forget set belonged to the previous dataset and was cleared."
+        in texts(at.info)
+    )
     assert at.selectbox(key="p1_arch").options == ["MLP (fully connected)"]  # no CNN / ResNet
+    # tabular data: a scatter of the rows, not black glyphs
+    assert not at.image and has(at.get("plotly_chart"), "p1_scatter")
+
+    # a failed upload now names the dataset kept by its name, not "file"
+    at.file_uploader(key="p1_upload").set_value(("t.csv", b"a,b\n1,2\n", "text/csv")).run()
+    at.button(key="p1_load").click().run()
+    err = texts(at.error)
+    assert err.endswith("The current dataset, good.csv, stays.") and "'file'" not in err
 
 
-def test_checkpoint_of_another_architecture_is_refused(fresh):
+def test_data_page_shows_a_scatter_of_2d_points():
+    at = new_app()
+    at.selectbox(key="p1_source").select("moons").run()
+    no_exception(at)
+    assert not at.image  # no thumbnails of feature vectors
+    chart = next(c for c in at.get("plotly_chart") if c.key == "p1_scatter")
+    assert "2-D points" in chart.proto.spec
+
+
+def test_thumbnail_captions_never_break_inside_a_word(monkeypatch):
+    from unlearn_core.plots import setup as plots
+
+    drawn = []
+    real = plots.tiles
+
+    def spy(images, captions, *a, **kw):
+        out = real(images, captions, *a, **kw)
+        drawn.append((list(captions), out[1], [t.shape[1] for t in out[0]]))
+        return out
+
+    monkeypatch.setattr(plots, "tiles", spy)
+    at = new_app()
+    at.selectbox(key="p1_source").select("shapes").run()
+    no_exception(at)
+    assert "horizontal bar" in [i.caption for i in at.image[0].proto.imgs]
+    captions, width, widths = drawn[-1]
+    longest = max(len(w) for c in captions for w in c.split())
+    assert width >= 8 * longest and set(widths) == {width}  # "horizontal" fits on a line
+
+
+def test_checkpoint_brings_its_architecture_and_one_status_line(fresh):
     data = load_dataset("digits")
     cnn = build_model("cnn", data.input_shape, data.num_classes)
-    save_checkpoint(cnn, fresh / "cnn", data)
+    save_checkpoint(cnn, fresh / "cnn", data, extra={"train_config": FAST})
     mlp = build_model("mlp", data.input_shape, data.num_classes)
     save_checkpoint(mlp, fresh / "mlp", data, extra={"train_config": FAST})
     moons = load_dataset("moons")
     save_checkpoint(build_model("mlp", moons.input_shape, 2), fresh / "moons", moons)
 
     at = new_app()
-    at.text_input(key="p1_ckpt_path").input(str(fresh / "cnn.safetensors")).run()
-    at.button(key="p1_ckpt_load").click().run()
-    no_exception(at)
-    assert "checkpoint is a 'cnn' model, not 'mlp'" in texts(at.error)
-    assert at.session_state["model_key"] is None
-
+    assert at.selectbox(key="p1_arch").value == "mlp"
+    # a checkpoint of another dataset's shape: refused, saying why
     at.text_input(key="p1_ckpt_path").input(str(fresh / "moons.safetensors")).run()
     at.button(key="p1_ckpt_load").click().run()
+    no_exception(at)
     assert "expects inputs of shape [2]" in texts(at.error)
     assert at.session_state["model_key"] is None
 
-    # the right architecture loads, with its accuracy (untrained: about chance)
-    at.text_input(key="p1_ckpt_path").input(str(fresh / "mlp.safetensors")).run()
+    # a valid CNN checkpoint while the dropdown shows the MLP: it loads and brings its
+    # architecture (and its recipe) with it
+    at.text_input(key="p1_ckpt_path").input(str(fresh / "cnn.safetensors")).run()
     at.button(key="p1_ckpt_load").click().run()
     no_exception(at)
     assert not at.error
+    assert at.selectbox(key="p1_arch").value == "cnn"
+    assert at.number_input(key="p1_epochs").value == FAST["epochs"]
     entry = common.model_registry()[at.session_state["model_key"]]
-    assert entry["source"] == "checkpoint mlp.safetensors"
-    assert torch.equal(entry["model"].head.weight, mlp.head.weight)
+    assert entry["source"] == "checkpoint cnn.safetensors"
     assert "Test accuracy" in [m.label for m in at.metric]
+    # one status: the checkpoint in use, nothing saying there is no model
+    assert texts(at.success) == "Using checkpoint cnn.safetensors: a Small CNN."
+    assert not at.info and not at.warning
     at.run()  # the checkpoint model stays current across reruns
     assert at.session_state["model_key"] in common.model_registry()
+    assert at.selectbox(key="p1_arch").value == "cnn"
+
+    # the MLP one switches back
+    at.text_input(key="p1_ckpt_path").input(str(fresh / "mlp.safetensors")).run()
+    at.button(key="p1_ckpt_load").click().run()
+    entry = common.model_registry()[at.session_state["model_key"]]
+    assert torch.equal(entry["model"].head.weight, mlp.head.weight)
+    assert at.selectbox(key="p1_arch").value == "mlp"
+
+
+def test_cancelled_training_then_a_checkpoint_shows_one_message(fresh):
+    data = load_dataset("digits")
+    save_checkpoint(
+        build_model("mlp", data.input_shape, data.num_classes),
+        fresh / "m",
+        data,
+        extra={"train_config": FAST},
+    )
+    at = new_app(recipe={**FAST, "epochs": 400})
+    at.button(key="p1_train").click().run()
+    job = next(iter(common.job_registry().values()))
+    job.cancel()
+    assert job.wait(60)
+    at.run()
+    no_exception(at)
+    assert "Training was cancelled" in texts(at.warning)
+    assert not at.info  # not also "No model for these settings yet"
+    at.text_input(key="p1_ckpt_path").input(str(fresh / "m.safetensors")).run()
+    at.button(key="p1_ckpt_load").click().run()
+    no_exception(at)
+    assert "Using checkpoint m.safetensors" in texts(at.success)
+    assert not at.warning and not at.info and not at.error
 
 
 # ------------------------------------------------------------------ page 2 · Forget set
@@ -217,32 +314,57 @@ def test_forget_page_needs_a_model():
     assert not has(at.button, "p2_confirm")
 
 
+def count(at: AppTest, needle: str) -> int:
+    """How often ``needle`` appears in the page's messages and text."""
+    every = [*at.error, *at.warning, *at.info, *at.success, *at.markdown, *at.caption]
+    return sum(str(e.value).count(needle) for e in every)
+
+
 def test_forget_classes_stored_and_bad_sets_refused():
     at = trained_app()
     at.switch_page("pages/forget_set.py").run()
     no_exception(at)
-    at.button(key="p2_confirm").click().run()  # nothing chosen
-    assert "the forget request is empty" in texts(at.error)
-    assert at.session_state["forget"] is None
+    assert "Nothing is marked yet." in texts(at.info)
+    assert at.button(key="p2_confirm").disabled  # nothing to use
+    assert "In use for unlearning:** nothing yet" in texts(at.markdown)
 
+    # every class: refused once, in the preview, and the button stays off
     at.multiselect(key="p2_classes").set_value(list(range(10))).run()
-    assert "whole training set" in texts(at.warning)  # the preview says so at once
-    at.button(key="p2_confirm").click().run()
-    assert "covers the whole training set" in texts(at.error)
+    assert count(at, "whole training set") == 1
+    assert "cannot be used: the forget set covers the whole training set" in texts(at.warning)
+    assert not at.error and at.button(key="p2_confirm").disabled
     assert at.session_state["forget"] is None
 
     at.multiselect(key="p2_classes").set_value([3]).run()
     n3 = int((load_dataset("digits").y_train == 3).sum())
     assert f"{n3} samples marked" in texts(at.markdown)
+    assert "Preview, not in use yet" in texts(at.markdown)
     at.button(key="p2_confirm").click().run()
     no_exception(at)
     assert not at.error
     assert at.session_state["forget"]["classes"] == [3]
     assert at.session_state["forget"]["kind"] == "class"
+    assert f"Forget set stored: class 3 ({n3} samples)" in texts(at.success)
+    assert "In use:" in texts(at.markdown)
+    assert [p.proto.page for p in at.get("page_link")][-1] == "unlearn"
 
-    # a random fraction within one class
+    # another choice is a preview, clearly not what unlearning will use; no "Next" link
+    at.multiselect(key="p2_classes").set_value([5]).run()
+    assert "Preview, not in use yet" in texts(at.markdown)
+    assert f"Unlearning still uses class 3 ({n3} samples)" in texts(at.warning)
+    assert not at.success
+    assert "unlearn" not in [p.proto.page for p in at.get("page_link")]
+
+    # a random fraction, drawn from the whole training set by default (not "Choose an option")
     at.radio(key="p2_mode").set_value("Random fraction").run()
+    drawn = at.selectbox(key="p2_fraction_class")
+    assert drawn.index == 0 and drawn.options[0] == "the whole training set"
     at.slider(key="p2_fraction").set_value(0.2).run()
+    at.button(key="p2_confirm").click().run()
+    f = at.session_state["forget"]
+    assert f["kind"] == "fraction" and f["classes"] == []
+    assert "random 20% of the training set (seed 0)" in texts(at.success)
+    # ... or within one class
     at.selectbox(key="p2_fraction_class").select(5).run()
     at.button(key="p2_confirm").click().run()
     no_exception(at)
@@ -276,6 +398,8 @@ def test_lasso_event_and_ticks_pick_samples():
     at.run()  # the same event is not applied twice
     assert at.session_state["picked"] == [5, 7]
 
+    tick_class = at.selectbox(key="p2_tick_class")
+    assert tick_class.index == 0 and tick_class.options[0] == "all classes"
     at.checkbox(key="p2_tick_0").check().run()
     assert at.session_state["picked"] == [0, 5, 7]
     assert at.checkbox(key="p2_tick_5").value is True
@@ -292,10 +416,16 @@ def test_lasso_event_and_ticks_pick_samples():
     at.button(key="p2_confirm").click().run()
     no_exception(at)
     assert at.session_state["forget"]["indices"] == [0]
+    # said once and in the singular: not "1 chosen samples: 1 samples"
+    assert "**In use for unlearning:** 1 sample picked by hand" in texts(at.markdown)
+    assert "**In use:** **1 sample marked**" in texts(at.markdown)
+    # (AppTest keeps the sidebar of a session's first run only: look at a new session's)
+    sidebar = texts(new_app(forget=dict(at.session_state["forget"])).markdown)
+    assert "**Forget set** · 1 sample picked by hand" in sidebar
+    assert "chosen samples" not in sidebar
     at.button(key="p2_clear").click().run()
     assert at.session_state["picked"] == []
-    at.button(key="p2_confirm").click().run()
-    assert "the forget request is empty" in texts(at.error)
+    assert at.button(key="p2_confirm").disabled and "Nothing is marked yet." in texts(at.info)
     assert at.session_state["forget"]["indices"] == [0]  # the stored set is kept
 
 
@@ -322,11 +452,21 @@ def test_unlearn_runs_methods_and_stores_the_comparison():
     assert all(r.ok for r in comp.results)
     assert comp.get("finetune").params["epochs"] == 2  # the control reached the method
     assert comp.get("retrain").metrics["forget_acc"] < 5  # retrain never saw class 3
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert list(table["method"]) == [comp.original.label] + [r.label for r in comp.results]
     status = texts(at.markdown)
-    assert "✓ **Fine-tune (FT)**" in status and "✓ **Retrain from scratch**" in status
+    assert ":material/check_circle: **Fine-tune (FT)**" in status
+    assert ":material/check_circle: **Retrain from scratch**" in status
     assert any("compare" in p.proto.page for p in at.get("page_link"))
+    # every row (no inner scroll), numbers to their precision, missing values as a dash
+    shown = at.table[0].proto.arrow_data.styler.display_values
+    from streamlit import dataframe_util
+
+    cells = dataframe_util.convert_arrow_bytes_to_pandas_df(shown)
+    assert len(cells) == 1 + len(comp.results)
+    orig = cells.iloc[0]
+    assert orig["time (s)"] == "—" and orig["gap to retrain (points)"] != "None"
+    assert all(re.fullmatch(r"\d+\.\d", v) for v in cells["test acc (%)"])
 
 
 @pytest.fixture
@@ -394,4 +534,29 @@ def test_a_failing_method_shows_its_error_and_the_others_finish(odd_methods):
     assert [r.method for r in comp.results] == ["explode_for_test", "finetune"]
     assert not comp.get("explode_for_test").ok and comp.get("finetune").ok
     assert comp.reference is None and comp.get("finetune").time_ratio is None
-    assert "✗ **Explode (test)**" in texts(at.markdown)
+    assert ":material/error: **Explode (test)** — failed: " in texts(at.markdown)
+
+
+def test_cleared_methods_box_stays_as_the_user_left_it():
+    at = confirm_classes(trained_app(), [3])
+    at.switch_page("pages/unlearn.py").run()
+    assert len(at.multiselect(key="p3_methods").value) == 3  # the defaults, at first
+    at.multiselect(key="p3_methods").set_value([]).run()
+    assert at.multiselect(key="p3_methods").value == []
+    at.run()
+    assert at.multiselect(key="p3_methods").value == []  # the defaults do not come back
+    at.multiselect(key="p3_methods").set_value(["finetune"]).run()
+    at.run()
+    assert at.multiselect(key="p3_methods").value == ["finetune"]
+    at.switch_page("pages/forget_set.py").run()
+    at.switch_page("pages/unlearn.py").run()
+    assert at.multiselect(key="p3_methods").value == ["finetune"]
+
+
+def test_pages_use_material_icons_not_emoji():
+    """Emoji render as empty boxes in Debian's Chromium; Material icons render everywhere."""
+    emoji = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u23e9-\u23fa\u2b50\u2b55\ufe0f]")
+    files = [ROOT / "app.py", *ROOT.glob("pages/*.py"), *ROOT.glob("app_ui/*.py")]
+    found = [f"{f.name}: {m.group()!r}" for f in files for m in emoji.finditer(f.read_text())]
+    assert not found, found
+    assert not (ROOT / "pages" / "common.py").exists()  # pages/ holds pages only

@@ -466,3 +466,59 @@ def test_load_file_errors(tmp_path):
     (tmp_path / "x.npz").write_bytes(b"")
     with pytest.raises(DataError, match="expects a folder"):
         load_file(tmp_path / "x.npz", "idx")
+
+
+# ------------------------------------------------------------------ messages a user reads
+
+
+def test_npz_messages_name_the_problem_without_numpy_advice(tmp_path):
+    f = tmp_path / "random.npz"
+    f.write_bytes(np.random.default_rng(0).bytes(512))
+    with pytest.raises(DataError) as exc:
+        load_file(f, "npz")
+    msg = str(exc.value)
+    assert msg.startswith("random.npz: not an .npz archive")
+    assert "pickle" not in msg.lower()  # numpy's "allow_pickle" advice does not apply here
+    g = tmp_path / "single.npz"
+    with g.open("wb") as fh:
+        np.save(fh, np.zeros(3))
+    with pytest.raises(DataError, match=r"single\.npz: a single \.npy array; save x and y"):
+        load_file(g, "npz")
+
+
+def test_csv_without_label_column_says_what_to_do_once(tmp_path):
+    f = tmp_path / "t.csv"
+    f.write_text("a,b\n1,2\n3,4\n")
+    with pytest.raises(DataError) as exc:
+        load_file(f, "csv")
+    msg = str(exc.value)
+    assert msg == (
+        "t.csv: no label column 'label'; the columns are 'a', 'b'. Name the column that holds "
+        "the classes as the label column"
+    )
+    assert ".." not in msg and "label=<" not in msg
+
+
+def test_loader_messages_never_show_the_server_folders(tmp_path):
+    """Uploads land in a temporary folder: messages name the file, not where it was put."""
+    cases = []
+    (tmp_path / "r.npz").write_bytes(b"not an archive")
+    cases.append((tmp_path / "r.npz", "npz"))
+    (tmp_path / "t.csv").write_text("a,label\n1,x\n2,\n")
+    cases.append((tmp_path / "t.csv", "csv"))
+    (tmp_path / "b.bin").mkdir()
+    (tmp_path / "b.bin" / "data_batch_1.bin").write_bytes(b"\0" * 10)
+    (tmp_path / "b.bin" / "test_batch.bin").write_bytes(b"\0" * 10)
+    cases.append((tmp_path / "b.bin", "cifar"))
+    imgs = tmp_path / "imgs" / "cat"
+    imgs.mkdir(parents=True)
+    (imgs / "broken.png").write_bytes(b"no png")
+    cases.append((tmp_path / "imgs", "folder"))
+    (tmp_path / "mnist").mkdir()
+    cases.append((tmp_path / "mnist", "idx"))
+    for path, fmt in cases:
+        with pytest.raises(DataError) as exc:
+            load_file(path, fmt)
+        assert str(tmp_path) not in str(exc.value), (fmt, str(exc.value))
+    with pytest.raises(DataError, match=r"imgs/cat/broken\.png: unreadable image"):
+        load_file(tmp_path / "imgs", "folder")

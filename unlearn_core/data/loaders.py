@@ -51,28 +51,41 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 # --------------------------------------------------------------------------- shared helpers
 
 
+def _where(p: Path, root: Path | None = None) -> str:
+    """How a message names a file: its name (with its folders below ``root`` when given), never
+    the server folders above it, which mean nothing to the user who uploaded it."""
+    p = Path(p)
+    if root is not None:
+        try:
+            rel = p.relative_to(root)
+            return f"{Path(root).name}/{rel}" if str(rel) != "." else (Path(root).name or str(p))
+        except ValueError:
+            pass
+    return p.name or str(p)
+
+
 def _check_fraction(path: Path, test_fraction: float) -> None:
     if not 0.0 <= test_fraction < 1.0:
-        raise DataError(f"{path}: test_fraction must lie in [0, 1), got {test_fraction}")
+        raise DataError(f"{_where(path)}: test_fraction must lie in [0, 1), got {test_fraction}")
 
 
 def _check_file(path: Path, fmt: str) -> None:
     if not path.is_file():
-        raise DataError(f"{path}: the {fmt} format expects a file, not a folder")
+        raise DataError(f"{_where(path)}: the {fmt} format expects a file, not a folder")
 
 
 def _raw(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror or e})") from e
+        raise DataError(f"{_where(path)}: cannot read ({e.strerror or e})") from e
 
 
 def _check_labels(path: Path, y: np.ndarray, classes: list[str], hint: str = "") -> None:
     if len(y) and (int(y.min()) < 0 or int(y.max()) >= len(classes)):
         bad = int(y.min()) if int(y.min()) < 0 else int(y.max())
         raise DataError(
-            f"{path}: label {bad} is out of range 0..{len(classes) - 1} "
+            f"{_where(path)}: label {bad} is out of range 0..{len(classes) - 1} "
             f"({len(classes)} classes){hint}"
         )
 
@@ -108,7 +121,7 @@ def _find_idx(folder: Path, stem: str) -> Path:
     for name in (stem, stem + ".gz", alt, alt + ".gz"):
         if (folder / name).is_file():
             return folder / name
-    raise DataError(f"{folder}: missing {stem} (or {stem}.gz)")
+    raise DataError(f"{_where(folder)}: missing {stem} (or {stem}.gz)")
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -118,7 +131,7 @@ def _read_bytes(path: Path) -> bytes:
         try:
             return gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as e:
-            raise DataError(f"{path}: corrupt or truncated gzip data ({e})") from e
+            raise DataError(f"{_where(path)}: corrupt or truncated gzip data ({e})") from e
     return raw
 
 
@@ -126,24 +139,24 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
     """Parse an unsigned-byte IDX file with ``ndim`` dimensions (magic ``0x0000080<ndim>``)."""
     raw = _read_bytes(path)
     if len(raw) < 4:
-        raise DataError(f"{path}: too short for an IDX header ({len(raw)} bytes)")
+        raise DataError(f"{_where(path)}: too short for an IDX header ({len(raw)} bytes)")
     magic = int.from_bytes(raw[:4], "big")
     want = 0x0800 | ndim
     if magic != want:
         raise DataError(
-            f"{path}: bad magic number 0x{magic:08x}, expected 0x{want:08x} "
+            f"{_where(path)}: bad magic number 0x{magic:08x}, expected 0x{want:08x} "
             f"(unsigned-byte IDX with {ndim} dimension{'s' if ndim > 1 else ''})"
         )
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise DataError(f"{path}: truncated IDX header")
+        raise DataError(f"{_where(path)}: truncated IDX header")
     dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     expect = math.prod(dims)
     got = len(raw) - header
     if got != expect:
         what = "truncated" if got < expect else "has trailing bytes"
         raise DataError(
-            f"{path}: payload {what}: header dims {dims} need {expect} bytes, found {got}"
+            f"{_where(path)}: payload {what}: header dims {dims} need {expect} bytes, found {got}"
         )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
@@ -159,18 +172,20 @@ def load_idx(path: Path, fashion: bool | None = None, classes: list[str] | None 
     """
     path = Path(path)
     if not path.is_dir():
-        raise DataError(f"{path}: the idx format expects a folder holding the four IDX files")
+        raise DataError(
+            f"{_where(path)}: the idx format expects a folder holding the four IDX files"
+        )
     files = {k: _find_idx(path, stem) for k, stem in _IDX_FILES.items()}
     arrays = {k: read_idx(f, 3 if k.endswith("x") else 1) for k, f in files.items()}
     for part in ("train", "test"):
         nx, ny = len(arrays[f"{part}_x"]), len(arrays[f"{part}_y"])
         if nx != ny:
             raise DataError(
-                f"{files[part + '_x']}: {nx} images but {files[part + '_y'].name} has {ny} labels"
+                f"{_where(files[part + '_x'])}: {nx} images but {files[part + '_y'].name} has {ny} labels"
             )
     if arrays["train_x"].shape[1:] != arrays["test_x"].shape[1:]:
         raise DataError(
-            f"{files['test_x']}: image size {arrays['test_x'].shape[1:]} differs from the "
+            f"{_where(files['test_x'])}: image size {arrays['test_x'].shape[1:]} differs from the "
             f"training images' {arrays['train_x'].shape[1:]}"
         )
     if fashion is None:  # e.g. fashion-mnist/ or FashionMNIST/raw/
@@ -178,7 +193,7 @@ def load_idx(path: Path, fashion: bool | None = None, classes: list[str] | None 
     if classes is None:
         classes = list(FASHION_CLASSES) if fashion else [str(i) for i in range(10)]
     classes = [str(c) for c in classes]
-    hint = "; pass classes=[...] to name more classes"
+    hint = "; IDX labels must be class ids 0..9"
     _check_labels(files["train_y"], arrays["train_y"], classes, hint)
     _check_labels(files["test_y"], arrays["test_y"], classes, hint)
 
@@ -206,10 +221,10 @@ def read_cifar_bin(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """One CIFAR-10 binary batch: records of 1 label byte + 3072 pixel bytes (R, G, B planes)."""
     raw = _raw(path)
     if len(raw) == 0:
-        raise DataError(f"{path}: empty file")
+        raise DataError(f"{_where(path)}: empty file")
     if len(raw) % _CIFAR_RECORD:
         raise DataError(
-            f"{path}: size {len(raw)} bytes is not a multiple of the {_CIFAR_RECORD}-byte "
+            f"{_where(path)}: size {len(raw)} bytes is not a multiple of the {_CIFAR_RECORD}-byte "
             f"record (1 label + 3072 pixels); truncated, or not a CIFAR-10 binary batch"
         )
     rec = np.frombuffer(raw, dtype=np.uint8).reshape(-1, _CIFAR_RECORD)
@@ -226,26 +241,30 @@ def load_cifar(path: Path, classes: list[str] | None = None) -> Dataset:
     """
     path = Path(path)
     if not path.is_dir():
-        raise DataError(f"{path}: the cifar format expects a folder of CIFAR-10 .bin batches")
+        raise DataError(
+            f"{_where(path)}: the cifar format expects a folder of CIFAR-10 .bin batches"
+        )
     if not any(path.glob("*.bin")) and (path / "cifar-10-batches-bin").is_dir():
         path = path / "cifar-10-batches-bin"
     train_files = [path / f"data_batch_{i}.bin" for i in range(1, 6)]
     train_files = [f for f in train_files if f.is_file()]
     if not train_files:
-        raise DataError(f"{path}: no training batch found (data_batch_1.bin .. data_batch_5.bin)")
+        raise DataError(
+            f"{_where(path)}: no training batch found (data_batch_1.bin .. data_batch_5.bin)"
+        )
     test_file = path / "test_batch.bin"
     if not test_file.is_file():
-        raise DataError(f"{path}: missing test_batch.bin")
+        raise DataError(f"{_where(path)}: missing test_batch.bin")
     meta_file = path / "batches.meta.txt"
     if classes is None:
         if meta_file.is_file():
             try:
                 lines = _raw(meta_file).decode("utf-8").splitlines()
             except UnicodeDecodeError as e:
-                raise DataError(f"{meta_file}: not a text file ({e})") from e
+                raise DataError(f"{_where(meta_file)}: not a text file ({e})") from e
             classes = [ln.strip() for ln in lines if ln.strip()]
             if not classes:
-                raise DataError(f"{meta_file}: holds no class names")
+                raise DataError(f"{_where(meta_file)}: holds no class names")
         else:
             classes = list(CIFAR10_CLASSES)
     classes = [str(c) for c in classes]
@@ -338,17 +357,17 @@ def load_folder(
 
     path = Path(path)
     if not path.is_dir():
-        raise DataError(f"{path}: the folder format expects a folder of class sub-folders")
+        raise DataError(f"{_where(path)}: the folder format expects a folder of class sub-folders")
     _check_fraction(path, test_fraction)
     if (path / "train").is_dir() and (path / "test").is_dir():
         split = {"train": _class_dirs(path / "train"), "test": _class_dirs(path / "test")}
         if not split["train"]:
-            raise DataError(f"{path / 'train'}: no class sub-folder holds images")
+            raise DataError(f"{_where(path / 'train', path)}: no class sub-folder holds images")
     else:
         split = {"all": _class_dirs(path)}
         if not split["all"]:
             raise DataError(
-                f"{path}: no images found; expected root/<class>/*.png (or .jpg, ...) "
+                f"{_where(path)}: no images found; expected root/<class>/*.png (or .jpg, ...) "
                 "or root/train/<class> and root/test/<class>"
             )
     classes = sorted({c for part in split.values() for c in part})
@@ -370,7 +389,10 @@ def load_folder(
                         im.mode == "P" and _grey_palette(im.getpalette())
                     )
             except bad as e:
-                raise DataError(f"{f}: unreadable image ({e})") from e
+                raise DataError(
+                    f"{_where(f, path)}: unreadable image (not a format Pillow opens, or a "
+                    "damaged file)"
+                ) from e
             sizes[(h, w)] += 1
     if size is None:
         target = sizes.most_common(1)[0][0]
@@ -379,9 +401,9 @@ def load_folder(
     elif isinstance(size, tuple | list) and len(size) == 2:
         target = (int(size[0]), int(size[1]))
     else:
-        raise DataError(f"{path}: size must be an int or (height, width), got {size!r}")
+        raise DataError(f"{_where(path)}: size must be an int or (height, width), got {size!r}")
     if min(target) < 1:
-        raise DataError(f"{path}: size must be positive, got {size!r}")
+        raise DataError(f"{_where(path)}: size must be positive, got {size!r}")
 
     def load(part: list[tuple[Path, int]]) -> tuple[np.ndarray, np.ndarray]:
         c = 1 if all_grey else 3
@@ -391,7 +413,10 @@ def load_folder(
                 with Image.open(f) as im:
                     x[i] = _to_array(im, all_grey, target)
             except bad as e:
-                raise DataError(f"{f}: unreadable image ({e})") from e
+                raise DataError(
+                    f"{_where(f, path)}: unreadable image (not a format Pillow opens, or a "
+                    "damaged file)"
+                ) from e
         return x, np.array([lab for _, lab in part], dtype=np.int64)
 
     if "all" in entries:
@@ -443,7 +468,7 @@ def _npz_images(path: Path, key: str, x: np.ndarray) -> np.ndarray:
             x = x.transpose(0, 3, 1, 2)
         else:
             raise DataError(
-                f"{path}: array {key!r} of shape {x.shape}: cannot tell the channel axis "
+                f"{_where(path)}: array {key!r} of shape {x.shape}: cannot tell the channel axis "
                 "(expected 1, 3 or 4 channels first or last)"
             )
         if x.shape[1] == 4:
@@ -459,14 +484,14 @@ def _npz_images(path: Path, key: str, x: np.ndarray) -> np.ndarray:
     if lo >= 0.0 and hi <= 255.0:
         return x / 255.0
     raise DataError(
-        f"{path}: image array {key!r} has values in [{lo:g}, {hi:g}]; "
+        f"{_where(path)}: image array {key!r} has values in [{lo:g}, {hi:g}]; "
         "expected [0, 1] floats or 0..255"
     )
 
 
 def _npz_labels(path: Path, key: str, y: np.ndarray, n: int) -> np.ndarray:
     if y.ndim != 1 or len(y) != n:
-        raise DataError(f"{path}: {key!r} must be 1-D with {n} labels, got shape {y.shape}")
+        raise DataError(f"{_where(path)}: {key!r} must be 1-D with {n} labels, got shape {y.shape}")
     return y
 
 
@@ -485,20 +510,36 @@ def load_npz(path: Path, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
     _check_file(path, "npz")
     _check_fraction(path, test_fraction)
     try:
+        with path.open("rb") as fh:
+            head = fh.read(8)
+    except OSError as e:
+        raise DataError(f"{_where(path)}: cannot read ({e.strerror or e})") from e
+    if head.startswith(b"\x93NUMPY"):
+        raise DataError(
+            f"{_where(path)}: a single .npy array; save x and y together in one archive with "
+            "numpy.savez(file, x=..., y=...)"
+        )
+    if not head.startswith(b"PK"):
+        raise DataError(
+            f"{_where(path)}: not an .npz archive (an .npz is a zip of arrays written by "
+            "numpy.savez); choose the format that matches the file"
+        )
+    try:
         npz = np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise DataError(f"{path}: not a readable .npz file ({e})") from e
+        # numpy's own text may advise allow_pickle, which stays off here: not repeated
+        raise DataError(f"{_where(path)}: a damaged or incomplete .npz archive") from e
     if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise DataError(f"{path}: a single .npy array, expected an .npz archive with x and y")
+        raise DataError(f"{_where(path)}: expected an .npz archive with x and y")
     with npz:
         keys = set(npz.files)
         missing = [k for k in ("x", "y") if k not in keys]
         if missing:
             raise DataError(
-                f"{path}: missing array {' and '.join(missing)}; found {sorted(keys) or 'none'}"
+                f"{_where(path)}: missing array {' and '.join(missing)}; found {sorted(keys) or 'none'}"
             )
         if ("x_test" in keys) != ("y_test" in keys):
-            raise DataError(f"{path}: give both x_test and y_test, or neither")
+            raise DataError(f"{_where(path)}: give both x_test and y_test, or neither")
         arrs = {}
         for k in ("x", "y", "x_test", "y_test", "classes"):
             if k not in keys:
@@ -507,29 +548,29 @@ def load_npz(path: Path, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
                 arrs[k] = npz[k]
             except ValueError as e:  # object arrays need pickle, which stays off
                 raise DataError(
-                    f"{path}: array {k!r} is an object array, which would need pickle to "
+                    f"{_where(path)}: array {k!r} is an object array, which would need pickle to "
                     "load; save plain numeric (or fixed-width string) arrays instead"
                 ) from e
             except (OSError, zipfile.BadZipFile, EOFError) as e:
-                raise DataError(f"{path}: array {k!r} is corrupt or truncated ({e})") from e
+                raise DataError(f"{_where(path)}: array {k!r} is corrupt or truncated ({e})") from e
 
     has_test = "x_test" in arrs
     x, y = arrs["x"], arrs["y"]
     x_te = arrs.get("x_test", x[:0])
     for k, a in (("x", x), ("x_test", x_te)):
         if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
-            raise DataError(f"{path}: array {k!r} is not numeric (dtype {a.dtype})")
+            raise DataError(f"{_where(path)}: array {k!r} is not numeric (dtype {a.dtype})")
         if a.ndim not in (2, 3, 4):
             raise DataError(
-                f"{path}: array {k!r} has shape {a.shape}; expected N x D (tabular) or "
+                f"{_where(path)}: array {k!r} has shape {a.shape}; expected N x D (tabular) or "
                 "N x H x W, N x H x W x C, N x C x H x W (images)"
             )
         if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
-            raise DataError(f"{path}: array {k!r} holds NaN or infinite values")
+            raise DataError(f"{_where(path)}: array {k!r} holds NaN or infinite values")
     if x.shape[1:] != x_te.shape[1:]:
-        raise DataError(f"{path}: x is {x.shape} but x_test is {x_te.shape}: shapes differ")
+        raise DataError(f"{_where(path)}: x is {x.shape} but x_test is {x_te.shape}: shapes differ")
     if len(x) == 0:
-        raise DataError(f"{path}: array 'x' is empty")
+        raise DataError(f"{_where(path)}: array 'x' is empty")
     y = _npz_labels(path, "y", y, len(x))
     y_te = _npz_labels(path, "y_test", arrs.get("y_test", y[:0]), len(x_te))
 
@@ -544,7 +585,9 @@ def load_npz(path: Path, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
         lookup = {n: i for i, n in enumerate(names)}
         unknown = sorted(set(labels.tolist()) - set(lookup))
         if unknown:
-            raise DataError(f"{path}: labels {unknown[:5]} are not among the classes {names}")
+            raise DataError(
+                f"{_where(path)}: labels {unknown[:5]} are not among the classes {names}"
+            )
         ids = np.array([lookup[v] for v in labels.tolist()], dtype=np.int64)
         y, y_te = ids[: len(y)], ids[len(y) :]
     else:
@@ -552,7 +595,7 @@ def load_npz(path: Path, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
             if not np.issubdtype(a.dtype, np.number) or (
                 np.issubdtype(a.dtype, np.floating) and not np.all(np.mod(a, 1) == 0)
             ):
-                raise DataError(f"{path}: labels {k!r} must be integers (dtype {a.dtype})")
+                raise DataError(f"{_where(path)}: labels {k!r} must be integers (dtype {a.dtype})")
         y, y_te = y.astype(np.int64), y_te.astype(np.int64)
         if names is None:
             top = int(max(y.max(), y_te.max() if len(y_te) else 0))
@@ -611,48 +654,51 @@ def load_csv(
             # (line number in the file, cells), blank lines skipped
             rows = [(reader.line_num, r) for r in reader if any(c.strip() for c in r)]
     except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text ({e})") from e
+        raise DataError(
+            f"{_where(path)}: not UTF-8 text (byte {e.start} cannot be read); save the CSV as UTF-8"
+        ) from e
     except csv.Error as e:
-        raise DataError(f"{path}: malformed CSV ({e})") from e
+        raise DataError(f"{_where(path)}: malformed CSV ({e})") from e
     except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror or e})") from e
+        raise DataError(f"{_where(path)}: cannot read ({e.strerror or e})") from e
     if not rows:
-        raise DataError(f"{path}: empty file (expected a header row and data rows)")
+        raise DataError(f"{_where(path)}: empty file (expected a header row and data rows)")
     header = [h.strip() for h in rows[0][1]]
     if label not in header:
         raise DataError(
-            f"{path}: no label column {label!r}; columns are {header}. "
-            "Pass label=<column name> to choose one."
+            f"{_where(path)}: no label column {label!r}; the columns are "
+            f"{', '.join(repr(h) for h in header)}. Name the column that holds the classes as "
+            "the label column"
         )
     data = rows[1:]
     if not data:
-        raise DataError(f"{path}: header only, no data rows")
+        raise DataError(f"{_where(path)}: header only, no data rows")
     li = header.index(label)
     feat_cols = [i for i in range(len(header)) if i != li]
     if not feat_cols:
-        raise DataError(f"{path}: only the label column {label!r}; no feature columns")
+        raise DataError(f"{_where(path)}: only the label column {label!r}; no feature columns")
     x = np.empty((len(data), len(feat_cols)), dtype=np.float64)
     labels = []
     for r, (line, row) in enumerate(data):
         if len(row) != len(header):
             raise DataError(
-                f"{path}: line {line} has {len(row)} cells, the header has {len(header)}"
+                f"{_where(path)}: line {line} has {len(row)} cells, the header has {len(header)}"
             )
         for j, ci in enumerate(feat_cols):
             try:
                 x[r, j] = float(row[ci])
             except ValueError:
                 raise DataError(
-                    f"{path}: line {line}, column {header[ci]!r}: {row[ci]!r} is not a number"
+                    f"{_where(path)}: line {line}, column {header[ci]!r}: {row[ci]!r} is not a number"
                 ) from None
         labels.append(row[li].strip())
     if not np.isfinite(x).all():
         r, j = np.argwhere(~np.isfinite(x))[0]
         raise DataError(
-            f"{path}: line {data[r][0]}, column {header[feat_cols[j]]!r}: NaN or infinite value"
+            f"{_where(path)}: line {data[r][0]}, column {header[feat_cols[j]]!r}: NaN or infinite value"
         )
     if "" in labels:
-        raise DataError(f"{path}: line {data[labels.index('')][0]} has an empty label")
+        raise DataError(f"{_where(path)}: line {data[labels.index('')][0]} has an empty label")
     try:
         ints = [int(v) for v in labels]
     except ValueError:
@@ -660,7 +706,7 @@ def load_csv(
     if ints is not None:
         y = np.asarray(ints, dtype=np.int64)
         if y.min() < 0:
-            raise DataError(f"{path}: negative label {int(y.min())} in column {label!r}")
+            raise DataError(f"{_where(path)}: negative label {int(y.min())} in column {label!r}")
         classes = [str(i) for i in range(int(y.max()) + 1)]
     else:
         classes = sorted(set(labels))

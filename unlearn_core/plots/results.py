@@ -1,23 +1,43 @@
 """Plotly figures for a comparison's results and the membership-inference audit.
 
 Plain arrays / :class:`~unlearn_core.experiment.Comparison` objects in, ``go.Figure`` out; no
-Streamlit here, so a notebook draws the same charts as the app. The reading rule shown on every
-chart: the target is the retrained model's value, not the highest bar.
+Streamlit here, so a notebook draws the same charts as the app. Every chart follows
+:mod:`unlearn_core.plots.style` (one colour per method, title and legend apart, legible
+labels). The reading rule shown on every chart: the target is the retrained model's value, not
+the highest bar.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..experiment import REFERENCE, Comparison, MethodResult
-from ..metrics import finite_or_none as _num
-from .setup import class_colour
+from .style import (
+    FORGET_COLOUR,
+    ORIGINAL_COLOUR,
+    RETRAIN_COLOUR,
+    SET_COLOURS,
+    bar_height,
+    bar_marker,
+    class_colour,
+    fmt,
+    log_axis,
+    log_ticks,
+    method_colour,
+    method_colours,
+    reference_legend,
+    style,
+    tick_text,
+    zoom_range,
+)
 
 __all__ = [
+    "FORGET_COLOUR",
     "ORIGINAL_COLOUR",
     "RETRAIN_COLOUR",
     "accuracy_bars",
@@ -38,34 +58,21 @@ __all__ = [
     "worst_leaking",
 ]
 
-ORIGINAL_COLOUR = "#7f7f7f"
-RETRAIN_COLOUR = "#2ca02c"
-FORGET_COLOUR = "#d62728"
-_PALETTE = ["#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
-_SET_COLOURS = {"forget": FORGET_COLOUR, "retain": "#1f77b4", "test": "#ff7f0e"}
+#: the dotted line of retrain's value and its legend entry
+REF_LINE = {"color": RETRAIN_COLOUR, "dash": "dot", "width": 2}
+REF_NAME = "retrain's value (the target)"
 
 
 # ----------------------------------------------------------------------------- helpers
 
 
-def _layout(
-    fig: go.Figure, title: str, height: int = 380, *, legend_below: bool = False, **kw
-) -> go.Figure:
-    """Title, height, margins and a horizontal legend (above the plot, or below it for
-    multi-panel figures whose subplot titles sit where the legend would)."""
-    legend = {"orientation": "h", "xanchor": "right", "x": 1.0}
-    if legend_below:
-        legend.update(yanchor="top", y=-0.04, xanchor="left", x=0.0)
-    else:
-        legend.update(yanchor="bottom", y=1.0)
-    fig.update_layout(
-        title={"text": title, "x": 0.0, "xanchor": "left"},
-        height=height,
-        margin={"l": 50, "r": 20, "t": 60, "b": 40},
-        legend=legend,
-        **kw,
-    )
-    return fig
+def _num(v) -> float | None:
+    """``v`` as a finite float, else None."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
 
 
 def _results(comp: Comparison, *, with_original: bool = True) -> list[MethodResult]:
@@ -73,23 +80,75 @@ def _results(comp: Comparison, *, with_original: bool = True) -> list[MethodResu
     return rows + [r for r in comp.results if r.ok]
 
 
+def _value(r: MethodResult, key: str) -> float | None:
+    """``metrics[key]`` or the result's attribute ``key`` (``avg_gap``, ``seconds``...)."""
+    if key in r.metrics:
+        return _num(r.metrics.get(key))
+    return _num(getattr(r, key, None))
+
+
 def colour_map(names: Sequence[str]) -> dict[str, str]:
-    """One stable colour per model name: original grey, retrain green, methods from a palette."""
-    out: dict[str, str] = {}
-    i = 0
-    for n in names:
-        if n == "original":
-            out[n] = ORIGINAL_COLOUR
-        elif n == REFERENCE:
-            out[n] = RETRAIN_COLOUR
-        else:
-            out[n] = _PALETTE[i % len(_PALETTE)]
-            i += 1
-    return out
+    """One stable colour per model name (the same on every chart; see ``style``)."""
+    return method_colours(names)
 
 
-def _label(name: str) -> str:
-    return "original" if name == "original" else name
+def _hbars(
+    fig: go.Figure,
+    names: Sequence[str],
+    values: Sequence[float | None],
+    spec: str,
+    *,
+    label_x: float,
+    suffix: str = "",
+    label: str = "",
+    row: int | None = None,
+    col: int | None = None,
+) -> None:
+    """One horizontal bar per model in its colour, and its value in a column of labels that
+    starts at ``label_x`` (just past the longest bar): reference lines, which never go past
+    the bars, cannot cross a label, and the labels read like a table column."""
+    fig.add_bar(
+        y=list(names),
+        x=[v if v is not None else 0 for v in values],
+        orientation="h",
+        marker=bar_marker(names),
+        name=label,
+        showlegend=False,
+        customdata=[fmt(v, spec) + suffix if v is not None else "n/a" for v in values],
+        hovertemplate="%{y}: %{customdata}<extra>" + label + "</extra>",
+        row=row,
+        col=col,
+    )
+    fig.add_scatter(
+        y=list(names),
+        x=[label_x] * len(names),
+        mode="text",
+        text=[fmt(v, spec) + suffix if v is not None else "n/a" for v in values],
+        textposition="middle right",
+        textfont={"size": 12},
+        cliponaxis=False,
+        showlegend=False,
+        hoverinfo="skip",
+        name=f"{label} values",
+        row=row,
+        col=col,
+    )
+
+
+def _linear_room(values: Sequence[float | None], top: float | None = None) -> tuple[float, list]:
+    """Where the value labels start and the axis range for bars of ``values`` (from 0, or
+    from the smallest negative value), leaving room for the labels on the right."""
+    finite = [v for v in values if v is not None]
+    hi = top if top is not None else max(finite + [0.0]) or 1.0
+    lo = min(finite + [0.0])
+    return hi + 0.02 * (hi - lo), [lo, hi + 0.4 * (hi - lo)]
+
+
+def _category_rows(fig: go.Figure, names: Sequence[str]) -> None:
+    """Models top to bottom in the given order (original first)."""
+    fig.update_yaxes(
+        type="category", categoryorder="array", categoryarray=list(names)[::-1], ticksuffix="  "
+    )
 
 
 # ----------------------------------------------------------------------------- table
@@ -127,41 +186,36 @@ def metric_rows(comp: Comparison) -> list[dict]:
 
 # ----------------------------------------------------------------------------- bar charts
 
+ACCURACY_SETS = (
+    ("forget_acc", "forget acc"),
+    ("retain_acc", "retain acc"),
+    ("test_acc", "test acc"),
+)
+
 
 def accuracy_bars(comp: Comparison) -> go.Figure:
-    """Forget / retain / test accuracy grouped by model, with retrain's values as dashed lines."""
+    """Forget / retain / test accuracy side by side, one bar per model in its colour, with
+    retrain's value as a dotted line in each panel."""
     res = _results(comp)
-    names = [_label(r.method) for r in res]
-    fig = go.Figure()
-    sets = [("forget_acc", "forget", FORGET_COLOUR), ("retain_acc", "retain", "#1f77b4")]
-    sets.append(("test_acc", "test", "#ff7f0e"))
-    for key, name, colour in sets:
-        vals = [_num(r.metrics.get(key)) for r in res]
-        fig.add_bar(
-            x=names,
-            y=vals,
-            name=f"{name} acc",
-            marker_color=colour,
-            text=[f"{v:.1f}" if v is not None else "" for v in vals],
-            textposition="outside",
-        )
+    names = [r.method for r in res]
+    fig = make_subplots(rows=1, cols=3, shared_yaxes=True, horizontal_spacing=0.05)
     ref = comp.reference
+    for j, (key, label) in enumerate(ACCURACY_SETS, start=1):
+        vals = [_value(r, key) for r in res]
+        at, rng = _linear_room(vals, top=100.0)
+        _hbars(fig, names, vals, ".1f", label_x=at, label=label, row=1, col=j)
+        fig.update_xaxes(title=f"{label} (%)", range=rng, tickvals=[0, 50, 100], row=1, col=j)
+        v = _value(ref, key) if ref is not None else None
+        if v is not None:
+            fig.add_vline(x=v, line=REF_LINE, layer="below", row=1, col=j)
     if ref is not None:
-        for key, name, colour in sets:
-            v = _num(ref.metrics.get(key))
-            if v is not None:
-                fig.add_hline(
-                    y=v,
-                    line_dash="dot",
-                    line_color=colour,
-                    opacity=0.6,
-                    annotation_text=f"retrain {name} {v:.1f}",
-                    annotation_position="top left",
-                    annotation_font_size=10,
-                )
-    fig.update_yaxes(title="accuracy (%)", range=[0, 112])
-    return _layout(
-        fig, "Accuracy on forget / retain / test (target: retrain's value)", barmode="group"
+        reference_legend(fig, REF_NAME, RETRAIN_COLOUR)
+    _category_rows(fig, names)
+    return style(
+        fig,
+        "Accuracy on forget / retain / test (target: retrain's value)",
+        height=bar_height(len(names)),
+        legend="below" if ref is not None else None,
     )
 
 
@@ -171,105 +225,130 @@ def metric_bars(
     title: str,
     *,
     unit: str = "",
+    spec: str = ".3g",
     with_original: bool = True,
     reference_line: bool = True,
-    ideal: float | None = None,
 ) -> go.Figure:
-    """One bar per model for ``metrics[key]`` (or the result attribute ``key``, e.g. avg_gap)."""
+    """One horizontal bar per model for ``metrics[key]`` (or the result attribute ``key``,
+    e.g. ``avg_gap``), retrain's value dotted."""
     res = _results(comp, with_original=with_original)
-    names = [_label(r.method) for r in res]
-    vals = [_num(r.metrics.get(key, getattr(r, key, None))) for r in res]
-    colours = colour_map(names)
-    fig = go.Figure(
-        go.Bar(
-            x=names,
-            y=vals,
-            marker_color=[colours[n] for n in names],
-            text=[f"{v:.3g}" if v is not None else "n/a" for v in vals],
-            textposition="outside",
-            showlegend=False,
-        )
-    )
+    names = [r.method for r in res]
+    vals = [_value(r, key) for r in res]
+    fig = go.Figure()
+    at, rng = _linear_room(vals)
+    _hbars(fig, names, vals, spec, label_x=at, label=unit or key)
+    fig.update_xaxes(title=unit or key, range=rng)
     ref = comp.reference
-    if reference_line and ref is not None:
-        v = _num(ref.metrics.get(key, getattr(ref, key, None)))
-        if v is not None:
-            fig.add_hline(
-                y=v, line_dash="dot", line_color=RETRAIN_COLOUR, annotation_text=f"retrain {v:.3g}"
-            )
-    if ideal is not None:
-        fig.add_hline(
-            y=ideal, line_dash="dash", line_color="#444", annotation_text=f"ideal {ideal}"
-        )
-    fig.update_yaxes(title=unit or key)
-    return _layout(fig, title, height=340)
+    v = _value(ref, key) if ref is not None and reference_line else None
+    if v is not None:
+        fig.add_vline(x=v, line=REF_LINE, layer="below")
+        reference_legend(fig, REF_NAME, RETRAIN_COLOUR)
+    _category_rows(fig, names)
+    return style(
+        fig, title, height=bar_height(len(names)), legend="below" if v is not None else None
+    )
 
 
 def time_bars(comp: Comparison) -> go.Figure:
-    """Wall time per method (seconds, log scale) and speed-up against retraining."""
-    res = [r for r in comp.results if r.ok and r.seconds is not None]
+    """Wall time per model (seconds) and speed-up against retraining, both on log axes so a
+    900x speed-up does not flatten the rest."""
+    res = [r for r in comp.results if r.ok and _num(r.seconds) is not None]
     names = [r.method for r in res]
-    colours = colour_map(names)
-    secs = [float(r.seconds) for r in res]
+    secs = [_num(r.seconds) for r in res]
     speed = [(1.0 / r.time_ratio) if _num(r.time_ratio) else None for r in res]
-    fig = make_subplots(
-        rows=1, cols=2, subplot_titles=("seconds (log scale)", "speed-up vs retrain (x)")
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.06)
+    for j, (vals, suffix, label) in enumerate(
+        ((secs, " s", "seconds"), (speed, "×", "speed-up")), start=1
+    ):
+        axis = log_axis(vals + ([1.0] if j == 2 else []), room=8.0)
+        top = max([v for v in vals if v is not None] + [1e-9])
+        _hbars(
+            fig, names, vals, ".3g", label_x=top * 1.15, suffix=suffix, label=label, row=1, col=j
+        )
+        title = "seconds (log scale)" if j == 1 else "speed-up against retrain (×, log scale)"
+        fig.update_xaxes(title=title, row=1, col=j, **axis)
+    has_ref = any(s is not None for s in speed)
+    if has_ref:
+        fig.add_vline(x=1.0, line=REF_LINE, layer="below", row=1, col=2)
+        reference_legend(fig, "retrain (1×)", RETRAIN_COLOUR)
+    _category_rows(fig, names)
+    return style(
+        fig,
+        "Time and speed-up against retraining",
+        height=bar_height(len(names)),
+        legend="below" if has_ref else None,
     )
-    fig.add_bar(
-        x=names,
-        y=secs,
-        marker_color=[colours[n] for n in names],
-        text=[f"{s:.2f}s" for s in secs],
-        textposition="outside",
-        showlegend=False,
-        row=1,
-        col=1,
-    )
-    fig.add_bar(
-        x=names,
-        y=speed,
-        marker_color=[colours[n] for n in names],
-        text=[f"{s:.1f}x" if s is not None else "n/a" for s in speed],
-        textposition="outside",
-        showlegend=False,
-        row=1,
-        col=2,
-    )
-    fig.update_yaxes(type="log", row=1, col=1)
-    fig.add_hline(y=1.0, line_dash="dot", line_color=RETRAIN_COLOUR, row=1, col=2)
-    return _layout(fig, "Time and speed-up against retraining", height=340)
 
 
 def per_class_chart(comp: Comparison, classes: Sequence[str]) -> go.Figure:
-    """Per-class test accuracy for the original, every method and retrain (forgotten classes
-    shaded)."""
-    res = _results(comp)
-    names = [_label(r.method) for r in res]
-    colours = colour_map(names)
-    fig = go.Figure()
+    """Per-class test accuracy as a grid: one row per model (original first), one column per
+    class, the value in each cell; forgotten classes outlined. Readable with every method."""
+    res = [r for r in _results(comp) if r.metrics.get("per_class_test") is not None]
+    names = [r.method for r in res]
     x = [str(c) for c in classes]
-    for r, n in zip(res, names, strict=True):
-        vals = r.metrics.get("per_class_test")
-        if vals is None:
-            continue
-        fig.add_bar(x=x, y=[_num(v) for v in vals], name=n, marker_color=colours[n])
-    for c in comp.forget.get("forgotten_classes", []) or []:
-        if 0 <= int(c) < len(x):
-            fig.add_vrect(
-                x0=int(c) - 0.5,
-                x1=int(c) + 0.5,
-                fillcolor=FORGET_COLOUR,
-                opacity=0.08,
-                line_width=0,
-                annotation_text="forgotten",
-                annotation_position="top",
-            )
-    fig.update_xaxes(title="class", type="category")
-    fig.update_yaxes(title="test accuracy (%)", range=[0, 105])
-    return _layout(fig, "Per-class test accuracy before / after", barmode="group", height=400)
+    z = [[_num(v) for v in r.metrics["per_class_test"]] for r in res]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=x,
+            y=names,
+            zmin=0,
+            zmax=100,
+            colorscale="Blues",
+            showscale=False,
+            text=[[fmt(v, ".0f") for v in row] for row in z],
+            texttemplate="%{text}",
+            textfont={"size": 12},
+            hovertemplate="%{y} · class %{x}: %{z:.1f}%<extra></extra>",
+            xgap=2,
+            ygap=2,
+        )
+    )
+    forgotten = [int(c) for c in comp.forget.get("forgotten_classes", []) or [] if 0 <= c < len(x)]
+    for c in forgotten:
+        fig.add_shape(
+            type="rect",
+            xref="x",
+            yref="paper",
+            x0=c - 0.5,
+            x1=c + 0.5,
+            y0=0,
+            y1=1,
+            line={"color": FORGET_COLOUR, "width": 3},
+        )
+    if forgotten:
+        fig.add_scatter(
+            x=[None],
+            y=[None],
+            mode="markers",
+            name="forgotten class (outlined)",
+            marker={"symbol": "square-open", "size": 14, "color": FORGET_COLOUR},
+        )
+    fig.update_xaxes(title="class", type="category", side="bottom")
+    _category_rows(fig, names)
+    return style(
+        fig,
+        "Per-class test accuracy (%), before and after",
+        height=150 + 30 * max(len(names), 2),
+        legend="below" if forgotten else None,
+    )
 
 
 # ----------------------------------------------------------------------------- embeddings
+
+
+def _column_label_colours(fig: go.Figure, names: Sequence[str]) -> None:
+    """Colour the subplot column labels (the first ``len(names)`` annotations) by model; other
+    labels (such as "input") keep the text colour."""
+    for ann, name in zip(fig.layout.annotations, names, strict=False):
+        model = name in ("original", REFERENCE) or name in _registered()
+        ann.font = {"color": method_colour(name), "size": 14} if model else {"size": 14}
+
+
+def _registered() -> set[str]:
+    from ..methods import list_methods
+
+    return {s.name for s in list_methods()}
 
 
 def embedding_panels(
@@ -282,7 +361,7 @@ def embedding_panels(
     title: str = "Penultimate features in one aligned frame",
 ) -> go.Figure:
     """Side-by-side 2-D scatter panels (one per model); retain samples coloured by class, forget
-    samples drawn on top as red-edged crosses. Axes are shared so positions compare."""
+    samples drawn on top as crosses. Axes are shared so positions compare."""
     names = list(frames)
     labels = np.asarray(labels)
     is_forget = np.asarray(is_forget, dtype=bool)
@@ -290,11 +369,12 @@ def embedding_panels(
     fig = make_subplots(
         rows=1,
         cols=len(names),
-        subplot_titles=names,
+        column_titles=names,
         shared_xaxes=True,
         shared_yaxes=True,
         horizontal_spacing=0.03,
     )
+    _column_label_colours(fig, names)
     for col, name in enumerate(names, start=1):
         xy = np.asarray(frames[name])
         for c in np.unique(labels[~is_forget]):
@@ -333,7 +413,7 @@ def embedding_panels(
             )
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False)
-    return _layout(fig, title, height=440, legend_below=True)
+    return style(fig, title, height=480, legend="below", top_labels=True, left=24)
 
 
 def displacement_chart(displacement: Mapping[str, np.ndarray], is_forget: np.ndarray) -> go.Figure:
@@ -341,10 +421,7 @@ def displacement_chart(displacement: Mapping[str, np.ndarray], is_forget: np.nda
     distance for forget vs retain samples, one group per model."""
     is_forget = np.asarray(is_forget, dtype=bool)
     fig = go.Figure()
-    for group, sel, colour in (
-        ("forget", is_forget, FORGET_COLOUR),
-        ("retain", ~is_forget, "#1f77b4"),
-    ):
+    for group, sel in (("forget", is_forget), ("retain", ~is_forget)):
         xs, ys = [], []
         for name, d in displacement.items():
             d = np.asarray(d, dtype=float)[sel]
@@ -352,9 +429,18 @@ def displacement_chart(displacement: Mapping[str, np.ndarray], is_forget: np.nda
             xs.extend([name] * len(d))
             ys.extend(d.tolist())
         if ys:
-            fig.add_box(x=xs, y=ys, name=f"{group} samples", marker_color=colour, boxmean=True)
-    fig.update_yaxes(title="distance from the original's position")
-    return _layout(fig, "How far the samples moved", boxmode="group", height=360)
+            fig.add_box(
+                x=xs,
+                y=ys,
+                name=f"{group} samples",
+                marker_color=SET_COLOURS[group],
+                boxmean=True,
+            )
+    fig.update_xaxes(title="model", type="category")
+    fig.update_yaxes(title="distance moved")
+    return style(
+        fig, "How far the samples moved from the original's position", height=380
+    ).update_layout(boxmode="group")
 
 
 # ----------------------------------------------------------------------------- attributions
@@ -368,8 +454,9 @@ def attribution_figure(
 ) -> go.Figure:
     """A grid of heatmaps: rows = attribution methods, columns = models (plus the input image
     first if given). ``maps[method][model]`` is an ``H x W`` (or ``C x H x W``, summed over
-    channels) array, or None when unavailable (the cell is left empty and titled "n/a").
-    Each row shares one symmetric colour range, red = evidence for the class, blue = against."""
+    channels) array, or None when unavailable (the cell stays empty, its column says "n/a").
+    Each row shares one symmetric colour range, red = evidence for the class, blue = against.
+    Models label the columns once at the top, attribution methods the rows at the right."""
     methods = list(maps)
     models: list[str] = []
     for m in methods:
@@ -377,26 +464,27 @@ def attribution_figure(
             if k not in models:
                 models.append(k)
     extra = 1 if image is not None else 0
-    cols = len(models) + extra
-    titles = []
-    for m in methods:
-        if extra:
-            titles.append("input")
-        for k in models:
-            titles.append(f"{m} · {k}" + (" (n/a)" if maps[m].get(k) is None else ""))
+    missing = {k for k in models if all(maps[m].get(k) is None for m in methods)}
+    col_titles = (["input"] if extra else []) + [
+        k + (" (n/a)" if k in missing else "") for k in models
+    ]
     fig = make_subplots(
         rows=len(methods),
-        cols=cols,
-        subplot_titles=titles,
+        cols=len(models) + extra,
+        column_titles=col_titles,
+        row_titles=[m.replace("_", " ") for m in methods],
         horizontal_spacing=0.02,
-        vertical_spacing=0.1 if len(methods) > 1 else 0.0,
+        vertical_spacing=0.04 if len(methods) > 1 else 0.0,
     )
+    _column_label_colours(fig, (["input"] if extra else []) + models)
     for i, m in enumerate(methods, start=1):
         if image is not None:
             img = np.asarray(image, dtype=float)
             if img.ndim == 3:
                 img = img.mean(axis=-1)
-            fig.add_heatmap(z=img, colorscale="gray", showscale=False, row=i, col=1)
+            fig.add_heatmap(
+                z=img, colorscale="gray", showscale=False, hoverinfo="skip", row=i, col=1
+            )
         arrays = {k: _to_2d(v) for k, v in maps[m].items() if v is not None}
         vmax = max((float(np.nanmax(np.abs(a))) for a in arrays.values()), default=1.0) or 1.0
         for j, k in enumerate(models, start=1 + extra):
@@ -413,9 +501,20 @@ def attribution_figure(
                 row=i,
                 col=j,
             )
-    fig.update_xaxes(showticklabels=False)
-    fig.update_yaxes(showticklabels=False, autorange="reversed")
-    return _layout(fig, title, height=max(260, 220 * len(methods)))
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_yaxes(
+        showticklabels=False, showgrid=False, zeroline=False, autorange="reversed", scaleanchor=None
+    )
+    return style(
+        fig,
+        title,
+        height=80 + 190 * len(methods),
+        legend=None,
+        top_labels=True,
+        left=16,
+        right=40,
+        bottom=16,
+    )
 
 
 def _to_2d(a: np.ndarray) -> np.ndarray:
@@ -436,13 +535,7 @@ def relevance_bars(
     chosen_set = {int(c) for c in chosen}
     colours = [FORGET_COLOUR if i in chosen_set else "#9ecae1" for i in range(len(rel))]
     rows = 2 if counts is not None else 1
-    fig = make_subplots(
-        rows=rows,
-        cols=1,
-        shared_xaxes=True,
-        subplot_titles=("mean relevance per neuron", "times in a sample's top-k")[:rows],
-        vertical_spacing=0.12,
-    )
+    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.08)
     fig.add_bar(
         x=np.arange(len(rel)),
         y=rel,
@@ -452,6 +545,7 @@ def relevance_bars(
         row=1,
         col=1,
     )
+    fig.update_yaxes(title="mean relevance", row=1, col=1)
     if counts is not None:
         cnt = np.asarray(counts, dtype=float)
         fig.add_bar(
@@ -459,18 +553,20 @@ def relevance_bars(
             y=cnt,
             marker_color=colours[: len(cnt)],
             showlegend=False,
+            hovertemplate="neuron %{x}: in %{y:.0f} top-k sets<extra></extra>",
             row=2,
             col=1,
         )
+        fig.update_yaxes(title="times in top-k", row=2, col=1)
     fig.add_scatter(
         x=[None],
         y=[None],
         mode="markers",
-        marker={"color": FORGET_COLOUR, "symbol": "square"},
-        name=f"perturbed ({len(chosen_set)})",
+        marker={"color": FORGET_COLOUR, "symbol": "square", "size": 10},
+        name=f"perturbed neurons ({len(chosen_set)})",
     )
     fig.update_xaxes(title="neuron", row=rows, col=1)
-    return _layout(fig, "Neurons relevant to the forgotten class", height=260 + 160 * rows)
+    return style(fig, "Neurons relevant to the forgotten class", height=240 + 170 * rows)
 
 
 # ----------------------------------------------------------------------------- 2-D boundary
@@ -492,10 +588,11 @@ def decision_boundary_panels(
     fig = make_subplots(
         rows=1,
         cols=len(names),
-        subplot_titles=names,
+        column_titles=names,
         shared_yaxes=True,
         horizontal_spacing=0.03,
     )
+    _column_label_colours(fig, names)
     scale = []
     for c in range(k):
         col = class_colour(c)
@@ -543,18 +640,20 @@ def decision_boundary_panels(
                 row=1,
                 col=j,
             )
-    return _layout(fig, "Decision regions before / after", height=440, legend_below=True)
+    return style(fig, "Decision regions before / after", height=480, top_labels=True)
 
 
 # ----------------------------------------------------------------------------- matrices
 
 
 def confusion_heatmap(cm: np.ndarray, classes: Sequence[str], title: str) -> go.Figure:
-    """Row-normalised confusion matrix (row = true class), counts in the hover."""
+    """Row-normalised confusion matrix (row = true class), counts in the cells (up to 12
+    classes; beyond that in the hover only, where they would not fit)."""
     cm = np.asarray(cm, dtype=float)
     rows = cm.sum(axis=1, keepdims=True)
     share = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0) * 100
     names = [str(c) for c in classes]
+    cell_text = len(names) <= 12
     fig = go.Figure(
         go.Heatmap(
             z=share,
@@ -565,35 +664,117 @@ def confusion_heatmap(cm: np.ndarray, classes: Sequence[str], title: str) -> go.
             colorscale="Blues",
             customdata=cm,
             text=[[f"{int(v)}" if v else "" for v in row] for row in cm],
-            texttemplate="%{text}",
+            texttemplate="%{text}" if cell_text else None,
+            textfont={"size": 11},
             hovertemplate="true %{y} → predicted %{x}: %{customdata} (%{z:.0f}%)<extra></extra>",
             showscale=False,
         )
     )
     fig.update_xaxes(title="predicted", type="category")
     fig.update_yaxes(title="true", type="category", autorange="reversed")
-    return _layout(fig, title, height=330)
+    return style(fig, title, height=360, legend=None, left=50)
 
 
 def cka_chart(layers: Sequence[str], series: Mapping[str, Sequence[float]]) -> go.Figure:
     """Linear CKA per layer for each comparison (e.g. "vs original", "vs retrain"); 1 = same
-    representation up to rotation and scale."""
+    representation up to rotation and scale. The axis zooms to the values: on a 0-1 axis the
+    differences that matter (0.95 against 0.99) would vanish."""
     fig = go.Figure()
     colours = {"vs original": ORIGINAL_COLOUR, "vs retrain": RETRAIN_COLOUR}
-    for i, (name, vals) in enumerate(series.items()):
+    everything: list[float | None] = []
+    for name, vals in series.items():
+        ys = [_num(v) for v in vals]
+        everything += ys
         fig.add_scatter(
             x=list(layers),
-            y=[_num(v) for v in vals],
-            mode="lines+markers",
+            y=ys,
+            mode="lines+markers+text",
+            text=[fmt(v, ".3f") for v in ys],
+            textposition="top center",
+            textfont={"size": 11, "color": colours.get(name, "#555")},
             name=name,
-            line={"color": colours.get(name, _PALETTE[i % len(_PALETTE)])},
+            line={"color": colours.get(name, "#555"), "width": 2.5},
+            marker={"size": 8},
+            cliponaxis=False,
         )
-    fig.update_yaxes(title="linear CKA", range=[0, 1.05])
+    lo, hi = zoom_range(everything, ceil=1.0, pad=0.25, min_span=0.01)
+    fig.update_yaxes(title="linear CKA (zoomed to the values)", range=[lo, hi + 0.15 * (hi - lo)])
     fig.update_xaxes(title="layer", type="category")
-    return _layout(fig, "Layer-wise similarity of the unlearned model", height=360)
+    return style(fig, "Layer-wise similarity of the unlearned model", height=380)
 
 
 # ----------------------------------------------------------------------------- attack
+
+#: the smallest distance from 0 or 1 a logit axis resolves (float64 confidences reach ~1e-16)
+_EPS = 1e-12
+#: at most this many labelled ticks on a transformed score axis
+_MAX_TICKS = 7
+
+
+def score_scale(values: np.ndarray) -> tuple[str, Callable[[np.ndarray], np.ndarray]]:
+    """How to lay out an attack score so its mass is not crushed into one bin.
+
+    ``"logit"`` for a 0-1 score piled up near 0 or 1 (confidence), ``"log"`` for a positive
+    score spanning decades (loss, entropy near zero), else ``"linear"``. Returns the name and the
+    transform from score to axis position.
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return "linear", lambda a: np.asarray(a, dtype=float)
+    if v.min() >= 0 and v.max() <= 1 and np.mean((v < 0.02) | (v > 0.98)) > 0.4:
+
+        def logit(a):
+            a = np.clip(np.asarray(a, dtype=float), _EPS, 1 - _EPS)
+            return np.log10(a) - np.log10(1 - a)
+
+        return "logit", logit
+    pos = v[v > 0]
+    if v.min() >= 0 and len(pos) > 0.5 * len(v):
+        q_lo, q_hi = np.quantile(pos, [0.05, 0.95])
+        if q_hi / max(q_lo, 1e-300) > 100:
+            floor = max(float(np.quantile(pos, 0.001)), 1e-12)
+            return "log", lambda a: np.log10(np.maximum(np.asarray(a, dtype=float), floor))
+    return "linear", lambda a: np.asarray(a, dtype=float)
+
+
+def _prob_label(p: float) -> str:
+    """0.001, 0.5, 0.999 or, past three nines, 10^-6 and 1 - 10^-6 in superscript."""
+    if 1e-3 <= p <= 1 - 1e-3:
+        return f"{p:g}" if p >= 0.5 else tick_text(p)
+    k = round(-math.log10(min(p, 1 - p)))
+    return f"10<sup>−{k}</sup>" if p < 0.5 else f"1 − 10<sup>−{k}</sup>"
+
+
+def _thin(pairs: list[tuple[float, str]]) -> list[tuple[float, str]]:
+    """At most :data:`_MAX_TICKS` of ``pairs`` (position, label), evenly picked, ends kept."""
+    if len(pairs) <= _MAX_TICKS:
+        return pairs
+    keep = np.unique(np.round(np.linspace(0, len(pairs) - 1, _MAX_TICKS)).astype(int))
+    return [pairs[i] for i in keep]
+
+
+def _scale_ticks(kind: str, lo: float, hi: float) -> dict:
+    """Tick positions and labels (in score units) for a transformed axis over ``[lo, hi]``."""
+    if kind == "logit":
+        probs = [10.0**-k for k in range(12, 0, -1)] + [0.5] + [1 - 10.0**-k for k in range(1, 13)]
+        pairs = []
+        for p in probs:
+            pos = math.log10(p) - math.log10(1 - p)
+            if lo - 1e-9 <= pos <= hi + 1e-9:
+                pairs.append((pos, _prob_label(p)))
+    elif kind == "log":
+        vals, _ = log_ticks(10**lo, 10**hi)
+        pairs = [(math.log10(v), tick_text(v)) for v in vals]
+    else:
+        return {}
+    pairs = _thin(pairs)
+    return {
+        "tickmode": "array",
+        "tickvals": [p for p, _ in pairs],
+        "ticktext": [t for _, t in pairs],
+        "tickangle": 0,
+    }
 
 
 def score_histograms(
@@ -603,28 +784,44 @@ def score_histograms(
     threshold: float | None = None,
     nbins: int = 40,
 ) -> go.Figure:
-    """Overlaid, normalised histograms of an attack score for forget / retain / test samples."""
-    fig = go.Figure()
-    finite = [np.asarray(s, dtype=float) for s in scores.values() if len(s)]
+    """Histograms (share of each set per bin) of an attack score for forget / retain / test
+    samples, on a scale that spreads where the samples are (see :func:`score_scale`)."""
+    arrays = {k: np.asarray(v, dtype=float) for k, v in scores.items()}
+    finite = [a[np.isfinite(a)] for a in arrays.values() if len(a)]
     allv = np.concatenate(finite) if finite else np.zeros(1)
-    lo, hi = float(np.min(allv)), float(np.max(allv))
-    size = (hi - lo) / nbins if hi > lo else 1.0
-    for name, s in scores.items():
-        fig.add_histogram(
-            x=np.asarray(s, dtype=float),
-            name=f"{name} ({len(s)})",
-            histnorm="probability",
+    kind, t = score_scale(allv)
+    tv = t(allv)
+    lo, hi = float(np.min(tv)), float(np.max(tv))
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    edges = np.linspace(lo, hi, nbins + 1)
+    width = edges[1] - edges[0]
+    fig = go.Figure()
+    for name, a in arrays.items():
+        a = a[np.isfinite(a)]
+        counts, _ = np.histogram(t(a), bins=edges)
+        share = counts / max(len(a), 1)
+        fig.add_bar(
+            x=(edges[:-1] + edges[1:]) / 2,
+            y=share,
+            width=width,
+            name=f"{name} ({len(a)})",
             opacity=0.55,
-            marker_color=_SET_COLOURS.get(name),
-            xbins={"start": lo, "end": hi + size, "size": size},
+            marker_color=SET_COLOURS.get(name),
+            hovertemplate=f"{name}: %{{y:.1%}} of the set<extra></extra>",
         )
     if threshold is not None:
-        fig.add_vline(
-            x=threshold, line_dash="dash", line_color="black", annotation_text="threshold"
-        )
-    fig.update_xaxes(title=score_name)
-    fig.update_yaxes(title="share of samples")
-    return _layout(fig, f"Attack score: {score_name}", barmode="overlay", height=360)
+        x = float(t(np.asarray([threshold]))[0])
+        fig.add_vline(x=x, line={"color": "black", "dash": "dash", "width": 2})
+        reference_legend(fig, f"threshold {threshold:.3g}", "black", "dash")
+    suffix = {"logit": " (logit scale)", "log": " (log scale)"}.get(kind, "")
+    fig.update_xaxes(
+        title=score_name + suffix, range=[lo - width, hi + width], **_scale_ticks(kind, lo, hi)
+    )
+    fig.update_yaxes(title="share of the set", tickformat=".0%")
+    return style(fig, f"Attack score: {score_name}", height=380).update_layout(
+        barmode="overlay", bargap=0
+    )
 
 
 def roc_chart(
@@ -633,12 +830,16 @@ def roc_chart(
     *,
     point: tuple[float, float] | None = None,
     auc: float | None = None,
+    model: str | None = None,
+    attack: str = "threshold attack",
 ) -> go.Figure:
-    """ROC curve of the threshold attack (member = retain, non-member = test) with the
-    current threshold's (FPR, TPR) marked."""
-    name = "attack" if auc is None else f"attack (AUC {auc:.3f})"
+    """ROC curve of a threshold attack (member = retain, non-member = test) for ``model`` (drawn
+    in its colour), with the current threshold's (FPR, TPR) marked; the legend names the
+    attack its AUC belongs to."""
+    name = attack if auc is None else f"{attack}: AUC {auc:.3f}"
+    colour = method_colour(model) if model else "#0072B2"
     fig = go.Figure()
-    fig.add_scatter(x=fpr, y=tpr, mode="lines", name=name, line={"color": "#1f77b4"})
+    fig.add_scatter(x=fpr, y=tpr, mode="lines", name=name, line={"color": colour, "width": 3})
     fig.add_scatter(
         x=[0, 1], y=[0, 1], mode="lines", name="chance", line={"dash": "dot", "color": "#999"}
     )
@@ -647,12 +848,13 @@ def roc_chart(
             x=[point[0]],
             y=[point[1]],
             mode="markers",
-            name="threshold",
+            name="current threshold",
             marker={"size": 12, "color": "black", "symbol": "circle-open", "line": {"width": 2}},
         )
     fig.update_xaxes(title="false-positive rate (test called member)", range=[0, 1])
     fig.update_yaxes(title="true-positive rate (retain called member)", range=[0, 1.02])
-    return _layout(fig, "ROC of the threshold attack", height=360)
+    title = "ROC of the threshold attack" + (f" on {model}" if model else "")
+    return style(fig, title, height=400)
 
 
 def worst_leaking(

@@ -14,6 +14,8 @@ from typing import Any
 
 import streamlit as st
 
+from app_ui.icons import PAGE_ICONS
+from app_ui.text import UPLOAD_PREFIX, clause, scrub_paths, split_summary
 from unlearn_core.data import DataError, Dataset, load_dataset, load_file
 from unlearn_core.experiment import Comparison
 from unlearn_core.forget import ForgetError, ForgetRequest, ForgetSplit, make_split
@@ -37,6 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "forget": None,  # ForgetRequest.to_dict() of the confirmed forget set
     "picked": [],  # sample ids picked by hand (lasso / thumbnails) before confirming
     "methods": {},  # method name -> parameter overrides
+    "chosen_methods": None,  # the Unlearn page's methods box (None: not chosen yet, defaults)
     "include_retrain": True,
     "comparison_id": None,  # key into comparison_registry()
     "jobs": {},  # purpose ("train", "compare") -> job id
@@ -88,16 +91,8 @@ def current_dataset() -> Dataset | None:
     try:
         return _dataset(json.dumps(dataset_spec(), sort_keys=True))
     except DataError as exc:
-        st.error(f"Cannot load the dataset: {exc}")
+        st.error(f"Cannot load the dataset: {clause(scrub_paths(str(exc)))}.")
         return None
-
-
-def save_upload(upload) -> Path:
-    """Write an uploaded file to a private temporary folder and return its path."""
-    folder = Path(tempfile.mkdtemp(prefix="unlearn-upload-"))
-    path = folder / Path(upload.name).name
-    path.write_bytes(upload.getbuffer())
-    return path
 
 
 def load_spec(spec: dict) -> Dataset:
@@ -109,7 +104,7 @@ def save_uploads(uploads: list, max_bytes: int = 2 << 30) -> Path:
     """Write several uploaded files into one private temporary folder and return it (or the
     file itself when there is a single non-zip file). ``.zip`` archives are unpacked in
     place, refusing members that would land outside the folder or exceed ``max_bytes``."""
-    folder = Path(tempfile.mkdtemp(prefix="unlearn-upload-"))
+    folder = Path(tempfile.mkdtemp(prefix=UPLOAD_PREFIX))
     saved = []
     for up in uploads:
         path = folder / Path(up.name).name
@@ -133,15 +128,28 @@ def _unzip(archive: Path, dest: Path, max_bytes: int) -> None:
         with zipfile.ZipFile(archive) as zf:
             members = zf.infolist()
             if sum(m.file_size for m in members) > max_bytes:
-                raise DataError(f"{archive.name}: unpacks to more than {max_bytes >> 20} MiB")
+                raise DataError(
+                    f"{archive.name} unpacks to more than {max_bytes >> 20} MiB; "
+                    "upload a smaller archive or give its path on the server"
+                )
             root = dest.resolve()
             for m in members:
                 target = (dest / m.filename).resolve()
                 if root not in target.parents and target != root:
-                    raise DataError(f"{archive.name}: member {m.filename!r} escapes the folder")
+                    raise DataError(
+                        f"{archive.name}: the member {m.filename!r} would land outside the "
+                        "archive's folder; re-create the archive with relative paths"
+                    )
             zf.extractall(dest)
     except zipfile.BadZipFile as exc:
-        raise DataError(f"{archive.name}: not a readable zip archive ({exc})") from exc
+        raise DataError(
+            f"{archive.name} is not a readable .zip archive; re-create it with a zip tool"
+        ) from exc
+
+
+def page_link(page: str, label: str) -> None:
+    """A link to one of the app's pages, with that page's icon."""
+    st.page_link(page, label=label, icon=PAGE_ICONS[page])
 
 
 # ---------------------------------------------------------------- models
@@ -167,7 +175,7 @@ def require_data_and_model() -> tuple[Dataset, dict]:
     entry = current_model()
     if entry is None:
         st.warning("There is no model yet: train or load one on the Data & model page first.")
-        st.page_link("pages/data_model.py", label="Go to Data & model", icon="🗂️")
+        page_link("pages/data_model.py", "Go to Data & model")
         st.stop()
     return data, entry
 
@@ -287,7 +295,7 @@ def no_comparison_pointer() -> None:
         st.info(f"Unlearning is still running ({job.fraction:.0%}). Its results appear here.")
     else:
         st.info("No comparison yet: train a model, mark a forget set, then run the methods.")
-    st.page_link("pages/unlearn.py", label="Go to 3 · Unlearn", icon="🧽")
+    page_link("pages/unlearn.py", "Go to 3 · Unlearn")
 
 
 #: seconds between the progress fragments' polls of a running job. Each poll re-renders the
@@ -331,9 +339,7 @@ def sidebar() -> None:
         if split is None:
             st.markdown("**Forget set** · none yet")
         else:
-            st.markdown(
-                f"**Forget set** · {split.request.describe(data.classes)}: {split.n_forget} samples"
-            )
+            st.markdown(f"**Forget set** · {split_summary(split, data.classes)}")
         comp = current_comparison()
         job = job_for("compare")
         if job is not None and not job.done:

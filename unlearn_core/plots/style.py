@@ -1,0 +1,328 @@
+"""One figure style for the app, notebooks and the HTML report (plotly only, no Streamlit).
+
+The rules every chart follows, so a chart stays readable on a projector at 1024x768:
+
+- The title sits in the top margin and the legend below the plot area (or there is none), so the
+  two never meet; explanations go in legend entries, never in annotations over the data.
+- Each method keeps one colour on every chart and page: ``original`` and ``retrain`` are fixed
+  greys, the other methods take the colour of their place in the method registry from a
+  16-colour colour-blind-safe palette; the second eight also carry a hatch, so hues that look
+  alike still differ. Unknown names get a stable colour from their hash.
+- Value labels are drawn only where they stay legible (horizontal bars always have a row of
+  their own; vertical bars beyond :data:`MAX_BAR_LABELS` go without, the hover has them).
+- Log axes are labelled at 1-2-5 in each decade once (only at powers of ten when the data spans
+  more than three decades); axes zoom to the data where the natural 0-1 range hides it.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+ORIGINAL = "original"
+REFERENCE = "retrain"  # the same name as ``unlearn_core.experiment.REFERENCE``
+
+#: 16 method colours, picked from Okabe & Ito's and Paul Tol's colour-blind-safe sets so that,
+#: with the two greys, any two of the first eight (and any two of the second) stay at least
+#: 13 CIELAB units apart under simulated protanopia, deuteranopia and tritanopia (Machado et
+#: al. 2009; ``tests/test_figure_style.py`` checks it). The second eight are also hatched.
+METHOD_PALETTE: tuple[str, ...] = (
+    "#0072B2",  # blue
+    "#E69F00",  # orange
+    "#56B4E9",  # sky blue
+    "#D55E00",  # vermillion
+    "#332288",  # indigo
+    "#BB5566",  # rose
+    "#225522",  # dark green
+    "#882255",  # wine
+    "#117733",  # green (hatched from here on)
+    "#AA4499",  # purple
+    "#CCBB44",  # olive yellow
+    "#66CCEE",  # cyan
+    "#997700",  # ochre
+    "#EE3377",  # magenta
+    "#663333",  # brown
+    "#AA3377",  # plum
+)
+#: the hatch of the methods coloured from the second half of the palette
+SECOND_HALF_PATTERN = "/"
+ORIGINAL_COLOUR = "#9A9A9A"
+RETRAIN_COLOUR = "#222222"
+#: forget / retain / test samples (attack histograms, displacement boxes)
+SET_COLOURS = {"forget": "#D55E00", "retain": "#0072B2", "test": "#009E73"}
+FORGET_COLOUR = SET_COLOURS["forget"]
+#: class colours (scatter plots, class bars); cycles after 16 classes
+CLASS_PALETTE = METHOD_PALETTE
+
+FONT_SIZE = 13
+TITLE_SIZE = 16
+#: vertical bars in one chart above which value labels are left to the hover
+MAX_BAR_LABELS = 24
+#: labelled ticks on a log axis at most
+MAX_TICKS = 8
+#: pixels per horizontal bar row (keeps 12 px value labels legible for any number of methods)
+ROW_PX = 26
+TEMPLATE = "plotly_white"
+
+
+# ----------------------------------------------------------------------------- colours
+
+
+def _registry_order() -> list[str]:
+    from ..methods import list_methods  # at call time: methods registered later count too
+
+    return [s.name for s in list_methods() if s.name not in (ORIGINAL, REFERENCE)]
+
+
+def method_index(name: str) -> int:
+    """The palette slot of ``name``: its place among the registered methods (original and
+    retrain aside), or for an unregistered name a slot from a stable hash of it."""
+    order = _registry_order()
+    if name in order:
+        return order.index(name) % len(METHOD_PALETTE)
+    free = [i for i in range(len(METHOD_PALETTE)) if i >= len(order)]
+    pool = free or list(range(len(METHOD_PALETTE)))
+    return pool[zlib.crc32(name.encode()) % len(pool)]
+
+
+def method_colour(name: str) -> str:
+    """The colour of ``name`` on every chart: fixed greys for original and retrain."""
+    if name == ORIGINAL:
+        return ORIGINAL_COLOUR
+    if name == REFERENCE:
+        return RETRAIN_COLOUR
+    return METHOD_PALETTE[method_index(name)]
+
+
+def method_pattern(name: str) -> str:
+    """The bar hatch of ``name`` ("" for none): the second half of the palette is hatched."""
+    if name in (ORIGINAL, REFERENCE):
+        return ""
+    return SECOND_HALF_PATTERN if method_index(name) >= len(METHOD_PALETTE) // 2 else ""
+
+
+def method_colours(names: Iterable[str]) -> dict[str, str]:
+    return {n: method_colour(n) for n in names}
+
+
+def class_colour(c: int) -> str:
+    return CLASS_PALETTE[int(c) % len(CLASS_PALETTE)]
+
+
+def bar_marker(names: Sequence[str]) -> dict:
+    """``marker`` for one bar per method: its colour and hatch."""
+    return {
+        "color": [method_colour(n) for n in names],
+        "pattern": {"shape": [method_pattern(n) for n in names], "solidity": 0.35, "size": 6},
+        "line": {"width": 0},
+    }
+
+
+# ----------------------------------------------------------------------------- layout
+
+
+def wrap(text: str, width: int = 64) -> str:
+    """``text`` broken into ``<br>``-separated lines of at most ``width`` characters."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "<br>".join(lines)
+
+
+def style(
+    fig: go.Figure,
+    title: str | None,
+    *,
+    height: int = 360,
+    legend: str | None = "below",
+    top_labels: bool = False,
+    left: int = 60,
+    right: int = 24,
+    bottom: int = 50,
+) -> go.Figure:
+    """Apply the house style: title in the top margin, legend below the plot area (``"below"``)
+    or none (``None``), readable fonts, white template.
+
+    ``top_labels`` leaves a line of the top margin free for subplot column labels. Margins grow
+    automatically for tick labels and the legend (plotly's automargin), so nothing is clipped.
+    """
+    text = wrap(title) if title else ""
+    lines = text.count("<br>") + 1 if text else 0
+    top = 14 + 22 * lines + (26 if top_labels else 0) + (6 if lines else 0)
+    layout: dict = {
+        "template": TEMPLATE,
+        "height": height,
+        "font": {"size": FONT_SIZE},
+        "margin": {"l": left, "r": right, "t": top, "b": bottom, "autoexpand": True},
+        "showlegend": legend is not None,
+        "hoverlabel": {"font_size": FONT_SIZE},
+    }
+    if text:
+        layout["title"] = {
+            "text": text,
+            "font": {"size": TITLE_SIZE},
+            "x": 0,
+            "xref": "container",
+            "xanchor": "left",
+            "y": 1,
+            "yref": "container",
+            "yanchor": "top",
+            "pad": {"t": 10, "l": 12},
+        }
+    else:
+        layout["title"] = {"text": ""}
+    if legend == "below":
+        layout["legend"] = {
+            "orientation": "h",
+            "x": 0,
+            "xanchor": "left",
+            # anchored to the figure's bottom edge: plotly's automargin then shrinks the plot
+            # area to make room, so the legend clears the x-axis title at every width
+            "y": 0,
+            "yanchor": "bottom",
+            "yref": "container",
+            "font": {"size": FONT_SIZE - 1},
+            "itemsizing": "constant",
+        }
+    fig.update_layout(**layout)
+    fig.update_xaxes(automargin=True, title_standoff=8)
+    fig.update_yaxes(automargin=True, title_standoff=8)
+    return fig
+
+
+def legend_rows(labels: Sequence[str], width_px: float = 600) -> int:
+    """How many rows a horizontal legend of ``labels`` needs at ``width_px`` (an estimate)."""
+    row, rows = 0.0, 1
+    for lab in labels:
+        w = 40 + 7.2 * len(str(lab))
+        if row and row + w > width_px:
+            rows, row = rows + 1, 0.0
+        row += w
+    return rows
+
+
+def legend_space(labels: Sequence[str], width_px: float = 600) -> int:
+    """Bottom margin (pixels) for the axis title plus a legend of ``labels`` below the plot."""
+    return 56 + 22 * legend_rows(labels, width_px)
+
+
+def reference_legend(fig: go.Figure, name: str, colour: str, dash: str = "dot") -> None:
+    """A legend entry for reference lines drawn as shapes (the lines carry no labels)."""
+    fig.add_scatter(
+        x=[None],
+        y=[None],
+        mode="lines",
+        name=name,
+        line={"color": colour, "dash": dash, "width": 2},
+        hoverinfo="skip",
+    )
+
+
+# ----------------------------------------------------------------------------- axes
+
+
+def tick_text(v: float) -> str:
+    """A tick label without float noise: 0.001, 0.02, 0.5, 1, 20, 5,000; below 0.001 and from
+    100,000 on as powers of ten (2×10<sup>−5</sup>), which stay short."""
+    if v <= 0:
+        return f"{v:g}"
+    k = math.floor(math.log10(v) + 1e-9)
+    if k < -3 or k >= 5:
+        m = round(v / 10.0**k, 6)
+        sign = "−" if k < 0 else ""
+        power = f"10<sup>{sign}{abs(k)}</sup>"
+        return power if m == 1 else f"{m:g}×{power}"
+    if v >= 1:
+        return f"{v:,.0f}" if v >= 1000 else f"{v:g}"
+    return f"{v:.{-k}f}".rstrip("0").rstrip(".") if v != 10.0**k else f"{v:.{-k}f}"
+
+
+def log_ticks(lo: float, hi: float) -> tuple[list[float], list[str]]:
+    """Tick values and labels for a log axis over ``[lo, hi]`` (both > 0), each value once:
+    1, 2 and 5 in every decade while that makes at most :data:`MAX_TICKS` labels, else the
+    powers of ten (every other one, or sparser, over very wide spans)."""
+    lo, hi = min(lo, hi), max(lo, hi)
+    k0, k1 = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+
+    def within(steps: tuple[int, ...]) -> list[float]:
+        vals = [m * 10.0**k for k in range(k0, k1 + 1) for m in steps]
+        return [v for v in vals if lo / 1.0001 <= v <= hi * 1.0001]
+
+    vals = within((1, 2, 5))
+    if len(vals) > MAX_TICKS:
+        vals = within((1,))
+        if len(vals) > MAX_TICKS:
+            vals = vals[:: math.ceil(len(vals) / MAX_TICKS)]
+    vals = vals or [10.0**k0]
+    return vals, [tick_text(v) for v in vals]
+
+
+def log_axis(values: Iterable[float | None], *, room: float = 3.0) -> dict:
+    """``update_xaxes`` / ``update_yaxes`` arguments of a log axis over the positive
+    ``values``, with ``room`` (a factor) past the largest for outside value labels."""
+    vals = [float(v) for v in values if v is not None and np.isfinite(v) and v > 0]
+    if not vals:
+        return {"type": "log"}
+    lo, hi = min(vals) / 1.5, max(vals) * room
+    if hi / lo < 10:  # show at least one decade so the 1-2-5 ticks have something to label
+        mid = math.sqrt(lo * hi)
+        lo, hi = mid / math.sqrt(10), mid * math.sqrt(10)
+    tv, tt = log_ticks(lo, hi)
+    return {
+        "type": "log",
+        "range": [math.log10(lo), math.log10(hi)],
+        "tickmode": "array",
+        "tickvals": tv,
+        "ticktext": tt,
+    }
+
+
+def zoom_range(
+    values: Iterable[float | None],
+    *,
+    floor: float | None = None,
+    ceil: float | None = None,
+    pad: float = 0.12,
+    min_span: float = 0.02,
+) -> list[float]:
+    """An axis range around the finite ``values`` (padded by ``pad`` of their span, at least
+    ``min_span`` wide) and clipped to ``[floor, ceil]``: where a fixed 0-1 range would flatten
+    the differences that matter."""
+    vals = [float(v) for v in values if v is not None and np.isfinite(v)]
+    if not vals:
+        return [floor if floor is not None else 0.0, ceil if ceil is not None else 1.0]
+    lo, hi = min(vals), max(vals)
+    span = max(hi - lo, min_span)
+    a, b = lo - pad * span, hi + pad * span
+    if hi - lo < min_span:
+        mid = (lo + hi) / 2
+        a, b = mid - span / 2 - pad * span, mid + span / 2 + pad * span
+    if floor is not None:
+        a = max(a, floor)
+    if ceil is not None:
+        b = min(b, ceil)
+    return [a, b]
+
+
+def show_bar_labels(n_bars: int) -> bool:
+    """Whether vertical bars get value labels: not beyond :data:`MAX_BAR_LABELS` bars."""
+    return n_bars <= MAX_BAR_LABELS
+
+
+def bar_height(n_rows: int, panels_below: int = 0, *, top: int = 70, bottom: int = 70) -> int:
+    """Figure height for horizontal bars: :data:`ROW_PX` per row plus margins."""
+    return top + bottom + ROW_PX * max(n_rows, 2) + 22 * panels_below
+
+
+def fmt(v: float | None, spec: str) -> str:
+    """``v`` formatted with ``spec`` or an empty string when missing."""
+    if v is None or not np.isfinite(v):
+        return ""
+    return format(v, spec)
