@@ -379,12 +379,12 @@ def write_cell(run: CellRun, out: Path, seeds: list[int], targets: list[Target])
     lines = [
         f"# Benchmark cell: {cell.title}",
         "",
-        f"`{cell.name}`: dataset `{cell.dataset}` {cell.dataset_kwargs or ''} "
+        f"`{cell.name}`: dataset `{cell.dataset}`{_kwargs(cell.dataset_kwargs)} "
         f"({run.n_train} train / {run.n_test} test"
-        f"{', stored sorted by class' if cell.sorted_by_class else ''}), model `{cell.arch}` "
-        f"{cell.model_kwargs or ''}, recipe {r.epochs} epochs, batch {r.batch_size}, "
-        f"{r.optimizer} lr {r.lr}. Seeds {seeds}: each trains its own original; the same forget "
-        f"set for every seed. Cell wall time {run.seconds:.0f} s.",
+        f"{', stored sorted by class' if cell.sorted_by_class else ''}), model "
+        f"`{cell.arch}`{_kwargs(cell.model_kwargs)}, recipe {r.epochs} epochs, batch "
+        f"{r.batch_size}, {r.optimizer} lr {r.lr}. Seeds {seeds}: each trains its own original; "
+        f"the same forget set for every seed. Cell wall time {run.seconds:.0f} s.",
         "",
         "Mean ± std (sample) over seeds. Percent except loss AUC. Class-wise: test acc is on the "
         "remaining classes' test samples, the forgotten classes' apart (OPTML/SalUn); MIA "
@@ -419,6 +419,10 @@ def write_cell(run: CellRun, out: Path, seeds: list[int], targets: list[Target])
     lines += [f"| {t.kind} | {t.scenario} | {_yes(t.met)} | {t.figures} |" for t in targets]
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print(f"wrote {stem.with_suffix('.md')} and .csv", file=sys.stderr)
+
+
+def _kwargs(kw: dict) -> str:
+    return f" ({', '.join(f'{k}={v}' for k, v in kw.items())})" if kw else ""
 
 
 def _round(v: float | None) -> float | str:

@@ -210,6 +210,9 @@ def test_retrain_against_itself_has_gap_zero_and_damage_is_flagged(tiny):
     assert bad.avg_gap == pytest.approx(10.5 / 4)
     add_reference_scores(bad, ev, ev, ref)  # scoring twice does not repeat the flag
     assert bad.flags == ["damaged"]
+    original = MethodResult("original", "Original", "none", metrics=dict(bad.metrics))
+    add_reference_scores(original, ev, ev, ref, judge=False)  # the original is not judged
+    assert not original.damaged
     fine = MethodResult("y", "Y", "approximate", seconds=0.5)
     fine.metrics = {**ref.metrics, "retain_acc": ref.metrics["retain_acc"] - 9.5}
     add_reference_scores(fine, ev, ev, ref)

@@ -315,6 +315,8 @@ def _print_table(multi) -> None:
         if r.errors:
             notes.append(f"failed: {r.error}")
         print(f"{r.method:14s} {cells}" + (f"  {'; '.join(notes)}" if notes else ""))
+    if any(k == "test_forgotten_acc" for _, k, _ in cols):
+        print("test: the remaining classes' test samples; forgot: the forgotten classes' (OPTML)")
 
 
 def cmd_compare(args) -> int:

@@ -274,13 +274,21 @@ def score_model(
     }
 
 
-def add_reference_scores(res: MethodResult, ev: Evaluation, ref: Evaluation, ref_res: MethodResult):
-    """Gap, time ratio, damage flag and output divergence of ``res`` against retrain."""
+def add_reference_scores(
+    res: MethodResult,
+    ev: Evaluation,
+    ref: Evaluation,
+    ref_res: MethodResult,
+    *,
+    judge: bool = True,
+):
+    """Gap, time ratio, output divergence and (``judge``: a method's result, not the original)
+    the damage flag of ``res`` against retrain."""
     res.avg_gap = M.avg_gap(res.metrics, ref_res.metrics)
     if res.seconds is not None and ref_res.seconds:
         res.time_ratio = M.time_ratio(res.seconds, ref_res.seconds)
     res.flags = [f for f in res.flags if f != DAMAGED]
-    if M.is_damaged(res.metrics.get("retain_acc"), ref_res.metrics.get("retain_acc")):
+    if judge and M.is_damaged(res.metrics.get("retain_acc"), ref_res.metrics.get("retain_acc")):
         res.flags.append(DAMAGED)
     res.metrics["js_forget"] = M.js_divergence(ev.forget, ref.forget)
     res.metrics["js_test"] = M.js_divergence(ev.test, ref.test)
@@ -357,7 +365,7 @@ def compare(
         if on_result is not None:
             on_result(res)
     if ref is not None:
-        add_reference_scores(comp.original, orig_ev, ref[1], ref[0])
+        add_reference_scores(comp.original, orig_ev, ref[1], ref[0], judge=False)
     progress(1.0, "done")
     return comp
 
