@@ -225,7 +225,7 @@ class NegGradPlus(Method):
                 (1e-5, 1.0),
                 "SGD learning rate (paper: 0.01)",
                 log_scale=True,
-                grid=(0.03, 0.1, 0.2),
+                grid=(0.03, 0.1, 0.3),
             ),
             Param(
                 "alpha",
@@ -235,7 +235,7 @@ class NegGradPlus(Method):
                 "weight of the retain loss; the forget loss gets 1 - alpha (paper: 0.95, "
                 "which runs away on the small MLP at lr 0.2 and on the small CNN even at the "
                 "paper's lr 0.01)",
-                grid=(0.95, 0.99, 0.995, 0.999),
+                grid=(0.9, 0.95, 0.99, 0.995),
             ),
             Param(
                 "prox",
