@@ -30,5 +30,7 @@ nav = st.navigation(
         "Read": [_page("pages/learn.py", "6 · Learn")],
     }
 )
-sidebar()
-nav.run()
+try:
+    nav.run()
+finally:  # after the page (also when it stops early), so it shows what the page just did
+    sidebar()

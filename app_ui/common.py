@@ -147,6 +147,15 @@ def _unzip(archive: Path, dest: Path, max_bytes: int) -> None:
         ) from exc
 
 
+def chart(fig, key: str, *, tools: bool = False, **kw):
+    """Draw a plotly figure the app's way: the full width of its column and, unless ``tools``
+    (for charts one selects on), without plotly's toolbar, which would cover the title."""
+    config = {"displaylogo": False}
+    if not tools:
+        config["displayModeBar"] = False
+    return st.plotly_chart(fig, key=key, width="stretch", config=config, **kw)
+
+
 def page_link(page: str, label: str) -> None:
     """A link to one of the app's pages, with that page's icon."""
     st.page_link(page, label=label, icon=PAGE_ICONS[page])

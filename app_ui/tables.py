@@ -1,6 +1,6 @@
 """One table style for the app: human headers with units, numbers printed to the precision they
 carry, missing values as "—", every row shown (no inner scroll), and a table that wraps its
-headers to fit the page or, when it cannot, scrolls sideways as a whole.
+headers to fit the page or, when it cannot, scrolls sideways as a whole (``st.table``).
 
 A :class:`Column` has the fields of ``unlearn_core.results_table.Column`` (key, header, unit,
 fmt, help, text), so the shared results-table spec can be passed to :func:`show_table` as is.
@@ -28,6 +28,7 @@ class Column:
     fmt: str = ".2f"
     help: str = ""
     text: bool = False
+    optional: bool = False
 
     @property
     def title(self) -> str:
@@ -52,13 +53,17 @@ def cell_text(col, value: object) -> str:
     return MISSING if v is None else format(v, col.fmt)
 
 
+def cell(col, row: Mapping) -> str:
+    """One cell as printed: the column's own ``cell`` (the shared spec's, which shows
+    ``mean ± std`` when the row has ``<key>_std``) or :func:`cell_text`."""
+    if hasattr(col, "cell"):
+        return col.cell(row)
+    return cell_text(col, row.get(col.key))
+
+
 def frame(rows: Sequence[Mapping], columns: Sequence) -> pd.DataFrame:
-    """The rows as a DataFrame whose columns are the human titles (values kept raw)."""
-    data = {
-        c.title: [(r.get(c.key) if c.text else _number(r.get(c.key))) for r in rows]
-        for c in columns
-    }
-    return pd.DataFrame(data)
+    """The rows as the reader sees them: one string per cell, the human titles as headers."""
+    return pd.DataFrame({c.title: [cell(c, r) for r in rows] for c in columns})
 
 
 def show_table(rows: Sequence[Mapping], columns: Sequence, *, notes: bool = True) -> pd.DataFrame:
@@ -66,16 +71,12 @@ def show_table(rows: Sequence[Mapping], columns: Sequence, *, notes: bool = True
 
     ``columns`` are :class:`Column` s (or ``results_table.Column`` s). Under the table, when
     ``notes`` is true, one caption line explains the columns that have a help text. Returns
-    the DataFrame shown (raw values, human headers).
+    the DataFrame shown (the printed strings under the human titles).
     """
     df = frame(rows, columns)
-    styler = df.style.format(
-        {c.title: (lambda v, c=c: cell_text(c, v)) for c in columns},
-        na_rep=MISSING,
-    )
-    styler = styler.set_properties(
-        subset=[c.title for c in columns if not c.text], **{"text-align": "right"}
-    ).set_table_styles([{"selector": "th", "props": [("white-space", "normal")]}])
+    numeric = [c.title for c in columns if not getattr(c, "text", False)]
+    styler = df.style.set_properties(subset=numeric, **{"text-align": "right"})
+    styler = styler.set_table_styles([{"selector": "th", "props": [("white-space", "normal")]}])
     st.table(styler, hide_index=True)
     helps = [f"**{c.title}**: {c.help}" for c in columns if getattr(c, "help", "")]
     if notes and helps:

@@ -4,6 +4,7 @@ import numpy as np
 import streamlit as st
 
 from app_ui.common import (
+    chart,
     comparison_registry,
     require_comparison,
 )
@@ -76,7 +77,7 @@ st.markdown(f"**Fixed attacks on {labels[name]}**, computed with the comparison:
 m1, m2, m3 = st.columns(3)
 for col, key, title, fmt in (
     (m1, "mia", "MIA efficacy (SVC attack)", "{:.1f}%"),
-    (m2, "loss_auc", "Loss-attack AUC (forget vs test)", "{:.3f}"),
+    (m2, "loss_auc", "Loss AUC, forget vs test", "{:.3f}"),
     (m3, "forget_acc", "Forget accuracy", "{:.1f}%"),
 ):
     v = res.metrics.get(key)
@@ -143,9 +144,11 @@ k1.metric("True-positive rate", f"{tpr_t:.1%}", help="retain samples called memb
 k2.metric("False-positive rate", f"{fpr_t:.1%}", help="test samples called member")
 k3.metric("Attack advantage", f"{tpr_t - fpr_t:+.1%}", help="TPR − FPR; 0 = a coin toss")
 k4.metric(
-    "Forget samples flagged member",
+    "Forget called member",
     f"{flag_f:.1%}",
+    help="forget samples this threshold calls member (training data)",
     delta=f"retrain: {ref_flag:.1%}" if ref_flag is not None else None,
+    delta_arrow="off",  # a reference value, not a change
     delta_color="off",
 )
 st.markdown(
@@ -156,8 +159,8 @@ st.markdown(
     "Well above retrain's share: the model still remembers them. Far below: it over-forgot, which "
     "an attacker can notice too."
 )
-st.plotly_chart(P.score_histograms(sc, score_name=score, threshold=threshold), key="attack_hist")
-st.plotly_chart(
+chart(P.score_histograms(sc, score_name=score, threshold=threshold), key="attack_hist")
+chart(
     P.roc_chart(
         fpr,
         tpr,

@@ -5,40 +5,26 @@ import streamlit as st
 
 from app_ui.common import (
     POLL_S,
+    chart,
     comparison_registry,
     remember_job,
     require_comparison,
     umap_process,
 )
 from app_ui.tables import Column, show_table
-from app_ui.text import clause
+from app_ui.text import clause, split_summary
 from unlearn_core.experiment import REFERENCE
 from unlearn_core.jobs import Job, start_job
 from unlearn_core.plots import results as P
 from unlearn_core.plots import setup as P_setup
+from unlearn_core.results_table import RESULT_COLUMNS, columns_for
 
 #: the most training samples drawn in the embedding views (forget samples always included)
 EMBED_MAX = 1500
 #: attribution methods shown side by side
 ATTR_METHODS = ("integrated_gradients", "saliency", "lrp")
-#: the overview's metric table (the shared results-table spec can replace it: same fields)
-METRIC_TABLE = (
-    Column("method", "method", text=True),
-    Column("forget_acc", "forget acc", "%", ".1f", "accuracy on the forget set"),
-    Column("retain_acc", "retain acc", "%", ".1f", "accuracy on the rest of the training set"),
-    Column("test_acc", "test acc", "%", ".1f", "accuracy on held-out test data"),
-    Column("mia", "MIA efficacy", "%", ".1f", "share of the forget set an SVC attack calls unseen"),
-    Column(
-        "loss_auc",
-        "loss-attack AUC",
-        "",
-        ".3f",
-        "how well a low loss tells forget samples from test samples (0.5 = not at all)",
-    ),
-    Column("avg_gap", "gap to retrain", "points", ".2f", "mean distance to retrain's numbers"),
-    Column("seconds", "time", "s", ".3g", "wall time of the method's own work"),
-    Column("speed_up", "speed-up", "×", ".3g", "retrain's time / the method's time"),
-)
+#: the overview's metric table: the results-table spec the CLI and the HTML report share
+METRIC_TABLE = RESULT_COLUMNS
 #: the embedding-shift table, one row per model
 SHIFT_TABLE = (
     Column("model", "model", text=True),
@@ -56,8 +42,8 @@ comp, data, split, cid = require_comparison()
 models = comp.models()
 ref = comp.reference
 st.caption(
-    f"{comp.dataset} · {comp.model} · forget {comp.forget.get('description', '')} "
-    f"({split.n_forget} samples) · device {comp.device}"
+    f"{comp.dataset} · {comp.model} · forget {split_summary(split, data.classes)} · "
+    f"device {comp.device}"
 )
 
 
@@ -210,18 +196,19 @@ with tabs["Overview"]:
     if tabs["Overview"].open:
         st.markdown(
             "**How to read it:** the target for every column is the **retrain** row, not the "
-            "highest number — a method is good when it lands close to retrain (small *avg gap*) "
-            "and is much faster (large *speed-up*)."
+            "highest number — a method is good when it lands close to retrain (small *gap to "
+            "retrain*) and takes a small part of its time (small *time / retrain*)."
         )
-        show_table(P.metric_rows(comp), METRIC_TABLE)
+        rows = P.metric_rows(comp)
+        show_table(rows, columns_for(rows, METRIC_TABLE))
         if ref is None:
             st.warning(
                 "No retrained reference in this comparison: gaps and speed-ups are blank. "
                 "Run it again with *Retrain* switched on to read the others against it."
             )
         # one chart per row: legible at 1024 px, and every chart keeps each method's colour
-        st.plotly_chart(P.accuracy_bars(comp), key="chart_acc")
-        st.plotly_chart(
+        chart(P.accuracy_bars(comp), key="chart_acc")
+        chart(
             P.metric_bars(
                 comp,
                 "mia",
@@ -231,7 +218,7 @@ with tabs["Overview"]:
             ),
             key="chart_mia",
         )
-        st.plotly_chart(
+        chart(
             P.metric_bars(
                 comp,
                 "avg_gap",
@@ -243,18 +230,18 @@ with tabs["Overview"]:
             ),
             key="chart_gap",
         )
-        st.plotly_chart(
+        chart(
             P.metric_bars(
                 comp, "loss_auc", "Loss-attack AUC (target: retrain's)", unit="AUC", spec=".3f"
             ),
             key="chart_auc",
         )
-        st.plotly_chart(P.time_bars(comp), key="chart_time")
+        chart(P.time_bars(comp), key="chart_time")
 
 # ---------------------------------------------------------------- per class
 with tabs["Per class"]:
     if tabs["Per class"].open:
-        st.plotly_chart(P.per_class_chart(comp, data.classes), key="chart_per_class")
+        chart(P.per_class_chart(comp, data.classes), key="chart_per_class")
         st.caption(
             "Test accuracy per class before (original) and after each method; retrain is the "
             "target. A forgotten class should drop to retrain's level while the others stay."
@@ -287,7 +274,7 @@ with tabs["Embeddings"]:
             else:
                 frames, how = done["frames"], "aligned UMAP"
             named = dict(zip(inputs["names"], frames, strict=True))
-            st.plotly_chart(
+            chart(
                 P.embedding_panels(
                     named,
                     inputs["labels"],
@@ -303,7 +290,7 @@ with tabs["Embeddings"]:
             shifts = shift_rows(cid)
             moved = shifts["moved"]
             shown = {n: moved[n] for n in (method, REFERENCE) if n in moved}
-            st.plotly_chart(P.displacement_chart(shown, shifts["is_forget"]), key="chart_moved")
+            chart(P.displacement_chart(shown, shifts["is_forget"]), key="chart_moved")
             show_table(
                 [{"model": n, **shift_summary(d, shifts["is_forget"])} for n, d in moved.items()],
                 SHIFT_TABLE,
@@ -353,7 +340,7 @@ with tabs["Attributions"]:
                         m: {n: (None if v is None else v[k]) for n, v in per_model.items()}
                         for m, per_model in grid["maps"].items()
                     }
-                    st.plotly_chart(
+                    chart(
                         P.attribution_figure(
                             maps,
                             image=data.image(i) if data.kind == "image" else None,
@@ -376,10 +363,11 @@ with tabs["Predictions"]:
             for col, r in zip(cols, shown[start : start + 3], strict=False):
                 cm = r.metrics.get("confusion_test")
                 if cm is not None:
-                    col.plotly_chart(
-                        P.confusion_heatmap(np.asarray(cm), data.classes, r.label),
-                        key=f"chart_cm_{r.method}",
-                    )
+                    with col:
+                        chart(
+                            P.confusion_heatmap(np.asarray(cm), data.classes, r.label),
+                            key=f"chart_cm_{r.method}",
+                        )
 
 # ---------------------------------------------------------------- layer similarity
 with tabs["Layers"]:
@@ -395,7 +383,7 @@ with tabs["Layers"]:
                 cka = None
             if cka:
                 layers = list(next(iter(cka.values())))
-                st.plotly_chart(
+                chart(
                     P.cka_chart(layers, {k: list(v.values()) for k, v in cka.items()}),
                     key="chart_cka",
                 )
@@ -427,7 +415,7 @@ if "Neurons" in tabs:
                         pc["relevance_mean"], pc["neurons"], counts=pc.get("counts")
                     )
                     fig.update_layout(title_text=f"Relevance per neuron{name}")
-                    st.plotly_chart(fig, key=f"chart_neurons_{r.method}_{pc['class']}")
+                    chart(fig, key=f"chart_neurons_{r.method}_{pc['class']}")
                 st.caption(
                     "Top: mean LRP relevance of each unit for the images' predicted class; "
                     "bottom: how often the unit was in an image's top-k. Red units were perturbed."
@@ -442,7 +430,7 @@ if "Decision boundary" in tabs:
                 grids = boundary_grids(cid, method)
                 is_forget = np.zeros(data.n_train, dtype=bool)
                 is_forget[split.forget_idx.numpy()] = True
-                st.plotly_chart(
+                chart(
                     P.decision_boundary_panels(
                         grids,
                         data.x_train.numpy(),

@@ -9,6 +9,7 @@ import streamlit as st
 from app_ui.common import (
     BUILTIN,
     POLL_S,
+    chart,
     current_model,
     find_cached_model,
     job_for,
@@ -181,32 +182,24 @@ st.markdown(
     f"**{data.name}** · {data.kind} · input {tuple(data.input_shape)} · {data.num_classes} "
     f"classes · {data.n_train} train / {data.n_test} test"
 )
-left, right = st.columns([3, 2])
-with left:
-    if data.kind == "image":
-        ids = examples_per_class(data.y_train.numpy(), per_class=2)[:40]
-        images, width = plots.tiles(
-            [data.image(i) for i in ids], [data.classes[int(data.y_train[i])] for i in ids], 56
-        )
-        st.image(images, caption=[data.classes[int(data.y_train[i])] for i in ids], width=width)
-    else:
-        what = "2-D points" if data.kind == "points2d" else f"{data.kind} data"
-        st.plotly_chart(
-            plots.feature_scatter(
-                data.x_train.numpy(),
-                data.y_train.numpy(),
-                data.classes,
-                title=f"The training set ({what}), coloured by class",
-            ),
-            key="p1_scatter",
-            width="stretch",
-        )
-with right:
-    st.plotly_chart(
-        plots.class_balance(counts, data.class_counts("test"), data.classes),
-        key="p1_balance",
-        width="stretch",
+# one block per row: thumbnails (or a scatter), then the class balance, legible at 1024 px
+if data.kind == "image":
+    ids = examples_per_class(data.y_train.numpy(), per_class=2)[:40]
+    captions = [data.classes[int(data.y_train[i])] for i in ids]
+    images, width = plots.tiles([data.image(i) for i in ids], captions, 56)
+    st.image(images, caption=captions, width=width)
+else:
+    what = "2-D points" if data.kind == "points2d" else f"{data.kind} data"
+    chart(
+        plots.feature_scatter(
+            data.x_train.numpy(),
+            data.y_train.numpy(),
+            data.classes,
+            title=f"The training set ({what}), coloured by class",
+        ),
+        key="p1_scatter",
     )
+chart(plots.class_balance(counts, data.class_counts("test"), data.classes), key="p1_balance")
 
 # ------------------------------------------------------------------ 2. model settings
 st.subheader("Model")
@@ -387,14 +380,12 @@ if entry is not None and not running:
     m1.metric("Test accuracy", f"{entry['test_acc']:.1f}%")
     m2.metric("Train accuracy", f"{entry['train_acc']:.1f}%")
     m3.metric("Parameters", f"{n_params:,}")
-    g1, g2 = st.columns(2)
-    g1.plotly_chart(
+    chart(
         plots.per_class_accuracy(entry["per_class_test"], data.classes, entry["test_acc"]),
         key="p1_per_class",
-        width="stretch",
     )
     if entry.get("history", {}).get("loss"):
-        g2.plotly_chart(plots.training_curve(entry["history"]), key="p1_curve", width="stretch")
+        chart(plots.training_curve(entry["history"]), key="p1_curve")
     else:
-        g2.caption("No training curve: this model came from a checkpoint without a history.")
+        st.caption("No training curve: this model came from a checkpoint without a history.")
     page_link("pages/forget_set.py", "Next: choose what to forget")

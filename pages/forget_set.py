@@ -8,6 +8,7 @@ import numpy as np
 import streamlit as st
 
 from app_ui.common import (
+    chart,
     load_spec,
     model_registry,
     page_link,
@@ -141,18 +142,19 @@ else:
             names,
             marked=picked,
             axis_titles=axes,
-            title="Training set, coloured by class (draw a lasso or a box to pick)",
+            title="The training set by class",
         )
-        st.plotly_chart(
+        chart(
             fig,
+            tools=True,  # the lasso and box tools
             on_select="rerun",
             selection_mode=("lasso", "box", "points"),
             key=CHART_KEY,
-            width="stretch",
         )
         st.caption(
-            "Use the lasso / box tools in the chart's toolbar. Each point is one training "
-            "sample; ringed points are already marked."
+            "Draw a lasso or a box around points to pick them (the tools are in the chart's "
+            "toolbar, top right). Each point is one training sample; ringed points are "
+            "already marked."
         )
 
     with tick_tab:
@@ -239,7 +241,7 @@ else:
         if preview.n_forget > SHOW_MARKED:
             st.caption(f"…showing the first {SHOW_MARKED} of {preview.n_forget}.")
     else:
-        st.plotly_chart(
+        chart(
             plots.feature_scatter(
                 data.x_train.numpy(),
                 data.y_train.numpy(),
@@ -249,7 +251,6 @@ else:
                 height=380,
             ),
             key="p2_preview_scatter",
-            width="stretch",
         )
 
 if st.button(

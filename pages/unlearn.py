@@ -18,11 +18,12 @@ from app_ui.common import (
     require_data_and_model,
 )
 from app_ui.icons import DONE, FAILED, RUNNING, WAITING
-from app_ui.tables import Column, show_table
+from app_ui.tables import show_table
 from app_ui.text import clause, split_summary
 from unlearn_core.experiment import REFERENCE, MethodResult, compare
 from unlearn_core.jobs import Job, start_job
 from unlearn_core.methods import Param, list_methods
+from unlearn_core.results_table import RESULT_COLUMNS, Column, columns_for
 from unlearn_core.selection import default_methods, float_format, param_step
 
 S = st.session_state
@@ -68,18 +69,8 @@ def _control(p: Param, key: str):
     return st.text_input(p.name, key=key, help=help_)
 
 
-#: the Results table: one row per model, numbers to the precision they carry
-RESULT_TABLE = (
-    Column("label", "method", text=True),
-    Column("forget_acc", "forget acc", "%", ".1f"),
-    Column("retain_acc", "retain acc", "%", ".1f"),
-    Column("test_acc", "test acc", "%", ".1f"),
-    Column("mia", "MIA efficacy", "%", ".1f"),
-    Column("avg_gap", "gap to retrain", "points", ".2f"),
-    Column("seconds", "time", "s", ".3g"),
-    Column("time_ratio", "time / retrain", "", ".3f"),
-    Column("status", "status", text=True),
-)
+#: the Results table: the shared results-table spec (CLI, HTML report) and the run's status
+RESULT_TABLE = (*RESULT_COLUMNS, Column("status", "status", text=True))
 
 
 def _status_line(name: str, label: str, res: MethodResult | None, running: bool) -> str:
@@ -249,8 +240,8 @@ if comp is not None and not running:
             st.error(f"{r.label} failed: {r.error}")
     rows = [
         {
-            **r.metrics,
-            "label": r.label,
+            **{k: v for k, v in r.metrics.items() if not isinstance(v, list | tuple | dict)},
+            "method": r.label,
             "avg_gap": r.avg_gap,
             "seconds": r.seconds,
             "time_ratio": r.time_ratio,
@@ -258,5 +249,5 @@ if comp is not None and not running:
         }
         for r in [comp.original, *comp.results]
     ]
-    show_table(rows, RESULT_TABLE, notes=False)
+    show_table(rows, columns_for(rows, RESULT_TABLE), notes=False)
     page_link("pages/compare.py", "See what changed: Compare")

@@ -21,7 +21,8 @@ BOXES_JS = """
     xtitle: all('[class^="g-x"][class$="title"] text'),
     annotations: all('.annotation-text-g'),
     xticks: ticks,
-    width: gd.getBoundingClientRect().width,
+    plot: all('.draglayer .nsewdrag'),
+    figure: [box(gd)],
   };
 }
 """
@@ -35,7 +36,12 @@ def overlaps(boxes: Mapping) -> list[str]:
     """What collides in one drawn figure: the title with the legend or a label, the legend with
     the x-axis title or tick labels, two labels with each other."""
     found = []
+    top = boxes["figure"][0][1] if boxes.get("figure") else None
+    for t in boxes.get("title", []):
+        if top is not None and t[1] < top - 0.5:
+            found.append(f"title {t} is cut off above the figure (top {top})")
     pairs = [
+        ("title", "plot"),
         ("title", "legend"),
         ("title", "annotations"),
         ("legend", "xtitle"),

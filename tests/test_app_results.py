@@ -33,6 +33,7 @@ from unlearn_core.forget import ForgetRequest  # noqa: E402
 from unlearn_core.methods import REGISTRY, list_methods  # noqa: E402
 from unlearn_core.plots import results as P  # noqa: E402
 from unlearn_core.plots import style  # noqa: E402
+from unlearn_core.results_table import RESULT_COLUMNS, columns_for  # noqa: E402
 from unlearn_core.training import TrainConfig, train_new_model  # noqa: E402
 
 APP = str(ROOT / "app.py")
@@ -175,41 +176,26 @@ def test_compare_overview_table_and_charts(digits_comp, digits_mlp):
     at = _digits_app(digits_comp, digits_mlp, "pages/compare.py")
     df = at.table[0].value  # every column, every row: no inner scroll, nothing cut off
     expected = ["original", *[r.method for r in digits_comp.results]]
-    assert list(df.columns) == [
-        "method",
-        "forget acc (%)",
-        "retain acc (%)",
-        "test acc (%)",
-        "MIA efficacy (%)",
-        "loss-attack AUC",
-        "gap to retrain (points)",
-        "time (s)",
-        "speed-up (×)",
-    ]
+    rows = P.metric_rows(digits_comp)
+    assert list(df.columns) == [c.title for c in columns_for(rows, RESULT_COLUMNS)]
+    assert {"gap to retrain (pts)", "time (s)", "time / retrain (×)"} <= set(df.columns)
     assert list(df["method"]) == expected
-    cols = {
-        "forget_acc": "forget acc (%)",
-        "mia": "MIA efficacy (%)",
-        "loss_auc": "loss-attack AUC",
-    }
+    cols = {"forget_acc": "forget acc (%)", "mia": "MIA (%)", "loss_auc": "loss AUC"}
     for r in [digits_comp.original, *digits_comp.results]:
         row = df[df["method"] == r.method].iloc[0]
         for key, col in cols.items():
-            assert row[col] == pytest.approx(r.metrics[key])
+            assert float(row[col]) == pytest.approx(r.metrics[key], abs=0.06)
         if r.method != "original":
-            assert row["gap to retrain (points)"] == pytest.approx(r.avg_gap)
-            assert row["time (s)"] == pytest.approx(r.seconds)
-    ref = digits_comp.reference
-    assert df[df["method"] == "retrain"].iloc[0]["gap to retrain (points)"] == pytest.approx(0.0)
-    ft = df[df["method"] == "finetune"].iloc[0]
-    assert ft["speed-up (×)"] == pytest.approx(ref.seconds / digits_comp.get("finetune").seconds)
+            assert float(row["gap to retrain (pts)"]) == pytest.approx(r.avg_gap, abs=0.006)
+            assert float(row["time (s)"]) == pytest.approx(r.seconds, rel=0.01)
+    assert df[df["method"] == "retrain"].iloc[0]["gap to retrain (pts)"] == "0.00"
     # printed to the precision they carry, missing values as a dash
-    shown = _shown(at.table[0])
-    orig = shown[shown["method"] == "original"].iloc[0]
-    assert orig["time (s)"] == "—" and orig["speed-up (×)"] == "—"
-    assert all(re.fullmatch(r"\d+\.\d", v) for v in shown["forget acc (%)"])
-    assert all(re.fullmatch(r"0\.\d{3}", v) for v in shown["loss-attack AUC"])
-    assert "None" not in shown.to_string() and "nan" not in shown.to_string()
+    orig = df[df["method"] == "original"].iloc[0]
+    assert orig["time (s)"] == "—" and orig["time / retrain (×)"] == "—"
+    assert all(re.fullmatch(r"\d+\.\d{2}", v) for v in df["forget acc (%)"])
+    assert all(re.fullmatch(r"0\.\d{3}", v) for v in df["loss AUC"])
+    assert "None" not in df.to_string() and "nan" not in df.to_string()
+    assert _shown(at.table[0]).equals(df)  # what the browser draws
     assert any("How to read" in m.value and "retrain" in m.value for m in at.markdown)
     charts = _charts(at)
     assert {"chart_acc", "chart_mia", "chart_gap", "chart_auc", "chart_time"} <= set(charts)
@@ -236,7 +222,12 @@ def test_compare_per_class_and_prediction_matrices(digits_comp, digits_mlp):
     charts = _open_tab(at, "Per class")
     grid = charts["chart_per_class"].data[0]  # one row per model, one column per class
     assert list(grid.y) == ["original", *[r.method for r in digits_comp.results]]
-    assert list(_arr(grid.z)[0]) == pytest.approx(digits_comp.original.metrics["per_class_test"])
+    orig = digits_comp.original.metrics["per_class_test"]
+    assert list(grid.text[0]) == [f"{v:.0f}" for v in orig]  # the accuracy in each cell
+    ref = digits_comp.reference.metrics["per_class_test"]
+    # the shade: the difference from retrain (its own row all zero)
+    assert list(_arr(grid.z)[0]) == pytest.approx([a - b for a, b in zip(orig, ref, strict=True)])
+    assert not np.any(_arr(grid.z)[1])
     outlined = [s.x0 for s in charts["chart_per_class"].layout.shapes]
     assert outlined == [2.5]  # class 3, forgotten
     charts = _open_tab(at, "Predictions")
@@ -268,8 +259,9 @@ def test_compare_embeddings_pca_then_umap(digits_comp, digits_mlp):
     moved = at.table[0].value  # every model, human headers
     models = [r.method for r in digits_comp.results if r.ok]
     assert list(moved["model"]) == models
-    assert (moved["forget samples"] == n_forget).all()
-    assert (moved["forget: mean shift"] > 0).all() and (moved["retain: mean shift"] > 0).all()
+    assert (moved["forget samples"] == str(n_forget)).all()
+    assert (moved["forget: mean shift"].astype(float) > 0).all()
+    assert (moved["retain: mean shift"].astype(float) > 0).all()
     # the retrain row is the same whichever method is in view (it used to change with it)
     ref_row = moved[moved["model"] == "retrain"].iloc[0].to_dict()
     at.session_state["compare_method"] = "ssd"
@@ -366,7 +358,9 @@ def test_attack_threshold_changes_rates(digits_comp, digits_mlp, digits):
         .data[0]
         .name.startswith("confidence threshold attack, retain vs test: AUC")
     )
-    assert any(m.label == "Loss-attack AUC (forget vs test)" for m in at.metric)
+    assert any(m.label == "Loss AUC, forget vs test" for m in at.metric)
+    # metric labels short enough not to be cut off in a 1024 px window's columns
+    assert all(len(m.label) <= 25 for m in at.metric), [m.label for m in at.metric]
 
 
 def test_attack_opens_on_the_first_method_and_has_no_arrow_on_zero_deltas(digits_comp, digits_mlp):

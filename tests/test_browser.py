@@ -2,8 +2,12 @@
 
 One server, one browser page, one session: the tests run in file order and each step builds
 on the previous one (train -> lasso + class forget set -> unlearn -> compare -> attack ->
-learn). Screenshots and the measured timings land in ``test-output/browser/``. Skipped where no
-Chromium is installed (``.ci/run`` installs Debian's ``chromium``).
+learn). The walk runs in a 1024x768 window (a projector); at each step the page is also
+drawn at 1600x1000. At both sizes every chart is checked through plotly's layout in the page
+(no title box meets a legend or label box) and every method's colour is recorded: it must be
+the same on every chart of every page. Screenshots (window and whole page, both sizes) and the
+measured timings land in ``test-output/browser/``. Skipped where no Chromium is installed
+(``.ci/run`` installs Debian's ``chromium``).
 """
 
 from __future__ import annotations
@@ -12,8 +16,11 @@ import re
 import time
 
 import pytest
+from figure_checks import BOXES_JS, method_colours, overlaps
 
 from browser_support import CHROMIUM_ARGS, SHOTS, AppServer, chromium_path
+from unlearn_core.methods import list_methods
+from unlearn_core.plots.style import method_colour
 
 pytestmark = [
     pytest.mark.browser,
@@ -22,6 +29,32 @@ pytestmark = [
 ]
 
 TIMINGS: dict[str, float] = {}
+#: the walk's window, and the second size every step is also drawn at
+SMALL = {"width": 1024, "height": 768}
+LARGE = {"width": 1600, "height": 1000}
+#: method -> the colours it was drawn in, over every chart of every page
+COLOURS: dict[str, set[str]] = {}
+#: charts checked, per step and size (a check that saw nothing would prove nothing)
+CHECKED: dict[str, int] = {}
+METHODS = ["original", "retrain", *(s.name for s in list_methods())]
+
+CHARTS_JS = """
+(boxesSrc) => {
+  const boxes = eval(boxesSrc);
+  return Array.from(document.querySelectorAll('.js-plotly-plot'))
+    .filter(gd => gd.getBoundingClientRect().width > 0)
+    .map(gd => ({
+      title: (gd.layout && gd.layout.title && gd.layout.title.text) || '',
+      boxes: boxes(gd),
+      data: gd.data.map(t => ({
+        name: t.name, type: t.type, orientation: t.orientation,
+        x: Array.isArray(t.x) ? t.x : null, y: Array.isArray(t.y) ? t.y : null,
+        marker: t.marker ? {color: t.marker.color} : null,
+        line: t.line ? {color: t.line.color} : null,
+      })),
+    }));
+}
+"""
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +80,7 @@ def browser():
 @pytest.fixture(scope="module")
 def page(browser, server):
     """The browser starts before the server, so its start-up is not counted as the app's."""
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    ctx = browser.new_context(viewport=SMALL)
     pg = ctx.new_page()
     pg.set_default_timeout(60_000)
     yield pg
@@ -62,9 +95,48 @@ def _screenshot_on_failure(request, page):
         page.screenshot(path=str(SHOTS / f"FAILED-{request.node.name}.png"), full_page=True)
 
 
+def check_charts(page, where: str) -> None:
+    """Every visible chart: no title box meets a legend or label box; each method keeps one
+    colour, the style's, on every chart seen so far."""
+    charts = page.evaluate(CHARTS_JS, BOXES_JS)
+    CHECKED[where] = len(charts)
+    problems = []
+    for chart in charts:
+        problems += [f"{where} · {chart['title']!r}: {p}" for p in overlaps(chart["boxes"])]
+        for name, colours in method_colours(chart["data"], METHODS).items():
+            COLOURS.setdefault(name, set()).update(colours)
+    assert not problems, "\n".join(problems)
+    for name, colours in COLOURS.items():
+        assert colours == {method_colour(name).lower()}, f"{where}: {name} drawn in {colours}"
+
+
+def _main_height(page) -> int:
+    return int(
+        page.evaluate(
+            "() => Math.max(...Array.from(document.querySelectorAll("
+            '\'[data-testid="stMain"], [data-testid="stAppScrollToBottomContainer"]\'))'
+            ".map(e => e.scrollHeight), document.body.scrollHeight)"
+        )
+    )
+
+
 def shot(page, name: str) -> None:
+    """Screenshots of the step at 1024x768 and 1600x1000 (the window, then the whole page),
+    with the chart checks at both sizes; the walk goes on at 1024x768. (Its time is kept out
+    of the demo's timings.)"""
+    start = time.perf_counter()
+    for size in (SMALL, LARGE):
+        tag = f"{size['width']}x{size['height']}"
+        page.set_viewport_size(size)
+        page.wait_for_timeout(900)  # plotly re-lays out the charts for the new width
+        page.screenshot(path=str(SHOTS / f"{name}-{tag}.png"))
+        page.set_viewport_size({"width": size["width"], "height": max(_main_height(page), 400)})
+        page.wait_for_timeout(900)
+        page.screenshot(path=str(SHOTS / f"{name}-{tag}-full.png"))
+        check_charts(page, f"{name} @ {tag}")
+    page.set_viewport_size(SMALL)
     page.wait_for_timeout(400)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    TIMINGS["_shots"] = TIMINGS.get("_shots", 0.0) + time.perf_counter() - start
 
 
 def go(page, title: str) -> None:
@@ -86,18 +158,22 @@ def test_first_page_is_interactive_quickly(server, page):
     TIMINGS["first page interactive after server up"] = time.perf_counter() - server.up_at
     assert main(page).get_by_text("digits").first.is_visible()
     shot(page, "01-data-and-model")
+    assert CHECKED["01-data-and-model @ 1024x768"] >= 1  # the class balance
     assert TIMINGS["first page interactive after server up"] < 20
 
 
 def test_train_the_model(page):
     TIMINGS["_demo_start"] = time.perf_counter()
+    TIMINGS["_shots"] = 0.0
     page.get_by_role("button", name="Train", exact=True).click()
     metric = main(page).locator('[data-testid="stMetric"]', has_text="Test accuracy")
     metric.wait_for()
     TIMINGS["train MLP (click to report)"] = time.perf_counter() - TIMINGS["_demo_start"]
     acc = metric.locator('[data-testid="stMetricValue"]').inner_text()
     assert float(acc.rstrip("%")) > 90.0
+    main(page).locator('[data-testid="stPlotlyChart"]').nth(2).wait_for()
     shot(page, "02-trained")
+    assert CHECKED["02-trained @ 1600x1000"] >= 3  # balance, per-class accuracy, curve
 
 
 def test_lasso_marks_samples_then_forget_a_class(page):
@@ -116,10 +192,11 @@ def test_lasso_marks_samples_then_forget_a_class(page):
     for x, y in ((cx + rx, cy - ry), (cx + rx, cy + ry), (cx - rx, cy + ry), (cx - rx, cy - ry)):
         page.mouse.move(x, y, steps=8)
     page.mouse.up()
-    marked = main(page).get_by_text(re.compile(r"^\d+ samples marked"))
+    marked = main(page).get_by_text(re.compile(r"^\d+ samples? marked"))
     marked.wait_for()
     n = int(marked.inner_text().split()[0])
     assert n > 0
+    assert main(page).get_by_text("Preview, not in use yet").first.is_visible()
     shot(page, "03-lasso-selection")
 
     main(page).get_by_text("Whole classes", exact=True).click()
@@ -143,14 +220,33 @@ def test_unlearn_runs_retrain_and_three_methods(page):
     for label in ("Retrain", "SCRUB", "SalUn", "Selective Synaptic Dampening"):
         assert label in text, label
     assert "failed" not in text.lower()
+    assert "None" not in main(page).locator('[data-testid="stTable"]').first.inner_text()
     shot(page, "05-unlearn-results")
 
 
 def test_compare_shows_metric_table_and_embeddings(page):
     go(page, "Compare")
-    main(page).locator('[data-testid="stDataFrame"]').first.wait_for()
-    main(page).locator('[data-testid="stPlotlyChart"]').nth(2).wait_for()  # >= 3 charts
+    table = main(page).locator('[data-testid="stTable"]').first
+    table.wait_for()
+    main(page).locator('[data-testid="stPlotlyChart"]').nth(4).wait_for()  # all five charts
+    # at 1280 px every column of the metric table is visible (nothing hidden to the right)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.wait_for_timeout(600)
+    widths = table.evaluate(
+        "el => { const t = el.querySelector('table'); "
+        "return [t.getBoundingClientRect().right, el.getBoundingClientRect().right]; }"
+    )
+    assert widths[0] <= widths[1] + 1, f"the metric table overflows at 1280 px: {widths}"
+    headers = table.locator("th").all_inner_texts()
+    for h in ("gap to retrain (points)", "time (s)", "speed-up (×)"):
+        assert h in headers, headers
     shot(page, "06-compare-overview")
+    assert CHECKED["06-compare-overview @ 1024x768"] >= 5
+
+    main(page).get_by_role("tab", name="Per class").click()
+    main(page).get_by_text(re.compile(r"^Per-class test accuracy \(%\)")).first.wait_for()
+    shot(page, "07-compare-per-class")
+
     clicked = time.perf_counter()
     main(page).get_by_role("tab", name="Embeddings").click()
     main(page).get_by_text(re.compile("^Penultimate features: ")).wait_for()
@@ -158,13 +254,16 @@ def test_compare_shows_metric_table_and_embeddings(page):
     title = main(page).get_by_text("Penultimate features: aligned UMAP")
     title.wait_for(timeout=120_000)
     TIMINGS["digits demo total (train click to UMAP embeddings)"] = (
-        time.perf_counter() - TIMINGS["_demo_start"]
+        time.perf_counter() - TIMINGS["_demo_start"] - TIMINGS["_shots"]
     )
     main(page).locator('[data-testid="stPlotlyChart"]').nth(1).wait_for()  # + displacement
-    shot(page, "07-compare-embeddings")
+    shot(page, "08-compare-embeddings")
     main(page).get_by_role("tab", name="Attributions").click()
     main(page).get_by_text(re.compile("^Sample #")).first.wait_for()
-    shot(page, "08-compare-attributions")
+    shot(page, "09-compare-attributions")
+    main(page).get_by_role("tab", name="Layers").click()
+    main(page).get_by_text("Layer-wise similarity of the unlearned model").wait_for()
+    shot(page, "10-compare-layers")
     assert TIMINGS["digits demo total (train click to UMAP embeddings)"] < 120
 
 
@@ -172,7 +271,19 @@ def test_attack_and_learn_pages(page):
     go(page, "Attack")
     main(page).get_by_text("True-positive rate").first.wait_for()
     main(page).locator('[data-testid="stSlider"]').first.wait_for()  # the threshold
-    shot(page, "09-attack")
-    go(page, "Learn")
-    main(page).get_by_text("retrain", exact=False).first.wait_for()
-    shot(page, "10-learn")
+    main(page).locator('[data-testid="stPlotlyChart"]').nth(1).wait_for()
+    model = main(page).locator('[data-testid="stSelectbox"]').first.inner_text()
+    assert "Retrain" not in model  # it opens on an unlearned method, not the reference
+    shot(page, "11-attack")
+    go(page, "6 · Learn")  # "Learn" alone would match "Unlearn" first
+    main(page).get_by_role("heading", name=re.compile("^Learn")).first.wait_for()
+    table = main(page).locator('[data-testid="stTable"]').first
+    assert "summary" in table.locator("th").all_inner_texts()
+    shot(page, "12-learn")
+
+
+def test_every_method_kept_one_colour_across_pages():
+    """The colours seen over the whole walk: every model of the demo, each in one colour."""
+    assert {"original", "retrain", "scrub", "salun", "ssd"} <= set(COLOURS), COLOURS
+    for name, colours in COLOURS.items():
+        assert colours == {method_colour(name).lower()}, (name, colours)

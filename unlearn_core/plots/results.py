@@ -164,8 +164,10 @@ def metric_rows(comp: Comparison) -> list[dict]:
     for r in [comp.original, *comp.results]:
         m = r.metrics
         ratio = _num(r.time_ratio)
+        scalars = {k: v for k, v in m.items() if not isinstance(v, list | tuple | dict)}
         rows.append(
             {
+                **scalars,  # e.g. test_forgotten_acc, *_std: the shared table spec reads them
                 "method": r.method,
                 "label": r.label,
                 "family": r.family,
@@ -282,26 +284,43 @@ def time_bars(comp: Comparison) -> go.Figure:
 
 def per_class_chart(comp: Comparison, classes: Sequence[str]) -> go.Figure:
     """Per-class test accuracy as a grid: one row per model (original first), one column per
-    class, the value in each cell; forgotten classes outlined. Readable with every method."""
+    class, the accuracy written in each cell; forgotten classes outlined. The shade is the
+    difference from retrain's value in that class (white = as retrain, the target; red =
+    above, blue = below), so what still needs forgetting stands out with every method shown.
+    Without a retrained reference the shade is the accuracy itself."""
     res = [r for r in _results(comp) if r.metrics.get("per_class_test") is not None]
     names = [r.method for r in res]
     x = [str(c) for c in classes]
     z = [[_num(v) for v in r.metrics["per_class_test"]] for r in res]
+    ref = comp.reference
+    ref_row = ref.metrics.get("per_class_test") if ref is not None else None
+    if ref_row is not None:
+        base = [_num(v) for v in ref_row]
+        shade = [
+            [None if v is None or b is None else v - b for v, b in zip(row, base, strict=False)]
+            for row in z
+        ]
+        colour = {"colorscale": "RdBu_r", "zmid": 0, "zmin": -100, "zmax": 100}
+        hover = "%{y} · class %{x}: %{text}% (%{z:+.1f} against retrain)<extra></extra>"
+        title = "Per-class test accuracy (%); shade: difference from retrain"
+    else:
+        shade = z
+        colour = {"colorscale": "Blues", "zmin": 0, "zmax": 100}
+        hover = "%{y} · class %{x}: %{text}%<extra></extra>"
+        title = "Per-class test accuracy (%), before and after"
     fig = go.Figure(
         go.Heatmap(
-            z=z,
+            z=shade,
             x=x,
             y=names,
-            zmin=0,
-            zmax=100,
-            colorscale="Blues",
             showscale=False,
             text=[[fmt(v, ".0f") for v in row] for row in z],
             texttemplate="%{text}",
             textfont={"size": 12},
-            hovertemplate="%{y} · class %{x}: %{z:.1f}%<extra></extra>",
+            hovertemplate=hover,
             xgap=2,
             ygap=2,
+            **colour,
         )
     )
     forgotten = [int(c) for c in comp.forget.get("forgotten_classes", []) or [] if 0 <= c < len(x)]
@@ -314,7 +333,7 @@ def per_class_chart(comp: Comparison, classes: Sequence[str]) -> go.Figure:
             x1=c + 0.5,
             y0=0,
             y1=1,
-            line={"color": FORGET_COLOUR, "width": 3},
+            line={"color": RETRAIN_COLOUR, "width": 3},
         )
     if forgotten:
         fig.add_scatter(
@@ -322,13 +341,13 @@ def per_class_chart(comp: Comparison, classes: Sequence[str]) -> go.Figure:
             y=[None],
             mode="markers",
             name="forgotten class (outlined)",
-            marker={"symbol": "square-open", "size": 14, "color": FORGET_COLOUR},
+            marker={"symbol": "square-open", "size": 14, "color": RETRAIN_COLOUR},
         )
     fig.update_xaxes(title="class", type="category", side="bottom")
     _category_rows(fig, names)
     return style(
         fig,
-        "Per-class test accuracy (%), before and after",
+        title,
         height=150 + 30 * max(len(names), 2),
         legend="below" if forgotten else None,
     )
@@ -682,23 +701,36 @@ def cka_chart(layers: Sequence[str], series: Mapping[str, Sequence[float]]) -> g
     fig = go.Figure()
     colours = {"vs original": ORIGINAL_COLOUR, "vs retrain": RETRAIN_COLOUR}
     everything: list[float | None] = []
-    for name, vals in series.items():
-        ys = [_num(v) for v in vals]
+    columns = {n: [_num(v) for v in vals] for n, vals in series.items()}
+    # per layer, the highest value is labelled above its point and the others below, so two
+    # close values never print over each other
+    top = [
+        max((v, n) for n, ys in columns.items() if i < len(ys) and (v := ys[i]) is not None)[1]
+        if any(i < len(ys) and ys[i] is not None for ys in columns.values())
+        else None
+        for i in range(len(layers))
+    ]
+    for name, ys in columns.items():
         everything += ys
         fig.add_scatter(
             x=list(layers),
             y=ys,
             mode="lines+markers+text",
             text=[fmt(v, ".3f") for v in ys],
-            textposition="top center",
+            textposition=[
+                "top center" if top[i] == name else "bottom center" for i in range(len(ys))
+            ],
             textfont={"size": 11, "color": colours.get(name, "#555")},
             name=name,
             line={"color": colours.get(name, "#555"), "width": 2.5},
             marker={"size": 8},
             cliponaxis=False,
         )
-    lo, hi = zoom_range(everything, ceil=1.0, pad=0.25, min_span=0.01)
-    fig.update_yaxes(title="linear CKA (zoomed to the values)", range=[lo, hi + 0.15 * (hi - lo)])
+    lo, hi = zoom_range(everything, ceil=1.0, pad=0.3, min_span=0.01)
+    span = hi - lo
+    fig.update_yaxes(
+        title="linear CKA (zoomed to the values)", range=[lo - 0.1 * span, hi + 0.15 * span]
+    )
     fig.update_xaxes(title="layer", type="category")
     return style(fig, "Layer-wise similarity of the unlearned model", height=380)
 

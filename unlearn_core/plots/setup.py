@@ -248,7 +248,7 @@ def embedding_scatter(
     fig.update_layout(dragmode="lasso", clickmode="event+select")
     fig.update_xaxes(title=axis_titles[0])
     fig.update_yaxes(title=axis_titles[1])
-    return _style(fig, title, height=height)
+    return _style(fig, title, height=height, toolbar=True)
 
 
 def project_2d(x: np.ndarray) -> tuple[np.ndarray, tuple[str, str]]:
@@ -278,6 +278,7 @@ def feature_scatter(
     """Points or tabular rows as a scatter coloured by class (raw axes for 2-D data, the first
     two principal components otherwise): what a thumbnail cannot show for non-image data."""
     coords, axes = project_2d(x)
-    return embedding_scatter(
+    fig = embedding_scatter(
         coords, labels, class_names, marked=marked, title=title, axis_titles=axes, height=height
-    ).update_layout(dragmode="zoom", clickmode="event")
+    )
+    return _style(fig, title, height=height).update_layout(dragmode="zoom", clickmode="event")

@@ -125,7 +125,7 @@ def bar_marker(names: Sequence[str]) -> dict:
 # ----------------------------------------------------------------------------- layout
 
 
-def wrap(text: str, width: int = 64) -> str:
+def wrap(text: str, width: int = 50) -> str:
     """``text`` broken into ``<br>``-separated lines of at most ``width`` characters."""
     lines: list[str] = []
     for word in text.split():
@@ -143,6 +143,7 @@ def style(
     height: int = 360,
     legend: str | None = "below",
     top_labels: bool = False,
+    toolbar: bool = False,
     left: int = 60,
     right: int = 24,
     bottom: int = 50,
@@ -150,12 +151,15 @@ def style(
     """Apply the house style: title in the top margin, legend below the plot area (``"below"``)
     or none (``None``), readable fonts, white template.
 
-    ``top_labels`` leaves a line of the top margin free for subplot column labels. Margins grow
-    automatically for tick labels and the legend (plotly's automargin), so nothing is clipped.
+    ``top_labels`` leaves a line of the top margin free for subplot column labels;
+    ``toolbar`` puts the title under the row plotly's toolbar takes (for charts drawn with
+    their selection tools). Titles wrap at 50 characters, so they stay clear of the app's
+    fullscreen button. Margins grow for tick labels and the legend (plotly's automargin).
     """
     text = wrap(title) if title else ""
     lines = text.count("<br>") + 1 if text else 0
-    top = 14 + 22 * lines + (26 if top_labels else 0) + (6 if lines else 0)
+    below = 28 if toolbar else 0
+    top = 14 + 22 * lines + (26 if top_labels else 0) + (6 if lines else 0) + below
     layout: dict = {
         "template": TEMPLATE,
         "height": height,
@@ -174,7 +178,8 @@ def style(
             "y": 1,
             "yref": "container",
             "yanchor": "top",
-            "pad": {"t": 10, "l": 12},
+            # plotly sets a multi-line title about half a line too high: move it back down
+            "pad": {"t": 10 + below + (12 if lines > 1 else 0), "l": 12},
         }
     else:
         layout["title"] = {"text": ""}
