@@ -14,6 +14,21 @@ def _threads():
     torch.set_num_threads(2)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _run_store_home(tmp_path_factory):
+    """Runs the CLI and the app save during tests go to a private folder, not ./runs."""
+    import os
+
+    home = tmp_path_factory.mktemp("runs")
+    old = os.environ.get("UNLEARN_HOME")
+    os.environ["UNLEARN_HOME"] = str(home)
+    yield home
+    if old is None:
+        os.environ.pop("UNLEARN_HOME", None)
+    else:
+        os.environ["UNLEARN_HOME"] = old
+
+
 @pytest.fixture(scope="session")
 def digits():
     return load_dataset("digits")

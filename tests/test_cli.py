@@ -189,7 +189,14 @@ def test_compare_several_seeds_json(capsys):
     assert code == 0
     res = json.loads(out)
     assert res["seeds"] == [0, 1] and "seed" not in res
-    expected = {"method", "error", "damaged", *ROW_NUMBERS, *(f"{k}_std" for k in ROW_NUMBERS)}
+    expected = {
+        "method",
+        "error",
+        "damaged",
+        "preset",
+        *ROW_NUMBERS,
+        *(f"{k}_std" for k in ROW_NUMBERS),
+    }
     assert all(set(r) == expected for r in [res["original"], *res["results"]])
     rows = {r["method"]: r for r in res["results"]}
     assert list(rows) == ["retrain", "ssd"]
@@ -221,7 +228,7 @@ def test_one_seed_json_keeps_its_shape_plus_new_fields(capsys):
     assert code == 0 and res["seed"] == 1 and res["seeds"] == [1]
     assert res["forget"]["seed"] == 1
     for r in res["results"]:
-        assert set(r) == {"method", "error", "damaged", *ROW_NUMBERS}
+        assert set(r) == {"method", "error", "damaged", "preset", *ROW_NUMBERS}
         assert r["test_forgotten_acc"] is None and 0 <= r["loss_auc"] <= 1
 
 
@@ -260,13 +267,16 @@ def test_checkpoint_stands_for_its_own_seed(capsys, tmp_path):
     )
     assert code == 0
     common = ["--checkpoint", str(tmp_path / "m"), "--forget-class", "1", "--methods", "ssd"]
-    save = tmp_path / "cmp.json"
+    home = tmp_path / "runs"
     code, out, err = run_cli(
-        capsys, "compare", *common, "--seeds", "0,1", "--json", "--no-progress", "--save", str(save)
+        capsys, "compare", *common, "--seeds", "0,1", "--json", "--no-progress", "--home", str(home)
     )
     assert code == 0 and "checkpoint used for seed 1" in err
     assert json.loads(out)["seeds"] == [0, 1]
-    full = json.loads(save.read_text())
+    from unlearn_core.runstore import RunStore
+
+    (rec,) = RunStore(home).list_comparisons()
+    full = RunStore(home).read_comparison(rec.id)["comparison"]
     sources = {c["seed"]: c["original"]["log"]["source"] for c in full["comparisons"]}
     assert sources == {0: "trained", 1: "given"}
     code, _, err = run_cli(capsys, "compare", *common, "--seeds", "0,2", "--no-progress")

@@ -98,6 +98,7 @@ def test_summary_is_the_cli_json_shape_and_round_trips(class_comparison):
         "time_ratio",
         "error",
         "damaged",
+        "preset",
     }
     assert all(set(r) == keys for r in s["results"])
     assert s["seeds"] == [s["seed"]] == [0]

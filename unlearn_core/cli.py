@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from .cli_runs import add_runs_commands
+
 
 def _progress_bar(desc: str, enabled: bool = True):
     """A tqdm bar on stderr driven by the library's ``progress(fraction, message)``."""
@@ -188,16 +190,29 @@ def _parse_params(items: list[str] | None) -> dict:
 
 def cmd_list_methods(args) -> int:
     from .methods import list_methods
+    from .methods.base import preset_info
 
     specs = list_methods()
     if args.json:
-        print(json.dumps([s.to_dict() for s in specs], indent=2, default=str))
+        out = []
+        for s in specs:
+            d = s.to_dict()
+            d["preset"] = preset_info(s.name, args.arch).to_dict()
+            out.append(d)
+        print(json.dumps(out, indent=2, default=str))
         return 0
+    print(
+        f"defaults for model {args.arch} (presets: {args.arch} where one exists; --arch to change)"
+    )
     for s in specs:
-        print(f"{s.name:14s} {s.family:11s} {s.label} — {s.paper}")
+        info = preset_info(s.name, args.arch)
+        tag = "spec defaults" if info.status == "defaults" else f"preset {info.name}, {info.status}"
+        print(f"{s.name:14s} {s.family:11s} {s.label} — {s.paper}  [{tag}]")
         for p in s.params:
             rng = f" in [{p.range[0]}, {p.range[1]}]" if p.range else ""
-            print(f"{'':16s}{p.name}={p.default!r}{rng}: {p.help}")
+            value = info.params.get(p.name, p.default)
+            mark = " (preset)" if p.name in info.values else ""
+            print(f"{'':16s}{p.name}={value!r}{mark}{rng}: {p.help}")
     return 0
 
 
@@ -246,7 +261,18 @@ def _run_comparison(args, methods: list, include_retrain: bool, keep_models: boo
         keep_models=keep_models,
     )
     bar.close()
-    return multi, data
+    return multi, data, recipe
+
+
+def _save_run(args, multi, data, recipe) -> None:
+    """Store the run in the run store (one seed: with its models) and say where."""
+    from .runstore import RunStore
+
+    one = len(multi.comparisons) == 1
+    rec = RunStore(args.home).save_comparison(
+        multi.comparisons[0] if one else multi, dataset=data, recipe=recipe.to_dict()
+    )
+    print(f"saved run {rec.id} (unlearn runs show {rec.id})", file=sys.stderr)
 
 
 def _check_methods(methods: list, arch: str | None = None) -> None:
@@ -321,14 +347,15 @@ def _print_table(multi) -> None:
 
 def cmd_compare(args) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    multi, _ = _run_comparison(args, methods, include_retrain=not args.no_retrain)
+    multi, data, recipe = _run_comparison(
+        args, methods, include_retrain=not args.no_retrain, keep_models=args.save
+    )
     if args.json:
         print(json.dumps(multi.summary()))
     else:
         _print_table(multi)
     if args.save:
-        one = len(multi.comparisons) == 1
-        args.save.write_text((multi.comparisons[0] if one else multi).to_json(indent=1))
+        _save_run(args, multi, data, recipe)
     return 0
 
 
@@ -336,13 +363,18 @@ def cmd_run(args) -> int:
     params = _parse_params(args.param)
     if args.out and len(_seeds(args)) > 1:
         raise SystemExit("--out saves one unlearned model: give one seed")
-    multi, data = _run_comparison(
-        args, [(args.method, params)], include_retrain=args.with_retrain, keep_models=bool(args.out)
+    multi, data, recipe = _run_comparison(
+        args,
+        [(args.method, params)],
+        include_retrain=args.with_retrain,
+        keep_models=bool(args.out) or args.save,
     )
     if args.json:
         print(json.dumps(multi.summary()))
     else:
         _print_table(multi)
+    if args.save:
+        _save_run(args, multi, data, recipe)
     summary = multi.get(args.method)
     ok = summary is not None and summary.ok
     if args.out and ok:
@@ -365,6 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list-methods", help="list the unlearning methods and their parameters")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--arch", default="mlp", help="show the defaults (presets) for this model (default: mlp)"
+    )
     p.set_defaults(func=cmd_list_methods)
 
     p = sub.add_parser("train", help="train a model and save a checkpoint")
@@ -403,7 +438,16 @@ def build_parser() -> argparse.ArgumentParser:
                 help="comma-separated method names",
             )
             p.add_argument("--no-retrain", action="store_true", help="skip the retrain reference")
-            p.add_argument("--save", type=Path, help="write the full comparison as JSON here")
+        p.add_argument(
+            "--save",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="store the run in the run store (default: on; --no-save to skip)",
+        )
+        p.add_argument(
+            "--home", type=Path, help="run store folder (default: $UNLEARN_HOME, else ./runs)"
+        )
+    add_runs_commands(sub)
     return parser
 
 
@@ -413,11 +457,12 @@ def main(argv: list[str] | None = None) -> int:
     from .forget import ForgetError
     from .methods import ParamError
     from .models import ModelError
+    from .runstore import RunStoreError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (DataError, ForgetError, CheckpointError, ModelError, ParamError) as exc:
+    except (DataError, ForgetError, CheckpointError, ModelError, ParamError, RunStoreError) as exc:
         print(f"unlearn: error: {exc}", file=sys.stderr)
         return 2
 

@@ -64,6 +64,8 @@ class MethodResult:
     log: dict = field(default_factory=dict)
     #: warnings about the result, e.g. ``"damaged"`` (retain accuracy far below retrain's)
     flags: list[str] = field(default_factory=list)
+    #: the preset the parameters started from (``PresetInfo.to_dict()``; None for the original)
+    preset: dict | None = None
     model: nn.Module | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -88,6 +90,7 @@ class MethodResult:
             **{k: _num(self.number(k)) for k in ROW_KEYS},
             "error": self.error,
             "damaged": self.damaged,
+            "preset": (self.preset or {}).get("name"),
         }
 
     def to_dict(self) -> dict:
@@ -412,6 +415,7 @@ def _run_one(
         out.seconds,
         out.setup_seconds,
     )
+    res.preset = out.preset.to_dict() if out.preset is not None else None
     res.model = out.model
     report(1.0, "scoring")
     ev = model_logits(out.model, task.data, task.split)
@@ -455,6 +459,8 @@ class SeedSummary:
     errors: dict[int, str] = field(default_factory=dict)
     #: seeds whose result was flagged damaged (retain far below retrain's)
     damaged_seeds: list[int] = field(default_factory=list)
+    #: the name of the preset its parameters started from (None for the original)
+    preset: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -486,6 +492,7 @@ class SeedSummary:
                 out[f"{k}_std"] = _num(self.stats[k].std)
         out["error"] = self.error
         out["damaged"] = self.damaged
+        out["preset"] = self.preset
         return out
 
     def to_dict(self) -> dict:
@@ -497,6 +504,7 @@ class SeedSummary:
             "stats": {k: vars(v) for k, v in self.stats.items()},
             "errors": [{"seed": s, "error": e} for s, e in self.errors.items()],
             "damaged_seeds": list(self.damaged_seeds),
+            "preset": self.preset,
         }
 
     @classmethod
@@ -512,6 +520,7 @@ class SeedSummary:
             stats={k: Spread.of([r.number(k) for r in ok]) for k in ROW_KEYS},
             errors={s: r.error for s, r in zip(seeds, results, strict=True) if r.error},
             damaged_seeds=[s for s, r in zip(seeds, results, strict=True) if r.damaged],
+            preset=next((r.preset.get("name") for r in results if r.preset), None),
         )
 
 
