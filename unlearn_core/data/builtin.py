@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .dataset import Dataset
+from .dataset import DataError, Dataset
 from .registry import source
 
 
@@ -46,11 +46,28 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     return bunch.images, bunch.target.astype(np.int64)
 
 
+def upscale(x: np.ndarray, size: int) -> np.ndarray:
+    """Bilinear resize of ``N x C x H x W`` images in [0, 1] to ``size x size`` (stays in [0, 1])."""
+    import torch
+    import torch.nn.functional as F
+
+    t = F.interpolate(torch.from_numpy(x), size=(size, size), mode="bilinear", align_corners=False)
+    return t.clamp_(0.0, 1.0).numpy()
+
+
 @source("digits")
-def digits(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
-    """scikit-learn's 8x8 handwritten digits (1 797 images, 10 classes), the default."""
+def digits(test_fraction: float = 0.2, seed: int = 0, size: int = 8) -> Dataset:
+    """scikit-learn's 8x8 handwritten digits (1 797 images, 10 classes), the default.
+
+    ``size`` other than 8 resizes every image bilinearly to ``size x size`` (e.g. 28 for an
+    MNIST-sized variant); labels and the split do not change.
+    """
+    if int(size) != size or size < 4:
+        raise DataError(f"digits: size must be an integer >= 4, got {size}")
     images, y = _digits_arrays()
     x = (images / 16.0).astype(np.float32)[:, None, :, :]
+    if int(size) != 8:
+        x = upscale(x, int(size))
     tr, te = stratified_split(y, test_fraction, seed)
     return Dataset(
         name="digits",
@@ -60,5 +77,5 @@ def digits(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
         y_test=y[te],
         classes=[str(i) for i in range(10)],
         kind="image",
-        meta={"source": "sklearn.datasets.load_digits", "seed": seed},
+        meta={"source": "sklearn.datasets.load_digits", "seed": seed, "size": int(size)},
     )
