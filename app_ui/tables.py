@@ -75,7 +75,8 @@ def show_table(rows: Sequence[Mapping], columns: Sequence, *, notes: bool = True
     """
     df = frame(rows, columns)
     numeric = [c.title for c in columns if not getattr(c, "text", False)]
-    styler = df.style.set_properties(subset=numeric, **{"text-align": "right"})
+    # numbers right-aligned so their digits line up (the cells are text, so say it firmly)
+    styler = df.style.set_properties(subset=numeric, **{"text-align": "right !important"})
     styler = styler.set_table_styles([{"selector": "th", "props": [("white-space", "normal")]}])
     st.table(styler, hide_index=True)
     helps = [f"**{c.title}**: {c.help}" for c in columns if getattr(c, "help", "")]

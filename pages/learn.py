@@ -20,29 +20,33 @@ intro, _, rest = text.partition("## How to read each metric")
 st.markdown(intro)
 
 st.markdown("## The methods in this workbench")
-st.caption("Generated from the method registry; the paper column says which work each follows.")
+st.caption(
+    "Generated from the method registry: a short table, then what each method does in full "
+    "(a summary in a table cell would be cut off or squeezed)."
+)
+methods = list_methods()
 show_table(
     [
         {
             "name": s.name,
             "label": s.label,
             "family": s.family,
-            "paper": s.paper,
             "needs": ", ".join(s.needs),
-            "summary": s.summary,
+            "paper": s.paper,
         }
-        for s in list_methods()
+        for s in methods
     ],
     [
         Column("name", "name", text=True),
         Column("label", "method", text=True),
         Column("family", "family", text=True),
-        Column("paper", "paper", text=True),
         Column("needs", "needs", text=True),
-        Column("summary", "summary", text=True),
+        Column("paper", "paper", text=True),
     ],
     notes=False,
 )
+for s in methods:
+    st.markdown(f"**{s.label}** (`{s.name}`, {s.family}) — {s.summary}")
 with st.expander("Each method's parameters"):
     for s in list_methods():
         params = ", ".join(f"`{p.name}` = {p.default}" for p in s.params) or "none"

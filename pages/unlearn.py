@@ -23,7 +23,7 @@ from app_ui.text import clause, split_summary
 from unlearn_core.experiment import REFERENCE, MethodResult, compare
 from unlearn_core.jobs import Job, start_job
 from unlearn_core.methods import Param, list_methods
-from unlearn_core.results_table import RESULT_COLUMNS, Column, columns_for
+from unlearn_core.results_table import RESULT_COLUMNS, columns_for
 from unlearn_core.selection import default_methods, float_format, param_step
 
 S = st.session_state
@@ -69,8 +69,9 @@ def _control(p: Param, key: str):
     return st.text_input(p.name, key=key, help=help_)
 
 
-#: the Results table: the shared results-table spec (CLI, HTML report) and the run's status
-RESULT_TABLE = (*RESULT_COLUMNS, Column("status", "status", text=True))
+#: the Results table: the shared results-table spec (the CLI's and the HTML report's); the
+#: status lines above it say which runs failed
+RESULT_TABLE = RESULT_COLUMNS
 
 
 def _status_line(name: str, label: str, res: MethodResult | None, running: bool) -> str:
@@ -245,7 +246,6 @@ if comp is not None and not running:
             "avg_gap": r.avg_gap,
             "seconds": r.seconds,
             "time_ratio": r.time_ratio,
-            "status": "ok" if r.ok else "failed",
         }
         for r in [comp.original, *comp.results]
     ]

@@ -139,6 +139,39 @@ def shot(page, name: str) -> None:
     TIMINGS["_shots"] = TIMINGS.get("_shots", 0.0) + time.perf_counter() - start
 
 
+FITS_JS = """
+el => {
+  const t = el.querySelector('table');
+  const cells = Array.from(t.querySelectorAll('th, td'));
+  let scrolls = false;  // a box around the table that scrolls sideways (the table as a whole)
+  for (let n = t.parentElement; n && n !== el.parentElement; n = n.parentElement) {
+    const o = getComputedStyle(n).overflowX;
+    if ((o === 'auto' || o === 'scroll') && n.scrollWidth > n.clientWidth) scrolls = true;
+  }
+  const last = t.querySelector('tbody tr td:last-child');
+  return {
+    table: t.getBoundingClientRect().right, box: el.getBoundingClientRect().right, scrolls,
+    lastAlign: last ? getComputedStyle(last).textAlign : null,
+    spilling: cells.filter(c => c.scrollWidth > c.clientWidth + 1).map(c => c.innerText),
+  };
+}
+"""
+
+
+def assert_numbers_right_aligned(table, where: str) -> None:
+    """The last column holds numbers: right-aligned, so their digits line up."""
+    assert table.evaluate(FITS_JS)["lastAlign"] == "right", where
+
+
+def assert_table_fits(table, where: str, *, or_scrolls: bool = False) -> None:
+    """Every column inside the table's box (or, with ``or_scrolls``, a table too wide that
+    scrolls sideways as a whole), and no cell whose text spills out of it."""
+    got = table.evaluate(FITS_JS)
+    fits = got["table"] <= got["box"] + 1
+    assert fits or (or_scrolls and got["scrolls"]), f"{where}: the table overflows {got}"
+    assert not got["spilling"], f"{where}: cells spill over: {got['spilling'][:5]}"
+
+
 def go(page, title: str) -> None:
     """Open a page through the sidebar navigation (a URL would start a new session)."""
     page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
@@ -220,7 +253,10 @@ def test_unlearn_runs_retrain_and_three_methods(page):
     for label in ("Retrain", "SCRUB", "SalUn", "Selective Synaptic Dampening"):
         assert label in text, label
     assert "failed" not in text.lower()
-    assert "None" not in main(page).locator('[data-testid="stTable"]').first.inner_text()
+    results = main(page).locator('[data-testid="stTable"]').first
+    assert "None" not in results.inner_text()
+    assert_table_fits(results, "Unlearn results table at 1024 px", or_scrolls=True)
+    assert_numbers_right_aligned(results, "Unlearn results table")
     shot(page, "05-unlearn-results")
 
 
@@ -232,13 +268,10 @@ def test_compare_shows_metric_table_and_embeddings(page):
     # at 1280 px every column of the metric table is visible (nothing hidden to the right)
     page.set_viewport_size({"width": 1280, "height": 800})
     page.wait_for_timeout(600)
-    widths = table.evaluate(
-        "el => { const t = el.querySelector('table'); "
-        "return [t.getBoundingClientRect().right, el.getBoundingClientRect().right]; }"
-    )
-    assert widths[0] <= widths[1] + 1, f"the metric table overflows at 1280 px: {widths}"
+    assert_table_fits(table, "Compare metric table at 1280 px")
+    assert_numbers_right_aligned(table, "Compare metric table")
     headers = table.locator("th").all_inner_texts()
-    for h in ("gap to retrain (points)", "time (s)", "speed-up (×)"):
+    for h in ("gap to retrain (pts)", "time (s)", "time / retrain (×)"):
         assert h in headers, headers
     shot(page, "06-compare-overview")
     assert CHECKED["06-compare-overview @ 1024x768"] >= 5
@@ -278,7 +311,8 @@ def test_attack_and_learn_pages(page):
     go(page, "6 · Learn")  # "Learn" alone would match "Unlearn" first
     main(page).get_by_role("heading", name=re.compile("^Learn")).first.wait_for()
     table = main(page).locator('[data-testid="stTable"]').first
-    assert "summary" in table.locator("th").all_inner_texts()
+    assert "paper" in table.locator("th").all_inner_texts()
+    assert_table_fits(table, "Learn methods table at 1024 px")
     shot(page, "12-learn")
 
 
