@@ -324,6 +324,23 @@ def test_compare_decision_boundary_on_moons(moons_comp):
     assert len(_arr(crosses[0].x)) == comp.forget["n_forget"]
 
 
+def test_points_get_values_not_glyphs_on_attack_and_forget_pages(moons_comp):
+    """2-D points have no picture: their values are shown (a table, a scatter, labels)."""
+    data, model, comp = moons_comp
+    at = _app(comp, model, dataset={"name": "moons", "params": MOONS}, cid="t-moons")
+    at.switch_page("pages/attack.py").run()
+    assert not at.exception
+    assert not at.image
+    worst = at.table[0].value
+    assert list(worst.columns)[:2] == ["sample", "class"] and len(worst) == 8
+    at.switch_page("pages/forget_set.py").run()
+    assert not at.exception
+    assert not at.image and "p2_preview_scatter" in _charts(at)
+    at.radio(key="p2_mode").set_value("Pick samples").run()
+    labels = [c.label for c in at.checkbox]
+    assert labels and all(re.search(r"#\d+ · \(-?\d+\.\d\d, -?\d+\.\d\d\)", x) for x in labels)
+
+
 # ----------------------------------------------------------------------------- attack
 
 

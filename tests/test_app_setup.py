@@ -554,7 +554,12 @@ def test_cleared_methods_box_stays_as_the_user_left_it():
 def test_pages_use_material_icons_not_emoji():
     """Emoji render as empty boxes in Debian's Chromium; Material icons render everywhere."""
     emoji = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u23e9-\u23fa\u2b50\u2b55\ufe0f]")
-    files = [ROOT / "app.py", *ROOT.glob("pages/*.py"), *ROOT.glob("app_ui/*.py")]
+    files = [
+        ROOT / "app.py",
+        *ROOT.glob("pages/*.py"),
+        *ROOT.glob("app_ui/*.py"),
+        *ROOT.glob("assets/*.md"),
+    ]
     found = [f"{f.name}: {m.group()!r}" for f in files for m in emoji.finditer(f.read_text())]
     assert not found, found
     assert not (ROOT / "pages" / "common.py").exists()  # pages/ holds pages only
