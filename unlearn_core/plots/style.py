@@ -202,22 +202,6 @@ def style(
     return fig
 
 
-def legend_rows(labels: Sequence[str], width_px: float = 600) -> int:
-    """How many rows a horizontal legend of ``labels`` needs at ``width_px`` (an estimate)."""
-    row, rows = 0.0, 1
-    for lab in labels:
-        w = 40 + 7.2 * len(str(lab))
-        if row and row + w > width_px:
-            rows, row = rows + 1, 0.0
-        row += w
-    return rows
-
-
-def legend_space(labels: Sequence[str], width_px: float = 600) -> int:
-    """Bottom margin (pixels) for the axis title plus a legend of ``labels`` below the plot."""
-    return 56 + 22 * legend_rows(labels, width_px)
-
-
 def reference_legend(fig: go.Figure, name: str, colour: str, dash: str = "dot") -> None:
     """A legend entry for reference lines drawn as shapes (the lines carry no labels)."""
     fig.add_scatter(
