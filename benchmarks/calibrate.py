@@ -374,6 +374,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", help="seeds (default 0 1; quick: 0)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's choice)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument(
+        "--requests", default="class,random", help="comma-separated: class, random (default both)"
+    )
     ap.add_argument("--out-presets", type=Path, help="presets JSON to write")
     ap.add_argument("--out-md", type=Path, help="report to write")
     args = ap.parse_args(argv)
@@ -391,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         archs = args.archs.split(",")
         cells = [c for c in cells if c.arch in archs]
     seeds = args.seeds or ([0] if args.quick else [0, 1])
-    storages, requests = STORAGE, ("class", "random")
+    storages, requests = STORAGE, tuple(args.requests.split(","))
     if args.quick:
         cells, storages, requests = cells[:1], STORAGE[:1], ("class",)
     stem = "calibration_quick" if args.quick else "calibration"

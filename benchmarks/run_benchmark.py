@@ -40,6 +40,7 @@ from unlearn_core.data import Dataset, load_dataset
 from unlearn_core.experiment import ROW_KEYS, MultiComparison, SeedSummary, compare_seeds
 from unlearn_core.forget import ForgetRequest
 from unlearn_core.methods import list_methods
+from unlearn_core.models import NARROW_RESNET
 from unlearn_core.progress import Progress
 from unlearn_core.training import TrainConfig, default_recipe, evaluate, train_new_model
 
@@ -95,11 +96,11 @@ BASE_CELLS = {
         Cell("shapes2000_cnn", "shapes-2000 + CNN", "shapes", "cnn", SHAPES_2000),
         Cell(
             "shapes2000_resnet18",
-            "shapes-2000 + narrow ResNet-18 (width 16)",
+            "shapes-2000 + narrow ResNet-18 (width 8, stride-2 stem)",
             "shapes",
             "resnet18",
             SHAPES_2000,
-            {"width": 16},
+            dict(NARROW_RESNET),
         ),
         Cell("moons_mlp", "moons + MLP (random forgetting only)", "moons", "mlp", random_only=True),
     )
