@@ -539,6 +539,8 @@ def main(argv: list[str] | None = None) -> int:
         ts = check_targets(run)
         targets += ts
         write_cell(run, out, seeds, ts)
+        # a summary after every cell: a run stopped part-way still leaves its figures
+        write_summary(runs, targets, out, seeds, time.perf_counter() - t0, args)
     wall = time.perf_counter() - t0
     verdicts = write_summary(runs, targets, out, seeds, wall, args)
     for kind, ok, fig in verdicts:
