@@ -239,3 +239,32 @@ def test_a_raising_progress_callback_stops_the_run(digits, digits_mlp):
             device="cpu",
             progress=progress,
         )
+
+
+def test_a_method_whose_outputs_are_not_finite_fails_alone(digits, digits_mlp, monkeypatch):
+    """A diverged method (nan weights) is reported as failed; the comparison goes on."""
+    import torch
+
+    from unlearn_core.experiment import compare
+    from unlearn_core.forget import ForgetRequest
+    from unlearn_core.methods import UnlearnOutput, get_method
+    from unlearn_core.training import TrainConfig
+
+    method = get_method("finetune")
+
+    def diverge(model, task, cfg, *, seed, progress):
+        with torch.no_grad():
+            next(model.parameters()).fill_(float("nan"))
+        return UnlearnOutput(model, {})
+
+    monkeypatch.setattr(method, "unlearn", diverge)
+    comp = compare(
+        digits,
+        digits_mlp,
+        TrainConfig(epochs=2),
+        ForgetRequest(classes=(3,)),
+        ["finetune", "ssd"],
+        device="cpu",
+    )
+    assert "not finite" in comp.get("finetune").error
+    assert comp.get("ssd").ok and comp.get("retrain").ok

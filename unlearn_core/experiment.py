@@ -419,6 +419,9 @@ def _run_one(
     res.model = out.model
     report(1.0, "scoring")
     ev = model_logits(out.model, task.data, task.split)
+    if not all(bool(torch.isfinite(t).all()) for t in (ev.forget, ev.retain, ev.test)):
+        res.error = "the unlearned model's outputs are not finite numbers (the method diverged)"
+        return res, None
     res.metrics = score_model(ev, task.data, task.split, seed=seed)
     return res, ev
 
