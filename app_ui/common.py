@@ -20,6 +20,7 @@ from unlearn_core.data import DataError, Dataset, load_dataset, load_file
 from unlearn_core.experiment import Comparison
 from unlearn_core.forget import ForgetError, ForgetRequest, ForgetSplit, make_split
 from unlearn_core.jobs import Job, start_job
+from unlearn_core.runstore import RunStoreError
 from unlearn_core.store import ModelStore, settings_key
 from unlearn_core.training import TrainConfig, default_recipe, evaluate, train_new_model
 
@@ -92,6 +93,14 @@ def current_dataset() -> Dataset | None:
         return _dataset(json.dumps(dataset_spec(), sort_keys=True))
     except DataError as exc:
         st.error(f"Cannot load the dataset: {clause(scrub_paths(str(exc)))}.")
+        return None
+
+
+def current_dataset_quiet() -> Dataset | None:
+    """The chosen dataset, or None when it cannot be loaded (nothing shown)."""
+    try:
+        return _dataset(json.dumps(dataset_spec(), sort_keys=True))
+    except DataError:
         return None
 
 
@@ -215,17 +224,25 @@ def start_training(data: Dataset) -> Job:
     s = st.session_state
     key, arch, seed = model_key(), s["arch"], int(s["train_seed"])
     recipe = TrainConfig.from_dict(s["recipe"])
+    spec = json.loads(json.dumps(dataset_spec()))
 
     def work(job: Job) -> str:
         model, hist = train_new_model(data, arch, recipe, seed=seed, progress=job.report)
         acc = evaluate(model, data.x_test, data.y_test)
-        model_registry()[key] = {
+        entry = {
             "model": model,
             "recipe": recipe,
             "history": hist.to_dict(),
             "test_acc": acc,
             "source": "trained",
         }
+        try:  # the run store is where models last; the URL names this id
+            from app_ui.persist import save_model_entry
+
+            save_model_entry(entry, data, spec, arch=arch, seed=seed)
+        except (RunStoreError, OSError) as exc:
+            job.message = f"trained, but not stored: {exc}"
+        model_registry()[key] = entry
         meta = {
             "train_config": recipe.to_dict(),
             "history": hist.to_dict(),

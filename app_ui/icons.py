@@ -9,8 +9,11 @@ PAGE_ICONS = {
     "pages/compare.py": ":material/bar_chart:",
     "pages/attack.py": ":material/policy:",
     "pages/learn.py": ":material/school:",
+    "pages/runs.py": ":material/history:",
 }
 DONE = ":material/check_circle:"
 FAILED = ":material/error:"
 RUNNING = ":material/progress_activity:"
 WAITING = ":material/schedule:"
+CANCELLED = ":material/cancel:"
+DAMAGED = ":material/warning:"

@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-import uuid
-
 import streamlit as st
 
 from app_ui.common import (
     POLL_S,
-    comparison_registry,
     current_comparison,
     current_split,
     job_for,
     job_registry,
     page_link,
-    remember_job,
     require_data_and_model,
 )
-from app_ui.icons import DONE, FAILED, RUNNING, WAITING
+from app_ui.icons import CANCELLED, DAMAGED, DONE, FAILED, RUNNING, WAITING
+from app_ui.persist import forget_id_for, job_context, multi_registry, save_model_entry
+from app_ui.runjobs import is_cancelled, start_comparison
 from app_ui.tables import show_table
 from app_ui.text import clause, split_summary
-from unlearn_core.experiment import REFERENCE, MethodResult, compare
-from unlearn_core.jobs import Job, start_job
+from unlearn_core.experiment import REFERENCE, MethodResult
 from unlearn_core.methods import Param, list_methods
+from unlearn_core.methods.base import preset_info
 from unlearn_core.results_table import RESULT_COLUMNS, columns_for
+from unlearn_core.runstore import RunStoreError
 from unlearn_core.selection import default_methods, float_format, param_step
 
 S = st.session_state
@@ -77,8 +76,11 @@ RESULT_TABLE = RESULT_COLUMNS
 def _status_line(name: str, label: str, res: MethodResult | None, running: bool) -> str:
     if res is None:
         return f"{RUNNING} **{label}** — running…" if running else f"{WAITING} {label} — waiting"
+    if is_cancelled(res):
+        return f"{CANCELLED} {label} — cancelled, not run"
     if res.ok:
-        return f"{DONE} **{label}** — {res.seconds:.2f} s"
+        flag = f" · {DAMAGED} damaged the model" if res.damaged else ""
+        return f"{DONE} **{label}** — {res.seconds:.2f} s{flag}"
     return f"{FAILED} **{label}** — failed: {clause(res.error or 'no reason given')}"
 
 
@@ -135,14 +137,19 @@ settings: dict[str, dict] = {}
 for name in chosen:
     spec = specs[name]
     old = S.get("methods", {}).get(name, {})
+    preset = preset_info(name, S["arch"])
     with st.expander(f"{spec.label} — how it works and its settings"):
         st.markdown(spec.summary)
         st.caption(f"{spec.family.capitalize()} unlearning · {spec.paper}")
+        st.caption(
+            f"Preset: **{preset.name}** ({preset.status}) — the settings start from it. "
+            f"Source: {preset.source}"
+        )
         cols = st.columns(3)
         values = {}
         for k, p in enumerate(spec.params):
             key = f"p3_{name}_{p.name}"
-            value = old.get(p.name, p.default)
+            value = old.get(p.name, preset.params.get(p.name, p.default))
             _bind(key, float(value) if p.type is float else value)
             with cols[k % 3]:
                 values[p.name] = _control(p, key)
@@ -161,10 +168,28 @@ if not include_retrain:
         "Without the retrained reference there is no gold standard: the gap to retrain and "
         "the time ratio (speed-up) are not available."
     )
-_bind("p3_seed", int(S.get("unlearn_seed", 0)))
-seed = int(st.number_input("Seed", 0, 2**31 - 1, step=1, key="p3_seed"))
-_wrote("p3_seed", seed)
-S["unlearn_seed"] = seed
+cols = st.columns(2)
+with cols[0]:
+    _bind("p3_seed", int(S.get("unlearn_seed", 0)))
+    seed = int(st.number_input("Seed", 0, 2**31 - 1, step=1, key="p3_seed"))
+    _wrote("p3_seed", seed)
+with cols[1]:
+    _bind("p3_n_seeds", int(S.get("unlearn_n_seeds", 1)))
+    n_seeds = int(
+        st.number_input(
+            "Seeds (runs)",
+            1,
+            10,
+            step=1,
+            key="p3_n_seeds",
+            help="How many times the whole comparison runs, with seeds Seed, Seed+1, ...; "
+            "with more than one, each seed trains its own original model (yours stands for "
+            "its own training seed) and the tables show mean ± standard deviation.",
+        )
+    )
+    _wrote("p3_n_seeds", n_seeds)
+S["unlearn_seed"], S["unlearn_n_seeds"] = seed, n_seeds
+seeds = list(range(seed, seed + n_seeds))
 
 # ------------------------------------------------------------------ run / progress / results
 job = job_for("compare")
@@ -175,32 +200,32 @@ plan = ([(REFERENCE, "Retrain from scratch")] if include_retrain else []) + [
 if st.button(
     "Run", key="p3_run", type="primary", disabled=running or not plan, help="Runs in background"
 ):
-    model, recipe = entry["model"], entry["recipe"]
-    methods = {n: dict(settings[n]) for n in chosen}
-
-    def work(j: Job) -> str:
-        comp = compare(
-            data,
-            model,
-            recipe,
-            split,
-            methods,
-            seed=seed,
-            include_retrain=include_retrain,
-            on_result=j.add_partial,
-            progress=j.report,
+    spec_now = dict(S["dataset"])
+    try:
+        model_id = save_model_entry(
+            entry, data, spec_now, arch=S["arch"], seed=int(S["train_seed"])
         )
-        cid = uuid.uuid4().hex[:12]
-        comparison_registry()[cid] = comp
-        return cid
-
-    job = remember_job("compare", start_job("Unlearning", work))
-    S["_p3_ctx"] = {
-        "job": job.id,
-        "model_key": S["model_key"],
-        "forget": S["forget"],
-        "plan": plan,
-    }
+        forget_id = forget_id_for(data, spec_now)
+    except (RunStoreError, OSError) as exc:
+        model_id = forget_id = None
+        st.warning(f"The run store cannot be written ({exc}); the run is kept for this session.")
+    ctx = {"model_key": S["model_key"], "forget": S["forget"], "dataset": spec_now}
+    job = start_comparison(
+        data=data,
+        spec=spec_now,
+        entry=entry,
+        arch=S["arch"],
+        train_seed=int(S["train_seed"]),
+        split=split,
+        methods={n: dict(settings[n]) for n in chosen},
+        seeds=seeds,
+        include_retrain=include_retrain,
+        plan=plan,
+        model_id=model_id,
+        forget_id=forget_id,
+        ctx=ctx,
+    )
+    S["_p3_ctx"] = job_context()[job.id]
     st.rerun()
 
 ctx = S.get("_p3_ctx") or {}
@@ -215,39 +240,68 @@ if running and ctx.get("job") == job.id:
         _show_status(plan, list(j.partial), live=True)
         if st.button("Cancel", key="p3_cancel"):
             j.cancel()
-            st.toast("Cancelling after the current step…")
+            st.toast("Cancelling: the method now running stops at its next progress report.")
 
     _progress(job.id, [tuple(p) for p in ctx["plan"]])
 elif job is not None and job.done and ctx.get("job") == job.id:
     fits = ctx.get("model_key") == S["model_key"] and ctx.get("forget") == S["forget"]
-    if job.state == "done" and S.get("_p3_seen") != job.id:
+    if job.state in ("done", "cancelled") and S.get("_p3_seen") != job.id:
         S["_p3_seen"] = job.id
-        if fits:
+        if job.result and fits:
             S["comparison_id"] = job.result
-        else:
+        elif job.result:
             st.info("That run was for another model or forget set; run again for this one.")
-    elif job.state == "failed":
-        st.error(f"The run failed: {job.error}")
+    if job.state == "failed":
+        st.error(f"The run failed: {clause(job.error or 'no reason given')}.")
     elif job.state == "cancelled":
-        st.warning("The run was cancelled.")
-        _show_status([tuple(p) for p in ctx["plan"]], list(job.partial), live=False)
+        names = [lbl for n, lbl in ctx["plan"] if n not in {r.method for r in job.partial}]
+        kept = "; the finished methods were stored and are shown below" if job.result else ""
+        st.warning(
+            "The run was cancelled. Not finished, so not run: "
+            + (", ".join(names) or "none")
+            + kept
+            + "."
+        )
+    elif job.error:
+        st.warning(clause(job.error) + ".")
 
 comp = current_comparison()
 if comp is not None and not running:
+    cid = S["comparison_id"]
+    multi = multi_registry().get(cid)
     st.subheader("Results")
+    if multi is not None:
+        st.caption(
+            f"Mean ± standard deviation over {len(multi.seeds)} seeds "
+            f"({', '.join(map(str, multi.seeds))})."
+        )
     _show_status([(r.method, r.label) for r in comp.results], comp.results, live=False)
     for r in comp.results:
-        if not r.ok:
+        if not r.ok and not is_cancelled(r):
             st.error(f"{r.label} failed: {r.error}")
-    rows = [
-        {
-            **{k: v for k, v in r.metrics.items() if not isinstance(v, list | tuple | dict)},
-            "method": r.label,
-            "avg_gap": r.avg_gap,
-            "seconds": r.seconds,
-            "time_ratio": r.time_ratio,
-        }
-        for r in [comp.original, *comp.results]
-    ]
+    if multi is not None:
+        labels = {r.method: r.label for r in [comp.original, *comp.results]}
+        rows = [
+            {**s.row(), "method": labels.get(s.method, s.label)}
+            for s in [multi.original, *multi.results]
+        ]
+        damaged = [s.label for s in multi.results if s.damaged]
+    else:
+        rows = [
+            {
+                **{k: v for k, v in r.metrics.items() if not isinstance(v, list | tuple | dict)},
+                "method": r.label,
+                "avg_gap": r.avg_gap,
+                "seconds": r.seconds,
+                "time_ratio": r.time_ratio,
+            }
+            for r in [comp.original, *comp.results]
+        ]
+        damaged = [r.label for r in comp.results if r.damaged]
     show_table(rows, columns_for(rows, RESULT_TABLE), notes=False)
+    for label in damaged:
+        st.warning(
+            f"{DAMAGED} **{label} damaged the model**: its retain accuracy is more than 10 "
+            "points below retrain's. Its settings are too strong for this model."
+        )
     page_link("pages/compare.py", "See what changed: Compare")

@@ -1,0 +1,352 @@
+"""What lasts: the app writes through the run store and the URL names what a session shows.
+
+``st.query_params`` carries the ids of the stored model (``model``), forget set (``forget``) and
+comparison (``run``), and the id of a running comparison job (``job``). :func:`restore_from_url`
+(before the page) reopens them on a fresh session (reload, new tab, shared link on the same
+server); :func:`write_url` (after the page) puts the session's ids back in the URL, storing a model
+or forget set the first time it is shown.
+
+The run store knows a dataset by its content fingerprint; the app also needs the spec it builds
+the dataset from, so it keeps ``<store home>/app/datasets/<fingerprint>.json`` (and, for a
+user's file, a copy of the file under ``<store home>/app/uploads/<fingerprint>/``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import streamlit as st
+
+from unlearn_core.data import DataError, Dataset
+from unlearn_core.experiment import Comparison, MultiComparison
+from unlearn_core.forget import ForgetRequest
+from unlearn_core.runstore import RunStore, RunStoreError, UnknownRunError, dataset_fingerprint
+from unlearn_core.training import TrainConfig, evaluate
+
+S = st.session_state
+URL_KEYS = ("model", "forget", "run", "job")
+KIND_WORDS = {"model": "model", "forget": "forget set", "run": "run", "job": "job"}
+
+
+def run_store() -> RunStore:
+    """The run store (``$UNLEARN_HOME`` or ``./runs``); cheap, so made per call."""
+    return RunStore()
+
+
+@st.cache_resource
+def _fingerprints() -> dict[int, str]:
+    return {}
+
+
+@st.cache_resource
+def multi_registry() -> dict[str, MultiComparison]:
+    """comparison id -> its several-seed result (the pages draw ``comparison_registry()``'s
+    first-seed view; tables read this one for mean ± std)."""
+    return {}
+
+
+@st.cache_resource
+def stored_runs() -> set[str]:
+    """Comparison ids known to be in the run store (others are test or legacy entries)."""
+    return set()
+
+
+@st.cache_resource
+def job_context() -> dict[str, dict]:
+    """job id -> what the Unlearn page needs to show it (plan, model key, forget set)."""
+    return {}
+
+
+def fingerprint(data: Dataset) -> str:
+    fps = _fingerprints()
+    if id(data) not in fps:
+        fps[id(data)] = dataset_fingerprint(data)
+    return fps[id(data)]
+
+
+# ------------------------------------------------------------------ dataset specs
+def _spec_path(store: RunStore, fp: str) -> Path:
+    return store.home / "app" / "datasets" / f"{fp}.json"
+
+
+def remember_dataset(spec: dict, data: Dataset, store: RunStore | None = None) -> None:
+    """Keep the spec the app builds ``data`` from (and a copy of a user's file)."""
+    store = store or run_store()
+    fp = fingerprint(data)
+    target = _spec_path(store, fp)
+    if target.exists():
+        return
+    spec = json.loads(json.dumps(spec))
+    if spec.get("name") == "file":
+        src = Path(spec["path"])
+        dest = store.home / "app" / "uploads" / fp / src.name
+        if not dest.exists() and src.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if src.is_dir():
+                shutil.copytree(src, dest)
+            else:
+                shutil.copy2(src, dest)
+        spec["path"] = str(dest)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(json.dumps(spec, sort_keys=True))
+    tmp.replace(target)
+
+
+def spec_for(fp: str | None, name: str, store: RunStore | None = None) -> dict | None:
+    """The app's dataset spec for fingerprint ``fp`` (a built-in by ``name`` as a fallback)."""
+    from app_ui.common import BUILTIN
+
+    store = store or run_store()
+    if fp:
+        path = _spec_path(store, fp)
+        if path.exists():
+            try:
+                return json.loads(path.read_text())
+            except (OSError, json.JSONDecodeError):
+                pass
+    if name in BUILTIN:
+        return {"name": name, "params": dict(BUILTIN[name])}
+    return None
+
+
+# ------------------------------------------------------------------ saving
+def save_model_entry(entry: dict, data: Dataset, spec: dict, *, arch: str, seed: int) -> str:
+    """Store a trained model entry (once) and return its id."""
+    if entry.get("model_id"):
+        return entry["model_id"]
+    store = run_store()
+    remember_dataset(spec, data, store)
+    recipe = entry["recipe"]
+    rec = store.save_model(
+        entry["model"],
+        data,
+        name=f"{arch} on {data.name} (seed {seed})",
+        recipe=recipe.to_dict() if hasattr(recipe, "to_dict") else recipe,
+        seed=seed,
+        history=entry.get("history") or {},
+    )
+    entry["model_id"] = rec.id
+    return rec.id
+
+
+def forget_id_for(data: Dataset, spec: dict) -> str | None:
+    """The stored id of the session's confirmed forget set (stored the first time)."""
+    req = S.get("forget")
+    if not req:
+        return None
+    saved = S.get("_forget_saved")
+    if saved and saved[0] == req:
+        return saved[1]
+    store = run_store()
+    remember_dataset(spec, data, store)
+    rec = store.save_forget(ForgetRequest.from_dict(req), data)
+    S["_forget_saved"] = [req, rec.id]
+    return rec.id
+
+
+# ------------------------------------------------------------------ restoring
+def _open_dataset(fp: str | None, name: str) -> tuple[dict, Dataset]:
+    from app_ui.common import load_spec
+
+    spec = spec_for(fp, name)
+    if spec is None:
+        raise RunStoreError(
+            f"it was made on dataset {name!r}, which this server cannot rebuild (its file "
+            "was not kept)"
+        )
+    try:
+        data = load_spec(spec)
+    except DataError as exc:
+        raise RunStoreError(f"its dataset {name!r} cannot be loaded: {exc}") from exc
+    if fp and fingerprint(data) != fp:
+        raise RunStoreError(f"the dataset {name!r} on this server has other contents now")
+    return spec, data
+
+
+def _use_model(model, rec, data: Dataset, spec: dict) -> None:
+    """Make a stored model the session's current one (with the settings it was made with)."""
+    from app_ui.common import model_key, model_registry
+
+    S["dataset"] = spec
+    S["arch"] = rec.arch
+    if rec.recipe:
+        S["recipe"] = dict(rec.recipe)
+    S["train_seed"] = int(rec.seed or 0)
+    key = model_key(spec)
+    reg = model_registry()
+    if key not in reg or reg[key].get("model_id") != rec.id:
+        reg[key] = {
+            "model": model,
+            "recipe": TrainConfig.from_dict(rec.recipe) if rec.recipe else TrainConfig(),
+            "history": rec.history or {},
+            "test_acc": evaluate(model, data.x_test, data.y_test),
+            "source": "run store",
+            "model_id": rec.id,
+        }
+    S["model_key"] = key
+    S["_p1_settings"] = None  # the Data page keeps a restored model on its first visit
+
+
+def restore_model(mid: str) -> None:
+    store = run_store()
+    rec = store.get_model(mid)
+    spec, data = _open_dataset(rec.fingerprint, rec.dataset)
+    model, rec = store.open_model(mid, data)
+    _use_model(model, rec, data, spec)
+
+
+def restore_forget(fid: str) -> None:
+    rec = run_store().get_forget(fid)
+    S["forget"] = ForgetRequest.from_dict(rec.request).to_dict()
+    S["_forget_saved"] = [S["forget"], fid]
+
+
+def load_comparison(cid: str) -> tuple[Comparison, MultiComparison | None, dict, Dataset]:
+    """A stored comparison as the pages use it: the first-seed view (with its stored models),
+    the several-seed result when there is one, the dataset spec and the dataset."""
+    store = run_store()
+    doc = store.read_comparison(cid)
+    rec = doc["record"]
+    body = doc["comparison"]
+    spec, data = _open_dataset(rec.get("fingerprint"), rec.get("dataset", ""))
+    multi = None
+    if body.get("kind") == "multi_comparison":
+        multi = MultiComparison.from_dict(body)
+        view = multi.comparisons[0]
+    else:
+        view = Comparison.from_dict(body)
+    models = rec.get("models") or {}
+    for method, mid in models.items():
+        res = view.get(method)
+        if res is None:
+            continue
+        try:
+            res.model, _ = store.open_model(mid, data)
+        except RunStoreError:
+            res.model = None
+    return view, multi, spec, data
+
+
+def restore_run(cid: str) -> None:
+    from app_ui.common import comparison_registry
+
+    view, multi, spec, data = load_comparison(cid)
+    comparison_registry()[cid] = view
+    if multi is not None:
+        multi_registry()[cid] = multi
+    stored_runs().add(cid)
+    doc = run_store().read_comparison(cid)
+    setup = doc.get("setup") or {}
+    mid = setup.get("original_model_id") or (doc["record"].get("models") or {}).get("original")
+    S["dataset"] = spec
+    if mid:
+        try:
+            store = run_store()
+            model, mrec = store.open_model(mid, data)
+            _use_model(model, mrec, data, spec)
+        except RunStoreError:
+            pass
+    S["forget"] = ForgetRequest.from_dict(view.forget).to_dict()
+    fid = setup.get("forget_id")
+    if fid:
+        S["_forget_saved"] = [S["forget"], fid]
+    S["comparison_id"] = cid
+
+
+def restore_job(jid: str) -> None:
+    from app_ui.common import job_registry
+
+    if jid not in job_registry():
+        raise UnknownRunError(f"job {jid} is not running on this server")
+    S["jobs"]["compare"] = jid
+    ctx = job_context().get(jid)
+    if ctx is not None:
+        S["_p3_ctx"] = dict(ctx)
+        S["model_key"] = ctx.get("model_key", S["model_key"])
+        S["forget"] = ctx.get("forget", S["forget"])
+        if ctx.get("dataset"):
+            S["dataset"] = ctx["dataset"]
+
+
+def restore_from_url() -> None:
+    """Reopen what the URL names when it differs from what this session shows."""
+    qp = st.query_params
+    want = {k: qp.get(k) for k in URL_KEYS if qp.get(k)}
+    shown = S.get("_url_ids") or {}
+    todo = {k: v for k, v in want.items() if shown.get(k) != v}
+    if not todo:
+        return
+    steps = (
+        ("run", restore_run),
+        ("model", restore_model),
+        ("forget", restore_forget),
+        ("job", restore_job),
+    )
+    done_run = False
+    for key, fn in steps:
+        if key not in todo or (done_run and key in ("model", "forget")):
+            continue
+        try:
+            fn(todo[key])
+            done_run = done_run or key == "run"
+        except RunStoreError as exc:
+            S.setdefault("_url_messages", []).append(
+                f"The link names {KIND_WORDS[key]} `{todo[key]}`, which cannot be opened "
+                f"({_plain(exc)}). The app continues with the defaults."
+            )
+            del qp[key]
+    S["_url_ids"] = {k: qp.get(k) for k in URL_KEYS if qp.get(k)}
+
+
+def _plain(exc: Exception) -> str:
+    text = str(exc).strip().rstrip(".")
+    return text[:1].lower() + text[1:] if text else type(exc).__name__
+
+
+def show_url_messages() -> None:
+    for msg in S.pop("_url_messages", []):
+        st.warning(msg)
+
+
+def session_ids() -> dict[str, str]:
+    """The ids of what this session shows, storing a model / forget set the first time."""
+    from app_ui.common import current_dataset_quiet, current_model, job_for
+
+    out: dict[str, str] = {}
+    data = current_dataset_quiet()
+    entry = current_model()
+    spec = S["dataset"]
+    try:
+        if data is not None and entry is not None:
+            out["model"] = save_model_entry(
+                entry, data, spec, arch=S["arch"], seed=int(S["train_seed"])
+            )
+        if data is not None:
+            fid = forget_id_for(data, spec)
+            if fid:
+                out["forget"] = fid
+    except (RunStoreError, OSError, ValueError):
+        pass  # the session goes on; the URL just names less
+    cid = S.get("comparison_id")
+    if cid and cid in stored_runs():
+        out["run"] = cid
+    job = job_for("compare")
+    if job is not None and not job.done:
+        out["job"] = job.id
+    return out
+
+
+def write_url() -> None:
+    """Put the session's ids in the URL (only what changed)."""
+    ids = session_ids()
+    qp = st.query_params
+    for k in URL_KEYS:
+        if ids.get(k):
+            if qp.get(k) != ids[k]:
+                qp[k] = ids[k]
+        elif k in qp:
+            del qp[k]
+    S["_url_ids"] = ids

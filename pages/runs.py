@@ -1,0 +1,202 @@
+"""Runs: every stored comparison; open one, note it, delete it, set runs side by side, export."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from app_ui.common import page_link
+from app_ui.persist import restore_run, run_store
+from app_ui.tables import show_table
+from unlearn_core.results_table import RESULT_COLUMNS, columns_for
+from unlearn_core.runstore import ComparisonRecord, RunStoreError
+
+S = st.session_state
+
+st.title("Runs")
+st.caption(
+    "Every comparison stored on this server (the run store). Open one to see it on every page; "
+    "the page's address then names it, so a reload or a shared link shows it again."
+)
+
+store = run_store()
+try:
+    runs = store.list_comparisons()
+except RunStoreError as exc:
+    st.error(f"The run store cannot be read: {exc}")
+    st.stop()
+if not runs:
+    st.info("No stored runs yet: a comparison run on the Unlearn page is stored here.")
+    page_link("pages/unlearn.py", "Go to 3 · Unlearn")
+    st.stop()
+
+
+def _headline(rec: ComparisonRecord) -> str:
+    best = rec.closest()
+    if best is None:
+        return "—"
+    return f"{best['method']} (gap {best['avg_gap']:.2f} pts)"
+
+
+def _label(rec: ComparisonRecord) -> str:
+    return f"{rec.created[:16].replace('T', ' ')} · {rec.dataset} · {rec.model} · {rec.forget}"
+
+
+def _seeds(rec: ComparisonRecord) -> str:
+    return ", ".join(map(str, rec.seeds)) or "—"
+
+
+ref = {r.id: r for r in runs}
+overview = pd.DataFrame(
+    {
+        "run": [r.id for r in runs],
+        "date": [r.created[:16].replace("T", " ") for r in runs],
+        "dataset": [r.dataset for r in runs],
+        "model": [r.model for r in runs],
+        "forget set": [r.forget for r in runs],
+        "methods": [", ".join(r.methods) for r in runs],
+        "seeds": [_seeds(r) for r in runs],
+        "closest to retrain": [_headline(r) for r in runs],
+        "note": [r.note for r in runs],
+    }
+)
+st.table(overview, hide_index=True)
+
+# ------------------------------------------------------------------ one run
+st.subheader("One run")
+ids = [r.id for r in runs]
+current = S.get("comparison_id")
+default = ids.index(current) if current in ids else 0
+cid = st.selectbox(
+    "Run", ids, index=default, key="runs_pick", format_func=lambda i: f"{i} · {_label(ref[i])}"
+)
+rec = ref[cid]
+rows = rec.rows
+show_table(rows, columns_for(rows, RESULT_COLUMNS), notes=False)
+if any(r.get("damaged") for r in rows):
+    st.warning(
+        "Flagged damaged: "
+        + ", ".join(r["method"] for r in rows if r.get("damaged"))
+        + " (retain accuracy more than 10 points below retrain's)."
+    )
+
+cols = st.columns(3)
+with cols[0]:
+    if st.button("Open this run", key="runs_open", type="primary"):
+        try:
+            restore_run(cid)
+        except RunStoreError as exc:
+            st.error(f"Run {cid} cannot be opened: {exc}")
+        else:
+            st.success(f"Run {cid} is open on every page.")
+    if S.get("comparison_id") == cid:
+        page_link("pages/compare.py", "See it on 4 · Compare")
+with cols[1]:
+    note = st.text_area("Note", value=rec.note, key=f"runs_note_{cid}", height=80)
+    if st.button("Save the note", key="runs_save_note"):
+        try:
+            store.note(cid, note)
+        except RunStoreError as exc:
+            st.error(f"The note was not saved: {exc}")
+        else:
+            st.rerun()
+with cols[2]:
+    if S.get("_runs_delete") == cid:
+        st.warning(f"Delete run {cid} and its stored models? This cannot be undone.")
+        if st.button("Yes, delete it", key="runs_delete_yes", type="primary"):
+            try:
+                store.delete(cid)
+            except RunStoreError as exc:
+                st.error(f"Run {cid} was not deleted: {exc}")
+            else:
+                if S.get("comparison_id") == cid:
+                    S["comparison_id"] = None
+                S.pop("_runs_delete", None)
+                st.rerun()
+        if st.button("Keep it", key="runs_delete_no"):
+            S.pop("_runs_delete", None)
+            st.rerun()
+    elif st.button("Delete this run…", key="runs_delete"):
+        S["_runs_delete"] = cid
+        st.rerun()
+
+
+# ------------------------------------------------------------------ export
+@st.cache_data(show_spinner="Writing the report…", max_entries=8)
+def _export(cid: str, what: str, home: str) -> bytes:
+    with tempfile.TemporaryDirectory() as tmp:
+        if what == "json":
+            return store.export_json(cid, Path(tmp) / "run.json").read_bytes()
+        if what == "html":
+            return store.export_html(cid, Path(tmp) / "report.html").read_bytes()
+        paths = store.export_models(cid, tmp)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for p in paths:
+                for f in (p, p.with_suffix(".json")):
+                    zf.write(f, f.name)
+        return buf.getvalue()
+
+
+st.markdown("**Export**")
+ecols = st.columns(3)
+for col, (what, label, mime, name) in zip(
+    ecols,
+    (
+        ("json", "JSON record", "application/json", f"{cid}.json"),
+        ("html", "HTML report (opens offline)", "text/html", f"{cid}.html"),
+        ("models", "Models (zip of safetensors)", "application/zip", f"{cid}-models.zip"),
+    ),
+    strict=True,
+):
+    with col:
+        if what != "json" and S.get("_runs_prepared") != [cid, what]:
+            if st.button(f"Prepare: {label}", key=f"runs_prep_{what}"):
+                S["_runs_prepared"] = [cid, what]
+                st.rerun()
+            continue
+        try:
+            data = _export(cid, what, str(store.home))
+        except RunStoreError as exc:
+            st.caption(f"{label}: not available ({exc}).")
+            continue
+        st.download_button(
+            label,
+            data,
+            file_name=name,
+            mime=mime,
+            key=f"runs_dl_{what}",
+            icon=":material/download:",
+        )
+
+# ------------------------------------------------------------------ side by side
+st.subheader("Side by side")
+picked = st.multiselect(
+    "Runs to compare (two or more)",
+    ids,
+    key="runs_side",
+    format_func=lambda i: f"{i} · {_label(ref[i])}",
+)
+if len(picked) >= 2:
+    cols_spec = columns_for([r for i in picked for r in ref[i].rows], RESULT_COLUMNS)
+    numeric = [c for c in cols_spec if c.key != "method"]
+    methods = list(dict.fromkeys(r["method"] for i in picked for r in ref[i].rows))
+    data: dict[tuple[str, str], list[str]] = {}
+    for i in picked:
+        by = {r["method"]: r for r in ref[i].rows}
+        for c in numeric:
+            data[(i, c.title)] = [c.cell(by[m]) if m in by else "—" for m in methods]
+    side = pd.DataFrame(data, index=pd.Index(methods, name="method"))
+    side.columns = pd.MultiIndex.from_tuples(side.columns, names=["run", ""])
+    st.table(side)
+    st.caption(
+        "One column group per run: "
+        + "; ".join(f"**{i}**: {_label(ref[i])}, seeds {_seeds(ref[i])}" for i in picked)
+    )
+elif picked:
+    st.caption("Pick at least two runs.")

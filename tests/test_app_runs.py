@@ -1,0 +1,238 @@
+"""The app and the run store under AppTest: the URL names what a session shows (a fresh session
+reopens it), the comparison job stores its own result, cancel keeps the finished methods, seeds,
+and the Runs page."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+import app_ui.common as common  # noqa: E402
+import app_ui.persist as persist  # noqa: E402
+from unlearn_core.experiment import compare  # noqa: E402
+from unlearn_core.forget import ForgetRequest  # noqa: E402
+from unlearn_core.methods import Method, MethodSpec, UnlearnOutput  # noqa: E402
+from unlearn_core.methods.base import REGISTRY, register  # noqa: E402
+from unlearn_core.runstore import RunStore  # noqa: E402
+from unlearn_core.training import TrainConfig  # noqa: E402
+
+APP = str(ROOT / "app.py")
+CFG = TrainConfig(epochs=15, batch_size=64)
+
+
+@pytest.fixture(autouse=True)
+def fresh(monkeypatch, tmp_path):
+    """A private run store and model cache, empty registries (a cold server's memory)."""
+    monkeypatch.setenv("UNLEARN_HOME", str(tmp_path / "runs"))
+    monkeypatch.setenv("UNLEARN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(common, "warm_up_in_background", lambda: None)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    common.model_store.clear()
+    regs = (
+        common.model_registry(),
+        common.comparison_registry(),
+        common.job_registry(),
+        persist.multi_registry(),
+        persist.stored_runs(),
+        persist.job_context(),
+    )
+    for reg in regs:
+        reg.clear()
+    yield tmp_path
+    for job in list(common.job_registry().values()):
+        job.cancel()
+        job.wait(30)
+    torch.set_num_threads(threads)
+
+
+def no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def wait_jobs() -> None:
+    for job in list(common.job_registry().values()):
+        assert job.wait(180), f"{job.title} did not finish"
+
+
+@pytest.fixture
+def stored(digits, digits_mlp):
+    """A model, a forget set and a comparison in the store, as the app would write them."""
+    store = RunStore()
+    spec = {"name": "digits", "params": {}}
+    persist.remember_dataset(spec, digits, store)
+    mrec = store.save_model(digits_mlp, digits, name="t", recipe=CFG.to_dict(), seed=0)
+    req = ForgetRequest(classes=(3,))
+    frec = store.save_forget(req, digits)
+    comp = compare(digits, digits_mlp, CFG, req, ["finetune"], device="cpu")
+    crec = store.save_comparison(
+        comp, dataset=digits, recipe=CFG.to_dict(), original_model_id=mrec.id, forget_id=frec.id
+    )
+    return {"model": mrec.id, "forget": frec.id, "run": crec.id, "comp": comp}
+
+
+def app_with(**params) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=90)
+    for k, v in params.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def test_a_link_to_a_stored_run_reopens_it_on_every_page(stored):
+    at = app_with(run=stored["run"])
+    no_exception(at)
+    sidebar = texts(at.markdown)  # (AppTest keeps a session's first sidebar only)
+    assert "not trained yet" not in sidebar and "retrain, finetune" in sidebar
+    assert at.session_state["comparison_id"] == stored["run"]
+    assert at.session_state["forget"]["classes"] == [3]
+    assert at.session_state["model_key"] in common.model_registry()
+    comp = common.comparison_registry()[stored["run"]]
+    assert [r.method for r in comp.results] == ["retrain", "finetune"]
+    assert comp.get("finetune").model is not None  # its stored model came back
+    at.switch_page("pages/unlearn.py").run()
+    no_exception(at)
+    table = at.table[0].value
+    assert list(table["method"]) == [comp.original.label] + [r.label for r in comp.results]
+    at.switch_page("pages/compare.py").run()
+    no_exception(at)
+    assert at.query_params["run"] == [stored["run"]] or at.query_params["run"] == stored["run"]
+
+
+def test_a_link_to_a_model_and_forget_set_reopens_them(stored):
+    at = app_with(model=stored["model"], forget=stored["forget"])
+    no_exception(at)
+    assert "not trained yet" not in texts(at.markdown)
+    assert at.session_state["forget"]["classes"] == [3]
+    assert at.session_state["comparison_id"] is None
+    at.switch_page("pages/unlearn.py").run()
+    no_exception(at)
+    assert at.button(key="p3_run") is not None
+
+
+def test_an_unknown_id_in_the_link_says_so_and_goes_on(stored):
+    at = app_with(run="caaaaaaaaaa", model="not-an-id")
+    no_exception(at)
+    warn = texts(at.warning)
+    assert "caaaaaaaaaa" in warn and "not-an-id" in warn
+    assert "continues with the defaults" in warn
+    assert at.session_state["dataset"]["name"] == "digits"
+    assert "run" not in at.query_params and "model" not in at.query_params
+
+
+def test_the_run_stores_itself_and_the_url_names_it(stored):
+    at = app_with(model=stored["model"], forget=stored["forget"])
+    at.switch_page("pages/unlearn.py").run()
+    at.multiselect(key="p3_methods").set_value(["finetune"]).run()
+    at.number_input(key="p3_finetune_epochs").set_value(60).run()
+    at.button(key="p3_run").click().run()
+    no_exception(at)
+    job_id = at.session_state["jobs"]["compare"]
+    # (AppTest runs app.py, which writes the URL, on a session's first run only: the URL a
+    # running job puts there is checked in the browser test; here a new session opens it)
+    # a second session (a reload) during the run finds the same job
+    other = app_with(job=job_id)
+    assert other.session_state["jobs"]["compare"] == job_id
+    wait_jobs()
+    cid = common.job_registry()[job_id].result
+    rec = RunStore().get_comparison(cid)  # stored by the worker, whoever is watching
+    assert rec.methods == ["retrain", "finetune"]
+    doc = RunStore().read_comparison(cid)
+    assert doc["setup"]["original_model_id"] == stored["model"]
+    assert doc["setup"]["forget_id"] == stored["forget"]
+    other.switch_page("pages/unlearn.py").run()
+    no_exception(other)
+    assert other.session_state["comparison_id"] == cid
+    again = app_with(run=cid)
+    no_exception(again)
+    assert again.query_params["run"] == cid and "job" not in again.query_params
+
+
+@pytest.fixture
+def slow_method():
+    """A method that reports every 50 ms for 60 s (a run to cancel), registered for one test."""
+
+    class Slow(Method):
+        spec = MethodSpec(
+            name="slow_for_test",
+            label="Slow (test)",
+            family="approximate",
+            paper="-",
+            summary="Takes its time.",
+        )
+
+        def unlearn(self, model, task, cfg, *, seed, progress):
+            for i in range(1200):
+                progress(i / 1200, "waiting")
+                time.sleep(0.05)
+            return UnlearnOutput(model)
+
+    register(Slow)
+    yield
+    REGISTRY.pop("slow_for_test")
+
+
+def test_cancel_keeps_the_finished_methods_and_marks_the_rest(stored, slow_method):
+    at = app_with(model=stored["model"], forget=stored["forget"])
+    at.switch_page("pages/unlearn.py").run()
+    at.multiselect(key="p3_methods").set_value(["finetune", "slow_for_test", "ssd"]).run()
+    at.button(key="p3_run").click().run()
+    job = common.job_registry()[at.session_state["jobs"]["compare"]]
+    end = time.perf_counter() + 60
+    while not any(r.method == "finetune" for r in job.partial) and time.perf_counter() < end:
+        time.sleep(0.05)
+    time.sleep(0.3)  # the slow method is now running
+    t0 = time.perf_counter()
+    job.cancel()
+    assert job.wait(30)
+    assert time.perf_counter() - t0 < 2.0, "cancel took longer than 2 s"
+    assert job.state == "cancelled" and job.result
+    comp = common.comparison_registry()[job.result]
+    assert comp.get("retrain").ok and comp.get("finetune").ok
+    assert comp.get("slow_for_test").error == "cancelled before it finished"
+    assert comp.get("ssd").error == "cancelled before it finished"
+    rec = RunStore().get_comparison(job.result)
+    assert rec.methods == ["retrain", "finetune", "slow_for_test", "ssd"]
+    at.run()
+    no_exception(at)
+    warn = texts(at.warning)
+    assert "cancelled" in warn and "Slow (test), " in warn and "Traceback" not in warn
+    assert "JobCancelled" not in texts(at.error) + warn
+    assert "cancelled, not run" in texts(at.markdown)
+
+
+def test_several_seeds_show_mean_and_spread(stored):
+    at = app_with(model=stored["model"], forget=stored["forget"])
+    at.switch_page("pages/unlearn.py").run()
+    at.multiselect(key="p3_methods").set_value(["ssd"]).run()
+    at.number_input(key="p3_n_seeds").set_value(2).run()
+    at.button(key="p3_run").click().run()
+    wait_jobs()
+    at.run()
+    no_exception(at)
+    cid = at.session_state["comparison_id"]
+    assert RunStore().get_comparison(cid).seeds == [0, 1]
+    table = at.table[0].value
+    assert any("±" in v for v in table["forget acc (%)"])
+    assert "2 seeds" in texts(at.caption)
+
+
+def test_unlearn_page_shows_each_methods_preset(stored):
+    at = app_with(model=stored["model"], forget=stored["forget"])
+    at.switch_page("pages/unlearn.py").run()
+    at.multiselect(key="p3_methods").set_value(["ssd"]).run()
+    no_exception(at)
+    assert any("Preset: **mlp**" in c for c in [str(x.value) for x in at.caption])
