@@ -236,3 +236,48 @@ def test_unlearn_page_shows_each_methods_preset(stored):
     at.multiselect(key="p3_methods").set_value(["ssd"]).run()
     no_exception(at)
     assert any("Preset: **mlp**" in c for c in [str(x.value) for x in at.caption])
+
+
+def test_runs_page_lists_opens_notes_exports_and_deletes(stored, digits, digits_mlp):
+    second = RunStore().save_comparison(
+        stored["comp"], dataset=digits, recipe=CFG.to_dict(), save_models=False
+    )
+    at = app_with()
+    at.switch_page("pages/runs.py").run()
+    no_exception(at)
+    overview = at.table[0].value
+    assert set(overview["run"]) == {stored["run"], second.id}
+    assert "finetune" in overview["closest to retrain"].iloc[0]
+    # open one: the session then shows it
+    at.selectbox(key="runs_pick").set_value(stored["run"]).run()
+    at.button(key="runs_open").click().run()
+    no_exception(at)
+    assert at.session_state["comparison_id"] == stored["run"]
+    # a note
+    at.text_area(key=f"runs_note_{stored['run']}").set_value("first try").run()
+    at.button(key="runs_save_note").click().run()
+    assert RunStore().get_comparison(stored["run"]).note == "first try"
+    # exports: the JSON at once, the report and the models when asked
+    names = [
+        b.proto.file_name if hasattr(b.proto, "file_name") else ""
+        for b in at.get("download_button")
+    ]
+    assert len(at.get("download_button")) == 1, names
+    at.button(key="runs_prep_html").click().run()
+    no_exception(at)
+    assert len(at.get("download_button")) == 2
+    at.button(key="runs_prep_models").click().run()
+    no_exception(at)
+    assert len(at.get("download_button")) == 2
+    # side by side: one column group per run
+    at.multiselect(key="runs_side").set_value([stored["run"], second.id]).run()
+    no_exception(at)
+    side = at.table[-1].value
+    assert {c[0] for c in side.columns} == {stored["run"], second.id}
+    # delete, with a confirmation
+    at.selectbox(key="runs_pick").set_value(second.id).run()
+    at.button(key="runs_delete").click().run()
+    assert RunStore().get_comparison(second.id)  # not yet
+    at.button(key="runs_delete_yes").click().run()
+    no_exception(at)
+    assert [r.id for r in RunStore().list_comparisons()] == [stored["run"]]
