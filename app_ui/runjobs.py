@@ -41,6 +41,14 @@ def is_cancelled(res) -> bool:
     )
 
 
+class _FirstSeedModels(MultiComparison):
+    """A several-seed result that offers its first seed's models to the run store, so a
+    reopened run draws the detail views (embeddings, attacks) of that seed."""
+
+    def models(self) -> dict:
+        return self.comparisons[0].models() if self.comparisons else {}
+
+
 def _cancelled_comparison(
     data: Dataset, model, split: ForgetSplit, seed: int, plan: list, done: list[MethodResult]
 ) -> Comparison:
@@ -97,8 +105,9 @@ def start_comparison(
         store = run_store()
         remember_dataset(spec, data, store)
         single = isinstance(result, Comparison)
+        to_store = result if single else _FirstSeedModels(comparisons=result.comparisons)
         rec = store.save_comparison(
-            result,
+            to_store,
             dataset=data,
             recipe=recipe.to_dict() if hasattr(recipe, "to_dict") else recipe,
             original_model_id=model_id if single else None,

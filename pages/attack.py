@@ -53,6 +53,9 @@ def scores_of(name: str, score: str) -> dict[str, np.ndarray]:
 models = comp.models()
 names = [n for n in ["original", *[r.method for r in comp.results if r.ok]] if n in models]
 labels = {n: comp.get(n).label for n in names}
+if not names:
+    st.warning("This run's models were not stored (or cannot be read): there is nothing to attack.")
+    st.stop()
 # open on the first unlearned method: attacking retrain (the reference) compares it with itself
 first = next((n for n in names if n not in ("original", REFERENCE)), names[-1])
 if st.session_state.get("attack_model") not in names:

@@ -11,6 +11,8 @@ from app_ui.common import (
     require_comparison,
     umap_process,
 )
+from app_ui.persist import multi_registry
+from app_ui.seeds import add_error_bars, mean_view
 from app_ui.tables import Column, show_table
 from app_ui.text import clause, split_summary
 from unlearn_core.experiment import REFERENCE
@@ -39,12 +41,32 @@ SHIFT_TABLE = (
 st.title("Compare: what changed, and how close to retraining")
 
 comp, data, split, cid = require_comparison()
+multi = multi_registry().get(cid)
+if multi is not None:  # several seeds: headline numbers are means, detail tabs the first seed
+    comp = mean_view(multi, comp)
 models = comp.models()
 ref = comp.reference
 st.caption(
     f"{comp.dataset} · {comp.model} · forget {split_summary(split, data.classes)} · "
     f"device {comp.device}"
+    + (
+        f" · {len(multi.seeds)} seeds ({', '.join(map(str, multi.seeds))}): the overview shows "
+        f"mean ± standard deviation, the other tabs seed {multi.seeds[0]}"
+        if multi is not None
+        else ""
+    )
 )
+if not models:
+    st.warning(
+        "This run's models were not stored (or cannot be read), so only the overview can be drawn."
+    )
+
+
+CHART_KEYS = {"mia": "chart_mia", "avg_gap": "chart_gap", "loss_auc": "chart_auc"}
+
+
+def _bars(fig, key: str | None = None):
+    return add_error_bars(fig, multi, key) if multi is not None else fig
 
 
 # ---------------------------------------------------------------- cached analyses
@@ -207,35 +229,26 @@ with tabs["Overview"]:
                 "Run it again with *Retrain* switched on to read the others against it."
             )
         # one chart per row: legible at 1024 px, and every chart keeps each method's colour
-        chart(P.accuracy_bars(comp), key="chart_acc")
-        chart(
-            P.metric_bars(
-                comp,
+        chart(_bars(P.accuracy_bars(comp)), key="chart_acc")
+        for key, title, unit, spec, extra in (
+            (
                 "mia",
                 "MIA efficacy (target: retrain's)",
-                unit="forget samples called unseen (%)",
-                spec=".1f",
+                "forget samples called unseen (%)",
+                ".1f",
+                {},
             ),
-            key="chart_mia",
-        )
-        chart(
-            P.metric_bars(
-                comp,
+            (
                 "avg_gap",
                 "Average gap to retrain (lower is better, 0 = retrain)",
-                unit="percentage points",
-                spec=".2f",
-                reference_line=False,
-                with_original=False,
+                "percentage points",
+                ".2f",
+                {"reference_line": False, "with_original": False},
             ),
-            key="chart_gap",
-        )
-        chart(
-            P.metric_bars(
-                comp, "loss_auc", "Loss-attack AUC (target: retrain's)", unit="AUC", spec=".3f"
-            ),
-            key="chart_auc",
-        )
+            ("loss_auc", "Loss-attack AUC (target: retrain's)", "AUC", ".3f", {}),
+        ):
+            fig = P.metric_bars(comp, key, title, unit=unit, spec=spec, **extra)
+            chart(_bars(fig, key), key=CHART_KEYS[key])
         chart(P.time_bars(comp), key="chart_time")
 
 # ---------------------------------------------------------------- per class

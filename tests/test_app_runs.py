@@ -281,3 +281,30 @@ def test_runs_page_lists_opens_notes_exports_and_deletes(stored, digits, digits_
     at.button(key="runs_delete_yes").click().run()
     no_exception(at)
     assert [r.id for r in RunStore().list_comparisons()] == [stored["run"]]
+
+
+def test_a_several_seed_run_shows_error_bars_on_compare(stored):
+    at = app_with(model=stored["model"], forget=stored["forget"])
+    at.switch_page("pages/unlearn.py").run()
+    at.multiselect(key="p3_methods").set_value(["ssd"]).run()
+    at.number_input(key="p3_n_seeds").set_value(2).run()
+    at.button(key="p3_run").click().run()
+    wait_jobs()
+    at.run()
+    cid = at.session_state["comparison_id"]
+    at.switch_page("pages/compare.py").run()
+    no_exception(at)
+    charts = {c.key: c for c in at.get("plotly_chart")}
+    assert '"error_x"' in charts["chart_acc"].proto.spec
+    assert any("±" in v for v in at.table[0].value["forget acc (%)"])
+    # a fresh session on the stored run shows it, with the first seed's stored models
+    common.comparison_registry().clear()
+    persist.multi_registry().clear()
+    fresh_at = app_with(run=cid)
+    no_exception(fresh_at)
+    fresh_at.switch_page("pages/compare.py").run()
+    no_exception(fresh_at)
+    assert "2 seeds" in texts(fresh_at.caption)
+    assert common.comparison_registry()[cid].get("ssd").model is not None
+    fresh_at.switch_page("pages/attack.py").run()
+    no_exception(fresh_at)
