@@ -4,7 +4,7 @@ import streamlit as st
 
 from app_ui.common import init_state, sidebar, warm_up_in_background
 from app_ui.icons import PAGE_ICONS
-from app_ui.persist import restore_from_url, show_url_messages, write_url
+from app_ui.persist import adopt_finished_job, restore_from_url, show_url_messages, write_url
 from unlearn_core.device import share_cpu_threads
 
 st.set_page_config(page_title="unlearning-lab", page_icon="assets/logo.png", layout="wide")
@@ -34,6 +34,7 @@ nav = st.navigation(
     }
 )
 show_url_messages()
+adopt_finished_job()
 try:
     nav.run()
 finally:  # after the page (also when it stops early), so it shows what the page just did

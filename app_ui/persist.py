@@ -350,3 +350,20 @@ def write_url() -> None:
         elif k in qp:
             del qp[k]
     S["_url_ids"] = ids
+
+
+def adopt_finished_job() -> None:
+    """Show a comparison job's stored result on whichever page is open when it finishes (a
+    reload during a run may land anywhere), if it is still for the session's model and
+    forget set."""
+    from app_ui.common import job_for
+
+    job = job_for("compare")
+    ctx = S.get("_p3_ctx") or {}
+    if job is None or not job.done or not job.result or ctx.get("job") != job.id:
+        return
+    if S.get("_p3_seen") == job.id:
+        return
+    if ctx.get("model_key") == S["model_key"] and ctx.get("forget") == S["forget"]:
+        S["_p3_seen"] = job.id
+        S["comparison_id"] = job.result
