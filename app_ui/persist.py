@@ -275,8 +275,11 @@ def restore_from_url() -> None:
     """Reopen what the URL names when it differs from what this session shows."""
     qp = st.query_params
     want = {k: qp.get(k) for k in URL_KEYS if qp.get(k)}
-    shown = S.get("_url_ids") or {}
-    todo = {k: v for k, v in want.items() if shown.get(k) != v}
+    # only ids this session has not shown yet: within a session the URL changes only by
+    # write_url, so an id it wrote once (even if the URL now lags behind) is not reopened
+    known = S.setdefault("_url_known", [])
+    todo = {k: v for k, v in want.items() if v not in known}
+    known.extend(todo.values())
     if not todo:
         return
     steps = (
@@ -350,6 +353,8 @@ def write_url() -> None:
         elif k in qp:
             del qp[k]
     S["_url_ids"] = ids
+    known = S.setdefault("_url_known", [])
+    known.extend(v for v in ids.values() if v not in known)
 
 
 def adopt_finished_job() -> None:

@@ -8,11 +8,14 @@ from app_ui.common import (
     comparison_registry,
     require_comparison,
 )
+from app_ui.entry import through_app
 from app_ui.tables import Column, show_table
 from unlearn_core import metrics as M
 from unlearn_core.experiment import REFERENCE, model_logits
 from unlearn_core.plots import results as P
 from unlearn_core.plots import setup as P_setup
+
+through_app()  # a cold server's deep link runs the app's navigation first
 
 #: score -> (higher means member?, how to read it)
 SCORES = {

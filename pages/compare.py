@@ -11,6 +11,7 @@ from app_ui.common import (
     require_comparison,
     umap_process,
 )
+from app_ui.entry import through_app
 from app_ui.persist import multi_registry
 from app_ui.seeds import add_error_bars, mean_view
 from app_ui.tables import Column, show_table
@@ -20,6 +21,8 @@ from unlearn_core.jobs import Job, start_job
 from unlearn_core.plots import results as P
 from unlearn_core.plots import setup as P_setup
 from unlearn_core.results_table import RESULT_COLUMNS, columns_for
+
+through_app()  # a cold server's deep link runs the app's navigation first
 
 #: the most training samples drawn in the embedding views (forget samples always included)
 EMBED_MAX = 1500

@@ -21,6 +21,7 @@ from app_ui.common import (
     save_uploads,
     start_training,
 )
+from app_ui.entry import through_app
 from app_ui.text import clause, dataset_title, join, scrub_paths, was_were
 from unlearn_core.checkpoints import CheckpointError, load_checkpoint
 from unlearn_core.data import FORMATS, DataError, Dataset
@@ -30,6 +31,8 @@ from unlearn_core.plots import setup as plots
 from unlearn_core.selection import examples_per_class
 from unlearn_core.store import settings_key
 from unlearn_core.training import TrainConfig, default_recipe, evaluate, predict_logits
+
+through_app()  # a cold server's deep link runs the app's navigation first
 
 S = st.session_state
 SOURCES = ["digits", "moons", "blobs", "shapes", "your file"]

@@ -14,6 +14,7 @@ from app_ui.common import (
     page_link,
     require_data_and_model,
 )
+from app_ui.entry import through_app
 from app_ui.text import clause, plural, split_summary
 from unlearn_core.analysis.embeddings import pca_frame
 from unlearn_core.forget import ForgetError, ForgetRequest, make_split
@@ -28,6 +29,8 @@ from unlearn_core.selection import (
     valid_ids,
 )
 from unlearn_core.training import predict_features
+
+through_app()  # a cold server's deep link runs the app's navigation first
 
 S = st.session_state
 MODES = ["Whole classes", "Random fraction", "Pick samples"]

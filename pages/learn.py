@@ -5,8 +5,11 @@ from pathlib import Path
 import streamlit as st
 
 from app_ui.common import page_link
+from app_ui.entry import through_app
 from app_ui.tables import Column, show_table
 from unlearn_core.methods import list_methods
+
+through_app()  # a cold server's deep link runs the app's navigation first
 
 st.title("Learn: unlearning in one page")
 st.caption(

@@ -11,10 +11,13 @@ import pandas as pd
 import streamlit as st
 
 from app_ui.common import page_link
+from app_ui.entry import through_app
 from app_ui.persist import restore_run, run_store
 from app_ui.tables import show_table
 from unlearn_core.results_table import RESULT_COLUMNS, columns_for
 from unlearn_core.runstore import ComparisonRecord, RunStoreError
+
+through_app()  # a cold server's deep link runs the app's navigation first
 
 S = st.session_state
 

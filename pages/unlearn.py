@@ -13,6 +13,7 @@ from app_ui.common import (
     page_link,
     require_data_and_model,
 )
+from app_ui.entry import through_app
 from app_ui.icons import CANCELLED, DAMAGED, DONE, FAILED, RUNNING, WAITING
 from app_ui.persist import forget_id_for, job_context, multi_registry, save_model_entry
 from app_ui.runjobs import is_cancelled, start_comparison
@@ -24,6 +25,8 @@ from unlearn_core.methods.base import preset_info
 from unlearn_core.results_table import RESULT_COLUMNS, columns_for
 from unlearn_core.runstore import RunStoreError
 from unlearn_core.selection import default_methods, float_format, param_step
+
+through_app()  # a cold server's deep link runs the app's navigation first
 
 S = st.session_state
 

@@ -300,6 +300,26 @@ def test_compare_shows_metric_table_and_embeddings(page):
     assert TIMINGS["digits demo total (train click to UMAP embeddings)"] < 120
 
 
+def test_reload_on_compare_shows_the_same_comparison(page):
+    """The URL names the stored run: a reload (a new session) reopens the same comparison."""
+    go(page, "Compare")
+    main(page).get_by_role("tab", name="Overview").click()  # the walk left it on Layers
+    main(page).locator('[data-testid="stTable"]').first.wait_for()
+    page.wait_for_function("() => new URL(location.href).searchParams.get('run')")
+    run = page.evaluate("() => new URL(location.href).searchParams.get('run')")
+    before = main(page).locator('[data-testid="stTable"]').first.inner_text()
+    page.reload()
+    main(page).get_by_role("tab", name="Overview").click()
+    table = main(page).locator('[data-testid="stTable"]').first
+    table.wait_for(timeout=60_000)
+    assert page.evaluate("() => new URL(location.href).searchParams.get('run')") == run
+    assert table.inner_text() == before
+    assert not page.locator('[data-testid="stException"]').count()
+    sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
+    assert "not trained yet" not in sidebar and "none yet" not in sidebar, sidebar
+    shot(page, "06b-compare-after-reload")
+
+
 def test_attack_and_learn_pages(page):
     go(page, "Attack")
     main(page).get_by_text("True-positive rate").first.wait_for()
@@ -321,3 +341,23 @@ def test_every_method_kept_one_colour_across_pages():
     assert {"original", "retrain", "scrub", "salun", "ssd"} <= set(COLOURS), COLOURS
     for name, colours in COLOURS.items():
         assert colours == {method_colour(name).lower()}, (name, colours)
+
+
+def test_a_deep_link_on_a_cold_server_shows_the_navigation(browser, tmp_path):
+    """A first visit to /compare on a freshly started server: the app's own navigation (not a
+    bare page list) and no exception."""
+    srv = AppServer(tmp_path / "cache", SHOTS / "server-cold.log")
+    try:
+        ctx = browser.new_context(viewport=SMALL)
+        pg = ctx.new_page()
+        pg.set_default_timeout(60_000)
+        pg.goto(f"{srv.url}/compare")
+        pg.get_by_role("heading", level=1).first.wait_for()
+        nav = pg.locator('[data-testid="stSidebarNav"]')
+        nav.wait_for()
+        links = nav.inner_text()
+        assert "1 · Data & model" in links and "Runs" in links, links
+        assert not pg.locator('[data-testid="stException"]').count()
+        ctx.close()
+    finally:
+        srv.stop()

@@ -1,0 +1,63 @@
+"""The app's one entry: page config, state, URL restore, the navigation and the sidebar.
+
+``app.py`` calls :func:`run_app`. On a freshly started server Streamlit runs a deep link's page
+file (``/compare``) directly, before anything has called ``st.navigation``, and shows a bare list
+of ``pages/``; every page therefore starts with :func:`through_app`, which routes such a run
+through :func:`run_app` (the app's own navigation, which then runs the page).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app_ui.icons import PAGE_ICONS
+
+_FLAG = "_in_app_run"
+
+
+def _page(path: str, title: str, **kw) -> st.Page:
+    return st.Page(path, title=title, icon=PAGE_ICONS[path], **kw)
+
+
+def run_app() -> None:
+    from app_ui.common import init_state, sidebar, warm_up_in_background
+    from app_ui.persist import adopt_finished_job, restore_from_url, show_url_messages, write_url
+    from unlearn_core.device import share_cpu_threads
+
+    st.set_page_config(page_title="unlearning-lab", page_icon="assets/logo.png", layout="wide")
+    share_cpu_threads()  # leave a core to the UMAP worker and the browser
+    init_state()
+    if st.session_state.setdefault("_script_runs", 0) > 0:
+        warm_up_in_background()  # from the first interaction on: the first paint is not slowed
+    st.session_state["_script_runs"] += 1
+    restore_from_url()  # a reload, new tab or shared link reopens what the URL names
+    nav = st.navigation(
+        {
+            "Workflow": [
+                _page("pages/data_model.py", "1 · Data & model", default=True),
+                _page("pages/forget_set.py", "2 · Forget set"),
+                _page("pages/unlearn.py", "3 · Unlearn"),
+                _page("pages/compare.py", "4 · Compare"),
+                _page("pages/attack.py", "5 · Attack"),
+            ],
+            "Read": [_page("pages/learn.py", "6 · Learn")],
+            "History": [_page("pages/runs.py", "Runs")],
+        }
+    )
+    show_url_messages()
+    adopt_finished_job()
+    st.session_state[_FLAG] = True
+    try:
+        nav.run()
+    finally:  # after the page (also when it stops early), so it shows what the page just did
+        st.session_state[_FLAG] = False
+        write_url()
+        sidebar()
+
+
+def through_app() -> None:
+    """Call first in every page file: a page run directly (a cold server's deep link) runs
+    the whole app instead, whose navigation runs this page."""
+    if not st.session_state.get(_FLAG):
+        run_app()
+        st.stop()
