@@ -1,0 +1,1 @@
+"""The audit: executors (local, Ray), many-model forget quality, relearning and sweeps."""
