@@ -1,0 +1,149 @@
+"""Known answers for the challenge's epsilon, its score, and the Comparator's privacy score."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from unlearn_core.audit.forget_quality import (
+    DELTA,
+    EPSILON_CAP,
+    bucket_points,
+    final_score,
+    forget_quality,
+    forget_quality_score,
+    logit_scaled_confidence,
+    max_finite_epsilon,
+    sample_epsilon,
+    score_top,
+    worst_case_privacy,
+)
+from unlearn_core.audit.records import ForgetQuality
+
+
+def test_confidence_is_stable_log_odds():
+    z = np.array([[2.0, 0.5, -1.0], [0.0, 0.0, 0.0], [1000.0, -1000.0, 0.0]])
+    y = np.array([0, 2, 1])
+    p = np.exp(z[:2] - z[:2].max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    py = p[np.arange(2), y[:2]]
+    got = logit_scaled_confidence(z, y)
+    np.testing.assert_allclose(got[:2], np.log(py) - np.log(1 - py), rtol=1e-12)
+    assert got[2] == pytest.approx(-math.log(1e45))  # clipped like the float32 reference
+    with pytest.raises(ValueError, match="classes"):
+        logit_scaled_confidence(np.zeros((2, 1)), np.zeros(2))
+
+
+def test_identical_distributions_give_zero():
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=8)
+    assert sample_epsilon(v, v.copy()) == 0.0
+    assert sample_epsilon(np.full(8, 1.5), np.full(8, 1.5)) == 0.0  # no threshold tells them apart
+    # two draws of one distribution: the tails' few models still give some epsilon (the
+    # challenge's metric is noisy per sample), far below what K = 512 allows (log 511 = 6.2)
+    big = sample_epsilon(rng.normal(size=512), rng.normal(size=512))
+    assert big < max_finite_epsilon(512) / 2
+
+
+def _reference_epsilon(u, r, delta=DELTA):
+    """Brute force over the same thresholds as the reference's loops (float64 rates)."""
+    pos, neg = (r, u) if np.median(r) > np.median(u) else (u, r)
+    p, n = (neg, pos) if np.ptp(pos) >= np.ptp(neg) else (pos, neg)
+    w = min(np.ptp(pos), np.ptp(neg))
+    lo, hi = p.min() + w - 2, p.max() + 2
+    right = np.linspace(lo, hi, int(np.ceil((hi - lo) * 100)))
+    left = np.concatenate([np.linspace(t - w - 2, t - w + 2, 400) for t in right])
+    right = np.repeat(right, 400)
+    band = [((left <= c[:, None]) & (c[:, None] <= right)).mean(0) for c in (p, n)]
+    rates = [tuple(band)]
+    allc = np.concatenate([pos, neg])
+    t = np.linspace(allc.min(), allc.max(), int(np.ceil(np.ptp(allc) * 100)))
+    rates.append(((pos[:, None] >= t).mean(0), (neg[:, None] >= t).mean(0)))
+    best = -np.inf
+    for tpr, fpr in rates:
+        fnr = 1 - tpr
+        if np.any((fpr == 0) & (fnr == 0)):
+            return EPSILON_CAP
+        keep = fpr * fnr != 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            e = np.fmax(
+                np.log(1 - delta - fpr[keep]) - np.log(fnr[keep]),
+                np.log(1 - delta - fnr[keep]) - np.log(fpr[keep]),
+            )
+        best = max(best, np.nanmax(e, initial=-np.inf))
+    return float(np.clip(best, 0, EPSILON_CAP))
+
+
+def test_matches_a_brute_force_transcription():
+    rng = np.random.default_rng(3)
+    for k in (4, 8):
+        for _ in range(6):
+            u = rng.normal(size=k) * rng.uniform(0.3, 2)
+            r = rng.normal(size=k) * rng.uniform(0.3, 2) + rng.uniform(-2, 2)
+            assert sample_epsilon(u, r) == pytest.approx(_reference_epsilon(u, r), abs=1e-12)
+
+
+def test_separated_distributions_reach_what_k_allows():
+    k = 8
+    u, r = np.linspace(0, 1, k), np.linspace(10, 11, k)
+    # perfect separation: FPR = FNR = 0 -> infinite, clipped to the challenge's cap
+    assert sample_epsilon(u, r) == EPSILON_CAP
+    # one model of each side on the wrong side: FPR = FNR = 1/K, the largest finite epsilon
+    u1, r1 = u.copy(), r.copy()
+    u1[-1], r1[0] = 10.5, 0.5
+    assert max_finite_epsilon(k) == pytest.approx(math.log((1 - DELTA) * k - 1))
+    assert sample_epsilon(u1, r1) == pytest.approx(max_finite_epsilon(k), abs=1e-12)
+    # both earn no points: the scored bins end at ceil(log(K - 1)) = 2 for K = 8
+    assert score_top(k) == 2.0 and max_finite_epsilon(k) < 2.0
+    assert forget_quality_score(np.array([EPSILON_CAP]), k) == 0.0
+
+
+def test_peaky_side_gets_the_cap():
+    rng = np.random.default_rng(1)
+    spread = rng.normal(size=8)
+    assert sample_epsilon(np.full(8, 0.1) + 1e-4 * np.arange(8), spread) == EPSILON_CAP
+
+
+def test_hand_computed_case():
+    # K = 4. Retrained has the larger median (5 vs 1.5) so it is positive. The best single
+    # threshold t in (3, 4] calls 3 of 4 retrained and 1 of 4 unlearned (the 5) positive:
+    # TPR 3/4, FPR 1/4, FNR 1/4 -> eps = log(1 - delta - 1/4) - log(1/4) = log(3 - 4 delta).
+    # Thresholds that reach FNR 0 or FPR 0 keep the other rate above 0 and are dropped, and no
+    # band [l, r] does better (it cannot take in 3, 4 and 6 without 5).
+    u = np.array([0.0, 1.0, 2.0, 5.0])
+    r = np.array([3.0, 4.0, 6.0, 7.0])
+    eps = sample_epsilon(u, r)
+    assert eps == pytest.approx(math.log(3 - 4 * DELTA), abs=1e-12)
+    assert sample_epsilon(r, u) == pytest.approx(eps)  # which side is which does not matter
+    # bins for K = 4 end at ceil(log 3) = 2: [0, .5) 1, [.5, 1) 1/2, [1, 1.5) 1/4, [1.5, 2) 1/8
+    assert bucket_points(4) == [(0.0, 1.0), (0.5, 0.5), (1.0, 0.25), (1.5, 0.125)]
+    q = forget_quality(np.stack([u, u]).T, np.stack([r, r]).T)  # [models, samples]
+    assert isinstance(q, ForgetQuality) and q.models == 4
+    assert q.epsilons == pytest.approx([eps, eps]) and q.score == pytest.approx(0.25)
+    assert forget_quality_score(np.array([0.0, 0.7, 1.2, 1.9, 2.5]), 4) == pytest.approx(
+        (1 + 0.5 + 0.25 + 0.125 + 0) / 5
+    )
+    assert score_top(2) == 0.0 and forget_quality_score(np.zeros(3), 2) == 0.0
+    assert final_score(0.5, 90.0, 100.0, 80.0, 100.0) == pytest.approx(0.5 * 0.9 * 0.8)
+
+
+def test_worst_case_privacy_known_answers():
+    rng = np.random.default_rng(2)
+    z = rng.normal(size=(50, 10))
+    same = worst_case_privacy(z, z.copy())
+    assert same.score == pytest.approx(1.0) and same.attack_score == pytest.approx(0.0)
+    confident = np.zeros((50, 10))
+    confident[:, 0] = 12.0  # p_max near 1: confidence above the range, entropy near 0
+    unsure = np.zeros((50, 10))  # uniform: entropy log 10 (clipped to 2.5), confidence -2.2
+    worst = worst_case_privacy(confident, unsure)
+    assert worst.score == 0.0 and worst.attack_score == 1.0
+    assert worst.fpr == 0.0 and worst.fnr == 0.0
+    # half the retrained samples look like the unlearned ones: FPR 1/2, FNR 0 at the best
+    # threshold -> eps = max(0, min(log(1 - d - .5) - log(1e-10), log(1 - d - 1e-10) - log .5))
+    mixed = np.concatenate([confident[:25], unsure[:25]])
+    half = worst_case_privacy(confident, mixed)
+    eps = min(math.log(0.5 - DELTA) - math.log(1e-10), math.log(1 - DELTA - 1e-10) - math.log(0.5))
+    assert half.attack_score == pytest.approx(1 - 2**-eps)
+    assert half.score == pytest.approx(2**-eps)

@@ -1,0 +1,344 @@
+"""Typed results of the audit; every record round-trips through JSON (``to_dict`` /
+``from_dict``)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+#: the kind a stored audit carries in the run store (a comparison body with an "audit" part)
+AUDIT_KIND = "audit"
+#: the accuracies kept per model (percent, as ``experiment.score_model`` defines them)
+ACC_KEYS = ("forget_acc", "retain_acc", "test_acc", "test_forgotten_acc", "mia")
+
+
+def _known(cls, d: Mapping) -> dict:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in d.items() if k in names}
+
+
+def _clean(v: Any) -> Any:
+    """Floats that JSON can hold (NaN and infinities -> None)."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {str(k): _clean(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_clean(x) for x in v]
+    return v
+
+
+def _mean(values: list[float | None]) -> float | None:
+    vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    return sum(vals) / len(vals) if vals else None
+
+
+@dataclass
+class ForgetQuality:
+    """The NeurIPS-23 challenge's per-sample epsilons and forget-quality score."""
+
+    epsilons: list[float]
+    score: float
+    models: int
+    delta: float
+    #: the largest epsilon ``models`` per side can show short of perfect separation
+    max_finite_epsilon: float
+    #: where the scored bins end (epsilons at or past it earn 0 points)
+    score_top: float
+
+    def to_dict(self) -> dict:
+        return _clean(asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> ForgetQuality:
+        return cls(**_known(cls, d))
+
+
+@dataclass
+class PrivacyScore:
+    """The Unlearning Comparator's worst-case privacy score and the attack that set it."""
+
+    score: float
+    attack_score: float
+    feature: str | None = None  # "entropy" or "confidence"
+    positive: str | None = None  # whose samples the attack calls positive
+    threshold: float | None = None
+    fpr: float | None = None
+    fnr: float | None = None
+    epsilon: float | None = None
+
+    def to_dict(self) -> dict:
+        return _clean(asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> PrivacyScore:
+        return cls(**_known(cls, d))
+
+
+@dataclass
+class ModelScore:
+    """One model of the audit: what made it and its accuracies (percent)."""
+
+    role: str  # "original", "retrain" or "unlearned"
+    method: str  # "original", "retrain" or the method's name
+    seed: int
+    forget_acc: float | None = None
+    retain_acc: float | None = None
+    test_acc: float | None = None
+    test_forgotten_acc: float | None = None
+    mia: float | None = None
+    seconds: float | None = None
+    error: str | None = None
+    cancelled: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict:
+        return _clean(asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> ModelScore:
+        return cls(**_known(cls, d))
+
+
+def mean_scores(models: list[ModelScore]) -> dict[str, float | None]:
+    """Mean of each accuracy (and seconds) over the models that ran."""
+    ok = [m for m in models if m.ok]
+    return {k: _mean([getattr(m, k) for m in ok]) for k in (*ACC_KEYS, "seconds")}
+
+
+@dataclass
+class ModelLogits:
+    """One model's logits on the forget, retain and test samples (rows in the split's order)."""
+
+    forget: list[list[float]]
+    retain: list[list[float]]
+    test: list[list[float]]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> ModelLogits:
+        return cls(**_known(cls, d))
+
+
+@dataclass
+class MethodAudit:
+    """One method over the K originals: its models, forget quality, scores and relearning."""
+
+    method: str
+    label: str
+    family: str
+    params: dict = field(default_factory=dict)
+    preset: str | None = None
+    models: list[ModelScore] = field(default_factory=list)
+    quality: ForgetQuality | None = None
+    #: forget quality x (RA_u / RA_r) x (TA_u / TA_r)
+    final_score: float | None = None
+    #: first seed's unlearned model against the first retrained model
+    privacy: PrivacyScore | None = None
+    #: ``RelearnCurve.to_dict()`` of the first seed's unlearned model (when asked)
+    relearn: dict | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def means(self) -> dict[str, float | None]:
+        return mean_scores(self.models)
+
+    @property
+    def relearn_steps(self) -> int | None:
+        return (self.relearn or {}).get("steps_to_recover")
+
+    def row(self) -> dict:
+        """The flat row a table (and the run store's headline) shows."""
+        return _clean(
+            {
+                "method": self.method,
+                "label": self.label,
+                "family": self.family,
+                **self.means,
+                "forget_quality": self.quality.score if self.quality else None,
+                "final_score": self.final_score,
+                "privacy_score": self.privacy.score if self.privacy else None,
+                "relearn_steps": self.relearn_steps,
+                "failed_models": sum(1 for m in self.models if not m.ok),
+                "error": self.error,
+            }
+        )
+
+    def to_dict(self) -> dict:
+        return _clean(
+            {
+                "method": self.method,
+                "label": self.label,
+                "family": self.family,
+                "params": self.params,
+                "preset": self.preset,
+                "models": [m.to_dict() for m in self.models],
+                "quality": self.quality.to_dict() if self.quality else None,
+                "final_score": self.final_score,
+                "privacy": self.privacy.to_dict() if self.privacy else None,
+                "relearn": self.relearn,
+                "error": self.error,
+            }
+        )
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> MethodAudit:
+        return cls(
+            method=d["method"],
+            label=d.get("label", d["method"]),
+            family=d.get("family", "?"),
+            params=dict(d.get("params") or {}),
+            preset=d.get("preset"),
+            models=[ModelScore.from_dict(m) for m in d.get("models") or []],
+            quality=ForgetQuality.from_dict(d["quality"]) if d.get("quality") else None,
+            final_score=d.get("final_score"),
+            privacy=PrivacyScore.from_dict(d["privacy"]) if d.get("privacy") else None,
+            relearn=d.get("relearn"),
+            error=d.get("error"),
+        )
+
+
+@dataclass
+class AuditResult:
+    """A whole audit: K originals, K retrained models, each method on each original."""
+
+    dataset: str
+    model: str
+    forget: dict
+    seeds: list[int]
+    train_config: dict
+    #: training-set indices of the forget samples (the order of every per-sample list)
+    forget_ids: list[int]
+    forget_labels: list[int]
+    originals: list[ModelScore] = field(default_factory=list)
+    retrains: list[ModelScore] = field(default_factory=list)
+    methods: list[MethodAudit] = field(default_factory=list)
+    #: "forget", "retain" or None (not run)
+    relearn_mode: str | None = None
+    #: ``RelearnCurve.to_dict()`` of the first seed's original and retrained model
+    relearn_reference: dict[str, dict] = field(default_factory=dict)
+    #: first seed's logits: "original", "retrain" and each method that ran
+    logits: dict[str, ModelLogits] = field(default_factory=dict)
+    executor: str = "local"
+    workers: int = 1
+    seconds: float | None = None
+    device: str = "cpu"
+    cancelled: bool = False
+
+    @property
+    def models_per_side(self) -> int:
+        return len(self.seeds)
+
+    def get(self, method: str) -> MethodAudit | None:
+        return next((m for m in self.methods if m.method == method), None)
+
+    def reference_row(self, role: str) -> dict:
+        models = self.originals if role == "original" else self.retrains
+        row = {"method": role, **mean_scores(models)}
+        curve = self.relearn_reference.get(role)
+        row["relearn_steps"] = curve.get("steps_to_recover") if curve else None
+        row["failed_models"] = sum(1 for m in models if not m.ok)
+        row["error"] = "; ".join(f"seed {m.seed}: {m.error}" for m in models if m.error) or None
+        return _clean(row)
+
+    def summary(self) -> dict:
+        """The CLI's ``--json`` object: per method the scores, the relearn steps and the
+        per-sample epsilons (in ``forget_ids`` order)."""
+        first = self.methods[0].quality if self.methods and self.methods[0].quality else None
+        return _clean(
+            {
+                "kind": AUDIT_KIND,
+                "dataset": self.dataset,
+                "model": self.model,
+                "forget": self.forget,
+                "models": self.models_per_side,
+                "seeds": self.seeds,
+                "executor": self.executor,
+                "workers": self.workers,
+                "device": self.device,
+                "seconds": self.seconds,
+                "cancelled": self.cancelled,
+                "delta": first.delta if first else None,
+                "max_finite_epsilon": first.max_finite_epsilon if first else None,
+                "relearn": self.relearn_mode,
+                "forget_ids": self.forget_ids,
+                "original": self.reference_row("original"),
+                "retrain": self.reference_row("retrain"),
+                "results": [
+                    {
+                        **m.row(),
+                        "epsilons": m.quality.epsilons if m.quality else None,
+                        "privacy": m.privacy.to_dict() if m.privacy else None,
+                    }
+                    for m in self.methods
+                ],
+            }
+        )
+
+    def to_dict(self) -> dict:
+        """Everything. ``original`` / ``results`` hold flat rows so the run store lists an
+        audit like a comparison; ``audit`` holds the full record."""
+        return _clean(
+            {
+                "kind": AUDIT_KIND,
+                "dataset": self.dataset,
+                "model": self.model,
+                "forget": self.forget,
+                "seeds": self.seeds,
+                "device": self.device,
+                "original": self.reference_row("original"),
+                "results": [self.reference_row("retrain"), *(m.row() for m in self.methods)],
+                "audit": {
+                    "train_config": self.train_config,
+                    "forget_ids": self.forget_ids,
+                    "forget_labels": self.forget_labels,
+                    "originals": [m.to_dict() for m in self.originals],
+                    "retrains": [m.to_dict() for m in self.retrains],
+                    "methods": [m.to_dict() for m in self.methods],
+                    "relearn_mode": self.relearn_mode,
+                    "relearn_reference": self.relearn_reference,
+                    "logits": {k: v.to_dict() for k, v in self.logits.items()},
+                    "executor": self.executor,
+                    "workers": self.workers,
+                    "seconds": self.seconds,
+                    "cancelled": self.cancelled,
+                },
+            }
+        )
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> AuditResult:
+        if d.get("kind") != AUDIT_KIND or not isinstance(d.get("audit"), Mapping):
+            raise ValueError("not an audit record (expected kind 'audit' with an 'audit' part)")
+        a = d["audit"]
+        return cls(
+            dataset=d["dataset"],
+            model=d["model"],
+            forget=dict(d.get("forget") or {}),
+            seeds=[int(s) for s in d.get("seeds") or []],
+            device=d.get("device", "cpu"),
+            train_config=dict(a.get("train_config") or {}),
+            forget_ids=list(a.get("forget_ids") or []),
+            forget_labels=list(a.get("forget_labels") or []),
+            originals=[ModelScore.from_dict(m) for m in a.get("originals") or []],
+            retrains=[ModelScore.from_dict(m) for m in a.get("retrains") or []],
+            methods=[MethodAudit.from_dict(m) for m in a.get("methods") or []],
+            relearn_mode=a.get("relearn_mode"),
+            relearn_reference=dict(a.get("relearn_reference") or {}),
+            logits={k: ModelLogits.from_dict(v) for k, v in (a.get("logits") or {}).items()},
+            executor=a.get("executor", "local"),
+            workers=int(a.get("workers", 1)),
+            seconds=a.get("seconds"),
+            cancelled=bool(a.get("cancelled", False)),
+        )
