@@ -2,11 +2,15 @@
 
 The worker saves the finished (or cancelled) comparison to the run store and registers it, so
 a run whose tab was closed is still stored, and a reload finds the job in the server-wide job
-registry (its id is in the URL while it runs). Cancel raises at the method's next progress
-report; the methods that had finished are kept and the others are marked cancelled.
+registry (its id is in the URL while it runs). Cancel raises from the job's progress callback,
+which the library calls at least every batch (``unlearn_core.progress.checkpoint``); the
+library hands back the methods that had finished, the others marked cancelled, and that part
+is stored.
 """
 
 from __future__ import annotations
+
+from uuid import uuid4
 
 from app_ui.common import comparison_registry, remember_job
 from app_ui.persist import (
@@ -19,26 +23,22 @@ from app_ui.persist import (
 from unlearn_core.data import Dataset
 from unlearn_core.experiment import (
     REFERENCE,
+    STOPPED,
     Comparison,
-    MethodResult,
     MultiComparison,
     compare,
     compare_seeds,
-    model_logits,
-    score_model,
 )
 from unlearn_core.forget import ForgetSplit
 from unlearn_core.jobs import Job, JobCancelled, start_job
 from unlearn_core.runstore import RunStoreError
 
 #: the error text of a method that had not finished when the run was cancelled
-CANCELLED = "cancelled before it finished"
+CANCELLED = STOPPED
 
 
 def is_cancelled(res) -> bool:
-    return getattr(res, "error", None) == CANCELLED or CANCELLED in (
-        getattr(res, "error", None) or ""
-    )
+    return CANCELLED in (getattr(res, "error", None) or "")
 
 
 class _FirstSeedModels(MultiComparison):
@@ -49,36 +49,18 @@ class _FirstSeedModels(MultiComparison):
         return self.comparisons[0].models() if self.comparisons else {}
 
 
-def _cancelled_comparison(
-    data: Dataset, model, split: ForgetSplit, seed: int, plan: list, done: list[MethodResult]
-) -> Comparison:
-    """A single-seed comparison from the methods that finished; the rest marked cancelled."""
-    original = MethodResult(
-        method="original",
-        label="Original (before unlearning)",
-        family="none",
-        metrics=score_model(model_logits(model, data, split), data, split, seed=seed),
-        model=model,
-    )
-    finished = {r.method: r for r in done}
-    results = [
-        finished.get(name) or MethodResult(method=name, label=label, family="?", error=CANCELLED)
-        for name, label in plan
-    ]
-    return Comparison(
-        dataset=data.name,
-        model=getattr(model, "spec", {}).get("arch", type(model).__name__),
-        forget={
-            **split.request.to_dict(),
-            "description": split.request.describe(data.classes),
-            "n_forget": split.n_forget,
-            "n_retain": split.n_retain,
-            "forgotten_classes": list(split.forgotten_classes),
-        },
-        seed=seed,
-        original=original,
-        results=results,
-    )
+def _warm_scoring_imports() -> None:
+    """Import scikit-learn's SVC (the membership attack) in the background: its first import
+    takes seconds, and an import cannot be cancelled, so a run should not start with it."""
+    import importlib
+    import threading
+
+    threading.Thread(
+        target=importlib.import_module, args=("sklearn.svm",), name="warm-sklearn", daemon=True
+    ).start()
+
+
+_warm_scoring_imports()
 
 
 def start_comparison(
@@ -101,7 +83,7 @@ def start_comparison(
     ``compare_seeds``, the trained model standing for its own seed)."""
     model, recipe = entry["model"], entry["recipe"]
 
-    def save(result, *, note: str = "") -> str:
+    def save(result: Comparison | MultiComparison, *, note: str = "") -> str:
         store = run_store()
         remember_dataset(spec, data, store)
         single = isinstance(result, Comparison)
@@ -114,16 +96,18 @@ def start_comparison(
             forget_id=forget_id,
             note=note,
         )
-        if single:
-            comparison_registry()[rec.id] = result
-        else:
-            comparison_registry()[rec.id] = result.comparisons[0]
-            multi_registry()[rec.id] = result
+        keep(rec.id, result)
         stored_runs().add(rec.id)
         return rec.id
 
+    def keep(cid: str, result: Comparison | MultiComparison) -> None:
+        single = isinstance(result, Comparison)
+        comparison_registry()[cid] = result if single else result.comparisons[0]
+        if not single:
+            multi_registry()[cid] = result
+
     def work(job: Job) -> str:
-        finished_seeds: list[Comparison] = []
+        stopped: list[Comparison | MultiComparison] = []
         try:
             if len(seeds) == 1:
                 result = compare(
@@ -136,6 +120,7 @@ def start_comparison(
                     include_retrain=include_retrain,
                     on_result=job.add_partial,
                     progress=job.report,
+                    on_stop=stopped.append,
                 )
             else:
                 result = compare_seeds(
@@ -148,40 +133,35 @@ def start_comparison(
                     originals={train_seed: model} if train_seed in seeds else None,
                     include_retrain=include_retrain,
                     on_result=job.add_partial,
-                    on_comparison=finished_seeds.append,
                     progress=job.report,
                     keep_models=True,
+                    on_stop=stopped.append,
                 )
         except JobCancelled:
             job.message = "cancelled"
-            try:
-                if len(seeds) == 1:
-                    part = _cancelled_comparison(
-                        data, model, split, seeds[0], plan, list(job.partial)
-                    )
-                    job.result = save(part, note="cancelled: unfinished methods not run")
-                elif finished_seeds:
-                    done = [c.seed for c in finished_seeds]
-                    job.result = save(
-                        MultiComparison(comparisons=finished_seeds),
-                        note=f"cancelled: only seeds {done} finished",
-                    )
-            except (RunStoreError, OSError) as exc:
-                job.error = f"the finished part could not be stored: {exc}"
+            if stopped:
+                job.result = _save_stopped(stopped[0])
             raise
         try:
             return save(result)
         except (RunStoreError, OSError) as exc:  # keep the result in memory all the same
-            from uuid import uuid4
-
             cid = uuid4().hex[:12]
-            comparison_registry()[cid] = (
-                result if isinstance(result, Comparison) else result.comparisons[0]
-            )
-            if isinstance(result, MultiComparison):
-                multi_registry()[cid] = result
+            keep(cid, result)
             job.error = f"the run finished but could not be stored: {exc}"
             return cid
+
+    def _save_stopped(part: Comparison | MultiComparison) -> str | None:
+        if isinstance(part, Comparison):
+            note = "cancelled: the unfinished methods were not run"
+        elif any(is_cancelled(r) for c in part.comparisons for r in c.results):
+            note = f"cancelled during seed {part.seeds[0]}: the unfinished methods were not run"
+        else:
+            note = f"cancelled: only seeds {part.seeds} of {seeds} finished"
+        try:
+            return save(part, note=note)
+        except (RunStoreError, OSError) as exc:
+            job.error = f"the finished part could not be stored: {exc}"
+            return None
 
     job = remember_job("compare", start_job("Unlearning", work))
     job_context()[job.id] = {**ctx, "job": job.id, "plan": [list(p) for p in plan]}

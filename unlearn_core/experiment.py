@@ -24,7 +24,7 @@ from .data import Dataset
 from .device import pick_device
 from .forget import ForgetRequest, ForgetSplit, make_split
 from .methods import UnlearnTask, get_method, run_method
-from .progress import Progress, no_progress, sub_progress
+from .progress import Progress, checkpoint, no_progress, reporting, sub_progress
 from .training import TrainConfig, predict_logits
 
 REFERENCE = "retrain"
@@ -42,6 +42,8 @@ ROW_KEYS = (
 )
 #: the flag set on a result whose retain accuracy is more than ``M.DAMAGE_POINTS`` below retrain's
 DAMAGED = "damaged"
+#: the error of a method that had not finished when the caller stopped the run (a cancel)
+STOPPED = "cancelled before it finished"
 #: member draws averaged into MIA efficacy, and the cap on each side of its SVC's training set
 MIA_DRAWS = 5
 MIA_MAX_SAMPLES = 1000
@@ -253,14 +255,20 @@ def score_model(
     else:
         held = M.matched_heldout(yf, yt, seed=seed)
         test_members = torch.ones(len(yt), dtype=torch.bool)
-    draws = M.mia_efficacy_draws(
+    conf = (
         M.true_label_confidence(ev.retain, yr),
         M.true_label_confidence(ev.test[test_members], yt[test_members]),
         M.true_label_confidence(ev.forget, yf),
-        seed=seed,
-        draws=mia_draws,
-        max_samples=MIA_MAX_SAMPLES,
     )
+    if mia_draws < 1:
+        raise ValueError("mia_draws must be >= 1")
+    parts = []
+    for i in range(mia_draws):  # draw i is seeded seed + i: one at a time gives the same draws
+        checkpoint()  # a stop asked through the progress callback takes effect between fits
+        parts.append(
+            M.mia_efficacy_draws(*conf, seed=seed + i, draws=1, max_samples=MIA_MAX_SAMPLES)
+        )
+    draws = np.concatenate(parts)
     return {
         "forget_acc": M.accuracy(ev.forget, yf),
         "retain_acc": M.accuracy(ev.retain, yr),
@@ -314,11 +322,18 @@ def compare(
     progress: Progress = no_progress,
     on_result: Callable[[MethodResult], None] | None = None,
     keep_models: bool = True,
+    on_stop: Callable[[Comparison], None] | None = None,
 ) -> Comparison:
     """Run ``methods`` (names, or ``(name, overrides)``) on one forget request and score them.
 
     Retrain runs first unless ``include_retrain`` is False; every other result is scored
     against it. A method that fails gets its ``error`` set and the others still run.
+
+    ``progress`` may stop the run by raising: it is called at least every
+    ``progress.CHECK_S`` seconds (every training batch, between attack fits, between methods),
+    so a stop takes effect within a batch. Its exception propagates; before that, once the
+    original is scored, ``on_stop`` gets the comparison of the methods that finished, the
+    others marked with the error :data:`STOPPED`.
     """
     dev = torch.device(device) if device is not None else pick_device()
     split = forget if isinstance(forget, ForgetSplit) else make_split(data, forget)
@@ -329,48 +344,74 @@ def compare(
     elif REFERENCE in [n for n, _ in chosen]:  # the reference always runs first
         chosen.sort(key=lambda c: c[0] != REFERENCE)
     task = UnlearnTask(data=data, split=split, train_config=train_config, device=dev)
-
-    progress(0.0, "scoring the original model")
-    orig_ev = model_logits(model, data, split)
-    original = MethodResult(
-        method="original",
-        label="Original (before unlearning)",
-        family="none",
-        metrics=score_model(orig_ev, data, split, seed=seed),
-        model=model if keep_models else None,
-    )
-    comp = Comparison(
-        dataset=data.name,
-        model=getattr(model, "spec", {}).get("arch", type(model).__name__),
-        forget={
-            **split.request.to_dict(),
-            "description": split.request.describe(data.classes),
-            "n_forget": split.n_forget,
-            "n_retain": split.n_retain,
-            "forgotten_classes": list(split.forgotten_classes),
-        },
-        seed=seed,
-        original=original,
-        device=str(dev),
-    )
+    comp: Comparison | None = None
     ref: tuple[MethodResult, Evaluation] | None = None
-    n = max(len(chosen), 1)
-    for i, (name, overrides) in enumerate(chosen):
-        report = sub_progress(progress, i / n, (i + 1) / n, f"{name}: ")
-        res, ev = _run_one(name, overrides, model, task, seed, report)
-        if name == REFERENCE and ev is not None:
-            ref = (res, ev)
-        if ref is not None and ev is not None:
-            add_reference_scores(res, ev, ref[1], ref[0])
-        if not keep_models:
-            res.model = None
-        comp.results.append(res)
-        if on_result is not None:
-            on_result(res)
+    with reporting(progress) as report_all:
+        try:
+            report_all(0.0, "scoring the original model")
+            orig_ev = model_logits(model, data, split)
+            original = MethodResult(
+                method="original",
+                label="Original (before unlearning)",
+                family="none",
+                metrics=score_model(orig_ev, data, split, seed=seed),
+                model=model if keep_models else None,
+            )
+            comp = Comparison(
+                dataset=data.name,
+                model=getattr(model, "spec", {}).get("arch", type(model).__name__),
+                forget=forget_summary(data, split),
+                seed=seed,
+                original=original,
+                device=str(dev),
+            )
+            n = max(len(chosen), 1)
+            for i, (name, overrides) in enumerate(chosen):
+                report = sub_progress(report_all, i / n, (i + 1) / n, f"{name}: ")
+                report(0.0, "starting")  # between methods: a stop takes effect here too
+                res, ev = _run_one(name, overrides, model, task, seed, report)
+                if name == REFERENCE and ev is not None:
+                    ref = (res, ev)
+                if ref is not None and ev is not None:
+                    add_reference_scores(res, ev, ref[1], ref[0])
+                if not keep_models:
+                    res.model = None
+                comp.results.append(res)
+                if on_result is not None:
+                    on_result(res)
+        except BaseException:
+            if report_all.stopped is not None and comp is not None and on_stop is not None:
+                done = {r.method for r in comp.results}
+                comp.results += [_stopped(n) for n, _ in chosen if n not in done]
+                if ref is not None:
+                    add_reference_scores(comp.original, orig_ev, ref[1], ref[0], judge=False)
+                on_stop(comp)
+            raise
     if ref is not None:
         add_reference_scores(comp.original, orig_ev, ref[1], ref[0], judge=False)
     progress(1.0, "done")
     return comp
+
+
+def forget_summary(data: Dataset, split: ForgetSplit) -> dict:
+    """A comparison's ``forget`` record: the request, its description and the split's sizes."""
+    return {
+        **split.request.to_dict(),
+        "description": split.request.describe(data.classes),
+        "n_forget": split.n_forget,
+        "n_retain": split.n_retain,
+        "forgotten_classes": list(split.forgotten_classes),
+    }
+
+
+def _stopped(name: str) -> MethodResult:
+    """The result of a method that had not finished when the run was stopped."""
+    try:
+        spec = get_method(name).spec
+        label, family = spec.label, spec.family
+    except KeyError:
+        label, family = name, "?"
+    return MethodResult(method=name, label=label, family=family, error=STOPPED)
 
 
 def _normalise(methods: Sequence[MethodChoice] | dict[str, dict]) -> list[tuple[str, dict]]:
@@ -392,23 +433,15 @@ def _run_one(
     except KeyError as exc:
         return MethodResult(method=name, label=name, family="?", error=str(exc.args[0])), None
     res = MethodResult(method=name, label=spec.label, family=spec.family)
-    stopped: list[BaseException] = []
-
-    def guarded(fraction: float, message: str = "") -> None:
+    with reporting(report) as guarded:  # its batches check for a stop (``progress.checkpoint``)
         try:
-            report(fraction, message)
-        except BaseException as exc:  # the caller's callback asks to stop (e.g. a cancel)
-            stopped.append(exc)
-            raise
-
-    try:
-        out = run_method(name, model, task, overrides, seed=seed, progress=guarded)
-    except Exception as exc:  # noqa: BLE001 - a failed method must not stop the others
-        if stopped:  # ... but the caller stopping the run must
-            raise stopped[-1] from None
-        res.error = f"{type(exc).__name__}: {exc}"
-        res.log = {"traceback": traceback.format_exc(limit=6)}
-        return res, None
+            out = run_method(name, model, task, overrides, seed=seed, progress=guarded)
+        except Exception as exc:  # noqa: BLE001 - a failed method must not stop the others
+            if guarded.stopped is not None:  # ... but the caller stopping the run must
+                raise guarded.stopped from None
+            res.error = f"{type(exc).__name__}: {exc}"
+            res.log = {"traceback": traceback.format_exc(limit=6)}
+            return res, None
     res.params, res.log, res.seconds, res.setup_seconds = (
         out.params,
         out.log,
@@ -645,6 +678,7 @@ def compare_seeds(
     on_result: Callable[[MethodResult], None] | None = None,
     on_comparison: Callable[[Comparison], None] | None = None,
     keep_models: bool = False,
+    on_stop: Callable[[MultiComparison], None] | None = None,
 ) -> MultiComparison:
     """Run the whole comparison once per seed and aggregate it (mean and standard deviation).
 
@@ -653,9 +687,12 @@ def compare_seeds(
     :func:`compare` runs with that seed on the *same* forget set (``forget`` is resolved once, so
     a random fraction draws the same samples for every seed). ``progress`` gets one 0..1 range
     over all seeds, each seed an equal share, its messages prefixed ``"seed S (i/n): "``; a
-    callback that raises stops the run. ``on_result`` sees every result as it arrives,
-    ``on_comparison`` every finished seed. The seeds' originals' training time is in
-    ``comparison.original.log["train_seconds"]`` (``log["source"]``: "trained" or "given").
+    callback that raises stops the run (within a batch, as in :func:`compare`); ``on_stop``
+    then gets the seeds that finished, or when none has, the stopped seed's comparison with its
+    unfinished methods marked :data:`STOPPED` (nothing when it stopped before one was scored).
+    ``on_result`` sees every result as it arrives, ``on_comparison`` every finished seed. The
+    seeds' originals' training time is in ``comparison.original.log["train_seconds"]``
+    (``log["source"]``: "trained" or "given").
     """
     seeds = list(dict.fromkeys(int(s) for s in seeds))
     if not seeds:
@@ -669,37 +706,52 @@ def compare_seeds(
     dev = torch.device(device) if device is not None else pick_device()
     split = forget if isinstance(forget, ForgetSplit) else make_split(data, forget)
     slots = len(_normalise(methods)) + int(include_retrain)
-    multi = MultiComparison()
+    multi, stopped_seed = MultiComparison(), MultiComparison()
     n = len(seeds)
-    for i, seed in enumerate(seeds):
-        report = sub_progress(progress, i / n, (i + 1) / n, f"seed {seed} ({i + 1}/{n}): ")
-        train_seconds = None
-        if seed in originals:
-            original, cut, source = originals[seed], 0.0, "given"
-        else:
-            cut, source = 1.0 / (1 + slots), "trained"
-            t0 = time.perf_counter()
-            original = _make_original(
-                model, data, train_config, seed, dev, sub_progress(report, 0.0, cut, "training: ")
-            )
-            train_seconds = time.perf_counter() - t0
-        comp = compare(
-            data,
-            original,
-            train_config,
-            split,
-            methods,
-            seed=seed,
-            include_retrain=include_retrain,
-            device=dev,
-            progress=sub_progress(report, cut, 1.0),
-            on_result=on_result,
-            keep_models=keep_models,
-        )
-        comp.original.log.update(source=source, train_seconds=train_seconds)
-        multi.comparisons.append(comp)
-        if on_comparison is not None:
-            on_comparison(comp)
+    with reporting(progress) as report_all:
+        try:
+            for i, seed in enumerate(seeds):
+                report = sub_progress(
+                    report_all, i / n, (i + 1) / n, f"seed {seed} ({i + 1}/{n}): "
+                )
+                train_seconds = None
+                if seed in originals:
+                    original, cut, source = originals[seed], 0.0, "given"
+                else:
+                    cut, source = 1.0 / (1 + slots), "trained"
+                    t0 = time.perf_counter()
+                    original = _make_original(
+                        model,
+                        data,
+                        train_config,
+                        seed,
+                        dev,
+                        sub_progress(report, 0.0, cut, "training: "),
+                    )
+                    train_seconds = time.perf_counter() - t0
+                comp = compare(
+                    data,
+                    original,
+                    train_config,
+                    split,
+                    methods,
+                    seed=seed,
+                    include_retrain=include_retrain,
+                    device=dev,
+                    progress=sub_progress(report, cut, 1.0),
+                    on_result=on_result,
+                    keep_models=keep_models,
+                    on_stop=stopped_seed.comparisons.append,
+                )
+                comp.original.log.update(source=source, train_seconds=train_seconds)
+                multi.comparisons.append(comp)
+                if on_comparison is not None:
+                    on_comparison(comp)
+        except BaseException:
+            done = multi if multi.comparisons else stopped_seed
+            if report_all.stopped is not None and on_stop is not None and done.comparisons:
+                on_stop(done)
+            raise
     progress(1.0, "done")
     return multi
 

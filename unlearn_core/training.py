@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .device import pick_device, seed_everything
-from .progress import Progress, no_progress
+from .progress import Progress, checkpoint, no_progress, reporting
 
 
 @dataclass
@@ -130,11 +130,14 @@ def batches(
     """Yield index tensors covering ``0..n-1`` in (shuffled) batches.
 
     The order is drawn from ``generator`` on the CPU (the same order on every device) and, if
-    ``device`` is given, moved there once, so each batch is a slice of a device tensor."""
+    ``device`` is given, moved there once, so each batch is a slice of a device tensor. Before
+    each batch, :func:`~unlearn_core.progress.checkpoint` lets the run's progress callback stop
+    it (a cancel takes effect within a batch, not an epoch)."""
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     if device is not None:
         order = order.to(device)
     for start in range(0, n, batch_size):
+        checkpoint()
         yield order[start : start + batch_size]
 
 
@@ -219,27 +222,29 @@ def train(
     smoothing = float(cfg.label_smoothing)
     step_model = torch.compile(model) if cuda and cfg.compile else model
     hist = History()
-    for epoch in range(cfg.epochs):
-        model.train()
-        total_loss = torch.zeros((), device=dev)
-        correct = torch.zeros((), device=dev, dtype=torch.long)
-        for idx in batches(n, cfg.batch_size, gen, device=dev):
-            xb, yb = x[idx], y[idx]
-            if nhwc:
-                xb = xb.contiguous(memory_format=torch.channels_last)
-            with autocast(dev, cfg.mixed_precision):
-                out = step_model(xb)
-                loss = F.cross_entropy(out.float(), yb, label_smoothing=smoothing)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if sched is not None:
-                sched.step()
-            total_loss += loss.detach() * len(idx)
-            correct += (out.argmax(1) == yb).sum()
-        hist.loss.append(float(total_loss) / n)
-        hist.accuracy.append(100.0 * float(correct) / n)
-        progress((epoch + 1) / cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs}")
+    # a stop asked through ``progress`` takes effect at the next batch (see ``batches``)
+    with reporting(progress, 0.0, f"epoch 1/{cfg.epochs}") as progress:
+        for epoch in range(cfg.epochs):
+            model.train()
+            total_loss = torch.zeros((), device=dev)
+            correct = torch.zeros((), device=dev, dtype=torch.long)
+            for idx in batches(n, cfg.batch_size, gen, device=dev):
+                xb, yb = x[idx], y[idx]
+                if nhwc:
+                    xb = xb.contiguous(memory_format=torch.channels_last)
+                with autocast(dev, cfg.mixed_precision):
+                    out = step_model(xb)
+                    loss = F.cross_entropy(out.float(), yb, label_smoothing=smoothing)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                if sched is not None:
+                    sched.step()
+                total_loss += loss.detach() * len(idx)
+                correct += (out.argmax(1) == yb).sum()
+            hist.loss.append(float(total_loss) / n)
+            hist.accuracy.append(100.0 * float(correct) / n)
+            progress((epoch + 1) / cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs}")
     if nhwc:
         model.to(memory_format=torch.contiguous_format)
     model.eval()
