@@ -128,7 +128,7 @@ def test_a_request_the_method_cannot_serve_is_refused_with_a_reason(name, arch, 
 def test_spec_is_complete(name):
     spec = REGISTRY[name].spec
     assert spec.name == name and spec.label and spec.paper and spec.summary
-    assert spec.family in ("exact", "approximate")
+    assert spec.family in ("exact", "approximate", "demonstration")
     assert set(spec.needs) <= {"forget", "retain", "forget_class"}
     defaults = spec.resolve()
     for p in spec.params:

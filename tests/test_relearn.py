@@ -20,6 +20,15 @@ from unlearn_core.models import weights_hash
 from unlearn_core.training import TrainConfig, default_recipe, evaluate, train_new_model
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Models this small run fastest on one thread (and leave the other core to others)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def split(digits):
     return make_split(digits, ForgetRequest(classes=(3,)))

@@ -87,6 +87,12 @@ def verdict(row: Mapping, reference: Mapping | None, rule: VerdictRule = Verdict
 
     if row.get("error"):
         return out(FAILED, f"the method failed: {row['error']}")
+    if _is_demonstration(method):
+        return out(
+            NOT_JUDGED,
+            "a demonstration, not unlearning: it hides the forgotten data at the output, so "
+            "accuracy checks are fooled by design (relearning and weight distance expose it)",
+        )
     if reference is None or reference.get("error"):
         return out(NOT_JUDGED, "no retrained model to compare with")
     keys = ("forget_acc", "retain_acc", "test_acc")
@@ -127,6 +133,15 @@ def verdict(row: Mapping, reference: Mapping | None, rule: VerdictRule = Verdict
         f"{worst.replace('_acc', '')} accuracy {abs(d[worst]):.1f} points from retrain's "
         f"(like-retraining limit {rule.like_points:g}); {nums}",
     )
+
+
+def _is_demonstration(method: str) -> bool:
+    """Whether ``method`` is a registered demonstration (family ``"demonstration"``)."""
+    from .methods import REGISTRY
+    from .methods.base import DEMONSTRATION
+
+    m = REGISTRY.get(method)
+    return m is not None and m.spec.family == DEMONSTRATION
 
 
 def verdicts(rows: Sequence[Mapping], rule: VerdictRule = VerdictRule()) -> list[Verdict]:

@@ -68,7 +68,7 @@ class MethodSpec:
 
     name: str
     label: str
-    family: str  # "exact" or "approximate"
+    family: str  # "exact", "approximate" or "demonstration" (not unlearning; see list_methods)
     paper: str
     summary: str
     params: tuple[Param, ...] = ()
@@ -194,8 +194,19 @@ def get_method(name: str) -> Method:
     return REGISTRY[name]
 
 
-def list_methods(family: str | None = None) -> list[MethodSpec]:
-    return [m.spec for m in REGISTRY.values() if family in (None, m.spec.family)]
+#: the family of methods that only show how checks can be fooled: not unlearning methods
+DEMONSTRATION = "demonstration"
+
+
+def list_methods(family: str | None = None, *, demonstrations: bool = False) -> list[MethodSpec]:
+    """The registered methods (of ``family``); demonstrations (family ``"demonstration"``,
+    not unlearning) only when ``demonstrations`` is true or that family is asked for."""
+    return [
+        m.spec
+        for m in REGISTRY.values()
+        if family in (None, m.spec.family)
+        and (demonstrations or family == DEMONSTRATION or m.spec.family != DEMONSTRATION)
+    ]
 
 
 @dataclass(frozen=True)

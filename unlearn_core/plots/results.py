@@ -367,7 +367,7 @@ def _column_label_colours(fig: go.Figure, names: Sequence[str]) -> None:
 def _registered() -> set[str]:
     from ..methods import list_methods
 
-    return {s.name for s in list_methods()}
+    return {s.name for s in list_methods(demonstrations=True)}
 
 
 def embedding_panels(
