@@ -7,6 +7,7 @@ import shutil
 import subprocess
 
 import pytest
+from result_keys import row_keys
 
 from unlearn_core.cli import main
 
@@ -158,19 +159,6 @@ def test_console_script_entry_point():
 # ----------------------------------------------------------------------------- seeds
 
 
-ROW_NUMBERS = (
-    "forget_acc",
-    "retain_acc",
-    "test_acc",
-    "test_forgotten_acc",
-    "mia",
-    "loss_auc",
-    "avg_gap",
-    "seconds",
-    "time_ratio",
-)
-
-
 def test_compare_several_seeds_json(capsys):
     code, out, _ = run_cli(
         capsys,
@@ -189,14 +177,7 @@ def test_compare_several_seeds_json(capsys):
     assert code == 0
     res = json.loads(out)
     assert res["seeds"] == [0, 1] and "seed" not in res
-    expected = {
-        "method",
-        "error",
-        "damaged",
-        "preset",
-        *ROW_NUMBERS,
-        *(f"{k}_std" for k in ROW_NUMBERS),
-    }
+    expected = row_keys(with_std=True)
     assert all(set(r) == expected for r in [res["original"], *res["results"]])
     rows = {r["method"]: r for r in res["results"]}
     assert list(rows) == ["retrain", "ssd"]
@@ -228,7 +209,7 @@ def test_one_seed_json_keeps_its_shape_plus_new_fields(capsys):
     assert code == 0 and res["seed"] == 1 and res["seeds"] == [1]
     assert res["forget"]["seed"] == 1
     for r in res["results"]:
-        assert set(r) == {"method", "error", "damaged", "preset", *ROW_NUMBERS}
+        assert set(r) == row_keys()
         assert r["test_forgotten_acc"] is None and 0 <= r["loss_auc"] <= 1
 
 

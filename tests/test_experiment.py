@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from result_keys import row_keys
 
 from unlearn_core import metrics as M
 from unlearn_core.data import Dataset
@@ -85,22 +86,7 @@ def test_summary_is_the_cli_json_shape_and_round_trips(class_comparison):
     comp, _ = class_comparison
     s = json.loads(json.dumps(comp.summary()))
     assert {"dataset", "model", "forget", "results"} <= set(s)
-    keys = {
-        "method",
-        "forget_acc",
-        "retain_acc",
-        "test_acc",
-        "test_forgotten_acc",
-        "mia",
-        "loss_auc",
-        "avg_gap",
-        "seconds",
-        "time_ratio",
-        "error",
-        "damaged",
-        "preset",
-    }
-    assert all(set(r) == keys for r in s["results"])
+    assert all(set(r) == row_keys() for r in s["results"])
     assert s["seeds"] == [s["seed"]] == [0]
     back = Comparison.from_dict(json.loads(comp.to_json()))
     assert [r.method for r in back.results] == [r.method for r in comp.results]

@@ -7,9 +7,9 @@ import json
 import math
 
 import pytest
+from result_keys import row_keys
 
 from unlearn_core.experiment import (
-    ROW_KEYS,
     Comparison,
     MethodResult,
     MultiComparison,
@@ -85,14 +85,7 @@ def test_aggregated_rows_are_exact(multi):
     assert ref.mean("avg_gap") == 0.0 and ref.std("avg_gap") == 0.0
     assert multi.get("original").mean("forget_acc") == 95.0
     row = scrub.row()
-    assert set(row) == {
-        "method",
-        "error",
-        "damaged",
-        "preset",
-        *ROW_KEYS,
-        *(f"{k}_std" for k in ROW_KEYS),
-    }
+    assert set(row) == row_keys(with_std=True)
     assert row["forget_acc_std"] == pytest.approx(round(math.sqrt(13.0), 4))
     assert row["damaged"] is True and row["error"] is None
 
