@@ -10,10 +10,11 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from app_ui.common import page_link
+from app_ui.common import chart, page_link
 from app_ui.entry import through_app
 from app_ui.persist import restore_run, run_store
 from app_ui.tables import show_table
+from unlearn_core.plots.runs import RunRows, side_by_side_figures
 from unlearn_core.results_table import RESULT_COLUMNS, columns_for
 from unlearn_core.runstore import ComparisonRecord, RunStoreError
 
@@ -201,5 +202,14 @@ if len(picked) >= 2:
         "One column group per run: "
         + "; ".join(f"**{i}**: {_label(ref[i])}, seeds {_seeds(ref[i])}" for i in picked)
     )
+    several = any(len(ref[i].seeds) > 1 for i in picked)
+    st.caption(
+        "The charts: one colour (and hatch) per run, one row per method; the target of each "
+        "method is its own run's retrain value, not the longest bar."
+        + (" Error bars: standard deviation over the run's seeds." if several else "")
+    )
+    figures = side_by_side_figures([RunRows(label=i, rows=ref[i].rows) for i in picked])
+    for k, fig in enumerate(figures):
+        chart(fig, key=f"runs_side_chart_{k}")
 elif picked:
     st.caption("Pick at least two runs.")

@@ -4,6 +4,7 @@ and the Runs page."""
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -274,6 +275,10 @@ def test_runs_page_lists_opens_notes_exports_and_deletes(stored, digits, digits_
     no_exception(at)
     side = at.table[-1].value
     assert {c[0] for c in side.columns} == {stored["run"], second.id}
+    charts = {c.key: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
+    for k in range(3):  # accuracies, MIA and gap, time: one bar trace per run
+        names = [t["name"] for t in charts[f"runs_side_chart_{k}"]["data"] if t["type"] == "bar"]
+        assert set(names) == {stored["run"], second.id}, names
     # delete, with a confirmation
     at.selectbox(key="runs_pick").set_value(second.id).run()
     at.button(key="runs_delete").click().run()
