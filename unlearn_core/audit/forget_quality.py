@@ -103,7 +103,8 @@ def _count_ge(sorted_v: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 
 def _count_in(sorted_v: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    return np.searchsorted(sorted_v, hi, side="right") - np.searchsorted(sorted_v, lo, side="left")
+    n = np.searchsorted(sorted_v, hi, side="right") - np.searchsorted(sorted_v, lo, side="left")
+    return np.maximum(n, 0)  # a band with l > r holds nothing
 
 
 def _single_counts(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -131,8 +132,12 @@ def _band_counts(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 def _rate_epsilon(tp: np.ndarray, fp: np.ndarray, n_pos: int, n_neg: int, delta: float) -> float:
     """The challenge's per-threshold epsilon, maximised; NaN when every threshold is dropped."""
-    pairs = np.unique(np.stack([tp, fp], axis=1), axis=0)  # rates take few distinct values
-    tpr, fpr = pairs[:, 0] / n_pos, pairs[:, 1] / n_neg
+    # the rates take few distinct values: keep each (tp, fp) pair once
+    tp, fp = np.asarray(tp, dtype=np.int64), np.asarray(fp, dtype=np.int64)
+    if tp.size == 0:
+        return math.nan
+    seen = np.flatnonzero(np.bincount(tp * (n_neg + 1) + fp, minlength=(n_pos + 1) * (n_neg + 1)))
+    tpr, fpr = (seen // (n_neg + 1)) / n_pos, (seen % (n_neg + 1)) / n_neg
     fnr = 1.0 - tpr
     if np.any((fpr == 0) & (fnr == 0)):
         return math.inf
