@@ -448,6 +448,9 @@ def build_parser() -> argparse.ArgumentParser:
             "--home", type=Path, help="run store folder (default: $UNLEARN_HOME, else ./runs)"
         )
     add_runs_commands(sub)
+    from .cli_audit import add_audit_command  # here: cli_audit reuses this module's helpers
+
+    add_audit_command(sub)
     return parser
 
 

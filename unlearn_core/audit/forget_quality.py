@@ -90,7 +90,7 @@ def logit_scaled_confidence(logits: np.ndarray, targets: np.ndarray) -> np.ndarr
 def max_finite_epsilon(models: int, delta: float = DELTA) -> float:
     """The largest epsilon K models per side can show short of perfect separation:
     FPR = FNR = 1/K gives ``log(1 - delta - 1/K) - log(1/K) = log((1 - delta) K - 1)``."""
-    return math.log((1 - delta) * models - 1) if models >= 2 else 0.0
+    return max(0.0, math.log((1 - delta) * models - 1)) if models >= 2 else 0.0
 
 
 def score_top(models: int) -> float:
@@ -233,7 +233,7 @@ def final_score(quality: float, ra_u: float, ra_r: float, ta_u: float, ta_r: flo
     """Forget quality x (RA_u / RA_r) x (TA_u / TA_r), the challenge's utility adjustment."""
     if ra_r <= 0 or ta_r <= 0:
         raise ValueError("the retrained models' retain and test accuracy must be above 0")
-    return quality * (ra_u / ra_r) * (ta_u / ta_r)
+    return float(quality * (ra_u / ra_r) * (ta_u / ta_r))
 
 
 # ----------------------------------------------------------------------------- Comparator

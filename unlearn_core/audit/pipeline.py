@@ -1,0 +1,400 @@
+"""The audit: K originals, K retrained models and every chosen method on every original, each
+piece one executor call; then per method the challenge's per-sample epsilons, forget quality and
+final score, the Comparator's worst-case privacy score, mean accuracies and (when asked) the
+relearning curves.
+
+Work sent to the executor, in three rounds (the dataset, recipe and split travel once per round
+as ``shared``; models travel as CPU state dicts):
+
+1. train: ``2K`` calls, original seed s (whole training set) and retrain seed s (the ``retrain``
+   method: the same recipe on the retain set, seeded s);
+2. unlearn: ``K x methods`` calls, method m on original s with seed s (its per-architecture
+   preset through ``run_method``);
+3. relearn (optional): the first seed's original, retrain and each unlearned model.
+
+Every call returns its model's scores (``experiment.score_model``) and its logits on the forget
+samples (the first seed's also on retain and test, for the instance view).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..data import Dataset
+from ..device import pick_device
+from ..experiment import REFERENCE, model_logits, score_model
+from ..forget import ForgetRequest, ForgetSplit, make_split
+from ..methods import UnlearnTask, get_method, run_method
+from ..models import build_model
+from ..progress import Progress, no_progress, sub_progress
+from ..training import TrainConfig, train_new_model
+from .executors import Executor, TaskFailure, make_executor
+from .forget_quality import final_score, forget_quality, logit_scaled_confidence, worst_case_privacy
+from .records import ACC_KEYS, AuditResult, MethodAudit, ModelLogits, ModelScore
+
+#: the number of originals (and of retrained models) on the small built-in sets
+DEFAULT_MODELS = 8
+#: decimals kept in the stored first-seed logits
+LOGIT_DECIMALS = 4
+
+
+@dataclass
+class ModelRun:
+    """What one executor call returns about one model (CPU tensors and plain numbers)."""
+
+    role: str
+    method: str
+    seed: int
+    metrics: dict = field(default_factory=dict)
+    forget_logits: np.ndarray | None = None
+    #: first seed only: logits on retain and test too
+    logits: dict[str, np.ndarray] | None = None
+    state: dict[str, torch.Tensor] | None = None
+    seconds: float | None = None
+    params: dict = field(default_factory=dict)
+    preset: str | None = None
+    error: str | None = None
+
+
+def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def _finish(
+    run: ModelRun, model: torch.nn.Module, data: Dataset, split: ForgetSplit, keep: bool
+) -> ModelRun:
+    ev = model_logits(model, data, split)
+    if not all(bool(torch.isfinite(t).all()) for t in (ev.forget, ev.retain, ev.test)):
+        run.error = "the model's outputs are not finite numbers (the method diverged)"
+        return run
+    scores = score_model(ev, data, split, seed=run.seed)
+    run.metrics = {k: scores.get(k) for k in ACC_KEYS}
+    run.forget_logits = ev.forget.numpy()
+    if keep:
+        run.logits = {k: getattr(ev, k).numpy() for k in ("forget", "retain", "test")}
+    if keep or run.role == "original":  # originals feed the unlearn round
+        run.state = _cpu_state(model)
+    return run
+
+
+def _build(data: Dataset, arch: str, state: dict | None = None) -> torch.nn.Module:
+    model = build_model(arch, data.input_shape, data.num_classes)
+    if state is not None:
+        model.load_state_dict(state)
+    return model.to(pick_device()).eval()
+
+
+def train_call(
+    data: Dataset, arch: str, train_config: TrainConfig, split: ForgetSplit, *,
+    role: str, seed: int, keep: bool,
+) -> ModelRun:  # fmt: skip
+    """One executor call: train original ``seed`` (whole training set) or retrain ``seed``
+    (the ``retrain`` method: the recipe on the retain set)."""
+    dev = pick_device()
+    t0 = time.perf_counter()
+    if role == "original":
+        model, _ = train_new_model(data, arch, train_config, seed=seed, device=dev)
+        run = ModelRun(role=role, method="original", seed=seed)
+    else:
+        task = UnlearnTask(data=data, split=split, train_config=train_config, device=dev)
+        out = run_method(REFERENCE, _build(data, arch), task, seed=seed)
+        model = out.model
+        run = ModelRun(role="retrain", method=REFERENCE, seed=seed)
+    run.seconds = time.perf_counter() - t0
+    return _finish(run, model, data, split, keep)
+
+
+def unlearn_call(
+    data: Dataset, arch: str, train_config: TrainConfig, split: ForgetSplit, *,
+    method: str, overrides: dict, seed: int, original: dict, keep: bool,
+) -> ModelRun:  # fmt: skip
+    """One executor call: ``method`` on original ``seed`` (given as a CPU state dict)."""
+    task = UnlearnTask(data=data, split=split, train_config=train_config, device=pick_device())
+    out = run_method(method, _build(data, arch, original), task, overrides, seed=seed)
+    run = ModelRun(
+        role="unlearned",
+        method=method,
+        seed=seed,
+        seconds=out.seconds,
+        params=dict(out.params),
+        preset=out.preset.name if out.preset is not None else None,
+    )
+    return _finish(run, out.model, data, split, keep)
+
+
+def relearn_call(
+    data: Dataset, arch: str, split: ForgetSplit, *,
+    name: str, state: dict, mode: str, seed: int, reference_forget_acc: float,
+) -> dict:  # fmt: skip
+    """One executor call: part B's relearning attack on one model; the curve as a dict."""
+    from .relearn import relearn
+
+    curve = relearn(
+        _build(data, arch, state),
+        data,
+        split,
+        mode=mode,
+        seed=seed,
+        reference_forget_acc=reference_forget_acc,
+        name=name,
+    )
+    return curve.to_dict()
+
+
+def _score(run: ModelRun | TaskFailure, role: str, method: str, seed: int) -> ModelScore:
+    if isinstance(run, TaskFailure):
+        return ModelScore(
+            role=role, method=method, seed=seed, error=run.error, cancelled=run.cancelled
+        )
+    return ModelScore(
+        role=role,
+        method=method,
+        seed=seed,
+        seconds=run.seconds,
+        error=run.error,
+        **{k: run.metrics.get(k) for k in ACC_KEYS},
+    )
+
+
+def _logits(run: ModelRun) -> ModelLogits:
+    return ModelLogits(
+        **{k: np.round(v, LOGIT_DECIMALS).tolist() for k, v in (run.logits or {}).items()}
+    )
+
+
+def _ok(run: object) -> bool:
+    return isinstance(run, ModelRun) and run.error is None
+
+
+MethodChoice = str | tuple[str, dict]
+
+
+def run_audit(
+    data: Dataset,
+    arch: str,
+    train_config: TrainConfig,
+    forget: ForgetRequest | ForgetSplit,
+    methods: Sequence[MethodChoice],
+    *,
+    models: int = DEFAULT_MODELS,
+    seed: int = 0,
+    executor: Executor | None = None,
+    relearn: bool | str = False,
+    progress: Progress = no_progress,
+    should_stop: Callable[[], bool] | None = None,
+) -> AuditResult:
+    """Audit ``methods`` (names or ``(name, overrides)``) on one forget request with ``models``
+    originals and retrained models (seeds ``seed .. seed + models - 1``). ``executor``: one to
+    reuse (not closed here), else a local one made and closed here. ``relearn``: True or
+    "forget" (a few forget samples), "retain" (retain samples only), False to skip. A failed
+    method keeps its error in its record; ``should_stop`` leaves unstarted work undone and the
+    result marked ``cancelled``."""
+    if models < 2:
+        raise ValueError(f"an audit needs at least 2 models per side, not {models}")
+    mode = "forget" if relearn is True else (relearn or None)
+    if mode not in (None, "forget", "retain"):
+        raise ValueError(f"relearn must be 'forget', 'retain', True or False, not {relearn!r}")
+    chosen = _normalise(methods)
+    if not chosen:
+        raise ValueError("choose at least one method to audit")
+    split = forget if isinstance(forget, ForgetSplit) else make_split(data, forget)
+    specs = {}
+    for name, _ in chosen:
+        specs[name] = get_method(name).spec  # unknown names fail here, before any training
+    own = executor is None
+    ex = executor if executor is not None else make_executor("local")
+    seeds = [seed + i for i in range(models)]
+    shared = {"data": data, "arch": arch, "train_config": train_config, "split": split}
+    t0 = time.perf_counter()
+    share = (0.3, 0.9) if mode else (0.35, 1.0)
+    try:
+        progress(0.0, f"training {models} originals and {models} retrained models")
+        runs = ex.map(
+            train_call,
+            [
+                {"role": role, "seed": s, "keep": s == seeds[0]}
+                for s in seeds
+                for role in ("original", "retrain")
+            ],
+            shared=shared,
+            progress=sub_progress(progress, 0.0, share[0], "training: "),
+            should_stop=should_stop,
+        )
+        originals = runs[0::2]
+        retrains = runs[1::2]
+        calls, slots = [], []
+        for name, over in chosen:
+            for s, orig in zip(seeds, originals, strict=True):
+                if _ok(orig):
+                    calls.append(
+                        {
+                            "method": name,
+                            "overrides": over,
+                            "seed": s,
+                            "original": orig.state,
+                            "keep": s == seeds[0],
+                        }
+                    )
+                    slots.append((name, s))
+        progress(share[0], f"unlearning: {len(calls)} runs")
+        done = ex.map(
+            unlearn_call,
+            calls,
+            shared=shared,
+            progress=sub_progress(progress, share[0], share[1], "unlearning: "),
+            should_stop=should_stop,
+        )
+        by_method: dict[str, dict[int, ModelRun | TaskFailure]] = {n: {} for n, _ in chosen}
+        for (name, s), run in zip(slots, done, strict=True):
+            by_method[name][s] = run
+        result = _assemble(data, arch, train_config, split, seeds, originals, retrains)
+        result.executor, result.workers = ex.name, ex.workers
+        result.device = str(pick_device())
+        for name, _ in chosen:
+            result.methods.append(
+                _method_audit(
+                    name, specs[name], by_method[name], originals, retrains, seeds, split, data
+                )
+            )
+            first = by_method[name].get(seeds[0])
+            if _ok(first) and first.logits:
+                result.logits[name] = _logits(first)
+        if mode:
+            _relearn_round(
+                result,
+                mode,
+                by_method,
+                originals,
+                retrains,
+                seeds,
+                ex,
+                shared,
+                sub_progress(progress, share[1], 1.0, "relearning: "),
+                should_stop,
+            )
+        stopped = should_stop is not None and should_stop()
+        result.cancelled = bool(stopped)
+        result.seconds = time.perf_counter() - t0
+        progress(1.0, "cancelled" if stopped else "done")
+        return result
+    finally:
+        if own:
+            ex.close()
+
+
+def _assemble(data, arch, cfg, split, seeds, originals, retrains) -> AuditResult:
+    res = AuditResult(
+        dataset=data.name,
+        model=arch,
+        forget={
+            **split.request.to_dict(),
+            "description": split.request.describe(data.classes),
+            "n_forget": split.n_forget,
+            "n_retain": split.n_retain,
+            "forgotten_classes": list(split.forgotten_classes),
+        },
+        seeds=list(seeds),
+        train_config=cfg.to_dict(),
+        forget_ids=[int(i) for i in split.forget_idx.tolist()],
+        forget_labels=[int(y) for y in data.y_train[split.forget_idx].tolist()],
+        originals=[
+            _score(r, "original", "original", s) for s, r in zip(seeds, originals, strict=True)
+        ],
+        retrains=[_score(r, "retrain", REFERENCE, s) for s, r in zip(seeds, retrains, strict=True)],
+    )
+    for role, runs in (("original", originals), (REFERENCE, retrains)):
+        if _ok(runs[0]) and runs[0].logits:
+            res.logits[role] = _logits(runs[0])
+    return res
+
+
+def _confidences(runs: Sequence[ModelRun], y: np.ndarray) -> np.ndarray:
+    return np.stack([logit_scaled_confidence(r.forget_logits, y) for r in runs])
+
+
+def _method_audit(name, spec, runs, originals, retrains, seeds, split, data) -> MethodAudit:
+    scores = [_score(runs.get(s, _missing(s)), "unlearned", name, s) for s in seeds]
+    audit = MethodAudit(method=name, label=spec.label, family=spec.family, models=scores)
+    ok_u = [runs[s] for s in seeds if _ok(runs.get(s))]
+    ok_r = [r for r in retrains if _ok(r)]
+    first = runs.get(seeds[0])
+    if _ok(first):
+        audit.params, audit.preset = first.params, first.preset
+    failed = [m for m in scores if not m.ok]
+    if failed and not ok_u:
+        audit.error = failed[0].error
+        return audit
+    if len(ok_u) < 2 or len(ok_r) < 2:
+        audit.error = (
+            f"forget quality needs at least 2 unlearned and 2 retrained models; "
+            f"{len(ok_u)} and {len(ok_r)} finished"
+        )
+        return audit
+    k = min(len(ok_u), len(ok_r))  # the same number of models on each side
+    y = data.y_train[split.forget_idx].numpy()
+    audit.quality = forget_quality(_confidences(ok_u[:k], y), _confidences(ok_r[:k], y))
+    means_u = audit.means
+    ra_r = np.mean([r.metrics["retain_acc"] for r in ok_r])
+    ta_r = np.mean([r.metrics["test_acc"] for r in ok_r])
+    try:
+        audit.final_score = final_score(
+            audit.quality.score, means_u["retain_acc"], ra_r, means_u["test_acc"], ta_r
+        )
+    except (TypeError, ValueError):
+        audit.final_score = None
+    if _ok(first) and _ok(retrains[0]):
+        audit.privacy = worst_case_privacy(first.forget_logits, retrains[0].forget_logits)
+    if failed:
+        audit.error = "; ".join(f"seed {m.seed}: {m.error}" for m in failed)
+    return audit
+
+
+def _missing(seed: int) -> TaskFailure:
+    return TaskFailure(error=f"not run: the original of seed {seed} did not train")
+
+
+def _relearn_round(result, mode, by_method, originals, retrains, seeds, ex, shared, progress,
+                   should_stop) -> None:  # fmt: skip
+    s0 = seeds[0]
+    if not _ok(originals[0]):
+        return
+    ref = float(originals[0].metrics["forget_acc"])
+    targets: list[tuple[str, dict]] = [("original", originals[0].state)]
+    if _ok(retrains[0]):
+        targets.append((REFERENCE, retrains[0].state))
+    for name, runs in by_method.items():
+        run = runs.get(s0)
+        if _ok(run) and run.state is not None:
+            targets.append((name, run.state))
+    calls = [
+        {"name": n, "state": st, "mode": mode, "seed": s0, "reference_forget_acc": ref}
+        for n, st in targets
+    ]
+    shared_r = {k: shared[k] for k in ("data", "arch", "split")}
+    curves = ex.map(
+        relearn_call, calls, shared=shared_r, progress=progress, should_stop=should_stop
+    )
+    result.relearn_mode = mode
+    for (name, _), curve in zip(targets, curves, strict=True):
+        if isinstance(curve, TaskFailure):
+            curve = {"model": name, "mode": mode, "error": curve.error}
+        if name in ("original", REFERENCE):
+            result.relearn_reference[name] = curve
+        else:
+            result.get(name).relearn = curve
+
+
+def _normalise(methods: Sequence[MethodChoice]) -> list[tuple[str, dict]]:
+    out: list[tuple[str, dict]] = []
+    for m in methods:
+        name, over = (m, {}) if isinstance(m, str) else (m[0], dict(m[1] or {}))
+        if name == REFERENCE:
+            continue  # retrain is the reference, always there
+        if name not in [n for n, _ in out]:
+            out.append((name, over))
+    return out

@@ -1,0 +1,122 @@
+"""``unlearn audit``: many-model forget quality, the worst-case privacy score and relearning."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def add_audit_command(sub) -> None:
+    """Register ``audit`` on the CLI's subparsers."""
+    from .cli import _add_data_args, _add_forget_args
+
+    p = sub.add_parser(
+        "audit",
+        help="train K originals and K retrained models, run each method on each original, "
+        "and score forget quality per sample (NeurIPS-23 challenge)",
+    )
+    _add_data_args(p)
+    _add_forget_args(p)
+    p.add_argument("--methods", default="scrub,salun,finetune", help="comma-separated methods")
+    p.add_argument(
+        "--models", type=int, default=8, help="K: originals and retrained models (default 8)"
+    )
+    p.add_argument(
+        "--executor", choices=("local", "ray"), default="local", help="where the work runs"
+    )
+    p.add_argument("--workers", type=int, help="parallel workers (default: the machine's cores)")
+    p.add_argument(
+        "--relearn",
+        nargs="?",
+        const="forget",
+        choices=("forget", "retain"),
+        help="also run the relearning attack (a few forget samples, default; or retain only)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--save",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="store the audit in the run store (default: on; --no-save to skip)",
+    )
+    p.add_argument(
+        "--home", type=Path, help="run store folder (default: $UNLEARN_HOME, else ./runs)"
+    )
+    p.set_defaults(func=cmd_audit)
+
+
+def cmd_audit(args) -> int:
+    from .audit.executors import make_executor
+    from .audit.pipeline import run_audit
+    from .cli import _check_methods, _forget_request, _load_data, _progress_bar, _recipe
+    from .forget import make_split
+
+    if args.checkpoint is not None:
+        raise SystemExit("audit trains its own K originals: leave out --checkpoint")
+    if args.models < 2:
+        raise SystemExit(f"--models: an audit needs at least 2, not {args.models}")
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if not methods:
+        raise SystemExit("--methods: name at least one method")
+    data = _load_data(args)
+    seed = args.seed if args.seed is not None else 0
+    split = make_split(data, _forget_request(args, seed))
+    _check_methods(methods, args.model)
+    recipe = _recipe(args)
+    try:
+        ex = make_executor(args.executor, args.workers)
+    except RuntimeError as exc:  # Ray missing
+        raise SystemExit(f"unlearn audit: {exc}") from None
+    bar, report = _progress_bar("audit", not args.no_progress)
+    try:
+        result = run_audit(
+            data,
+            args.model,
+            recipe,
+            split,
+            methods,
+            models=args.models,
+            seed=seed,
+            executor=ex,
+            relearn=args.relearn or False,
+            progress=report,
+        )
+    finally:
+        bar.close()
+        ex.close()
+    if args.save:
+        from .runstore import RunStore
+
+        rec = RunStore(args.home).save_comparison(
+            result, dataset=data, recipe=recipe.to_dict(), save_models=False
+        )
+        print(f"saved audit {rec.id} (unlearn runs show {rec.id})", file=sys.stderr)
+    if args.json:
+        print(json.dumps(result.summary()))
+    else:
+        _print_audit(result)
+    return 0
+
+
+def _print_audit(result) -> None:
+    def f(v, d=3):
+        return "-" if v is None else f"{v:.{d}f}"
+
+    s = result.summary()
+    print(
+        f"audit on {s['dataset']} / {s['model']}, forget {s['forget'].get('description')}, "
+        f"K = {s['models']} ({s['executor']}, {s['workers']} workers, {f(s['seconds'], 1)} s)"
+    )
+    print(f"{'method':<12}{'quality':>9}{'final':>8}{'privacy':>9}{'forget%':>9}{'retain%':>9}"
+          f"{'test%':>8}{'relearn':>9}  error")  # fmt: skip
+    for r in [s["original"], s["retrain"], *s["results"]]:
+        steps = r.get("relearn_steps")
+        print(
+            f"{r['method']:<12}{f(r.get('forget_quality')):>9}{f(r.get('final_score')):>8}"
+            f"{f(r.get('privacy_score')):>9}{f(r.get('forget_acc'), 1):>9}"
+            f"{f(r.get('retain_acc'), 1):>9}{f(r.get('test_acc'), 1):>8}"
+            f"{'-' if steps is None else steps:>9}  {r.get('error') or ''}"
+        )
