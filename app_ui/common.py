@@ -369,7 +369,9 @@ def sidebar() -> None:
         comp = current_comparison()
         job = job_for("compare")
         if job is not None and not job.done:
-            st.markdown(f"**Unlearning** · running ({job.fraction:.0%})")
+            from app_ui.jobline import job_line  # (it imports this module)
+
+            job_line(job)  # live progress and Cancel on every page
         elif comp is not None:
             ok = [r.method for r in comp.results if r.ok]
             st.markdown(f"**Comparison** · {', '.join(ok)}")

@@ -15,6 +15,7 @@ from app_ui.common import (
 )
 from app_ui.entry import through_app
 from app_ui.icons import CANCELLED, DAMAGED, DONE, FAILED, RUNNING, WAITING
+from app_ui.jobline import mark_shown_on_page
 from app_ui.persist import forget_id_for, job_context, multi_registry, save_model_entry
 from app_ui.runjobs import is_cancelled, start_comparison
 from app_ui.tables import show_table
@@ -243,8 +244,9 @@ if running and ctx.get("job") == job.id:
         _show_status(plan, list(j.partial), live=True)
         if st.button("Cancel", key="p3_cancel"):
             j.cancel()
-            st.toast("Cancelling: the method now running stops at its next progress report.")
+            st.toast("Cancelling: the method now running stops within about a second.")
 
+    mark_shown_on_page(job)  # the sidebar then shows a plain line, not a second live one
     _progress(job.id, [tuple(p) for p in ctx["plan"]])
 elif job is not None and job.done and ctx.get("job") == job.id:
     fits = ctx.get("model_key") == S["model_key"] and ctx.get("forget") == S["forget"]

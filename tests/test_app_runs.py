@@ -22,6 +22,7 @@ import app_ui.common as common  # noqa: E402
 import app_ui.persist as persist  # noqa: E402
 from unlearn_core.experiment import compare  # noqa: E402
 from unlearn_core.forget import ForgetRequest  # noqa: E402
+from unlearn_core.jobs import start_job  # noqa: E402
 from unlearn_core.methods import Method, MethodSpec, UnlearnOutput  # noqa: E402
 from unlearn_core.methods.base import REGISTRY, register  # noqa: E402
 from unlearn_core.runstore import RunStore  # noqa: E402
@@ -213,6 +214,52 @@ def test_cancel_keeps_the_finished_methods_and_marks_the_rest(stored, slow_metho
     assert "cancelled" in warn and "Slow (test), " in warn and "Traceback" not in warn
     assert "JobCancelled" not in texts(at.error) + warn
     assert "cancelled, not run" in texts(at.markdown)
+
+
+def _sidebar_job_line() -> None:
+    """A page's sidebar with the running job's line (AppTest shows a session's first sidebar
+    only, so the line is drawn here as ``common.sidebar`` draws it; the browser test sees it
+    on the app's pages)."""
+    import streamlit as st
+
+    from app_ui.common import job_registry
+    from app_ui.jobline import job_line
+
+    with st.sidebar:
+        job_line(job_registry()[st.session_state["jid"]])
+
+
+def test_the_sidebar_shows_a_running_job_with_cancel():
+    def work(job):
+        for i in range(600):
+            job.report(
+                i / 600, "seed 0 (1/3): scrub: epoch 3/10: forget acc 12.5% (max + min pass)"
+            )
+            time.sleep(0.05)
+
+    job = start_job("Unlearning", work)
+    common.job_registry()[job.id] = job
+    at = AppTest.from_function(_sidebar_job_line, default_timeout=30)
+    at.session_state["jid"] = job.id
+    at.run()
+    no_exception(at)
+    (bar,) = at.sidebar.get("progress")
+    assert "Unlearning" in bar.proto.text
+    assert texts(at.sidebar.caption).endswith("…")  # the long message, cut
+    (cancel,) = at.sidebar.button
+    assert cancel.key == "jobline_cancel"
+    t0 = time.perf_counter()
+    cancel.click().run()
+    assert job.wait(2.0) and job.state == "cancelled"
+    assert time.perf_counter() - t0 < 2.0
+    # a page that shows the run in full marks it: the sidebar then draws the plain line
+    job2 = start_job("Unlearning", work)
+    common.job_registry()[job2.id] = job2
+    at.session_state["jid"] = job2.id
+    at.session_state["_job_shown_on_page"] = job2.id
+    at.run()
+    assert not at.sidebar.get("progress") and "running" in texts(at.sidebar.markdown)
+    job2.cancel()
 
 
 def test_several_seeds_show_mean_and_spread(stored):
