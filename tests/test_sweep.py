@@ -1,0 +1,171 @@
+"""Sweeps (``unlearn_core.audit.sweep``) on a tiny digits set: grid, Optuna, failures, cancel."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from unlearn_core.audit import sweep
+from unlearn_core.audit.executors import LocalExecutor
+from unlearn_core.audit.sweep import (
+    SweepError,
+    SweepResult,
+    grid_points,
+    reference_scores,
+    search_space,
+    trials_table,
+    tune,
+)
+from unlearn_core.data import Dataset
+from unlearn_core.forget import ForgetRequest, make_split
+from unlearn_core.methods import get_method
+from unlearn_core.training import TrainConfig, train_new_model
+
+RECIPE = TrainConfig(epochs=3, batch_size=16)
+FIXED = {"epochs": 1}  # finetune: one pass over the retain set per trial
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Models this small run fastest on one thread (and leave the other core to others)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def setup(digits):
+    """Four digit classes (30 training, 15 test images each), an MLP, class 1 forgotten, and
+    retrain's scores computed once."""
+
+    def pick(y: torch.Tensor, per_class: int) -> torch.Tensor:
+        return torch.cat([torch.nonzero(y == c).flatten()[:per_class] for c in range(4)])
+
+    tr, te = pick(digits.y_train, 30), pick(digits.y_test, 15)
+    data = Dataset(
+        "tiny-digits", digits.x_train[tr], digits.y_train[tr], digits.x_test[te],
+        digits.y_test[te], [str(c) for c in range(4)],
+    )  # fmt: skip
+    model, _ = train_new_model(data, "mlp", RECIPE, seed=0, device="cpu")
+    split = make_split(data, ForgetRequest(classes=(1,)))
+    ref = reference_scores(data, model, RECIPE, split, seed=0)
+    return data, model, split, ref
+
+
+def _tune(setup, **kw) -> SweepResult:
+    data, model, split, ref = setup
+    kw = {"executor": LocalExecutor(1), "fixed": FIXED, "reference": ref, **kw}
+    return tune(data, model, RECIPE, split, "finetune", **kw)
+
+
+def test_grid_covers_the_declared_ranges():
+    space = search_space("salun")  # threshold (linear) and lr (log), the knobs marked for search
+    params = {p.name: p for p in get_method("salun").spec.params}
+    points = grid_points(space, 9)
+    assert len(points) == 9
+    for dim in space:
+        values = sorted({p[dim.name] for p in points})
+        assert len(values) == 3
+        lo, hi = params[dim.name].range
+        assert values[0] == lo and values[-1] == hi
+        mid = math.sqrt(lo * hi) if params[dim.name].log_scale else (lo + hi) / 2
+        assert values[1] == pytest.approx(mid)
+    assert len(grid_points(space, 3)) == 4  # never fewer than 2 points a knob
+
+
+def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(setup, monkeypatch):
+    real = sweep.run_method
+
+    def flaky(name, model, task, overrides, **kw):
+        if overrides["lr"] > 0.5:
+            raise RuntimeError("boom at a high rate")
+        return real(name, model, task, overrides, **kw)
+
+    monkeypatch.setattr(sweep, "run_method", flaky)
+    seen = []
+    res = _tune(setup, sampler="grid", trials=3, on_trial=seen.append)
+    assert [t.params["lr"] for t in res.trials] == pytest.approx([1e-5, math.sqrt(1e-5), 1.0])
+    failed = [t for t in res.trials if not t.ok]
+    assert len(failed) == 1 and "boom" in failed[0].error and failed[0].params["lr"] == 1.0
+    assert res.best is not None and res.best.ok and res.best.params["lr"] < 0.5
+    assert res.best.gap == min(t.gap for t in res.trials if t.ok)
+    assert len(seen) == 3 and not res.stopped
+    assert trials_table(res)[-1]["error"] == failed[0].error  # failures last in the table
+
+
+def test_optuna_with_a_fixed_seed_gives_the_same_trials(setup):
+    first = _tune(setup, sampler="optuna", trials=4, seed=0)
+    again = _tune(setup, sampler="optuna", trials=4, seed=0)
+    other = _tune(setup, sampler="optuna", trials=4, seed=1)
+    assert [t.params for t in first.trials] == [t.params for t in again.trials]
+    assert [t.gap for t in first.trials] == [t.gap for t in again.trials]
+    assert [t.params for t in first.trials] != [t.params for t in other.trials]
+    lo, hi = get_method("finetune").spec.params[1].range
+    assert all(lo <= t.params["lr"] <= hi for t in first.trials)
+    assert all(t.ok for t in first.trials)
+
+
+def test_optuna_asks_in_batches_of_the_executors_workers(setup):
+    class TwoWide:  # reports two workers, runs each batch in-process
+        name, workers = "two-wide", 2
+
+        def __init__(self) -> None:
+            self.inner, self.batches = LocalExecutor(1), []
+
+        def map(self, fn, calls, **kw):
+            self.batches.append(len(calls))
+            return self.inner.map(fn, calls, **kw)
+
+        def close(self) -> None:
+            self.inner.close()
+
+    ex = TwoWide()
+    res = _tune(setup, sampler="optuna", trials=5, executor=ex)
+    assert ex.batches == [2, 2, 1] and len(res.trials) == 5
+    assert [t.number for t in res.trials] == [0, 1, 2, 3, 4]
+
+
+def test_cancel_stops_queued_trials(setup):
+    finished = []  # progress moves as each call finishes
+    res = _tune(
+        setup,
+        sampler="grid",
+        trials=4,
+        progress=lambda f, m="": finished.append(f),
+        should_stop=lambda: len(finished) >= 2,
+    )
+    # the grid runs as one map: two trials finish, the others are cancelled before starting
+    assert res.stopped
+    assert [t.cancelled for t in res.trials] == [False, False, True, True]
+    assert all(t.ok for t in res.trials[:2])
+    stopped = _tune(setup, sampler="optuna", trials=6, should_stop=lambda: True)
+    assert stopped.trials == [] and stopped.stopped and stopped.best is None
+
+
+def test_result_round_trips_through_json(setup):
+    res = _tune(setup, sampler="grid", trials=2)
+    back = SweepResult.from_dict(json.loads(json.dumps(res.to_dict())))
+    assert back == res
+    assert back.retrain["forget_acc"] == pytest.approx(0.0, abs=5)
+
+
+def test_bad_sweeps_are_refused_with_a_reason(setup):
+    with pytest.raises(SweepError, match="no parameter nope"):
+        search_space("salun", ["nope"])
+    with pytest.raises(SweepError, match="marks no parameter for search"):
+        search_space("logit_suppression")
+    with pytest.raises(SweepError, match="reference"):
+        tune(*_args(setup), "retrain")
+    with pytest.raises(SweepError, match="both searched and fixed"):
+        _tune(setup, fixed={"lr": 0.1})
+    with pytest.raises(SweepError, match="unknown sampler"):
+        _tune(setup, sampler="random")
+
+
+def _args(setup):
+    data, model, split, _ = setup
+    return data, model, RECIPE, split
