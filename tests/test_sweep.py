@@ -169,3 +169,23 @@ def test_bad_sweeps_are_refused_with_a_reason(setup):
 def _args(setup):
     data, model, split, _ = setup
     return data, model, RECIPE, split
+
+
+def test_cli_tune_prints_the_trials_and_the_best_settings(capsys, tmp_path):
+    from unlearn_core.cli import main
+
+    args = [
+        "tune", "--method", "finetune", "--trials", "2", "--sampler", "grid", "--search", "lr",
+        "--param", "epochs=1", "--workers", "1", "--dataset", "digits", "--model", "mlp",
+        "--epochs", "2", "--forget-class", "3", "--no-progress",
+    ]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "best: epochs=1, lr=" in out and "unlearn run --method finetune" in out
+    assert main([*args, "--json", "--out", str(tmp_path / "s.json")]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["method"] == "finetune" and doc["forget"] == "class 3"
+    assert [t["params"]["lr"] for t in doc["trials"]] == [1e-5, 1.0]
+    assert json.loads((tmp_path / "s.json").read_text()) == doc
+    assert main(["tune", "--method", "finetune", "--search", "nope", "--no-progress"]) == 2
+    assert "no parameter nope" in capsys.readouterr().err

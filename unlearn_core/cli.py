@@ -213,6 +213,8 @@ def cmd_list_methods(args) -> int:
             value = info.params.get(p.name, p.default)
             mark = " (preset)" if p.name in info.values else ""
             print(f"{'':16s}{p.name}={value!r}{mark}{rng}: {p.help}")
+    for s in list_methods("demonstration"):  # offered to show a point, not as unlearning
+        print(f"{s.name:14s} {s.family:11s} {s.label}: {s.summary}")
     return 0
 
 
@@ -451,6 +453,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_audit import add_audit_command  # here: cli_audit reuses this module's helpers
 
     add_audit_command(sub)
+    from .cli_tune import add_tune_command
+
+    add_tune_command(sub)
     return parser
 
 

@@ -1,0 +1,173 @@
+"""``unlearn tune``: search a method's parameters for the settings closest to retraining.
+
+Trains (or loads with ``--checkpoint``) the original, retrains once, then runs the trials of
+:func:`unlearn_core.audit.sweep.tune` on the chosen executor and prints them (a table, best
+first, or ``--json``: the sweep's ``to_dict()`` plus the dataset, model and forget request).
+Sweeps are not stored in the run store, whose records are comparisons (and audits) that the
+app reopens as such; ``--out FILE`` writes the JSON object to a file instead.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def add_tune_command(sub) -> None:
+    """Register ``tune`` on the CLI's subparsers."""
+    from .cli import _add_data_args, _add_forget_args
+
+    p = sub.add_parser(
+        "tune",
+        help="search a method's parameters (grid or Optuna) for the smallest gap to retrain",
+    )
+    _add_data_args(p)
+    _add_forget_args(p)
+    p.add_argument("--method", required=True, help="the method to tune")
+    p.add_argument("--trials", type=int, default=20, help="number of trials (default 20)")
+    p.add_argument(
+        "--sampler",
+        choices=("optuna", "grid"),
+        default="optuna",
+        help="Optuna's TPE sampler, seeded with --seed (default), or a grid over the ranges",
+    )
+    p.add_argument(
+        "--search",
+        help="parameters to search, comma-separated (default: those the method marks for search)",
+    )
+    p.add_argument(
+        "--param", action="append", help="NAME=VALUE kept fixed in every trial (repeatable)"
+    )
+    p.add_argument(
+        "--executor", choices=("local", "ray"), default="local", help="where the trials run"
+    )
+    p.add_argument("--workers", type=int, help="parallel trials (default: the machine's cores)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--out", type=Path, help="also write the JSON object to this file")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_tune)
+
+
+def _original(args, data, dev):
+    """``(model, recipe)``: loaded from ``--checkpoint`` or trained with ``--model``."""
+    from .checkpoints import load_checkpoint
+    from .cli import _recipe, _trained_model
+    from .training import TrainConfig
+
+    if args.checkpoint:
+        model, meta = load_checkpoint(args.checkpoint, dataset=data, arch=args.model, device=dev)
+        recipe = TrainConfig.from_dict(meta.get("train_config", _recipe(args).to_dict()))
+        return model, recipe
+    model, recipe, _ = _trained_model(args, data, show=not args.no_progress)
+    return model, recipe
+
+
+def cmd_tune(args) -> int:
+    from .audit.sweep import SweepError, search_space, tune
+    from .cli import _forget_request, _load_data, _parse_params, _progress_bar
+    from .device import pick_device
+    from .forget import make_split
+    from .methods import get_method
+
+    try:
+        get_method(args.method)
+    except KeyError as exc:
+        raise SystemExit(f"unlearn: error: {exc.args[0]}") from None
+    search = [s.strip() for s in args.search.split(",") if s.strip()] if args.search else None
+    fixed = _parse_params(args.param)
+    try:
+        search_space(args.method, search)  # refuse a bad search before any training
+        if args.trials < 1:
+            raise SweepError(f"--trials must be at least 1, not {args.trials}")
+        if args.workers is not None and args.workers < 1:
+            raise SweepError(f"--workers must be at least 1, not {args.workers}")
+        data = _load_data(args)
+        seed = args.seed if args.seed is not None else 0
+        split = make_split(data, _forget_request(args, seed))
+        dev = pick_device(args.device)
+        model, recipe = _original(args, data, dev)
+        bar, report = _progress_bar(f"tune {args.method}", not args.no_progress)
+        try:
+            result = tune(
+                data, model, recipe, split, args.method,
+                trials=args.trials, sampler=args.sampler, search=search, fixed=fixed,
+                seed=seed, executor=args.executor, workers=args.workers, progress=report,
+            )  # fmt: skip
+        finally:
+            bar.close()
+    except (SweepError, RuntimeError) as exc:
+        print(f"unlearn: error: {exc}", file=sys.stderr)
+        return 2
+    doc = {
+        "dataset": data.name,
+        "model": result.arch,
+        "forget": split.request.describe(data.classes),
+        **result.to_dict(),
+    }
+    if args.out:
+        args.out.write_text(json.dumps(doc, indent=1))
+        print(f"wrote {args.out}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(doc))
+    else:
+        _print_trials(result, doc)
+    return 0 if result.best is not None else 1
+
+
+def _cell(v, width: int) -> str:
+    if v is None:
+        return f"{'—':>{width}s}"
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return f"{str(v):>{width}s}"
+    if isinstance(v, int):
+        return f"{v:>{width}d}"
+    return f"{v:>{width}.4g}" if abs(v) < 0.01 and v != 0 else f"{v:>{width}.2f}"
+
+
+def _print_trials(result, doc: dict) -> None:
+    """The trials, best first, then the best settings and how to use them."""
+    from .audit.sweep import trials_table
+
+    names = [d.name for d in result.space]
+    print(
+        f"{doc['dataset']} / {doc['model']} — forget {doc['forget']}; {result.method}, "
+        f"{len(result.trials)} trials ({result.sampler}, seed {result.seed}, "
+        f"{result.executor} executor, {result.seconds:.1f} s)"
+    )
+    print(f"objective: {result.objective}")
+    ref = result.retrain
+    print(
+        "retrain:  forget {:.2f}  retain {:.2f}  test {:.2f}  MIA {:.2f}".format(
+            *(
+                float("nan") if ref.get(k) is None else ref[k]
+                for k in ("forget_acc", "retain_acc", "test_acc", "mia")
+            )
+        )
+    )
+    cols = ["trial", *names, "gap", "forget_acc", "retain_acc", "test_acc", "mia", "seconds"]
+    heads = ["#", *names, "gap", "forget", "retain", "test", "MIA", "sec"]
+    widths = [4, *[max(10, len(n)) for n in names], 7, 7, 7, 7, 7, 7]
+    line = " ".join(f"{h:>{w}s}" for h, w in zip(heads, widths, strict=True))
+    print(line)
+    print("-" * len(line))
+    for row in trials_table(result):
+        cells = " ".join(_cell(row.get(c), w) for c, w in zip(cols, widths, strict=True))
+        print(cells + (f"  {row['error']}" if row.get("error") else ""))
+    if result.stopped:
+        print("stopped before every trial ran")
+    best = result.best
+    if best is None:
+        print("no trial finished: no best settings")
+        return
+    settings = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in {
+        **result.fixed, **best.params}.items())  # fmt: skip
+    params = " ".join(
+        f"--param {k}={v:.4g}" if isinstance(v, float) else f"--param {k}={v}"
+        for k, v in {**result.fixed, **best.params}.items()
+    )
+    print(f"best: {settings} (trial {best.number}, gap {best.gap:.2f})")
+    print(f"use:  unlearn run --method {result.method} {params} --with-retrain")
+
+
+__all__ = ["add_tune_command", "cmd_tune"]
