@@ -16,7 +16,6 @@ from unlearn_core.verdict import NOT_JUDGED, verdicts
 RECIPE = TrainConfig(epochs=15, batch_size=64)  # the recipe of the conftest's digits_mlp
 
 
-
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread():
     """Models this small run fastest on one thread (and leave the other core to others)."""
@@ -24,6 +23,7 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
 
 @pytest.fixture(scope="module")
 def comparison(digits, digits_mlp):
