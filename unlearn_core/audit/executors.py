@@ -14,12 +14,13 @@ state dicts, never live modules.
 Local executor (the default): with one worker, calls run in this process one after another; with
 more, a pool of ``workers`` spawned processes (spawned, not forked: a fork of a process whose
 torch has already started OpenMP threads can hang) each running one call at a time with one torch
-thread. Measured on the shared 2-core machine (``benchmarks/results/audit_speed.md``): for our
-small torch work (training an MLP on digits, running a method) one single-threaded call per core
-beats one process using both cores through intra-op threads, because these models are too small
-for torch's intra-op parallelism to pay, and each pool process costs ~3 s once to start (torch
-import), paid once per executor. So ``make_executor("local")`` uses a pool of one process per core
-on a machine with several cores, and runs in-process on one core.
+thread. Measured on the shared 2-core machine (4 MLP trainings on digits, default recipe, noisy):
+in-process with 1 torch thread 9.5 s, in-process with 2 torch threads 31 s (intra-op threads do
+not pay on models this small and fight the other processes), a pool of 2 single-thread processes
+5.5 s once started; starting the pool costs ~4.6 s (each spawned process imports torch), paid
+once per executor. So ``make_executor("local")`` uses a pool of one process per core on a
+machine with several cores, and runs in-process on one core (``workers=1``, also the fastest
+choice for a handful of short calls, as in the tests).
 """
 
 from __future__ import annotations
