@@ -31,7 +31,7 @@ def short(message: str, limit: int = MESSAGE_CHARS) -> str:
 def job_line(job: Job) -> None:
     """Draw the running job's line in the current container (the sidebar)."""
     if st.session_state.pop(SHOWN_ON_PAGE, None) == job.id:
-        st.markdown(f"**Unlearning** · running ({job.fraction:.0%})")
+        st.markdown("**Unlearning** · running: its progress is on this page")
         return
     _live(job.id)
 

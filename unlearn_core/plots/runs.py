@@ -9,13 +9,13 @@ as an error bar. A method a run did not have, or whose run failed, has no bar th
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..results_table import number as _num
 from .style import bar_height, log_axis, style
 
 #: run colours (Okabe & Ito), each run also hatched differently so print and colour-blind
@@ -48,16 +48,6 @@ ACCURACY_PANELS = (
 )
 ATTACK_PANELS = (Panel("mia", "MIA (%)"), Panel("avg_gap", "gap to retrain (pts)"))
 TIME_PANELS = (Panel("seconds", "time (s, log scale)", log=True),)
-
-
-def _num(v: object) -> float | None:
-    if v is None or isinstance(v, bool):
-        return None
-    try:
-        f = float(v)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
 
 
 def methods_of(runs: Sequence[RunRows]) -> list[str]:
