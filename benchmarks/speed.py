@@ -9,7 +9,14 @@ Measures, with ``torch.set_num_threads(--threads)`` (2 by default):
 * narrow ResNet-18 (width 8 and 16, stem stride 2) with the default resnet18 recipe;
 * ``load_dataset("shapes", n_train=50000)`` within 10 s, and the peak memory of a process
   holding shapes-50k plus three CNN models (one trained an epoch on it, all three evaluated):
-  < 4 GB (both in a fresh subprocess).
+  < 4 GB (both in a fresh subprocess);
+* a comparison (retrain + SCRUB, SalUn, SSD, LRP; class 3 forgotten) on 4 000 MNIST-sized
+  images (1x28x28, 10 classes) with the default CNN within 120 s. The images are
+  scikit-learn's digits upscaled to 28x28 (``digits_shifted``): each of the 4 000 training
+  images is a training digit (drawn with replacement) moved by a random shift of up to 3
+  pixels in each direction; the test set is the untouched test digits. The original's
+  training is timed apart; ``--comparison-only`` runs this case alone and updates its rows in
+  ``speed.md`` (the training rows stay).
 
 Every run reports wall seconds around ``train`` and the process CPU seconds it used. Unless
 ``OMP_WAIT_POLICY`` is set (or ``--omp-active`` given), the script sets it to ``PASSIVE``:
@@ -18,7 +25,7 @@ changes little; on one shared with other busy processes, spinning threads wait f
 and a 2-thread run took 3-10x the CPU time of a 1-thread one (measured here: the digits MLP
 28 s CPU instead of 2.7 s). Writes ``benchmarks/results/speed.md`` and ``.csv``.
 
-    python benchmarks/speed.py [--seeds 0 1 2] [--threads 2] [--quick]
+    python benchmarks/speed.py [--seeds 0 1 2] [--threads 2] [--quick] [--comparison-only]
 """
 
 # ruff: noqa: E402  (the OpenMP policy must be set before torch is imported)
@@ -55,6 +62,9 @@ TARGETS = {  # name: (dataset kwargs, arch, min accuracy %, max seconds)
     "digits 8x8 + MLP": ({"name": "digits"}, "mlp", 96.0, 3.0),
 }
 SHAPES_50K_SECONDS = 10.0
+COMPARISON_SECONDS = 120.0
+COMPARISON_METHODS = ["scrub", "salun", "ssd", "lrp"]
+COMPARISON_N = 4000
 PEAK_MEMORY_GB = 4.0
 
 
@@ -149,6 +159,136 @@ def _probe_in_subprocess(threads: int) -> dict:
         check=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def digits_shifted(n_train: int = COMPARISON_N, max_shift: int = 3, seed: int = 0):
+    """``n_train`` MNIST-sized (1x28x28) images: training digits upscaled to 28x28, drawn
+    with replacement and shifted by up to ``max_shift`` pixels (zeros move in); the test set
+    is the digits' own test split, unshifted."""
+    from unlearn_core.data import Dataset
+
+    base = load_dataset("digits", size=28)
+    g = torch.Generator().manual_seed(seed)
+    pick = torch.randint(0, base.n_train, (n_train,), generator=g)
+    shifts = torch.randint(-max_shift, max_shift + 1, (n_train, 2), generator=g)
+    pad = max_shift
+    padded = torch.nn.functional.pad(base.x_train[pick], (pad, pad, pad, pad))
+    x = torch.empty(n_train, 1, 28, 28)
+    for i, (dy, dx) in enumerate(shifts.tolist()):
+        x[i] = padded[i, :, pad + dy : pad + dy + 28, pad + dx : pad + dx + 28]
+    return Dataset(
+        name="digits_shifted",
+        x_train=x,
+        y_train=base.y_train[pick],
+        x_test=base.x_test,
+        y_test=base.y_test,
+        classes=base.classes,
+        kind="image",
+        meta={"source": "digits 28x28, random shifts", "max_shift": max_shift, "seed": seed},
+    )
+
+
+def comparison_case(seed: int = 0) -> dict:
+    """Train the default CNN on :func:`digits_shifted`, then time ``compare`` (retrain + the
+    four methods, class 3 forgotten); per-method seconds are the pipeline's own."""
+    from unlearn_core.experiment import compare
+    from unlearn_core.forget import ForgetRequest
+    from unlearn_core.training import train_new_model
+
+    data = digits_shifted(seed=seed)
+    recipe = default_recipe("cnn")
+    t0 = time.perf_counter()
+    model, _ = train_new_model(data, "cnn", recipe, seed=seed, device="cpu")
+    train_s = time.perf_counter() - t0
+    t0, c0 = time.perf_counter(), time.process_time()
+    comp = compare(
+        data,
+        model,
+        recipe,
+        ForgetRequest(classes=(3,)),
+        COMPARISON_METHODS,
+        seed=seed,
+        device="cpu",
+        keep_models=False,
+    )
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    methods = [
+        {
+            "method": r.method,
+            "seconds": round(r.seconds or 0.0, 2),
+            "setup_seconds": round(r.setup_seconds, 2),
+            **{k: _round(r.number(k)) for k in ("forget_acc", "retain_acc", "test_acc")},
+            "error": r.error,
+        }
+        for r in comp.results
+    ]
+    own = sum(m["seconds"] + m["setup_seconds"] for m in methods)
+    return {
+        "n_train": data.n_train,
+        "n_test": data.n_test,
+        "train_seconds": round(train_s, 2),
+        "original_test_acc": round(evaluate(model, data.x_test, data.y_test), 2),
+        "seconds": round(wall, 2),
+        "cpu_seconds": round(cpu, 2),
+        "scoring_seconds": round(wall - own, 2),
+        "methods": methods,
+        "load_avg": round(os.getloadavg()[0], 2),
+    }
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 2)
+
+
+def comparison_summary(c: dict) -> dict:
+    return {
+        "target": "comparison (retrain + SCRUB, SalUn, SSD, LRP) on 4 000 MNIST-sized images, CNN",
+        "goal": f"<= {COMPARISON_SECONDS:g} s",
+        "measured": f"{c['seconds']:.1f} s wall, {c['cpu_seconds']:.1f} s CPU (original trained "
+        f"apart in {c['train_seconds']:.1f} s)",
+        "met": c["seconds"] <= COMPARISON_SECONDS,
+        "met_on_cpu_time": c["cpu_seconds"] <= COMPARISON_SECONDS,
+    }
+
+
+def comparison_lines(c: dict) -> list[str]:
+    lines = [
+        COMPARISON_HEADING,
+        "",
+        f"`digits_shifted`: {c['n_train']} train images (digits upscaled to 28x28, random shifts "
+        f"of up to 3 px), {c['n_test']} test; default CNN and recipe, original trained in "
+        f"{c['train_seconds']} s ({c['original_test_acc']}% test). Class 3 forgotten. Whole "
+        f"comparison {c['seconds']} s wall, {c['cpu_seconds']} s CPU; scoring (accuracies, MIA, "
+        f"loss AUC of every model) {c['scoring_seconds']} s of it. Load average at the end "
+        f"{c['load_avg']} (2 shared cores; other sessions' jobs ran alongside).",
+        "",
+        "| method | seconds | setup s | forget acc % | retain acc % | test acc % | error |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for m in c["methods"]:
+        lines.append(
+            f"| {m['method']} | {m['seconds']} | {m['setup_seconds']} | {m['forget_acc']} | "
+            f"{m['retain_acc']} | {m['test_acc']} | {m['error'] or ''} |"
+        )
+    return lines
+
+
+COMPARISON_HEADING = "## Comparison on 4 000 MNIST-sized images"
+
+
+def update_comparison(c: dict, out: Path) -> None:
+    """Put the comparison's summary row and section into an existing ``speed.md``."""
+    path = out / "speed.md"
+    text = path.read_text().split("\n" + COMPARISON_HEADING)[0].rstrip("\n")
+    row = comparison_summary(c)
+    line = (
+        f"| {row['target']} | {row['goal']} | {row['measured']} | "
+        f"{'yes' if row['met'] else 'NO'} | {'yes' if row['met_on_cpu_time'] else 'NO'} |"
+    )
+    lines = [ln for ln in text.split("\n") if not ln.startswith(f"| {row['target']} |")]
+    at = lines.index("## Every run") - 1  # the blank line after the summary table
+    lines.insert(at, line)
+    path.write_text("\n".join(lines + [""] + comparison_lines(c)) + "\n")
 
 
 def _median(rows: list[dict], key: str) -> float:
@@ -256,6 +396,8 @@ def run(seeds: list[int], threads: int, quick: bool) -> dict:
             "met_on_cpu_time": probe["peak_rss_gb"] < PEAK_MEMORY_GB,
         }
     )
+    comparison = comparison_case(seeds[0])
+    summary.append(comparison_summary(comparison))
     env = {
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -267,7 +409,7 @@ def run(seeds: list[int], threads: int, quick: bool) -> dict:
         "load_avg_start": [round(v, 2) for v in load_start],
         "load_avg_end": [round(v, 2) for v in os.getloadavg()],
     }
-    return {"summary": summary, "rows": rows, "env": env}
+    return {"summary": summary, "rows": rows, "env": env, "comparison": comparison}
 
 
 def write(result: dict, out: Path, note: str = "") -> None:
@@ -314,6 +456,8 @@ def write(result: dict, out: Path, note: str = "") -> None:
             f"| {r['seconds']} | {r['cpu_seconds']} | {r['samples_per_s']} | {r['test_acc']} "
             f"| {r['load_avg']} |"
         )
+    if result.get("comparison"):
+        lines += ["", *comparison_lines(result["comparison"])]
     (out / "speed.md").write_text("\n".join(lines) + "\n")
 
 
@@ -326,9 +470,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--note", default="", help="a paragraph for the report (e.g. machine load)")
     ap.add_argument("--omp-active", action="store_true", help="leave OpenMP threads spinning")
     ap.add_argument("--memory-probe", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--comparison-only", action="store_true", help="run the 4 000-image comparison alone"
+    )
     args = ap.parse_args(argv)
     if args.memory_probe:
         print(json.dumps(memory_probe()))
+        return 0
+    if args.comparison_only:
+        torch.set_num_threads(args.threads)
+        c = comparison_case(args.seeds[0])
+        print(json.dumps(c, indent=1))
+        update_comparison(c, args.out)
         return 0
     result = run(args.seeds, args.threads, args.quick)
     write(result, args.out, args.note)
