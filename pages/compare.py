@@ -1,5 +1,7 @@
 """Compare: what each method changed, read against the retrained model."""
 
+import time
+
 import numpy as np
 import streamlit as st
 
@@ -16,6 +18,7 @@ from app_ui.persist import multi_registry
 from app_ui.seeds import add_error_bars, mean_view
 from app_ui.tables import Column, show_table
 from app_ui.text import clause, split_summary
+from unlearn_core.analysis.embeddings import BASE
 from unlearn_core.experiment import REFERENCE
 from unlearn_core.jobs import Job, start_job
 from unlearn_core.plots import results as P
@@ -84,26 +87,41 @@ def umap_jobs() -> dict[tuple[str, str], Job]:
     return {}
 
 
-@st.cache_resource(max_entries=16, show_spinner="Reading the penultimate features…")
-def embedding_inputs(comparison_id: str, method: str) -> dict:
-    """Sample ids, labels, forget mask, features of original / method / retrain and PCA frame."""
-    from unlearn_core.analysis.embeddings import model_features, pca_frame
-
-    c = comparison_registry()[comparison_id]
-    ms = c.models()
+@st.cache_resource(max_entries=8)
+def embedding_ids(comparison_id: str) -> np.ndarray:
+    """The training samples drawn in the embedding views: every forget sample, then a seeded
+    draw of retain samples up to :data:`EMBED_MAX` (the same for every method)."""
     forget = split.forget_idx.numpy()
     rng = np.random.default_rng(0)
     rest = np.setdiff1d(np.arange(data.n_train), forget)
     room = max(EMBED_MAX - len(forget), 0)
     keep = rest if len(rest) <= room else rng.choice(rest, room, replace=False)
-    ids = np.sort(np.concatenate([forget, keep]))
+    return np.sort(np.concatenate([forget, keep]))
+
+
+@st.cache_resource(max_entries=32, show_spinner="Reading the penultimate features…")
+def model_features_of(comparison_id: str, name: str) -> np.ndarray:
+    """One model's penultimate features of :func:`embedding_ids` (each model read once)."""
+    from unlearn_core.analysis.embeddings import model_features
+
+    model = comparison_registry()[comparison_id].models()[name]
+    return model_features([model], data.x_train[embedding_ids(comparison_id)])[0]
+
+
+@st.cache_resource(max_entries=16)
+def embedding_inputs(comparison_id: str, method: str) -> dict:
+    """Sample ids, labels, forget mask, features of original / method / retrain and PCA frame."""
+    from unlearn_core.analysis.embeddings import pca_frame
+
+    ms = comparison_registry()[comparison_id].models()
+    ids = embedding_ids(comparison_id)
     names = [n for n in ("original", method, REFERENCE) if n in ms]
-    feats = model_features([ms[n] for n in names], data.x_train[ids])
+    feats = [model_features_of(comparison_id, n) for n in names]
     return {
         "ids": ids,
         "names": names,
         "labels": data.y_train[ids].numpy(),
-        "is_forget": np.isin(ids, forget),
+        "is_forget": np.isin(ids, split.forget_idx.numpy()),
         "features": feats,
         "pca": pca_frame(feats),
     }
@@ -114,24 +132,36 @@ def shift_rows(comparison_id: str) -> dict:
     """Each model's per-sample displacement from the original's position, every model
     measured once on its own (its PCA frame rotated onto the original's), so no row depends on
     which method is being looked at. The ids are :func:`embedding_inputs`' sample."""
-    from unlearn_core.analysis.embeddings import displacement, model_features, pca_frame
+    from unlearn_core.analysis.embeddings import displacement, pca_frame
 
     c = comparison_registry()[comparison_id]
     ms = c.models()
     names = [n for n in ("original", *[r.method for r in c.results if r.ok]) if n in ms]
-    first = next((n for n in names if n != "original"), None)
-    ids = embedding_inputs(comparison_id, first)["ids"] if first else np.arange(0)
+    ids = embedding_ids(comparison_id)
     is_forget = np.isin(ids, split.forget_idx.numpy())
-    feats = model_features([ms[n] for n in names], data.x_train[ids])
+    if len(names) < 2:
+        return {"moved": {}, "is_forget": is_forget}
+    feats = [model_features_of(comparison_id, n) for n in names]
     frames = pca_frame(feats)  # frame i depends only on model i and the original
     moved = dict(zip(names[1:], displacement(frames)[1:], strict=True))
     return {"moved": moved, "is_forget": is_forget}
 
 
 def start_umap(comparison_id: str, method: str, inputs: dict) -> Job:
+    from unlearn_core.estimates import eta_text
+
     def work(job: Job) -> dict:
-        job.report(0.05, f"fitting on {len(inputs['ids'])} samples x {len(inputs['names'])} models")
-        frames = umap_process().fit(inputs["features"], seed=0)
+        n, k = len(inputs["ids"]), len(inputs["names"])
+        job.report(0.0, f"{n} samples x {k} models: waiting for the UMAP worker")
+        named = dict(zip(inputs["names"], inputs["features"], strict=True))
+        base = [b for b in BASE if b in named] or inputs["names"][:1]
+        start = time.perf_counter()
+
+        def report(fraction: float, message: str) -> None:
+            job.report(fraction, f"{message}{eta_text(fraction, time.perf_counter() - start)}")
+
+        got = umap_process().frames(comparison_id, named, base, seed=0, progress=report)
+        frames = [got[name] for name in inputs["names"]]
         umap_store()[(comparison_id, method)] = {"frames": frames, "ids": inputs["ids"]}
         return {"frames": frames}
 
@@ -140,15 +170,46 @@ def start_umap(comparison_id: str, method: str, inputs: dict) -> Job:
     return remember_job("umap", job)
 
 
-@st.cache_resource(max_entries=32, show_spinner="Computing attributions…")
-def attributions(comparison_id: str, method: str, sample_ids: tuple[int, ...]) -> dict:
-    """Attribution maps of original / method / retrain for the chosen samples."""
-    from unlearn_core.analysis.attributions import attribution_grid
+@st.cache_resource
+def attribution_store() -> dict:
+    """(comparison id, method, sample ids) -> finished attribution grids (this server)."""
+    return {}
 
+
+def attributions(comparison_id: str, method: str, sample_ids: tuple[int, ...]) -> dict:
+    """Attribution maps of original / method / retrain for the chosen samples; computed with
+    an estimate first and a progress bar (time left) that moves per batch, then kept."""
+    from unlearn_core.analysis.attributions import attribution_grid
+    from unlearn_core.estimates import attribution_estimate, eta_text, observe
+
+    key = (comparison_id, method, sample_ids)
+    store = attribution_store()
+    if key in store:
+        return store[key]
     ms = comparison_registry()[comparison_id].models()
     chosen = {n: ms[n] for n in ("original", method, REFERENCE) if n in ms}
     idx = list(sample_ids)
-    return attribution_grid(chosen, data.x_train[idx], data.y_train[idx], methods=ATTR_METHODS)
+    est = attribution_estimate(len(idx), len(chosen), ATTR_METHODS, arch=comp.model)
+    bar = st.progress(0.0, text=f"Computing attributions: {est.text()}")
+    start = time.perf_counter()
+
+    def report(fraction: float, message: str) -> None:
+        left = eta_text(fraction, time.perf_counter() - start)
+        bar.progress(min(fraction, 1.0), text=f"Attributions: {message}{left}")
+
+    grid = attribution_grid(
+        chosen, data.x_train[idx], data.y_train[idx], methods=ATTR_METHODS, batch_size=1,
+        progress=report,
+    )  # fmt: skip
+    from unlearn_core.analysis.attributions import PASSES
+
+    passes = len(idx) * len(chosen) * sum(PASSES[m] for m in ATTR_METHODS)
+    observe(f"attribution_pass:{comp.model}", passes, time.perf_counter() - start)
+    bar.empty()
+    if len(store) >= 32:
+        store.pop(next(iter(store)))
+    store[key] = grid
+    return grid
 
 
 @st.cache_resource(max_entries=16, show_spinner="Comparing layer activations…")
@@ -179,8 +240,12 @@ def umap_progress(comparison_id: str, method: str) -> None:
     job = umap_jobs().get((comparison_id, method))
     if job is None or job.done:
         st.rerun(scope="app")
-    st.progress(job.fraction, text=f"Aligned UMAP: {job.message or 'running'}…")
-    st.caption("The PCA frame below is shown meanwhile.")
+    st.progress(job.fraction, text=f"Aligned UMAP: {job.message or 'running'}")
+    est = st.session_state.get("umap_estimate")
+    st.caption(
+        "The PCA frame below is shown meanwhile"
+        + (f"; the UMAP frame takes {est} (estimate)." if est else ".")
+    )
 
 
 # ---------------------------------------------------------------- the method in focus
@@ -278,6 +343,12 @@ with tabs["Embeddings"]:
             if done is None:
                 job = umap_jobs().get((cid, method))
                 if job is None:
+                    from unlearn_core.estimates import umap_estimate
+
+                    fresh = not any(k[0] == cid for k in umap_store())
+                    new = len(inputs["names"]) if fresh else 1
+                    est = umap_estimate(len(inputs["ids"]), new)
+                    st.session_state["umap_estimate"] = est.text()
                     job = start_umap(cid, method, inputs)
                 if job.state in ("failed", "cancelled"):
                     st.warning(f"Aligned UMAP did not finish ({job.error}); showing PCA.")

@@ -325,3 +325,21 @@ def test_displacement_and_shift_summary():
     assert s["forget_mean"] == 10.0 and s["n_forget"] == 1 and s["n_retain"] == 4
     assert s["retain_mean"] == 2.0 and s["retain_median"] == 2.0  # the NaN row is ignored
     assert shift_summary(disp, np.array([3])) == s  # an index array works the same
+
+
+def test_attribution_grid_reports_batches_and_batching_changes_nothing(digits, digits_mlp):
+    x, y = digits.x_train[:10], digits.y_train[:10]
+    models = {"a": digits_mlp, "b": digits_mlp}
+    seen: list[tuple[float, str]] = []
+    got = attribution_grid(
+        models, x, y, ("saliency", "integrated_gradients"), batch_size=4,
+        progress=lambda f, m: seen.append((f, m)),
+    )  # fmt: skip
+    whole = attribution_grid(models, x, y, ("saliency", "integrated_gradients"), batch_size=100)
+    for method in ("saliency", "integrated_gradients"):
+        np.testing.assert_allclose(got["maps"][method]["a"], whole["maps"][method]["a"], atol=1e-6)
+        assert got["maps"][method]["a"].shape == (10, *digits.input_shape)
+    fractions = [f for f, _ in seen]
+    assert len(seen) == 2 * 2 * 3  # methods x models x batches of 4, 4, 2
+    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+    assert seen[0][1] == "Saliency · a · samples 4 of 10"

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..progress import Progress, no_progress
+
 METHODS = ("integrated_gradients", "saliency", "lrp")
 
 #: Containers whose forward is a plain chain of their children (LRP can walk them).
@@ -110,6 +112,12 @@ def _lrp(model: nn.Module, x: torch.Tensor, target) -> torch.Tensor:
     return LRP(work).attribute(x, target=target)
 
 
+def _chunk(target, a: int, b: int, n: int):
+    """Rows ``a:b`` of a per-sample ``target`` (one class for all stays as it is)."""
+    t = np.asarray(target.cpu() if isinstance(target, torch.Tensor) else target).reshape(-1)
+    return t if len(t) == 1 else t[a:b] if len(t) == n else t
+
+
 def attribute(
     model: nn.Module,
     x: torch.Tensor,
@@ -172,11 +180,18 @@ _VOTE_REASON = (
 )
 
 
+#: relative cost of one sample per method, in gradient passes (integrated gradients: 32 steps)
+PASSES = {"integrated_gradients": 32, "saliency": 1, "lrp": 2}
+
+
 def attribution_grid(
     models: Mapping[str, nn.Module],
     x: torch.Tensor,
     target: int | torch.Tensor | np.ndarray | list,
     methods: Sequence[str] = METHODS,
+    *,
+    batch_size: int = 16,
+    progress: Progress = no_progress,
 ) -> dict[str, dict]:
     """``attribute`` for each method and each named model (e.g. original / unlearned / retrain).
 
@@ -185,6 +200,8 @@ def attribution_grid(
     A cell is None when the method cannot run on that model (LRP on a ResNet, any method on a
     SISA vote, or any other ``ValueError`` from ``attribute``); ``notes[method]`` then says
     why, and the other cells are still computed. An unknown method name raises ``ValueError``.
+    Samples go through in batches of ``batch_size``; ``progress`` hears after each batch
+    (fractions weighted by :data:`PASSES`).
     """
     methods = tuple(methods)
     unknown = [m for m in methods if m not in METHODS]
@@ -195,8 +212,23 @@ def attribution_grid(
         )
     if models:
         x, _ = _as_batch(next(iter(models.values())), x)
+    n = len(x)
+    chunks = [(i, min(i + max(1, batch_size), n)) for i in range(0, n, max(1, batch_size))]
+    total = sum(PASSES[m] for m in methods) * len(models) * n or 1
+    done = 0
     maps: dict[str, dict[str, np.ndarray | None]] = {}
     notes: dict[str, str] = {}
+
+    def run(model: nn.Module, method: str, name: str) -> np.ndarray:
+        nonlocal done
+        parts = []
+        for a, b in chunks:
+            tgt = target if isinstance(target, int | np.integer) else _chunk(target, a, b, n)
+            parts.append(attribute(model, x[a:b], tgt, method))
+            done += PASSES[method] * (b - a)
+            progress(done / total, f"{_LABELS[method]} · {name} · samples {b} of {n}")
+        return np.concatenate(parts) if parts else np.zeros((0, *x.shape[1:]), np.float32)
+
     for method in methods:
         maps[method] = {}
         reasons: dict[str, list[str]] = {}  # reason -> names of the models it applies to
@@ -204,12 +236,15 @@ def attribution_grid(
             if _is_vote(model):
                 maps[method][name] = None
                 reasons.setdefault(_VOTE_REASON, []).append(name)
+                done += PASSES[method] * n
                 continue
+            start = done
             try:
-                maps[method][name] = attribute(model, x, target, method)
+                maps[method][name] = run(model, method, name)
             except ValueError as e:
                 maps[method][name] = None
                 reasons.setdefault(str(e), []).append(name)
+                done = start + PASSES[method] * n
         if reasons:
             label = _LABELS.get(method, method)
             notes[method] = "; ".join(

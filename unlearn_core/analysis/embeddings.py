@@ -360,8 +360,41 @@ def warm_up_umap() -> dict[str, float]:
     base = rng.normal(size=(40, 8))
     feats = [base, base @ np.linalg.qr(rng.normal(size=(8, 8)))[0], base * 2.0]
     aligned_umap([f.astype(np.float32) for f in feats], n_neighbors=5, n_epochs=5)
+    from .aligned_layout import FrameCache
+
+    named = dict(zip(("original", "method", "retrain"), feats, strict=True))
+    FrameCache().frames("warm-up", named, BASE, n_neighbors=5, n_epochs=5)
     t2 = time.perf_counter()
     return {"import_s": t1 - t0, "fit_s": t2 - t1}
+
+
+#: the models every frame is laid out against, fitted once per comparison (retrain first, so
+#: a method's layout follows the original it was derived from most closely)
+BASE = ("retrain", "original")
+
+_worker_cache = None
+_worker_queue = None
+
+
+def _worker_init(queue) -> None:
+    global _worker_queue
+    _worker_queue = queue
+
+
+def _worker_frames(task: int, key, features: dict, base, kwargs: dict) -> dict:
+    """In the worker: :meth:`FrameCache.frames` with the worker's cache; progress goes to the
+    queue the pool was started with."""
+    global _worker_cache
+    from .aligned_layout import FrameCache
+
+    if _worker_cache is None:
+        _worker_cache = FrameCache()
+
+    def report(fraction: float, message: str) -> None:
+        if _worker_queue is not None:
+            _worker_queue.put((task, fraction, message))
+
+    return _worker_cache.frames(key, features, base, report=report, **kwargs)
 
 
 class UmapProcess:
@@ -383,7 +416,11 @@ class UmapProcess:
         from concurrent.futures import ProcessPoolExecutor
 
         ctx = multiprocessing.get_context("spawn")  # fork is unsafe in a threaded process
-        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx)
+        self._queue = ctx.Queue()
+        self._pool = ProcessPoolExecutor(
+            max_workers=1, mp_context=ctx, initializer=_worker_init, initargs=(self._queue,)
+        )
+        self._task = 0
         self.warm_up = self._pool.submit(warm_up_umap) if self._warm else None
 
     def fit(self, features: Sequence[np.ndarray], **kwargs) -> list[np.ndarray]:
@@ -399,6 +436,47 @@ class UmapProcess:
                 if self._pool is pool:  # not already replaced by another caller
                     self._start()
             return self._pool.submit(aligned_umap, arrays, **kwargs).result()
+
+    def frames(
+        self,
+        key,
+        features: Mapping[str, np.ndarray],
+        base: Sequence[str] = BASE,
+        *,
+        progress=None,
+        **kwargs,
+    ) -> dict[str, np.ndarray]:
+        """Aligned UMAP frames of ``features`` (name -> array) in the worker, reusing the
+        graphs and the ``base`` layout an earlier call with the same ``key`` computed there
+        (:class:`~unlearn_core.analysis.aligned_layout.FrameCache`). ``progress(fraction,
+        message)`` gets the worker's epoch reports in this process."""
+        import queue as queue_mod
+        from concurrent.futures.process import BrokenProcessPool
+
+        arrays = {n: np.asarray(f, dtype=np.float32) for n, f in features.items()}
+        for attempt in (0, 1):
+            with self._lock:
+                self._task += 1
+                task, pool = self._task, self._pool
+            fut = pool.submit(_worker_frames, task, key, arrays, tuple(base), kwargs)
+            while True:
+                try:
+                    got_task, fraction, message = self._queue.get(timeout=0.2)
+                except queue_mod.Empty:
+                    if fut.done():
+                        break
+                    continue
+                if got_task == task and progress is not None:
+                    progress(fraction, message)
+            try:
+                return fut.result()
+            except BrokenProcessPool:
+                if attempt:
+                    raise
+                with self._lock:
+                    if self._pool is pool:
+                        self._start()
+        raise AssertionError("unreachable")
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,74 @@
+"""Time estimates (``unlearn_core.estimates``): wording, time left, and estimates that
+follow the measured throughput."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from unlearn_core import estimates as E
+from unlearn_core.training import TrainConfig, train_new_model
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0.2, "under 1 s"), (4.4, "4 s"), (59, "59 s"), (80, "1 min 20 s"), (120, "2 min"),
+     (1500, "25 min"), (3600 * 2 + 300, "2 h 5 min")],
+)  # fmt: skip
+def test_format_duration(seconds, text):
+    assert E.format_duration(seconds) == text
+
+
+def test_time_left_is_linear_and_silent_at_the_start():
+    assert E.time_left(0.25, 10.0) == pytest.approx(30.0)
+    assert E.time_left(0.01, 10.0) is None  # too little done to tell
+    assert E.time_left(0.5, 0.1) is None
+    assert E.time_left(1.0, 10.0) is None
+    assert E.eta_text(0.5, 20.0) == " · about 20 s left"
+    assert E.eta_text(0.0, 20.0) == ""
+
+
+def test_training_estimate_follows_the_measured_run(digits):
+    recipe = TrainConfig(epochs=6, batch_size=64)
+    est = E.training_estimate(digits.n_train, "mlp", recipe, digits.input_shape, 10, device="cpu")
+    t0 = time.perf_counter()
+    train_new_model(digits, "mlp", recipe, seed=0, device="cpu")
+    actual = time.perf_counter() - t0
+    assert "6 epochs x 1438 samples" in est.basis
+    assert actual / 4 < est.seconds < actual * 4, (est.seconds, actual)
+    assert est.text().startswith("about ") and est.text().endswith(" on this machine")
+    bigger = E.training_estimate(
+        10 * digits.n_train, "mlp", recipe, digits.input_shape, 10, device="cpu"
+    )
+    assert bigger.seconds == pytest.approx(10 * est.seconds)  # same cached throughput
+
+
+def test_comparison_estimate_adds_the_methods_costs(digits):
+    recipe = TrainConfig(epochs=6, batch_size=64)
+    args = (digits.n_train, 140, "mlp", recipe)
+    shape = (digits.input_shape, 10)
+    alone = E.comparison_estimate(*args, [], *shape, device="cpu").seconds
+    cheap = E.comparison_estimate(*args, ["ssd"], *shape, device="cpu").seconds
+    sisa = E.comparison_estimate(*args, ["sisa"], *shape, device="cpu")
+    assert alone < cheap < sisa.seconds
+    retrain = E.training_estimate(digits.n_train - 140, "mlp", recipe, *shape, device="cpu")
+    # SISA trains its shards (about one original training) and then retrains touched shards
+    assert sisa.seconds - cheap == pytest.approx(
+        retrain.seconds * (E.TIME_RATIOS["mlp"]["sisa"] + 1.0 - E.TIME_RATIOS["mlp"]["ssd"]),
+        rel=1e-6,
+    )
+    assert "shard" in E.method_cost_note("sisa", "mlp", retrain.seconds)
+
+
+def test_observed_rates_replace_the_defaults():
+    before = E.umap_estimate(1000, 2).seconds
+    E.observe("umap_epoch", 1000 * 2 * 200, 2 * before)
+    try:
+        assert E.umap_estimate(1000, 2).seconds > 1.5 * before
+    finally:
+        E._rates.pop("umap_epoch", None)
+    assert (
+        E.attribution_estimate(10, 3, ["saliency"]).seconds
+        < E.attribution_estimate(10, 3, ["integrated_gradients"]).seconds
+    )

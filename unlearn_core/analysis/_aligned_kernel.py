@@ -1,0 +1,95 @@
+"""umap's aligned-layout epoch kernel over stacked arrays (see ``aligned_layout``).
+
+Imported on first use only: importing it imports numba and umap.
+"""
+
+import numba
+import numpy as np
+from umap.layouts import clip, rdist
+from umap.utils import tau_rand_int
+
+
+@numba.njit(fastmath=True, cache=True)
+def epoch(
+    emb, heads, tails, n_edges, eps, a, b, reg, relations, coef, rng_state, gamma,
+    move_other, alpha, eps_neg, next_neg, next_sample, n,
+):  # fmt: skip
+    n_emb = emb.shape[0]
+    dim = emb.shape[2]
+    window = (relations.shape[1] - 1) // 2
+    max_edges = 0
+    for m in range(n_emb):
+        if n_edges[m] >= max_edges:
+            max_edges = n_edges[m]
+    order = np.arange(n_emb).astype(np.int32)
+    np.random.seed(abs(rng_state[0]))
+    np.random.shuffle(order)
+    for i in range(max_edges):
+        for m in order:
+            if i < n_edges[m] and next_sample[m, i] <= n:
+                j = heads[m, i]
+                k = tails[m, i]
+                current = emb[m, j]
+                other = emb[m, k]
+                dist_squared = rdist(current, other)
+                if dist_squared > 0.0:
+                    grad_coeff = -2.0 * a * b * pow(dist_squared, b - 1.0)
+                    grad_coeff /= a * pow(dist_squared, b) + 1.0
+                else:
+                    grad_coeff = 0.0
+                for d in range(dim):
+                    grad_d = clip(grad_coeff * (current[d] - other[d]))
+                    for offset in range(-window, window):
+                        nm = m + offset
+                        if n_emb > nm >= 0 != offset:
+                            ident = relations[m, offset + window, j]
+                            if ident >= 0:
+                                grad_d -= clip(
+                                    coef[offset + window]
+                                    * reg[m, offset + window, j]
+                                    * (current[d] - emb[nm, ident, d])
+                                )
+                    current[d] += clip(grad_d) * alpha
+                    if move_other:
+                        other_grad_d = clip(grad_coeff * (other[d] - current[d]))
+                        for offset in range(-window, window):
+                            nm = m + offset
+                            if n_emb > nm >= 0 != offset:
+                                ident = relations[m, offset + window, k]
+                                if ident >= 0:
+                                    other_grad_d -= clip(
+                                        coef[offset + window]
+                                        * reg[m, offset + window, k]
+                                        * (other[d] - emb[nm, ident, d])
+                                    )
+                        other[d] += clip(other_grad_d) * alpha
+                next_sample[m, i] += eps[m, i]
+                n_neg = int((n - next_neg[m, i]) / eps_neg[m, i]) if eps_neg[m, i] > 0 else 0
+                for _ in range(n_neg):
+                    k = tau_rand_int(rng_state) % emb.shape[1]
+                    other = emb[m, k]
+                    dist_squared = rdist(current, other)
+                    if dist_squared > 0.0:
+                        grad_coeff = 2.0 * gamma * b
+                        grad_coeff /= (0.001 + dist_squared) * (a * pow(dist_squared, b) + 1)
+                    elif j == k:
+                        continue
+                    else:
+                        grad_coeff = 0.0
+                    for d in range(dim):
+                        if grad_coeff > 0.0:
+                            grad_d = clip(grad_coeff * (current[d] - other[d]))
+                        else:
+                            grad_d = 0.0
+                        for offset in range(-window, window):
+                            nm = m + offset
+                            if n_emb > nm >= 0 != offset:
+                                ident = relations[m, offset + window, j]
+                                if ident >= 0:
+                                    grad_d -= clip(
+                                        coef[offset + window]
+                                        * reg[m, offset + window, j]
+                                        * (current[d] - emb[nm, ident, d])
+                                    )
+                        current[d] += clip(grad_d) * alpha
+                next_neg[m, i] += n_neg * eps_neg[m, i]
