@@ -17,6 +17,7 @@ from app_ui.common import (
 from app_ui.entry import through_app
 from app_ui.text import clause, plural, split_summary
 from unlearn_core.analysis.embeddings import pca_frame
+from unlearn_core.analysis.sampling import SCATTER_MAX, draw_sample
 from unlearn_core.forget import ForgetError, ForgetRequest, make_split
 from unlearn_core.plots import setup as plots
 from unlearn_core.selection import (
@@ -121,14 +122,16 @@ else:
     S["picked"] = picked
 
     @st.cache_resource(max_entries=4, show_spinner="Projecting the training set…")
-    def _coords(key: str, spec_json: str) -> tuple[np.ndarray, tuple[str, str]]:
-        """2-D coordinates of the training set: raw for 2-D points, else PCA of the
-        original model's penultimate features (cached by model key)."""
+    def _coords(key: str, spec_json: str) -> tuple[np.ndarray, np.ndarray, tuple[str, str]]:
+        """The sample ids drawn (all, or a class-stratified draw of ``SCATTER_MAX``) and
+        their 2-D coordinates: raw for 2-D points, else PCA of the original model's
+        penultimate features (cached by model key)."""
         d = load_spec(json.loads(spec_json))
+        ids = draw_sample(d.y_train.numpy(), SCATTER_MAX)
         if d.kind == "points2d":
-            return d.x_train.numpy()[:, :2], ("x₁", "x₂")
-        feats = predict_features(model_registry()[key]["model"], d.x_train)
-        return pca_frame([feats.numpy()])[0], ("PC 1 of the model's features", "PC 2")
+            return ids, d.x_train.numpy()[ids, :2], ("x₁", "x₂")
+        feats = predict_features(model_registry()[key]["model"], d.x_train[ids])
+        return ids, pca_frame([feats.numpy()])[0], ("PC 1 of the model's features", "PC 2")
 
     lasso_tab, tick_tab = st.tabs(["Lasso on the embedding", "Tick thumbnails"])
     with lasso_tab:
@@ -138,11 +141,18 @@ else:
             key="p2_lasso_action",
             horizontal=True,
         )
-        coords, axes = _coords(S["model_key"], json.dumps(S["dataset"], sort_keys=True))
+        ids, coords, axes = _coords(S["model_key"], json.dumps(S["dataset"], sort_keys=True))
+        if len(ids) < n:
+            st.caption(
+                f"The chart draws {len(ids):,} of the {n:,} training samples (each class in "
+                "its share, the same draw every time); a lasso picks drawn samples by id. "
+                "Tick thumbnails (next tab) reaches any sample."
+            )
         fig = plots.embedding_scatter(
             coords,
-            data.y_train.numpy(),
+            data.y_train.numpy()[ids],
             names,
+            ids=ids,
             marked=picked,
             axis_titles=axes,
             title="The training set by class",

@@ -343,3 +343,18 @@ def test_attribution_grid_reports_batches_and_batching_changes_nothing(digits, d
     assert len(seen) == 2 * 2 * 3  # methods x models x batches of 4, 4, 2
     assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
     assert seen[0][1] == "Saliency · a · samples 4 of 10"
+
+
+def test_draw_sample_is_stratified_seeded_and_whole_when_small():
+    from unlearn_core.analysis.sampling import draw_sample
+
+    labels = np.repeat(np.arange(10), [30000, *[2000] * 8, 4000])  # 50 000, unbalanced
+    ids = draw_sample(labels, 5000)
+    assert len(ids) == 5000 and len(np.unique(ids)) == 5000 and np.all(np.diff(ids) > 0)
+    share = np.bincount(labels[ids], minlength=10) / 5000
+    np.testing.assert_allclose(share, np.bincount(labels) / len(labels), atol=1e-3)
+    np.testing.assert_array_equal(ids, draw_sample(labels, 5000))
+    assert not np.array_equal(ids, draw_sample(labels, 5000, seed=1))
+    np.testing.assert_array_equal(draw_sample(labels[:300], 5000), np.arange(300))
+    with pytest.raises(ValueError, match="at least 1"):
+        draw_sample(labels, 0)
