@@ -14,6 +14,7 @@ from typing import Any
 
 import streamlit as st
 
+from app_ui.first_paint import BUILTIN  # noqa: F401 - the pages and persist read it here
 from app_ui.icons import PAGE_ICONS
 from app_ui.text import UPLOAD_PREFIX, clause, scrub_paths, split_summary
 from unlearn_core.data import DataError, Dataset, load_dataset, load_file
@@ -24,13 +25,6 @@ from unlearn_core.runstore import RunStoreError
 from unlearn_core.store import ModelStore, settings_key
 from unlearn_core.training import TrainConfig, default_recipe, evaluate, train_new_model
 
-#: built-in datasets offered first, with their builder keyword defaults
-BUILTIN = {
-    "digits": {},
-    "moons": {"n_train": 600, "noise": 0.2},
-    "blobs": {"n_train": 600, "centers": 4},
-    "shapes": {"n_train": 2000, "size": 32},
-}
 DEFAULTS: dict[str, Any] = {
     "dataset": {"name": "digits", "params": {}},  # or {"name": "file", "path", "format", ...}
     "arch": "mlp",

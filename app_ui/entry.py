@@ -20,21 +20,14 @@ def _page(path: str, title: str, **kw) -> st.Page:
 
 
 def run_app() -> None:
-    from app_ui.common import init_state, sidebar, warm_up_in_background
-    from app_ui.persist import adopt_finished_job, restore_from_url, show_url_messages, write_url
-    from unlearn_core.device import share_cpu_threads
+    from app_ui import first_paint
 
     st.set_page_config(page_title="unlearning-lab", page_icon="assets/logo.png", layout="wide")
-    share_cpu_threads()  # leave a core to the UMAP worker and the browser
-    init_state()
-    if st.session_state.setdefault("_script_runs", 0) > 0:
-        warm_up_in_background()  # from the first interaction on: the first paint is not slowed
-    st.session_state["_script_runs"] += 1
-    restore_from_url()  # a reload, new tab or shared link reopens what the URL names
+    first = _page("pages/data_model.py", "1 · Data & model", default=True)
     nav = st.navigation(
         {
             "Workflow": [
-                _page("pages/data_model.py", "1 · Data & model", default=True),
+                first,
                 _page("pages/forget_set.py", "2 · Forget set"),
                 _page("pages/unlearn.py", "3 · Unlearn"),
                 _page("pages/compare.py", "4 · Compare"),
@@ -44,6 +37,29 @@ def run_app() -> None:
             "History": [_page("pages/runs.py", "Runs")],
         }
     )
+    light = False
+    if not first_paint.heavy_ready():
+        first_paint.start_imports()
+        light = nav.title == first.title and not st.query_params
+    st.session_state[first_paint.LIGHT] = light
+    if light:  # the page draws itself torch-free; the app reruns once the imports are done
+        st.session_state[_FLAG] = True
+        try:
+            nav.run()
+        finally:
+            st.session_state[_FLAG] = False
+        return
+
+    from app_ui.common import init_state, sidebar, warm_up_in_background
+    from app_ui.persist import adopt_finished_job, restore_from_url, show_url_messages, write_url
+    from unlearn_core.device import share_cpu_threads
+
+    share_cpu_threads()  # leave a core to the UMAP worker and the browser
+    init_state()
+    if st.session_state.setdefault("_script_runs", 0) > 0:
+        warm_up_in_background()  # from the first interaction on: the first paint is not slowed
+    st.session_state["_script_runs"] += 1
+    restore_from_url()  # a reload, new tab or shared link reopens what the URL names
     show_url_messages()
     adopt_finished_job()
     st.session_state[_FLAG] = True

@@ -1,10 +1,20 @@
 """Page 1 · Data & model: choose a dataset, look at it, train (or load / reuse) a model."""
 
+# ruff: noqa: E402  (the first paint runs before the heavy imports below)
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
+
+from app_ui import first_paint
+from app_ui.entry import through_app
+
+through_app()  # a cold server's deep link runs the app's navigation first
+if st.session_state.get(first_paint.LIGHT) and not first_paint.heavy_ready():
+    first_paint.first_page()  # a fresh server: torch is still being imported
+    st.stop()
+
+import json
+from pathlib import Path
 
 from app_ui.common import (
     BUILTIN,
@@ -12,6 +22,7 @@ from app_ui.common import (
     chart,
     current_model,
     find_cached_model,
+    init_state,
     job_for,
     job_registry,
     load_spec,
@@ -21,10 +32,11 @@ from app_ui.common import (
     save_uploads,
     start_training,
 )
-from app_ui.entry import through_app
+from app_ui.first_paint import CAPTION, SOURCE_HELP, SOURCE_LABELS, SOURCES, TITLE, TRAIN_ASAP
 from app_ui.text import clause, dataset_title, join, scrub_paths, was_were
 from unlearn_core.checkpoints import CheckpointError, load_checkpoint
 from unlearn_core.data import FORMATS, DataError, Dataset
+from unlearn_core.estimates import eta_text, training_estimate
 from unlearn_core.metrics import per_class_accuracy
 from unlearn_core.models import weights_hash
 from unlearn_core.plots import setup as plots
@@ -32,17 +44,8 @@ from unlearn_core.selection import examples_per_class
 from unlearn_core.store import settings_key
 from unlearn_core.training import TrainConfig, default_recipe, evaluate, predict_logits
 
-through_app()  # a cold server's deep link runs the app's navigation first
-
 S = st.session_state
-SOURCES = ["digits", "moons", "blobs", "shapes", "your file"]
-SOURCE_LABELS = {
-    "digits": "Digits (8×8 handwritten, 10 classes)",
-    "moons": "Moons (2-D toy points, 2 classes)",
-    "blobs": "Blobs (2-D toy points, 4 classes)",
-    "shapes": "Shapes (procedural colour images, 10 classes)",
-    "your file": "Your own file…",
-}
+init_state()  # (a run that began as the first paint skipped the entry's full path)
 FORMAT_HELP = {
     "idx": "MNIST-style IDX: the four files (train/t10k images and labels, .gz allowed)",
     "cifar": "CIFAR-10 binary batches: data_batch_*.bin and test_batch.bin",
@@ -52,6 +55,10 @@ FORMAT_HELP = {
 }
 ARCH_LABELS = {"mlp": "MLP (fully connected)", "cnn": "Small CNN", "resnet18": "ResNet-18"}
 IMAGE_ONLY = ("cnn", "resnet18")
+#: samples x epochs from which the Train button shows an estimate before the click
+BIG_WORK = 100_000
+#: training-set sizes offered for shapes (50 000: CIFAR-10's)
+SHAPES_SIZES = [2000, 10000, 50000]
 
 
 # ------------------------------------------------------------------ widget <-> state binding
@@ -100,14 +107,14 @@ def _use_model(key: str | None, origin: str) -> None:
 
 
 # ------------------------------------------------------------------ 1. dataset
-st.title("Data & model")
-st.caption("Step 1: pick the data, look at it, and train the model you will later unlearn from.")
+st.title(TITLE)
+st.caption(CAPTION)
 
 st.subheader("Dataset")
 spec = S["dataset"]
 _bind("p1_source", spec["name"] if spec["name"] in BUILTIN else "your file")
 source = st.selectbox(
-    "Dataset", SOURCES, key="p1_source", format_func=SOURCE_LABELS.get, help="Digits is the demo."
+    "Dataset", SOURCES, key="p1_source", format_func=SOURCE_LABELS.get, help=SOURCE_HELP
 )
 if source == "shapes":
     _bind("p1_shapes_size", int(spec.get("params", {}).get("size", BUILTIN["shapes"]["size"])))
@@ -115,7 +122,22 @@ if source == "shapes":
         "Image size (pixels)", 8, 64, step=8, key="p1_shapes_size", help="Side of each image."
     )
     _wrote("p1_shapes_size", size)
-    _set_dataset({"name": "shapes", "params": {**BUILTIN["shapes"], "size": int(size)}})
+    params = spec.get("params", {})
+    _bind("p1_shapes_n", int(params.get("n_train", BUILTIN["shapes"]["n_train"])))
+    n_shapes = st.selectbox(
+        "Training images",
+        sorted({*SHAPES_SIZES, S["p1_shapes_n"]}),
+        key="p1_shapes_n",
+        format_func=lambda n: f"{n:,}",
+        help="50,000 is CIFAR-10's size: pages draw a sample of it, training takes minutes.",
+    )
+    _wrote("p1_shapes_n", n_shapes)
+    _set_dataset(
+        {
+            "name": "shapes",
+            "params": {**BUILTIN["shapes"], "size": int(size), "n_train": int(n_shapes)},
+        }
+    )
 elif source != "your file":
     _set_dataset({"name": source, "params": dict(BUILTIN[source])})
 else:
@@ -185,6 +207,16 @@ st.markdown(
     f"**{data.name}** · {data.kind} · input {tuple(data.input_shape)} · {data.num_classes} "
     f"classes · {data.n_train} train / {data.n_test} test"
 )
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _balance_chart(spec_json: str):
+    """The class-balance chart, built once per dataset on this server (plotly's styling is
+    the dearest part of the page's first run)."""
+    d = load_spec(json.loads(spec_json))
+    return plots.class_balance(d.class_counts("train"), d.class_counts("test"), d.classes)
+
+
 # one block per row: thumbnails (or a scatter), then the class balance, legible at 1024 px
 if data.kind == "image":
     ids = examples_per_class(data.y_train.numpy(), per_class=2)[:40]
@@ -202,7 +234,7 @@ else:
         ),
         key="p1_scatter",
     )
-chart(plots.class_balance(counts, data.class_counts("test"), data.classes), key="p1_balance")
+chart(_balance_chart(json.dumps(S["dataset"], sort_keys=True)), key="p1_balance")
 
 # ------------------------------------------------------------------ 2. model settings
 st.subheader("Model")
@@ -299,6 +331,13 @@ def _load_checkpoint() -> None:
         )
 
 
+def _estimate(d: Dataset):
+    """How long training the current settings should take (measured steps, per process)."""
+    return training_estimate(
+        d.n_train, S["arch"], TrainConfig.from_dict(S["recipe"]), d.input_shape, d.num_classes
+    )
+
+
 settings = model_key()
 job = job_for("train")
 if job is not None and job.done and S.get("_p1_job_seen") != job.id:
@@ -322,7 +361,12 @@ if running:
         j = job_registry().get(job_id)
         if j is None or j.done:
             st.rerun()
-        st.progress(j.fraction, text=f"{j.title} · {j.message or 'starting'} · {j.elapsed:.1f} s")
+        left = eta_text(j.fraction, j.elapsed)
+        st.progress(
+            j.fraction, text=f"{j.title} · {j.message or 'starting'} · {j.elapsed:.1f} s{left}"
+        )
+        if S.get("_p1_estimate"):
+            st.caption(f"Estimated before it started: {S['_p1_estimate']}.")
         if st.button("Cancel training", key="p1_cancel"):
             j.cancel()
 
@@ -342,8 +386,13 @@ elif entry is None:
         )
     else:
         st.info("No model for these settings yet: train one, or load a checkpoint below.")
-    if st.button("Train", key="p1_train", type="primary"):
+    big = data.n_train * int(S["recipe"]["epochs"]) >= BIG_WORK
+    if big:  # worth a measured step before the click (a fraction of a second)
+        st.caption(f"Training {arch} on {data.n_train:,} images: {_estimate(data).text()}.")
+    # (a click on the first paint's Train button, before the libraries were loaded, counts)
+    if st.button("Train", key="p1_train", type="primary") or S.pop(TRAIN_ASAP, False):
         S["_p1_train_for"] = settings
+        S["_p1_estimate"] = _estimate(data).text()
         start_training(data)
         st.rerun()
 

@@ -1,0 +1,127 @@
+"""The first page's first paint on a freshly started server, before torch is imported.
+
+A new server has imported Streamlit but not torch, plotly and the library (~3-5 s on a
+2-core machine). Until they are in, the Data & model page (its page file, so that its widgets
+are the full page's widgets) is drawn from this module alone:
+its heading, the dataset picker and the Train button, with the same widget keys the full
+page uses, while a background thread imports the heavy modules; a fragment polls for them
+and then reruns the app, which draws the full page. A choice made in the meantime is kept
+(the picker writes the dataset into the session; a click on Train starts training as soon
+as the full page runs). Importing this module imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import threading
+
+import streamlit as st
+
+#: built-in datasets offered first, with their builder keyword defaults
+BUILTIN = {
+    "digits": {},
+    "moons": {"n_train": 600, "noise": 0.2},
+    "blobs": {"n_train": 600, "centers": 4},
+    "shapes": {"n_train": 2000, "size": 32},
+}
+SOURCES = ["digits", "moons", "blobs", "shapes", "your file"]
+SOURCE_LABELS = {
+    "digits": "Digits (8×8 handwritten, 10 classes)",
+    "moons": "Moons (2-D toy points, 2 classes)",
+    "blobs": "Blobs (2-D toy points, 4 classes)",
+    "shapes": "Shapes (procedural colour images, 10 classes)",
+    "your file": "Your own file…",
+}
+SOURCE_HELP = "Digits is the demo."
+TITLE = "Data & model"
+CAPTION = "Step 1: pick the data, look at it, and train the model you will later unlearn from."
+#: set in the session by a click on the first paint's Train button
+TRAIN_ASAP = "_p1_train_asap"
+#: session key: whether this script run draws the first paint (decided once, by the entry)
+LIGHT = "_light_paint"
+#: what the full app imports (the pages' shared modules and the library)
+HEAVY = (
+    "torch",
+    "plotly.graph_objects",
+    "app_ui.common",
+    "app_ui.persist",
+    "unlearn_core.checkpoints",
+    "unlearn_core.experiment",
+    "unlearn_core.metrics",
+    "unlearn_core.plots.setup",
+    "unlearn_core.selection",
+    "unlearn_core.training",
+    "unlearn_core.analysis.embeddings",
+)
+POLL_S = 0.3
+
+_ready = threading.Event()
+_started = threading.Event()
+_lock = threading.Lock()
+
+
+def _loaded(name: str) -> bool:
+    mod = sys.modules.get(name)
+    return mod is not None and not getattr(getattr(mod, "__spec__", None), "_initializing", False)
+
+
+def heavy_ready() -> bool:
+    """Whether the heavy modules are imported (or their import has ended, failing or not)."""
+    if not _ready.is_set() and all(_loaded(m) for m in HEAVY):
+        _ready.set()
+    return _ready.is_set()
+
+
+def _import_all() -> None:
+    try:
+        for name in HEAVY:
+            importlib.import_module(name)
+    except Exception:  # noqa: BLE001 - the full page's own import then shows the error
+        pass
+    finally:
+        _ready.set()
+
+
+def start_imports() -> None:
+    """Import the heavy modules in a background thread (once per server)."""
+    with _lock:
+        if _started.is_set():
+            return
+        _started.set()
+    threading.Thread(target=_import_all, name="warm-imports", daemon=True).start()
+
+
+@st.fragment(run_every=POLL_S)
+def _wait_for_libraries() -> None:
+    if heavy_ready():
+        st.session_state[LIGHT] = False  # the rerun draws the full page
+        st.rerun(scope="app")
+
+
+def first_page() -> None:
+    """Heading, dataset picker and Train button of the Data & model page, without torch."""
+    s = st.session_state
+    st.title(TITLE)
+    st.caption(CAPTION)
+    st.subheader("Dataset")
+    spec = s.get("dataset") or {"name": "digits", "params": {}}
+    if "p1_source" not in s:
+        s["p1_source"] = spec["name"] if spec["name"] in BUILTIN else "your file"
+    source = st.selectbox(
+        "Dataset", SOURCES, key="p1_source", format_func=SOURCE_LABELS.get, help=SOURCE_HELP
+    )
+    if source in BUILTIN and spec.get("name") != source:
+        s["dataset"] = {"name": source, "params": dict(BUILTIN[source])}
+    s.setdefault("_p1_written", {})["p1_source"] = source  # the full page keeps this choice
+    st.caption("Loading the libraries (the first visit since the server started)…")
+    st.subheader("Model")
+    if s.get(TRAIN_ASAP):
+        st.info("Training starts as soon as the libraries are loaded.")
+    elif st.button("Train", key="p1_train", type="primary"):
+        s[TRAIN_ASAP] = True
+        st.info("Training starts as soon as the libraries are loaded.")
+    with st.sidebar:
+        st.markdown("### Session")
+        st.caption("Loading…")
+    _wait_for_libraries()

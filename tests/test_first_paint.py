@@ -1,0 +1,83 @@
+"""The Data & model page's first paint on a server that has not imported torch yet
+(``app_ui.first_paint``): drawn without the library, a choice made there kept, a click on
+Train honoured once the libraries are in; and the estimate the page shows for big work."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from app_ui import common, first_paint  # noqa: E402
+from unlearn_core.training import default_recipe  # noqa: E402
+
+APP = str(ROOT / "app.py")
+
+
+@pytest.fixture(autouse=True)
+def fresh(monkeypatch, tmp_path):
+    monkeypatch.setenv("UNLEARN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(common, "warm_up_in_background", lambda: None)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    common.model_store.clear()
+    for reg in (common.model_registry(), common.comparison_registry(), common.job_registry()):
+        reg.clear()
+    yield
+    for job in list(common.job_registry().values()):
+        job.cancel()
+        job.wait(30)
+    torch.set_num_threads(threads)
+
+
+def test_the_first_paint_needs_no_library_and_keeps_what_was_done(monkeypatch):
+    ready = {"now": False}
+    monkeypatch.setattr(first_paint, "heavy_ready", lambda: ready["now"])
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception
+    assert [t.value for t in at.title] == ["Data & model"]
+    labels = [first_paint.SOURCE_LABELS[s] for s in first_paint.SOURCES]
+    assert at.selectbox(key="p1_source").options == labels
+    assert at.button(key="p1_train").label == "Train"
+    assert "Loading the libraries" in "\n".join(c.value for c in at.caption)
+    assert "model_key" not in at.session_state  # nothing of the full app ran
+    at.selectbox(key="p1_source").set_value("shapes").run()
+    assert at.session_state["dataset"]["name"] == "shapes"
+    at.button(key="p1_train").click().run()
+    assert at.session_state[first_paint.TRAIN_ASAP]
+    assert "Training starts as soon as" in at.info[0].value
+    at.run()
+    assert not at.button  # the click is taken; the page says training follows
+    ready["now"] = True
+    at.session_state["recipe"] = {**default_recipe("mlp").to_dict(), "epochs": 2}
+    at.run()  # what the fragment's rerun does once the imports are done
+    assert not at.exception
+    assert at.selectbox(key="p1_source").value == "shapes"  # the choice stayed
+    assert at.session_state["dataset"]["params"]["n_train"] == 2000
+    jobs = list(common.job_registry().values())
+    assert len(jobs) == 1 and jobs[0].title == "Training mlp"  # the click started training
+    assert first_paint.TRAIN_ASAP not in at.session_state
+    assert at.session_state["_p1_estimate"].startswith("about ")
+
+
+def test_heavy_ready_follows_the_imports():
+    assert first_paint.heavy_ready()  # this test process has imported them all
+    assert first_paint._loaded("torch") and not first_paint._loaded("no_such_module_here")
+
+
+def test_big_training_shows_its_estimate_before_the_click():
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["dataset"] = {"name": "digits", "params": {}}
+    at.session_state["recipe"] = {**default_recipe("mlp").to_dict(), "epochs": 100}
+    at.run()
+    assert not at.exception
+    note = [c.value for c in at.caption if c.value.startswith("Training mlp on 1,438 images")]
+    assert note and note[0].endswith("on this machine.")
