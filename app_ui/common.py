@@ -371,3 +371,28 @@ def sidebar() -> None:
             st.markdown(f"**Comparison** · {', '.join(ok)}")
         else:
             st.markdown("**Comparison** · none yet")
+
+
+# ---------------------------------------------------------------- estimates
+def comparison_estimate_text(
+    data: Dataset, split: ForgetSplit, methods: list[str], include_retrain: bool, n_seeds: int
+) -> str:
+    """One line for the Unlearn page before a run: the whole comparison's estimated time on
+    this machine (measured training steps, the methods' benchmark time ratios) and the cost
+    of the dearest method when it is SISA or Fisher."""
+    from unlearn_core.estimates import comparison_estimate, method_cost_note, training_estimate
+
+    s = st.session_state
+    recipe = TrainConfig.from_dict(s["recipe"])
+    args = (data.input_shape, data.num_classes)
+    est = comparison_estimate(
+        data.n_train, split.n_forget, s["arch"], recipe, methods, *args,
+        include_retrain=include_retrain,
+    )  # fmt: skip
+    seeds = f" per seed, {n_seeds} seeds" if n_seeds > 1 else ""
+    text = f"Estimated run time: {est.text()}{seeds} ({est.basis})."
+    dear = [m for m in methods if m in ("sisa", "fisher")]
+    if dear:
+        retrain = training_estimate(split.n_retain, s["arch"], recipe, *args).seconds
+        text += " " + "; ".join(method_cost_note(m, s["arch"], retrain) for m in dear) + "."
+    return text

@@ -39,7 +39,6 @@ def run_app() -> None:
     )
     light = False
     if not first_paint.heavy_ready():
-        first_paint.start_imports()
         light = nav.title == first.title and not st.query_params
     st.session_state[first_paint.LIGHT] = light
     if light:  # the page draws itself torch-free; the app reruns once the imports are done

@@ -54,11 +54,14 @@ HEAVY = (
     "unlearn_core.training",
     "unlearn_core.analysis.embeddings",
 )
-POLL_S = 0.3
+#: seconds between the fallback polls for the imports (normally the import thread wakes the
+#: waiting sessions itself; a poll is a script run, which must stay rare)
+POLL_S = 2.0
 
 _ready = threading.Event()
 _started = threading.Event()
 _lock = threading.Lock()
+_waiting: set[str] = set()  # ids of sessions showing the first paint
 
 
 def _loaded(name: str) -> bool:
@@ -81,6 +84,23 @@ def _import_all() -> None:
         pass
     finally:
         _ready.set()
+        _wake_waiting()
+
+
+def _wake_waiting() -> None:
+    """Ask every session showing the first paint to rerun (on the server's event loop). Uses
+    Streamlit's runtime internals; where they differ, the fragment's poll does it."""
+    try:
+        from streamlit.runtime import Runtime
+
+        runtime = Runtime.instance()
+        loop = runtime._get_async_objs().eventloop
+        for sid in list(_waiting):
+            info = runtime._session_mgr.get_active_session_info(sid)
+            if info is not None:
+                loop.call_soon_threadsafe(info.session.request_rerun, None)
+    except Exception:  # noqa: BLE001 - the poll is the fallback
+        pass
 
 
 def start_imports() -> None:
@@ -96,6 +116,10 @@ def start_imports() -> None:
 def _wait_for_libraries() -> None:
     if heavy_ready():
         st.session_state[LIGHT] = False  # the rerun draws the full page
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        ctx = get_script_run_ctx()
+        _waiting.discard(ctx.session_id if ctx is not None else "")
         st.rerun(scope="app")
 
 
@@ -124,4 +148,10 @@ def first_page() -> None:
     with st.sidebar:
         st.markdown("### Session")
         st.caption("Loading…")
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is not None:
+        _waiting.add(ctx.session_id)
+    start_imports()  # after the widgets: the import holds the interpreter lock for seconds
     _wait_for_libraries()

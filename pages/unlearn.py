@@ -6,6 +6,7 @@ import streamlit as st
 
 from app_ui.common import (
     POLL_S,
+    comparison_estimate_text,
     current_comparison,
     current_split,
     job_for,
@@ -201,6 +202,8 @@ running = job is not None and not job.done
 plan = ([(REFERENCE, "Retrain from scratch")] if include_retrain else []) + [
     (n, specs[n].label) for n in chosen
 ]
+if plan and not running:
+    st.caption(comparison_estimate_text(data, split, list(chosen), include_retrain, n_seeds))
 if st.button(
     "Run", key="p3_run", type="primary", disabled=running or not plan, help="Runs in background"
 ):
