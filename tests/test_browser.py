@@ -336,6 +336,178 @@ def test_attack_and_learn_pages(page):
     shot(page, "12-learn")
 
 
+PROGRESS_JS = """
+() => {
+  const bar = document.querySelector('[data-testid="stMain"] [data-testid="stProgress"]');
+  if (!bar) return null;
+  const pb = bar.querySelector('[role="progressbar"]');
+  return {value: pb ? Number(pb.getAttribute('aria-valuenow')) : null, text: bar.innerText};
+}
+"""
+
+
+def url_param(page, name: str) -> str | None:
+    return page.evaluate(f"() => new URL(location.href).searchParams.get({name!r})")
+
+
+def run_count(page) -> int:
+    """Rows of the Runs page's overview (opened afresh, so it reads the store again)."""
+    go(page, "Runs")
+    main(page).get_by_role("heading", name="Runs", exact=True).wait_for()
+    table = main(page).locator('[data-testid="stTable"]', has_text="closest to retrain").first
+    table.wait_for()
+    return table.locator("tbody tr").count()
+
+
+#: run ids the later steps use: the walk's run and the two-seed run
+RUNS: dict[str, str] = {}
+
+
+def test_a_reload_during_a_run_shows_its_progress_then_its_results(page):
+    """Two seeds (the second trains its own original): a run of about 15-40 s here. A reload
+    mid-run shows the same job's progress, still moving; every page's sidebar shows it live
+    with a Cancel button; the run then finishes, shows its results and is stored."""
+    RUNS["walk"] = url_param(page, "run")
+    before = run_count(page)
+    go(page, "Unlearn")
+    seeds = main(page).get_by_role("spinbutton", name="Seeds (runs)")
+    seeds.fill("2")
+    seeds.press("Enter")
+    page.wait_for_timeout(800)
+    main(page).get_by_role("button", name="Run", exact=True).click()
+    clicked = time.perf_counter()
+    main(page).locator('[data-testid="stProgress"]').wait_for()
+    page.wait_for_function("() => new URL(location.href).searchParams.get('job')")
+    job = url_param(page, "job")
+    page.wait_for_timeout(1500)
+    first = page.evaluate(PROGRESS_JS)
+    page.reload()
+    reloaded = time.perf_counter()
+    main(page).locator('[data-testid="stProgress"]').wait_for(timeout=30_000)
+    TIMINGS["reload during a run (reload to progress shown)"] = time.perf_counter() - reloaded
+    assert url_param(page, "job") == job
+    again = page.evaluate(PROGRESS_JS)
+    assert again is not None and again["value"] >= first["value"], (first, again)
+    page.wait_for_function(  # the same run, still moving
+        f"() => {{ const p = ({PROGRESS_JS})(); return p && p.value > {again['value']}; }}",
+        timeout=30_000,
+    )
+    shot(page, "13-unlearn-progress-after-reload")
+    # another page: the sidebar shows the run live, with Cancel
+    go(page, "Compare")
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.locator('[data-testid="stProgress"]').wait_for()
+    assert sidebar.get_by_role("button", name="Cancel the run").is_visible()
+    shot(page, "14-sidebar-progress-on-compare")
+    # it finishes: the sidebar's line goes, the run is adopted and stored
+    sidebar.locator('[data-testid="stProgress"]').wait_for(state="detached", timeout=180_000)
+    TIMINGS["two-seed run (click to done, with a reload)"] = time.perf_counter() - clicked
+    page.wait_for_function("() => new URL(location.href).searchParams.get('run')")
+    run = RUNS["two seeds"] = url_param(page, "run")
+    assert run != RUNS["walk"] and url_param(page, "job") is None
+    assert run_count(page) == before + 1
+    assert run in main(page).locator('[data-testid="stTable"]').first.inner_text()
+    go(page, "Unlearn")
+    main(page).get_by_role("heading", name="Results").wait_for()
+    assert "2 seeds" in main(page).inner_text()
+    assert not page.locator('[data-testid="stException"]').count()
+
+
+def test_a_closed_tabs_run_still_finishes_and_is_stored(browser, server, page):
+    """A second tab opens the same model and forget set, starts a run and is closed at once:
+    the server finishes the run and stores it (the first tab's Runs page lists it)."""
+    before = run_count(page)
+    page.wait_for_function(
+        "() => ['model', 'forget'].every(k => new URL(location.href).searchParams.get(k))"
+    )
+    model, forget = url_param(page, "model"), url_param(page, "forget")
+    ctx = browser.new_context(viewport=SMALL)
+    tab = ctx.new_page()
+    tab.set_default_timeout(60_000)
+    try:
+        tab.goto(f"{server.url}/unlearn?model={model}&forget={forget}")
+        main(tab).get_by_role("button", name="Run", exact=True).click()
+        tab.wait_for_function("() => new URL(location.href).searchParams.get('job')")
+        main(tab).locator('[data-testid="stProgress"]').wait_for()
+    except Exception:
+        tab.screenshot(path=str(SHOTS / "FAILED-closed-tab.png"), full_page=True)
+        raise
+    ctx.close()
+    end = time.perf_counter() + 180
+    while run_count(page) == before:
+        assert time.perf_counter() < end, "the closed tab's run was not stored"
+        page.wait_for_timeout(2000)
+    go(page, "Runs")
+    overview = main(page).locator('[data-testid="stTable"]').first.inner_text()
+    assert "scrub" in overview and "ssd" in overview
+
+
+def test_runs_side_by_side_and_the_html_report_opens_offline(browser, page, tmp_path):
+    """Two runs side by side (table and charts); the HTML report of the two-seed run,
+    downloaded from the Runs page, opens with every http(s) request blocked and recorded: none
+    is made, and it shows the setup, the metric table with spread, the verdicts and its
+    charts."""
+    go(page, "Runs")
+    two = RUNS["two seeds"]
+    picker = main(page).locator('[data-testid="stMultiSelect"]').last
+    for rid in (RUNS["walk"], two):  # type the id: the one option it matches is chosen
+        picker.click()
+        picker.locator("input").fill(rid)
+        page.get_by_role("option", name=re.compile(rid)).first.wait_for()
+        page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    main(page).locator('[data-testid="stPlotlyChart"]').nth(2).wait_for()
+    bars = page.evaluate(
+        """() => Array.from(document.querySelectorAll('[data-testid="stMain"] .js-plotly-plot'))
+          .flatMap(gd => gd.data.filter(t => t.type === 'bar')
+            .map(t => ({name: t.name, err: !!(t.error_x && t.error_x.array)})))"""
+    )
+    assert {b["name"] for b in bars} == {RUNS["walk"], two}
+    assert {b["name"] for b in bars if b["err"]} == {two}  # error bars: the two-seed run's
+    shot(page, "15-runs-side-by-side")
+    assert CHECKED["15-runs-side-by-side @ 1024x768"] >= 3
+
+    box = main(page).locator('[data-testid="stSelectbox"]').first
+    box.click()
+    box.locator("input").fill(two)
+    page.get_by_role("option", name=re.compile(two)).first.wait_for()
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(1500)  # the page reruns for the chosen run (the report names it)
+    main(page).get_by_role("button", name="Prepare: HTML report (opens offline)").click()
+    button = main(page).get_by_role("button", name="HTML report (opens offline)", exact=True)
+    button.wait_for()
+    with page.expect_download() as got:
+        button.click()
+    report = tmp_path / "report.html"
+    got.value.save_as(report)
+
+    ctx = browser.new_context(viewport=LARGE)
+    asked: list[str] = []
+
+    def block(route) -> None:
+        if route.request.url.startswith(("http:", "https:")):
+            asked.append(route.request.url)
+            route.abort()
+        else:
+            route.continue_()
+
+    ctx.route("**/*", block)
+    tab = ctx.new_page()
+    tab.on("request", lambda r: asked.append(r.url) if r.url.startswith("http") else None)
+    tab.goto(report.as_uri())
+    tab.locator("#charts .js-plotly-plot .main-svg").first.wait_for(timeout=30_000)
+    tab.wait_for_timeout(1000)
+    text = tab.inner_text("body")
+    assert not asked, f"the report asked the network for {asked}"
+    assert tab.locator("#charts .js-plotly-plot").count() >= 2
+    assert two in tab.inner_text("#setup")
+    assert "mean ± standard deviation over 2 seeds" in text
+    assert "±" in tab.inner_text("#metrics table")
+    assert tab.locator("#verdict td.verdict").count() >= 3
+    tab.screenshot(path=str(SHOTS / "16-html-report-offline.png"), full_page=True)
+    ctx.close()
+
+
 def test_every_method_kept_one_colour_across_pages():
     """The colours seen over the whole walk: every model of the demo, each in one colour."""
     assert {"original", "retrain", "scrub", "salun", "ssd"} <= set(COLOURS), COLOURS
