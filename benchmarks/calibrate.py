@@ -22,8 +22,13 @@ were not searched this time are kept, so architectures can be calibrated one run
 values per knob, written beside the report as ``calibration_quick.*`` and never over the
 package's presets.
 
-    python benchmarks/calibrate.py [--quick] [--archs mlp,cnn] [--methods neggrad,ssd]
-        [--seeds 0 1] [--threads 2] [--device cpu]
+    python benchmarks/calibrate.py [--quick] [--archs mlp,cnn] [--cells digits_cnn,...]
+        [--methods neggrad,ssd] [--grid ssd.alpha=5,6,7] [--storages loaded,sorted]
+        [--requests class,random] [--seeds 0 1] [--threads 2] [--device cpu] [--out-md FILE]
+
+``--cells`` picks cells by key (the benchmark matrix's cell names); ``--grid METHOD.KNOB=V,...``
+replaces one knob's grid for this run (a finer probe, or fewer values where runs are costly),
+and the report says so. Each pick's note in the presets file names what it was searched on.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ from unlearn_core.experiment import compare
 from unlearn_core.forget import ForgetRequest, make_split
 from unlearn_core.methods import REGISTRY, MethodSpec
 from unlearn_core.methods.presets import NO_PRESETS, PRESETS_FILE
+from unlearn_core.models import NARROW_RESNET
 from unlearn_core.training import default_recipe, evaluate, train_new_model
 
 RESULTS = Path(__file__).parent / "results"
@@ -63,6 +69,7 @@ UNRELIABLE_REFERENCE_POINTS = 20.0
 FORGET_CLASS = 3
 RANDOM_FRACTION = 0.1
 STORAGE = ("as loaded", "sorted by class")
+STORAGE_KEYS = {"loaded": "as loaded", "sorted": "sorted by class"}
 SCORED = ("forget_acc", "retain_acc", "test_acc")
 
 
@@ -70,6 +77,7 @@ SCORED = ("forget_acc", "retain_acc", "test_acc")
 class Cell:
     """One development setting: a dataset and a model, and the requests tried on it."""
 
+    key: str
     name: str
     arch: str
     dataset: str
@@ -83,17 +91,18 @@ class Cell:
 
 
 CELLS = (
-    Cell("digits + MLP", "mlp", "digits"),
-    Cell("moons + MLP", "mlp", "moons", requests=("random",)),
-    Cell("digits 8x8 + CNN", "cnn", "digits"),
-    Cell("digits 28x28 + CNN", "cnn", "digits", {"size": 28}),
-    Cell("shapes-2000 + CNN", "cnn", "shapes", {"n_train": 2000, "n_test": 500}),
+    Cell("digits_mlp", "digits + MLP", "mlp", "digits"),
+    Cell("moons_mlp", "moons + MLP", "mlp", "moons", requests=("random",)),
+    Cell("digits_cnn", "digits 8x8 + CNN", "cnn", "digits"),
+    Cell("digits28_cnn", "digits 28x28 + CNN", "cnn", "digits", {"size": 28}),
+    Cell("shapes2000_cnn", "shapes-2000 + CNN", "cnn", "shapes", {"n_train": 2000, "n_test": 500}),
     Cell(
-        "shapes-2000 + ResNet-18 (width 8)",
+        "shapes2000_resnet18",
+        "shapes-2000 + narrow ResNet-18 (width 8, stride-2 stem)",
         "resnet18",
         "shapes",
         {"n_train": 2000, "n_test": 500},
-        {"width": 8},
+        dict(NARROW_RESNET),
     ),
 )
 
@@ -104,15 +113,41 @@ def request_for(kind: str, seed: int) -> ForgetRequest:
     return ForgetRequest(fraction=RANDOM_FRACTION, seed=seed)
 
 
-def candidates(spec: MethodSpec, quick: bool) -> list[dict]:
-    """Every combination of the spec's grid (two values per knob in quick mode: the ends), with
-    the spec's defaults first."""
-    grid = spec.grid()
+#: knob grids replaced for this run (``--grid``): method -> knob -> values
+GRID_OVERRIDES: dict[str, dict[str, tuple]] = {}
+
+
+def parse_grid(text: str) -> tuple[str, str, tuple]:
+    """``METHOD.KNOB=V1,V2,...`` -> (method, knob, values coerced by the knob's type)."""
+    try:
+        target, values = text.split("=", 1)
+        method, knob = target.split(".", 1)
+    except ValueError:
+        raise SystemExit(f"--grid {text!r}: expected METHOD.KNOB=V1,V2,...") from None
+    if method not in REGISTRY:
+        raise SystemExit(f"--grid {text!r}: unknown method {method!r}")
+    params = {p.name: p for p in REGISTRY[method].spec.params}
+    if knob not in params:
+        raise SystemExit(f"--grid {text!r}: {method} has no knob {knob!r} ({', '.join(params)})")
+    return method, knob, tuple(params[knob].coerce(v) for v in values.split(",") if v)
+
+
+def grid_of(spec: MethodSpec) -> dict[str, tuple]:
+    """The spec's grid with this run's ``--grid`` replacements."""
+    return {**spec.grid(), **GRID_OVERRIDES.get(spec.name, {})}
+
+
+def candidates(spec: MethodSpec, quick: bool, skip_defaults: bool = False) -> list[dict]:
+    """Every combination of the grid (two values per knob in quick mode: the ends), with the
+    spec's defaults first (left out with ``skip_defaults``, for costly cells where the spec's
+    defaults are already known not to fit, e.g. more epochs than retraining takes)."""
+    grid = grid_of(spec)
     if quick:
         grid = {k: (v[0], v[-1]) if len(v) > 1 else v for k, v in grid.items()}
     defaults = {p.name: p.default for p in spec.params if p.name in grid}
     combos = [dict(zip(grid, vals, strict=True)) for vals in itertools.product(*grid.values())]
-    return [defaults, *[c for c in combos if c != defaults]]
+    rest = [c for c in combos if c != defaults]
+    return rest if skip_defaults and rest else [defaults, *rest]
 
 
 def score(metrics: dict, ref: dict) -> tuple[float, dict, bool]:
@@ -203,13 +238,15 @@ class Run:
     refused: bool = False
 
 
-def run_unit(unit: Unit, methods: list[str], quick: bool, device) -> list[Run]:
+def run_unit(
+    unit: Unit, methods: list[str], quick: bool, device, skip_defaults: bool = False
+) -> list[Run]:
     recipe = default_recipe(unit.cell.arch)
     split = make_split(unit.data, request_for(unit.request, unit.seed))
     out: list[Run] = []
     for name in methods:
         spec = REGISTRY[name].spec
-        for combo in candidates(spec, quick):
+        for combo in candidates(spec, quick, skip_defaults):
             comp = compare(
                 unit.data,
                 unit.model,
@@ -295,7 +332,7 @@ def report(picks: dict, table: dict, unit_list: list[Unit], args, seconds: float
         "# Calibration of per-architecture presets",
         "",
         f"Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `python benchmarks/calibrate.py"
-        f"{' --quick' if args.quick else ''}` in {seconds / 60:.1f} min on {platform.machine()} "
+        f"{''.join(' ' + a for a in sys.argv[1:])}` in {seconds / 60:.1f} min on {platform.machine()} "
         f"({torch.get_num_threads()} threads, device {args.device}).",
         "",
         "Score per run: mean |gap| to retrain over forget, retain and test accuracy (points), "
@@ -303,6 +340,20 @@ def report(picks: dict, table: dict, unit_list: list[Unit], args, seconds: float
         f"below retrain's (collapse); a failed run scores {FAILURE_SCORE:.0f}. Lower is better. "
         "Class-wise test accuracy is on the remaining classes (as `compare` reports it). "
         "Presets were off while searching: knobs outside the grid are the spec's defaults.",
+        *(
+            [
+                "",
+                "Grids replaced for this run: "
+                + "; ".join(
+                    f"{m}.{k} = {', '.join(map(str, v))}"
+                    for m, knobs in GRID_OVERRIDES.items()
+                    for k, v in knobs.items()
+                )
+                + ".",
+            ]
+            if GRID_OVERRIDES
+            else []
+        ),
         "",
         "## Units",
         "",
@@ -328,7 +379,7 @@ def report(picks: dict, table: dict, unit_list: list[Unit], args, seconds: float
         ]
         for i, c in enumerate(cands):
             mark = " **(pick)**" if best is c else ""
-            default = " (defaults)" if i == 0 else ""
+            default = " (defaults)" if i == 0 and not args.skip_defaults else ""
             values = ", ".join(f"{k}={v}" for k, v in c.combo.items())
             lines.append(
                 f"| {values}{default}{mark} | {_fmt(c.mean)} | {_fmt(c.by_request('class'))} | "
@@ -339,7 +390,15 @@ def report(picks: dict, table: dict, unit_list: list[Unit], args, seconds: float
     return "\n".join(lines) + "\n"
 
 
-def presets_doc(picks: dict, table: dict, md_path: Path, quick: bool, base: dict | None) -> dict:
+def presets_doc(
+    picks: dict,
+    table: dict,
+    md_path: Path,
+    quick: bool,
+    base: dict | None,
+    scope: str = "",
+    defaults_first: bool = True,
+) -> dict:
     """The presets document: ``base`` (an earlier file's, for architectures and methods not
     searched this time) with this run's picks written over it. A quick run's picks are marked
     provisional: one unit is a smoke test, not a calibration."""
@@ -352,10 +411,11 @@ def presets_doc(picks: dict, table: dict, md_path: Path, quick: bool, base: dict
         "presets": {a: dict(m) for a, m in (base or {}).get("presets", {}).items()},
     }
     for (arch, method), best in sorted(picks.items()):
-        defaults = table[(arch, method)][0]
+        first = table[(arch, method)][0]
         figures = (
-            f"score {best.mean:.2f} (spec defaults {defaults.mean:.2f}) over "
-            f"{len(best.scored)} runs; {best.collapses} collapses"
+            f"score {best.mean:.2f} ({'spec defaults' if defaults_first else 'first candidate'} "
+            f"{first.mean:.2f}) over "
+            f"{len(best.scored)} runs; {best.collapses} collapses" + (f"; {scope}" if scope else "")
         )
         doc["presets"].setdefault(arch, {})[method] = {
             "values": best.combo,
@@ -377,6 +437,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--requests", default="class,random", help="comma-separated: class, random (default both)"
     )
+    ap.add_argument("--cells", help="comma-separated cell keys (default: every cell of --archs)")
+    ap.add_argument(
+        "--storages", default="loaded,sorted", help="comma-separated: loaded, sorted (default both)"
+    )
+    ap.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="METHOD.KNOB=V,...",
+        help="replace one knob's grid for this run (repeatable)",
+    )
+    ap.add_argument(
+        "--skip-defaults",
+        action="store_true",
+        help="leave the spec's defaults out of the candidates (costly cells)",
+    )
     ap.add_argument("--out-presets", type=Path, help="presets JSON to write")
     ap.add_argument("--out-md", type=Path, help="report to write")
     args = ap.parse_args(argv)
@@ -388,13 +464,28 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [m for m in methods if m not in REGISTRY]
     if unknown:
         ap.error(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(REGISTRY)}")
-    methods = [m for m in methods if REGISTRY[m].spec.grid()]
+    for text in args.grid:
+        method, knob, values = parse_grid(text)
+        GRID_OVERRIDES.setdefault(method, {})[knob] = values
+    methods = [m for m in methods if grid_of(REGISTRY[m].spec)]
     cells = list(CELLS)
     if args.archs:
         archs = args.archs.split(",")
         cells = [c for c in cells if c.arch in archs]
+    if args.cells:
+        keys = args.cells.split(",")
+        unknown = [k for k in keys if k not in {c.key for c in CELLS}]
+        if unknown:
+            ap.error(
+                f"unknown cell(s) {', '.join(unknown)}; cells: {', '.join(c.key for c in CELLS)}"
+            )
+        cells = [c for c in cells if c.key in keys]
     seeds = args.seeds or ([0] if args.quick else [0, 1])
-    storages, requests = STORAGE, tuple(args.requests.split(","))
+    try:
+        storages = tuple(STORAGE_KEYS[k] for k in args.storages.split(","))
+    except KeyError as exc:
+        ap.error(f"unknown storage {exc}; use loaded and/or sorted")
+    requests = tuple(args.requests.split(","))
     if args.quick:
         cells, storages, requests = cells[:1], STORAGE[:1], ("class",)
     stem = "calibration_quick" if args.quick else "calibration"
@@ -415,7 +506,7 @@ def main(argv: list[str] | None = None) -> int:
         if not unit.reliable:
             print(f"  {unit.label}: retrain failed to train, left out", file=sys.stderr)
             continue
-        runs += run_unit(unit, methods, args.quick, args.device)
+        runs += run_unit(unit, methods, args.quick, args.device, args.skip_defaults)
         print(f"  {unit.label}: {time.perf_counter() - t0:.1f}s", file=sys.stderr)
 
     table: dict[tuple[str, str], list[Candidate]] = {}
@@ -437,7 +528,11 @@ def main(argv: list[str] | None = None) -> int:
     base = (
         json.loads(presets_path.read_text()) if presets_path.exists() and not args.quick else None
     )
-    doc = presets_doc(picks, table, md_rel, args.quick, base)
+    scope = (
+        f"searched on {', '.join(c.key for c in cells)}; {' and '.join(storages)}; "
+        f"{' and '.join(r for r in requests)} requests; seeds {', '.join(map(str, seeds))}"
+    )
+    doc = presets_doc(picks, table, md_rel, args.quick, base, scope, not args.skip_defaults)
     presets_path.write_text(json.dumps(doc, indent=2) + "\n")
     with (md_path.parent / f"{md_path.stem}_runs.csv").open("w", newline="") as f:
         w = csv.writer(f)
