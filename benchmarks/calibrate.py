@@ -146,8 +146,9 @@ def candidates(spec: MethodSpec, quick: bool, skip_defaults: bool = False) -> li
         grid = {k: (v[0], v[-1]) if len(v) > 1 else v for k, v in grid.items()}
     defaults = {p.name: p.default for p in spec.params if p.name in grid}
     combos = [dict(zip(grid, vals, strict=True)) for vals in itertools.product(*grid.values())]
-    rest = [c for c in combos if c != defaults]
-    return rest if skip_defaults and rest else [defaults, *rest]
+    if skip_defaults and combos:
+        return combos
+    return [defaults, *[c for c in combos if c != defaults]]
 
 
 def score(metrics: dict, ref: dict) -> tuple[float, dict, bool]:
@@ -304,13 +305,13 @@ class Candidate:
 
 def choose(runs: list[Run]) -> tuple[list[Candidate], Candidate | None]:
     """Candidates of one (arch, method) in grid order; the best by mean score (the first, i.e.
-    the defaults, on ties)."""
+    the defaults, on ties). None when every candidate failed on every run: no pick then."""
     order: dict[str, Candidate] = {}
     for r in runs:
         key = json.dumps(r.combo, sort_keys=True)
         order.setdefault(key, Candidate(r.combo, [])).runs.append(r)
     cands = list(order.values())
-    usable = [c for c in cands if c.scored]
+    usable = [c for c in cands if c.scored and c.failures < len(c.runs)]
     best = min(usable, key=lambda c: c.mean) if usable else None
     return cands, best
 
@@ -387,6 +388,8 @@ def report(picks: dict, table: dict, unit_list: list[Unit], args, seconds: float
                 f"{_fmt(c.gap('retain_acc'))} | {_fmt(c.gap('test_acc'))} | {c.collapses} | "
                 f"{c.failures} | {len(c.scored)} |"
             )
+        if best is None:
+            lines += ["", "No pick: every candidate failed on every run; the preset is unchanged."]
     return "\n".join(lines) + "\n"
 
 
@@ -404,9 +407,10 @@ def presets_doc(
     provisional: one unit is a smoke test, not a calibration."""
     doc: dict = {
         "version": 1,
-        "note": (
+        "note": (base or {}).get(
+            "note",
             "Written by benchmarks/calibrate.py; each entry's source names the section of the "
-            "report with every candidate's figures."
+            "report with every candidate's figures.",
         ),
         "presets": {a: dict(m) for a, m in (base or {}).get("presets", {}).items()},
     }

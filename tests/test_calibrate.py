@@ -92,3 +92,42 @@ def test_every_cell_names_a_known_architecture_and_dataset():
     archs = {c.arch for c in cal.CELLS}
     assert archs == {"mlp", "cnn", "resnet18"} <= set(ARCHITECTURES)
     assert {c.dataset for c in cal.CELLS} <= set(list_datasets())
+
+
+def test_grid_overrides_are_typed_and_checked(monkeypatch):
+    method, knob, values = cal.parse_grid("neggrad_plus.epochs=2,3")
+    assert (method, knob, values) == ("neggrad_plus", "epochs", (2, 3))
+    for bad in ("neggrad_plus.epochs", "nosuch.lr=1", "scrub.nosuch=1", "scrub.lr=abc"):
+        with pytest.raises((SystemExit, ValueError)):
+            cal.parse_grid(bad)
+    spec = REGISTRY["neggrad_plus"].spec
+    monkeypatch.setitem(cal.GRID_OVERRIDES, "neggrad_plus", {"epochs": (2,), "lr": (0.2, 0.5)})
+    cands = cal.candidates(spec, quick=False)
+    # the defaults first (epochs 10), then the grid with the replaced knobs
+    assert cands[0] == {"lr": 0.2, "alpha": 0.99, "epochs": 10}
+    assert all(c["epochs"] == 2 for c in cands[1:]) and len(cands) == 1 + 2 * 4
+    skipped = cal.candidates(spec, quick=False, skip_defaults=True)
+    assert skipped == cands[1:]
+    # a grid that holds the defaults keeps them when the defaults are skipped
+    monkeypatch.setitem(cal.GRID_OVERRIDES, "neggrad_plus", {"lr": (0.2,), "alpha": (0.99,)})
+    assert cal.candidates(spec, quick=False, skip_defaults=True) == [{"lr": 0.2, "alpha": 0.99}]
+
+
+def test_no_pick_when_every_candidate_failed():
+    runs = [
+        _run({"alpha": 3.0}, cal.FAILURE_SCORE, error="RuntimeError: diverged"),
+        _run({"alpha": 5.0}, cal.FAILURE_SCORE, error="RuntimeError: diverged"),
+    ]
+    cands, best = cal.choose(runs)
+    assert best is None and [c.failures for c in cands] == [1, 1]
+    runs.append(_run({"alpha": 5.0}, 4.0))
+    assert cal.choose(runs)[1].combo == {"alpha": 5.0}
+
+
+def test_cells_have_unique_keys_and_the_resnet_cell_is_the_matrix_one():
+    from unlearn_core.models import NARROW_RESNET
+
+    keys = [c.key for c in cal.CELLS]
+    assert len(set(keys)) == len(keys)
+    (resnet,) = [c for c in cal.CELLS if c.arch == "resnet18"]
+    assert resnet.model_kwargs == NARROW_RESNET
