@@ -14,6 +14,7 @@ project's targets in every cell and reports the wall time:
 - the whole matrix runs in < 30 minutes on 2 CPU cores.
 
     python benchmarks/run_benchmark.py [--cells all|NAME,...] [--seeds 0 1 2] [--quick]
+        [--threads 1] [--jobs 2]
 
 Cells: see ``--list``. Any cell's name with ``_sorted`` appended runs that cell with its training
 set stored sorted by class (``Dataset.sorted_by_class``): results should not depend on storage
@@ -27,10 +28,12 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import multiprocessing
 import platform
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -136,6 +139,8 @@ class CellRun:
 
     cell: Cell
     seconds: float = 0.0
+    #: CPU time of this process over the cell (all its threads), seconds
+    cpu_seconds: float = 0.0
     skipped: str | None = None
     recipe: TrainConfig | None = None
     n_train: int = 0
@@ -157,7 +162,7 @@ def _stderr_progress(prefix: str) -> Progress:
 
 
 def run_cell(cell: Cell, seeds: list[int], methods: list[str], epochs: int | None) -> CellRun:
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     run = CellRun(cell)
     try:
         data = cell.load()
@@ -196,6 +201,7 @@ def run_cell(cell: Cell, seeds: list[int], methods: list[str], epochs: int | Non
         )
         print(f"{cell.name} / {scenario}: {time.perf_counter() - t:.1f} s", file=sys.stderr)
     run.seconds = time.perf_counter() - t0
+    run.cpu_seconds = time.process_time() - c0
     return run
 
 
@@ -385,7 +391,8 @@ def write_cell(run: CellRun, out: Path, seeds: list[int], targets: list[Target])
         f"{', stored sorted by class' if cell.sorted_by_class else ''}), model "
         f"`{cell.arch}`{_kwargs(cell.model_kwargs)}, recipe {r.epochs} epochs, batch "
         f"{r.batch_size}, {r.optimizer} lr {r.lr}. Seeds {seeds}: each trains its own original; "
-        f"the same forget set for every seed. Cell wall time {run.seconds:.0f} s.",
+        f"the same forget set for every seed. Cell wall time {run.seconds:.0f} s "
+        f"(CPU time {run.cpu_seconds:.0f} s).",
         "",
         "Mean ± std (sample) over seeds. Percent except loss AUC. Class-wise: test acc is on the "
         "remaining classes' test samples, the forgotten classes' apart (OPTML/SalUn); MIA "
@@ -435,30 +442,39 @@ def _yes(met: bool) -> str:
 
 
 def write_summary(
-    runs: list[CellRun], targets: list[Target], out: Path, seeds: list[int], wall: float, args
+    runs: list[CellRun],
+    targets: list[Target],
+    out: Path,
+    seeds: list[int],
+    wall: float,
+    args,
+    cpu: float | None = None,
 ) -> list[tuple[str, bool, str]]:
     """``summary.md``; returns (target, met in every cell run, figures) for the console."""
     ran = [r for r in runs if not r.skipped]
     lines = [
         "# Benchmark matrix: summary",
         "",
-        f"Seeds {seeds}; {torch.get_num_threads()} CPU threads on "
+        f"Seeds {seeds}; {args.threads} torch thread(s) per process, {args.jobs} cell "
+        f"process(es) at once, on "
         f"{platform.processor() or platform.machine()}, torch {torch.__version__}; "
         f"{'quick smoke run (tiny epochs), not the real figures; ' if args.quick else ''}"
-        f"whole matrix {wall:.0f} s ({wall / 60:.1f} min). Produced by "
+        f"whole matrix {wall:.0f} s ({wall / 60:.1f} min) wall"
+        + (f", {cpu:.0f} s ({cpu / 60:.1f} min) CPU time summed over the cells" if cpu else "")
+        + ". Produced by "
         f"`python benchmarks/run_benchmark.py {' '.join(sys.argv[1:])}`.",
         "",
         "## Cells",
         "",
-        "| cell | what | wall time | per-cell results |",
-        "|---|---|---|---|",
+        "| cell | what | wall time | CPU time | per-cell results |",
+        "|---|---|---|---|---|",
     ]
     for r in runs:
         if r.skipped:
-            lines.append(f"| {r.cell.name} | {r.cell.title} | skipped | {r.skipped} |")
+            lines.append(f"| {r.cell.name} | {r.cell.title} | skipped | — | {r.skipped} |")
         else:
             lines.append(
-                f"| {r.cell.name} | {r.cell.title} | {r.seconds:.0f} s | "
+                f"| {r.cell.name} | {r.cell.title} | {r.seconds:.0f} s | {r.cpu_seconds:.0f} s | "
                 f"[{r.cell.name}.md]({r.cell.name}.md), [csv]({r.cell.name}.csv) |"
             )
     verdicts: list[tuple[str, bool, str]] = []
@@ -482,7 +498,8 @@ def write_summary(
         (
             "whole matrix < 30 minutes",
             wall_ok,
-            f"{wall:.0f} s for {len(ran)} cell(s) of {len(runs)}",
+            f"{wall:.0f} s wall for {len(ran)} cell(s) of {len(runs)}"
+            + (f" (CPU time {cpu:.0f} s)" if cpu is not None else ""),
         )
     )
     lines += ["", "## Verdict", "", "| target | met in every cell | figures |", "|---|---|---|"]
@@ -498,6 +515,40 @@ def write_summary(
 # ----------------------------------------------------------------------------- main
 
 
+def _cpu(runs: list[CellRun]) -> float:
+    return sum(r.cpu_seconds for r in runs)
+
+
+def _run_in_worker(
+    cell: Cell, seeds: list[int], methods: list[str], epochs: int | None, threads: int
+) -> CellRun:
+    torch.set_num_threads(threads)
+    return run_cell(cell, seeds, methods, epochs)
+
+
+def run_cells(
+    cells: list[Cell],
+    seeds: list[int],
+    methods: list[str],
+    epochs: int | None,
+    threads: int,
+    jobs: int,
+) -> Iterator[CellRun]:
+    """Each cell's run, in the order given; with ``jobs`` > 1 the cells run in that many
+    spawned processes at once (each with ``threads`` torch threads)."""
+    if jobs <= 1:
+        torch.set_num_threads(threads)
+        for cell in cells:
+            print(f"== {cell.name}: {cell.title}", file=sys.stderr)
+            yield run_cell(cell, seeds, methods, epochs)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
+        futures = [pool.submit(_run_in_worker, c, seeds, methods, epochs, threads) for c in cells]
+        for f in futures:
+            yield f.result()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--cells", default=None, help="all (default) or comma-separated cell names")
@@ -505,7 +556,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--methods", default=None, help="comma-separated (default: every method)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs of the originals")
     p.add_argument("--quick", action="store_true", help="smoke test: digits_mlp, seed 0, 2 epochs")
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads per process (default 1: on a machine shared with other work, "
+        "2 threads on 2 cores wait on each other's descheduled thread and small models run "
+        "several times slower; see method_speed.md)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="cells run in this many processes at once (e.g. 2 with --threads 1 on 2 cores)",
+    )
     p.add_argument("--out", type=Path, default=None, help=f"results folder (default {OUT})")
     p.add_argument("--list", action="store_true", help="list the cells and exit")
     args = p.parse_args(argv)
@@ -529,9 +593,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     runs: list[CellRun] = []
     targets: list[Target] = []
-    for cell in cells:
-        print(f"== {cell.name}: {cell.title}", file=sys.stderr)
-        run = run_cell(cell, seeds, methods, epochs)
+    for run in run_cells(cells, seeds, methods, epochs, args.threads, args.jobs):
+        cell = run.cell
         runs.append(run)
         if run.skipped:
             print(f"note: skipping cell {cell.name}: {run.skipped}", file=sys.stderr)
@@ -540,9 +603,9 @@ def main(argv: list[str] | None = None) -> int:
         targets += ts
         write_cell(run, out, seeds, ts)
         # a summary after every cell: a run stopped part-way still leaves its figures
-        write_summary(runs, targets, out, seeds, time.perf_counter() - t0, args)
+        write_summary(runs, targets, out, seeds, time.perf_counter() - t0, args, _cpu(runs))
     wall = time.perf_counter() - t0
-    verdicts = write_summary(runs, targets, out, seeds, wall, args)
+    verdicts = write_summary(runs, targets, out, seeds, wall, args, _cpu(runs))
     for kind, ok, fig in verdicts:
         print(f"{'MET ' if ok else 'MISS'} {kind}: {fig}")
     return 0

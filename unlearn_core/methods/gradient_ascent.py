@@ -272,8 +272,12 @@ class NegGradPlus(Method):
             tot_r, tot_f, steps = 0.0, 0.0, 0
             for idx_r in batches(len(yr), cfg["batch_size"], gen):
                 idx_r, idx_f = idx_r.to(dev), next(forget_iter).to(dev)
-                loss_r = F.cross_entropy(model(xr[idx_r]), yr[idx_r])
-                loss_f = F.cross_entropy(model(xf[idx_f]), yf[idx_f])
+                # one pass over both batches: in eval mode each sample's logits do not depend
+                # on the rest of its batch, so this is the two separate passes in one
+                logits = model(torch.cat((xr[idx_r], xf[idx_f])))
+                nr = len(idx_r)
+                loss_r = F.cross_entropy(logits[:nr], yr[idx_r])
+                loss_f = F.cross_entropy(logits[nr:], yf[idx_f])
                 loss = a * loss_r - (1.0 - a) * loss_f
                 if not torch.isfinite(loss):
                     log["diverged"] = True
@@ -282,9 +286,16 @@ class NegGradPlus(Method):
                 loss.backward()
                 if wd > 0:  # gradient of a * wd/2 * ||theta - theta_o||^2, added in place
                     with torch.no_grad():
-                        for p, p0 in zip(params, theta_o, strict=True):
-                            if p.grad is not None:
-                                p.grad.add_(p - p0, alpha=a * wd)
+                        pairs = [
+                            (p, p0)
+                            for p, p0 in zip(params, theta_o, strict=True)
+                            if p.grad is not None
+                        ]
+                        if pairs:
+                            ps, p0s = zip(*pairs, strict=True)
+                            torch._foreach_add_(
+                                [p.grad for p in ps], torch._foreach_sub(ps, p0s), alpha=a * wd
+                            )
                 opt.step()
                 tot_r += float(loss_r.detach())
                 tot_f += float(loss_f.detach())
