@@ -3,4 +3,7 @@ thin view."""
 
 from app_ui.entry import run_app
 
-run_app()
+# Streamlit runs this file as ``__main__``; a worker process spawned by the app (the UMAP
+# worker) re-imports it as ``__mp_main__`` and must not run the app.
+if __name__ != "__mp_main__":
+    run_app()

@@ -41,12 +41,8 @@ def run_app() -> None:
     if not first_paint.heavy_ready():
         light = nav.title == first.title and not st.query_params
     st.session_state[first_paint.LIGHT] = light
-    if light:  # the page draws itself torch-free; the app reruns once the imports are done
-        st.session_state[_FLAG] = True
-        try:
-            nav.run()
-        finally:
-            st.session_state[_FLAG] = False
+    if light:  # the page draws itself torch-free (before its through_app); the app reruns
+        nav.run()  # once the imports are done
         return
 
     from app_ui.common import init_state, sidebar, warm_up_in_background

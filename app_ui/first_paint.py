@@ -52,7 +52,6 @@ HEAVY = (
     "unlearn_core.plots.setup",
     "unlearn_core.selection",
     "unlearn_core.training",
-    "unlearn_core.analysis.embeddings",
 )
 #: seconds between the fallback polls for the imports (normally the import thread wakes the
 #: waiting sessions itself; a poll is a script run, which must stay rare)
@@ -70,8 +69,10 @@ def _loaded(name: str) -> bool:
 
 
 def heavy_ready() -> bool:
-    """Whether the heavy modules are imported (or their import has ended, failing or not)."""
-    if not _ready.is_set() and all(_loaded(m) for m in HEAVY):
+    """Whether the full app can run without a long wait: torch (most of the import time) is
+    imported, or the import thread has ended (failing or not). The rest of :data:`HEAVY`
+    then imports in a second or two, or is waited for."""
+    if not _ready.is_set() and _loaded("torch"):
         _ready.set()
     return _ready.is_set()
 

@@ -8,10 +8,10 @@ import streamlit as st
 from app_ui import first_paint
 from app_ui.entry import through_app
 
-through_app()  # a cold server's deep link runs the app's navigation first
 if st.session_state.get(first_paint.LIGHT) and not first_paint.heavy_ready():
     first_paint.first_page()  # a fresh server: torch is still being imported
     st.stop()
+through_app()  # a cold server's deep link runs the app's navigation first
 
 import json
 from pathlib import Path

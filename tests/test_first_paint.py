@@ -69,7 +69,7 @@ def test_the_first_paint_needs_no_library_and_keeps_what_was_done(monkeypatch):
 
 
 def test_heavy_ready_follows_the_imports():
-    assert first_paint.heavy_ready()  # this test process has imported them all
+    assert first_paint.heavy_ready()  # this test process has imported torch
     assert first_paint._loaded("torch") and not first_paint._loaded("no_such_module_here")
 
 
