@@ -430,6 +430,30 @@ def presets_doc(
     return doc
 
 
+def write_runs(path: Path, runs: list[Run]) -> None:
+    """Every run so far as CSV (rewritten after each unit: a stopped search keeps its runs)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(
+            ["arch", "method", "values", "unit", "request", "score", "collapsed", *SCORED, "error"]
+        )
+        for r in runs:
+            w.writerow(
+                [
+                    r.arch,
+                    r.method,
+                    json.dumps(r.combo, sort_keys=True),
+                    r.unit,
+                    r.request,
+                    _fmt(r.score),
+                    int(r.collapsed),
+                    *(_fmt(r.metrics.get(k)) for k in SCORED),
+                    r.error or "",
+                ]
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smoke test: one cell, request, seed")
@@ -511,6 +535,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {unit.label}: retrain failed to train, left out", file=sys.stderr)
             continue
         runs += run_unit(unit, methods, args.quick, args.device, args.skip_defaults)
+        write_runs(md_path.parent / f"{md_path.stem}_runs.csv", runs)
         print(f"  {unit.label}: {time.perf_counter() - t0:.1f}s", file=sys.stderr)
 
     table: dict[tuple[str, str], list[Candidate]] = {}
@@ -538,25 +563,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     doc = presets_doc(picks, table, md_rel, args.quick, base, scope, not args.skip_defaults)
     presets_path.write_text(json.dumps(doc, indent=2) + "\n")
-    with (md_path.parent / f"{md_path.stem}_runs.csv").open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(
-            ["arch", "method", "values", "unit", "request", "score", "collapsed", *SCORED, "error"]
-        )
-        for r in runs:
-            w.writerow(
-                [
-                    r.arch,
-                    r.method,
-                    json.dumps(r.combo, sort_keys=True),
-                    r.unit,
-                    r.request,
-                    _fmt(r.score),
-                    int(r.collapsed),
-                    *(_fmt(r.metrics.get(k)) for k in SCORED),
-                    r.error or "",
-                ]
-            )
+    write_runs(md_path.parent / f"{md_path.stem}_runs.csv", runs)
     for (arch, method), best in sorted(picks.items()):
         print(f"{arch:9s} {method:14s} {best.combo}  score {best.mean:.2f}", file=sys.stderr)
     print(f"wrote {md_path} and {presets_path} in {seconds:.0f}s", file=sys.stderr)

@@ -6,15 +6,17 @@ Writes scikit-learn's digits upscaled to 28x28 as standard IDX files (the MNIST 
         --methods retrain,salun,scrub,ssd,lrp --seeds 0,1 --json
 
 and checks, for each of SalUn, SCRUB, SSD and LRP, forget accuracy <= 2% and test accuracy
-within 2 points of retrain's (means over the seeds). Writes ``results/idx_done_when.md``.
+within 2 points of retrain's (means over the seeds). Writes ``results/idx_done_when.md`` and
+the command's JSON output to ``results/idx_done_when.json``.
 
-    python benchmarks/idx_done_when.py [--out benchmarks/results]
+    python benchmarks/idx_done_when.py [--out benchmarks/results] [--threads 1]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -66,25 +68,35 @@ def write_digits28(folder: Path) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / "results")
+    ap.add_argument(
+        "--threads", type=int, default=0, help="torch threads of the compare (0: torch's choice)"
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         write_digits28(folder)
         cmd = [sys.executable, "-m", "unlearn_core.cli", *COMMAND[:1], "--data", tmp, *COMMAND[1:]]
         t0 = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        env = dict(os.environ)
+        if args.threads:  # torch reads OMP_NUM_THREADS for its intra-op threads
+            env["OMP_NUM_THREADS"] = str(args.threads)
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
         wall = time.perf_counter() - t0
     if proc.returncode != 0:
         print(proc.stderr, file=sys.stderr)
         return proc.returncode
     doc = json.loads(proc.stdout)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "idx_done_when.json").write_text(proc.stdout, encoding="utf-8")
     rows = {r["method"]: r for r in doc["results"]}
     ref = rows["retrain"]
     lines = [
         "# Issue 8 done-when: CNN on 28x28 digit IDX files, forget class 7, seeds 0 and 1",
         "",
         "`unlearn compare --data DIR " + " ".join(COMMAND[1:]) + "`",
-        f"(digits upscaled to 28x28 written as IDX; {wall:.0f} s wall on 2 shared cores).",
+        f"(digits upscaled to 28x28 written as IDX; {wall:.0f} s wall on 2 shared cores"
+        f"{f', {args.threads} torch thread(s)' if args.threads else ''}; the command's JSON "
+        "output is in idx_done_when.json).",
         "Target per method: forget <= 2% and test_acc within 2 points of retrain (means).",
         "",
         "| method | forget % | retain % | test % (remaining classes) | test gap | time ratio | target |",

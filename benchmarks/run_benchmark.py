@@ -108,7 +108,14 @@ BASE_CELLS = {
         Cell("moons_mlp", "moons + MLP (random forgetting only)", "moons", "mlp", random_only=True),
     )
 }
-DEFAULT_CELLS = (*BASE_CELLS, "digits_mlp_sorted", "digits_cnn_sorted")
+#: every cell, and each (but moons, random forgetting only) stored sorted by class; the ResNet
+#: cells first, so that with ``--jobs`` the longest cells start early
+DEFAULT_CELLS = tuple(
+    sorted(
+        [*BASE_CELLS, *(f"{n}_sorted" for n, c in BASE_CELLS.items() if not c.random_only)],
+        key=lambda n: BASE_CELLS[n.removesuffix("_sorted")].arch != "resnet18",
+    )
+)
 
 
 def resolve_cell(name: str) -> Cell:
