@@ -20,13 +20,15 @@ Cells: see ``--list``. Any cell's name with ``_sorted`` appended runs that cell 
 set stored sorted by class (``Dataset.sorted_by_class``): results should not depend on storage
 order. A cell whose data or model the library cannot build here is skipped with a note.
 ``--quick`` is a smoke test (digits + MLP, one seed, 2 training epochs, results under
-``<out>/quick``).
+``<out>/quick``). Each cell also leaves ``<cell>_targets.json``; ``--summary-only`` rebuilds the
+summary over the cells named (default: the whole matrix) from those, for a matrix run in parts.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import math
 import multiprocessing
 import platform
@@ -34,7 +36,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -154,6 +156,32 @@ class CellRun:
     n_test: int = 0
     training: list[Training] = field(default_factory=list)
     scenarios: dict[str, MultiComparison] = field(default_factory=dict)
+
+
+@dataclass
+class CellRecord:
+    """What the summary needs of one cell, kept beside its tables (``<cell>_targets.json``) so
+    that a summary can be rebuilt over cells run at different times (``--summary-only``)."""
+
+    name: str
+    title: str
+    seconds: float
+    cpu_seconds: float
+    skipped: str | None
+    seeds: list[int]
+    targets: list[dict]
+
+    @classmethod
+    def of(cls, run: CellRun, seeds: list[int], targets: list[Target]) -> CellRecord:
+        return cls(
+            run.cell.name,
+            run.cell.title,
+            run.seconds,
+            run.cpu_seconds,
+            run.skipped,
+            seeds,
+            [asdict(t) for t in targets],
+        )
 
 
 def _stderr_progress(prefix: str) -> Progress:
@@ -433,7 +461,9 @@ def write_cell(run: CellRun, out: Path, seeds: list[int], targets: list[Target])
     lines += ["", "## Targets", "", "| target | scenario | met | figures |", "|---|---|---|---|"]
     lines += [f"| {t.kind} | {t.scenario} | {_yes(t.met)} | {t.figures} |" for t in targets]
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {stem.with_suffix('.md')} and .csv", file=sys.stderr)
+    record = CellRecord.of(run, seeds, targets)
+    (out / f"{cell.name}_targets.json").write_text(json.dumps(asdict(record), indent=1) + "\n")
+    print(f"wrote {stem.with_suffix('.md')}, .csv and _targets.json", file=sys.stderr)
 
 
 def _kwargs(kw: dict) -> str:
@@ -449,16 +479,18 @@ def _yes(met: bool) -> str:
 
 
 def write_summary(
-    runs: list[CellRun],
-    targets: list[Target],
+    records: list[CellRecord],
     out: Path,
     seeds: list[int],
     wall: float,
     args,
     cpu: float | None = None,
+    how: str = "",
 ) -> list[tuple[str, bool, str]]:
-    """``summary.md``; returns (target, met in every cell run, figures) for the console."""
-    ran = [r for r in runs if not r.skipped]
+    """``summary.md``; returns (target, met in every cell run, figures) for the console.
+    ``how`` says how the wall time was made up when the cells did not run in one go."""
+    ran = [r for r in records if not r.skipped]
+    targets = [Target(**t) for r in records for t in r.targets]
     lines = [
         "# Benchmark matrix: summary",
         "",
@@ -466,7 +498,7 @@ def write_summary(
         f"process(es) at once, on "
         f"{platform.processor() or platform.machine()}, torch {torch.__version__}; "
         f"{'quick smoke run (tiny epochs), not the real figures; ' if args.quick else ''}"
-        f"whole matrix {wall:.0f} s ({wall / 60:.1f} min) wall"
+        f"whole matrix {wall:.0f} s ({wall / 60:.1f} min) wall{how}"
         + (f", {cpu:.0f} s ({cpu / 60:.1f} min) CPU time summed over the cells" if cpu else "")
         + ". Produced by "
         f"`python benchmarks/run_benchmark.py {' '.join(sys.argv[1:])}`.",
@@ -476,13 +508,13 @@ def write_summary(
         "| cell | what | wall time | CPU time | per-cell results |",
         "|---|---|---|---|---|",
     ]
-    for r in runs:
+    for r in records:
         if r.skipped:
-            lines.append(f"| {r.cell.name} | {r.cell.title} | skipped | — | {r.skipped} |")
+            lines.append(f"| {r.name} | {r.title} | skipped | — | {r.skipped} |")
         else:
             lines.append(
-                f"| {r.cell.name} | {r.cell.title} | {r.seconds:.0f} s | {r.cpu_seconds:.0f} s | "
-                f"[{r.cell.name}.md]({r.cell.name}.md), [csv]({r.cell.name}.csv) |"
+                f"| {r.name} | {r.title} | {r.seconds:.0f} s | {r.cpu_seconds:.0f} s | "
+                f"[{r.name}.md]({r.name}.md), [csv]({r.name}.csv) |"
             )
     verdicts: list[tuple[str, bool, str]] = []
     groups: dict[str, list[Target]] = {}
@@ -505,15 +537,15 @@ def write_summary(
         (
             "whole matrix < 30 minutes",
             wall_ok,
-            f"{wall:.0f} s wall for {len(ran)} cell(s) of {len(runs)}"
+            f"{wall:.0f} s wall{how} for {len(ran)} cell(s) of {len(records)}"
             + (f" (CPU time {cpu:.0f} s)" if cpu is not None else ""),
         )
     )
     lines += ["", "## Verdict", "", "| target | met in every cell | figures |", "|---|---|---|"]
     lines += [f"| {k} | {_yes(ok)} | {fig} |" for k, ok, fig in verdicts]
-    skipped = [r for r in runs if r.skipped]
+    skipped = [r for r in records if r.skipped]
     if skipped:
-        lines += ["", "Skipped: " + "; ".join(f"{r.cell.name} ({r.skipped})" for r in skipped)]
+        lines += ["", "Skipped: " + "; ".join(f"{r.name} ({r.skipped})" for r in skipped)]
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {out / 'summary.md'}", file=sys.stderr)
     return verdicts
@@ -522,8 +554,8 @@ def write_summary(
 # ----------------------------------------------------------------------------- main
 
 
-def _cpu(runs: list[CellRun]) -> float:
-    return sum(r.cpu_seconds for r in runs)
+def _cpu(records: list[CellRecord]) -> float:
+    return sum(r.cpu_seconds for r in records)
 
 
 def _run_in_worker(
@@ -579,6 +611,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--out", type=Path, default=None, help=f"results folder (default {OUT})")
     p.add_argument("--list", action="store_true", help="list the cells and exit")
+    p.add_argument(
+        "--summary-only",
+        action="store_true",
+        help="run nothing: rebuild summary.md over the cells' <cell>_targets.json in --out",
+    )
     args = p.parse_args(argv)
     if args.list:
         for c in BASE_CELLS.values():
@@ -597,22 +634,31 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or (OUT / "quick" if args.quick else OUT)
     out.mkdir(parents=True, exist_ok=True)
 
-    t0 = time.perf_counter()
-    runs: list[CellRun] = []
-    targets: list[Target] = []
-    for run in run_cells(cells, seeds, methods, epochs, args.threads, args.jobs):
-        cell = run.cell
-        runs.append(run)
-        if run.skipped:
-            print(f"note: skipping cell {cell.name}: {run.skipped}", file=sys.stderr)
-            continue
-        ts = check_targets(run)
-        targets += ts
-        write_cell(run, out, seeds, ts)
-        # a summary after every cell: a run stopped part-way still leaves its figures
-        write_summary(runs, targets, out, seeds, time.perf_counter() - t0, args, _cpu(runs))
-    wall = time.perf_counter() - t0
-    verdicts = write_summary(runs, targets, out, seeds, wall, args, _cpu(runs))
+    if args.summary_only:
+        records = []
+        for name in names:
+            f = out / f"{name}_targets.json"
+            if not f.exists():
+                raise SystemExit(f"no results for cell {name!r} in {out} ({f.name} is missing)")
+            records.append(CellRecord(**json.loads(f.read_text())))
+        wall = sum(r.seconds for r in records)
+        how = " (cell wall times summed: the cells ran in separate runs)"
+        seeds = sorted({s for r in records for s in r.seeds})
+        verdicts = write_summary(records, out, seeds, wall, args, _cpu(records), how)
+    else:
+        t0 = time.perf_counter()
+        records: list[CellRecord] = []
+        for run in run_cells(cells, seeds, methods, epochs, args.threads, args.jobs):
+            ts = [] if run.skipped else check_targets(run)
+            records.append(CellRecord.of(run, seeds, ts))
+            if run.skipped:
+                print(f"note: skipping cell {run.cell.name}: {run.skipped}", file=sys.stderr)
+                continue
+            write_cell(run, out, seeds, ts)
+            # a summary after every cell: a run stopped part-way still leaves its figures
+            write_summary(records, out, seeds, time.perf_counter() - t0, args, _cpu(records))
+        wall = time.perf_counter() - t0
+        verdicts = write_summary(records, out, seeds, wall, args, _cpu(records))
     for kind, ok, fig in verdicts:
         print(f"{'MET ' if ok else 'MISS'} {kind}: {fig}")
     return 0
