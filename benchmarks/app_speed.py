@@ -332,10 +332,11 @@ def write(t: Timings, out: Path, args, load: tuple) -> None:
     lines = [
         "# App speed in the browser (issue 11)",
         "",
-        f"Written by `python benchmarks/app_speed.py` ({args.reps} repetitions; a fresh server "
-        "each). Headless Chromium on the same machine as the server: "
+        f"Written by `python benchmarks/app_speed.py` ({len(t.runs.get('first visit', []))} "
+        "repetitions; a fresh server each). Headless Chromium on the same machine as the server: "
         f"{os.cpu_count()} CPU cores, shared with other sessions' work. Load average (1/5/15 "
-        f"min) {list(load[0])} at the start, {list(load[1])} at the end.",
+        f"min) {[round(v, 2) for v in load[0]]} at the start, {[round(v, 2) for v in load[1]]} "
+        f"at the end{' of rebuilding this table from the run log' if args.from_log else ''}.",
         "",
         "| step | goal | median | range | met |",
         "|---|---|---|---|---|",
@@ -357,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--library", action="store_true", help="in-process UMAP frame timings")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--note", default="")
+    ap.add_argument("--from-log", type=Path, help="rebuild the table from a run's stderr log")
     args = ap.parse_args(argv)
     if chromium_path() is None:
         print("no chromium found (apt-get install chromium)", file=sys.stderr)
@@ -364,6 +366,11 @@ def main(argv: list[str] | None = None) -> int:
     from playwright.sync_api import sync_playwright
 
     t = Timings()
+    if args.from_log:
+        for line in args.from_log.read_text().splitlines():
+            name, sep, rest = line.rpartition(": ")
+            if sep and rest.endswith(" s") and not line.startswith(" "):
+                t.runs.setdefault(name, []).append(float(rest[:-2]))
     load0 = os.getloadavg()
     with (
         tempfile.TemporaryDirectory(
@@ -376,12 +383,16 @@ def main(argv: list[str] | None = None) -> int:
             cache = Path(tmp) / f"rep{k}"
             cache.mkdir()
             one_repetition(browser, t, cache)
-        if args.embeddings:
-            (Path(tmp) / "embed").mkdir()
-            embeddings(browser, t, Path(tmp) / "embed")
-        if args.scale:
-            (Path(tmp) / "scale").mkdir()
-            scale(browser, t, Path(tmp) / "scale")
+        for wanted, name, fn in (
+            (args.embeddings, "embed", embeddings),
+            (args.scale, "scale", scale),
+        ):
+            if wanted:
+                (Path(tmp) / name).mkdir()
+                try:
+                    fn(browser, t, Path(tmp) / name)
+                except Exception as exc:  # noqa: BLE001 - keep what was measured, say what failed
+                    t.notes.append(f"The {fn.__name__} section failed: {str(exc).splitlines()[0]}")
         browser.close()
     if args.library:
         library_embeddings(t)
