@@ -46,10 +46,16 @@ class Timing:
 
     label: str
     seconds: list[float] = field(default_factory=list)
+    #: CPU time of the process over the same runs (hardly moved by other work on the machine)
+    cpu: list[float] = field(default_factory=list)
 
     @property
     def median(self) -> float:
         return statistics.median(self.seconds)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu)
 
 
 def before_methods(rev: str, names: list[str]) -> dict[str, Method]:
@@ -123,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         f"`python benchmarks/method_speed.py {' '.join(sys.argv[1:])}` on "
         f"{platform.machine()} ({time.strftime('%Y-%m-%d %H:%M')} UTC), a 2-core machine "
         "shared with other work: medians over the repetitions, each round running retrain and "
-        "every method in turn. Class-wise request (class 3), default presets, seed 0."
+        "every method in turn. Class-wise request (class 3), default presets, seed 0. CPU time "
+        "(the process's, all threads) is the steadier measure on a loaded machine; with 2 "
+        "threads it includes the time a thread spins waiting for the other."
         + (f" `@{args.before}`: the method's module as it was at {args.before}." if old else ""),
     ]
     for cell_name in args.cells.split(","):
@@ -142,23 +150,27 @@ def main(argv: list[str] | None = None) -> int:
             for rep in range(args.reps):
                 for key, row in rows.items():
                     name = key.removesuffix("@before")
+                    c0 = time.process_time()
                     if key.endswith("@before"):
                         row.seconds.append(time_old(old[name], name, model, task, rep))
                     else:
                         row.seconds.append(run_method(name, model, task, seed=rep).seconds)
+                    row.cpu.append(time.process_time() - c0)
                 print(f"{cell.name}, {threads} thread(s): round {rep + 1} done", file=sys.stderr)
-            ref = rows["retrain"].median
+            ref, cref = rows["retrain"].median, rows["retrain"].cpu_median
             lines += [
                 "",
                 f"## {cell.title}, {threads} torch thread(s)",
                 "",
-                "| method | median s | runs (s) | time ratio |",
-                "|---|---|---|---|",
+                "| method | median wall s | runs, wall s | ratio (wall) | median CPU s | "
+                "ratio (CPU) |",
+                "|---|---|---|---|---|---|",
             ]
             for row in rows.values():
                 runs = ", ".join(f"{s:.2f}" for s in row.seconds)
                 lines.append(
-                    f"| {row.label} | {row.median:.2f} | {runs} | {100 * row.median / ref:.0f}% |"
+                    f"| {row.label} | {row.median:.2f} | {runs} | {100 * row.median / ref:.0f}% | "
+                    f"{row.cpu_median:.2f} | {100 * row.cpu_median / cref:.0f}% |"
                 )
             args.out.write_text("\n".join(lines) + "\n")  # after every block
             print(f"wrote {args.out}", file=sys.stderr)
