@@ -32,6 +32,7 @@ def run_app() -> None:
                 _page("pages/unlearn.py", "3 · Unlearn"),
                 _page("pages/compare.py", "4 · Compare"),
                 _page("pages/attack.py", "5 · Attack"),
+                _page("pages/audit.py", "5b · Audit"),
             ],
             "Read": [_page("pages/learn.py", "6 · Learn")],
             "History": [_page("pages/runs.py", "Runs")],

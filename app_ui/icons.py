@@ -8,6 +8,7 @@ PAGE_ICONS = {
     "pages/unlearn.py": ":material/cleaning_services:",
     "pages/compare.py": ":material/bar_chart:",
     "pages/attack.py": ":material/policy:",
+    "pages/audit.py": ":material/fact_check:",
     "pages/learn.py": ":material/school:",
     "pages/runs.py": ":material/history:",
 }

@@ -26,8 +26,14 @@ from unlearn_core.runstore import RunStore, RunStoreError, UnknownRunError, data
 from unlearn_core.training import TrainConfig, evaluate
 
 S = st.session_state
-URL_KEYS = ("model", "forget", "run", "job")
-KIND_WORDS = {"model": "model", "forget": "forget set", "run": "run", "job": "job"}
+URL_KEYS = ("model", "forget", "run", "job", "audit")
+KIND_WORDS = {
+    "model": "model",
+    "forget": "forget set",
+    "run": "run",
+    "job": "job",
+    "audit": "audit",
+}
 
 
 def run_store() -> RunStore:
@@ -271,6 +277,12 @@ def restore_job(jid: str) -> None:
             S["dataset"] = ctx["dataset"]
 
 
+def restore_audit(aid: str) -> None:
+    from app_ui.audit_jobs import restore_audit as restore  # (it imports this module)
+
+    restore(aid)
+
+
 def restore_from_url() -> None:
     """Reopen what the URL names when it differs from what this session shows."""
     qp = st.query_params
@@ -287,6 +299,7 @@ def restore_from_url() -> None:
         ("model", restore_model),
         ("forget", restore_forget),
         ("job", restore_job),
+        ("audit", restore_audit),
     )
     done_run = False
     for key, fn in steps:
@@ -339,6 +352,10 @@ def session_ids() -> dict[str, str]:
     job = job_for("compare")
     if job is not None and not job.done:
         out["job"] = job.id
+    from app_ui.audit_jobs import stored_audit_id  # (it imports this module)
+
+    if stored_audit_id():
+        out["audit"] = stored_audit_id()
     return out
 
 

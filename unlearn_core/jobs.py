@@ -60,6 +60,11 @@ class Job:
     def cancel(self) -> None:
         self._cancel.set()
 
+    @property
+    def cancel_requested(self) -> bool:
+        """Whether :meth:`cancel` was called (for work that stops through ``should_stop``)."""
+        return self._cancel.is_set()
+
     def wait(self, timeout: float | None = None) -> bool:
         end = None if timeout is None else time.perf_counter() + timeout
         while not self.done:

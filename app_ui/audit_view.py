@@ -1,0 +1,423 @@
+"""The Audit page's Streamlit parts: the run form (with its cost up front), a job's live
+progress with Cancel, and the results: scores, the epsilon embedding with its instance view,
+relearning curves. The sweep section is in :mod:`app_ui.sweep_view`. Figures come from
+:mod:`unlearn_core.plots.audit`."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+import torch
+
+from app_ui.audit_jobs import (
+    AUDIT_ID,
+    AUDIT_JOB,
+    ShownAudit,
+    audit_estimate,
+    current_audit,
+    ray_available,
+    start_audit,
+)
+from app_ui.common import POLL_S, chart, job_for, job_registry
+from app_ui.tables import Column, show_table
+from app_ui.text import clause
+from unlearn_core.audit.executors import default_workers
+from unlearn_core.audit.pipeline import DEFAULT_MODELS
+from unlearn_core.audit.relearn import RelearnCurve, recovery_summary
+from unlearn_core.data import Dataset
+from unlearn_core.estimates import format_duration
+from unlearn_core.experiment import REFERENCE
+from unlearn_core.forget import ForgetRequest, ForgetSplit, make_split
+from unlearn_core.methods import list_methods
+from unlearn_core.plots import audit as P
+from unlearn_core.selection import ids_from_selection
+from unlearn_core.training import TrainConfig
+
+S = st.session_state
+#: the relearning choices: label -> ``run_audit``'s ``relearn``
+RELEARN_CHOICES = {"off": None, "forget samples": "forget", "retain only": "retain"}
+#: retained samples drawn behind the forget samples on the embedding
+CONTEXT_SAMPLES = 600
+#: the methods preselected (those the issue's CLI example names, where offered)
+DEFAULT_AUDIT_METHODS = ("scrub", "salun", "finetune")
+
+SCORE_COLUMNS = (
+    Column("method", "model", text=True),
+    Column("forget_quality", "forget quality", fmt=".3f",
+           help="NeurIPS-23 score over the K models (0-1, higher: closer to retrain)"),
+    Column("final_score", "final score", fmt=".3f",
+           help="forget quality x retain and test accuracy ratios to retrain"),
+    Column("privacy_score", "worst-case privacy", fmt=".3f",
+           help="Unlearning Comparator's single-model score (1: no threshold attack tells "
+           "it from retrain)"),
+    Column("forget_acc", "forget acc", "%"),
+    Column("retain_acc", "retain acc", "%"),
+    Column("test_acc", "test acc", "%"),
+    Column("mia", "MIA", "%"),
+    Column("relearn_steps", "relearn steps", fmt=".0f",
+           help="steps until forget accuracy is back (— : not within the budget or not run)"),
+    Column("failed_models", "failed models", fmt=".0f"),
+)  # fmt: skip
+
+
+def audit_options(split: ForgetSplit) -> dict[str, str]:
+    """name -> label of the methods an audit offers (the demonstration included, labelled)."""
+    specs = [s for s in list_methods(demonstrations=True) if s.name != REFERENCE]
+    return {s.name: s.label for s in specs if split.is_class_wise or "forget_class" not in s.needs}
+
+
+# ------------------------------------------------------------------ form
+def audit_form(data: Dataset, entry: dict, split: ForgetSplit) -> None:
+    """Methods, K, seed, executor, relearning, the estimate, and Run."""
+    options = audit_options(split)
+    S.setdefault("au_methods", [m for m in DEFAULT_AUDIT_METHODS if m in options])
+    S["au_methods"] = [m for m in S["au_methods"] if m in options]
+    S.setdefault("au_k", DEFAULT_MODELS)
+    S.setdefault("au_seed", int(S["train_seed"]))
+    S.setdefault("au_workers", default_workers())
+    methods = st.multiselect(
+        "Methods to audit", list(options), key="au_methods", format_func=options.get
+    )
+    cols = st.columns(4)
+    with cols[0]:
+        k = int(
+            st.number_input(
+                "K (models per side)", 2, 64, step=1, key="au_k",
+                help="The audit trains K originals and K retrained models and runs each "
+                "method on each original. More models resolve epsilon finer, at K times the cost.",
+            )
+        )  # fmt: skip
+    with cols[1]:
+        seed = int(
+            st.number_input(
+                "First seed", 0, 2**31 - 1, step=1, key="au_seed",
+                help="Seeds run from this one up; with your model's training seed, the first "
+                "original is your model's recipe and seed.",
+            )
+        )  # fmt: skip
+    with cols[2]:
+        executors = ["local"] + (["ray"] if ray_available() else [])
+        executor = st.radio(
+            "Executor", executors, key="au_executor", horizontal=True,
+            help=None if len(executors) > 1 else "Ray is offered when it is installed "
+            '(pip install -e ".[ray]").',
+        )  # fmt: skip
+    with cols[3]:
+        workers = int(
+            st.number_input(
+                "Workers", 1, max(default_workers(), 1), step=1,
+                key="au_workers", help="Parallel processes (one torch thread each).",
+            )
+        )  # fmt: skip
+    relearn_label = st.radio(
+        "Relearning attack", list(RELEARN_CHOICES), key="au_relearn", horizontal=True,
+        help="Fine-tune the first seed's models on a few forget samples (plus retain "
+        "samples), or on retain samples only, and count the steps until they recover.",
+    )  # fmt: skip
+    relearn = RELEARN_CHOICES[relearn_label]
+    recipe = TrainConfig.from_dict(S["recipe"])
+    job = job_for(AUDIT_JOB)
+    running = job is not None and not job.done
+    if methods and not running:
+        secs, basis = audit_estimate(
+            data, split, S["arch"], recipe, list(methods), k, workers, relearn is not None
+        )
+        st.caption(f"Estimated time: about {format_duration(secs)} on this machine ({basis}).")
+    if st.button(
+        "Run the audit", key="au_run", type="primary", disabled=running or not methods,
+        help="Runs in the background; the result is stored in the run store.",
+    ):  # fmt: skip
+        start_audit(
+            data=data, spec=dict(S["dataset"]), arch=S["arch"], recipe=recipe, split=split,
+            methods=list(methods), models=k, seed=seed, executor=executor, workers=workers,
+            relearn=relearn,
+        )  # fmt: skip
+        st.rerun()
+
+
+def job_progress(purpose: str, key: str) -> None:
+    """A running job's progress (moving) and Cancel; a finished one's outcome."""
+    job = job_for(purpose)
+    if job is None:
+        return
+    if not job.done:
+
+        @st.fragment(run_every=POLL_S)
+        def _live(job_id: str) -> None:
+            j = job_registry().get(job_id)
+            if j is None or j.done:
+                st.rerun()
+            st.progress(j.fraction, text=f"{j.message or 'starting'} · {j.elapsed:.0f} s")
+            if st.button("Cancel", key=f"{key}_cancel"):
+                j.cancel()
+                st.toast("Cancelling: work already started finishes, the rest is not run.")
+
+        _live(job.id)
+        return
+    seen = S.setdefault("_au_seen", {})
+    if seen.get(purpose) != job.id:
+        seen[purpose] = job.id
+        if purpose == AUDIT_JOB and job.result:
+            S[AUDIT_ID] = job.result
+    if job.state == "failed":
+        st.error(f"It failed: {clause(job.error or 'no reason given')}.")
+    elif job.state == "cancelled":
+        st.warning("Cancelled: what had finished is shown below; the rest was not run.")
+    elif job.error:
+        st.warning(clause(job.error) + ".")
+
+
+# ------------------------------------------------------------------ results
+def score_rows(result) -> list[dict]:
+    rows = [result.reference_row("original"), result.reference_row(REFERENCE)]
+    rows += [{**m.row(), "method": m.label} for m in result.methods]
+    return rows
+
+
+def show_scores(result) -> None:
+    st.markdown("#### Scores against retrain")
+    k = result.models_per_side
+    q = next((m.quality for m in result.methods if m.quality), None)
+    top = f"; with K = {k} the largest finite epsilon is {q.max_finite_epsilon:.2f}" if q else ""
+    st.caption(
+        "How to read it: forget quality near 1 means each forget sample's outputs under the K "
+        "unlearned models cannot be told from the K retrained models' (per-sample epsilon near "
+        f"0){top}. The original and retrain rows are the references (mean over their K models)."
+    )
+    show_table(score_rows(result), SCORE_COLUMNS)
+    for m in result.methods:
+        if m.error:
+            st.error(f"{m.label}: {clause(m.error)}.")
+    if result.cancelled:
+        st.warning("This audit was cancelled: the models not run are counted as failed.")
+
+
+def _split_of(shown: ShownAudit) -> ForgetSplit:
+    return make_split(shown.data, ForgetRequest.from_dict(shown.result.forget))
+
+
+def _first_original(aid: str, shown: ShownAudit, entry: dict | None):
+    """The first seed's original: the session's model when it has the audit's recipe, seed,
+    architecture and dataset, else trained again with them (once per server)."""
+    r = shown.result
+    same = (
+        entry is not None
+        and S["arch"] == r.model
+        and int(S["train_seed"]) == r.seeds[0]
+        and TrainConfig.from_dict(S["recipe"]).to_dict() == r.train_config
+        and S["dataset"] == shown.spec
+    )
+    if same:
+        return entry["model"], "your trained model (the audit's recipe and first seed)"
+    cache = _originals()
+    if aid not in cache:
+        from unlearn_core.training import train_new_model
+
+        with st.spinner("Training the audit's first original for the embedding…"):
+            cache[aid], _ = train_new_model(
+                shown.data, r.model, TrainConfig.from_dict(r.train_config), seed=r.seeds[0]
+            )
+    return cache[aid], f"the audit's first original (seed {r.seeds[0]}, trained again here)"
+
+
+@st.cache_resource
+def _originals() -> dict:
+    return {}
+
+
+@st.cache_resource
+def _frames() -> dict:
+    """(audit id, frame kind) -> (ids, 2-D coordinates, axis titles)."""
+    return {}
+
+
+def _frame(aid: str, shown: ShownAudit, model, kind: str) -> tuple[np.ndarray, np.ndarray, tuple]:
+    key = (aid, kind)
+    cache = _frames()
+    if key not in cache:
+        from unlearn_core.analysis.embeddings import model_features, pca_frame
+
+        split = _split_of(shown)
+        rng = np.random.default_rng(0)
+        retain = split.retain_idx.numpy()
+        ctx = np.sort(rng.choice(retain, min(CONTEXT_SAMPLES, len(retain)), replace=False))
+        ids = np.concatenate([np.asarray(shown.result.forget_ids), ctx])
+        feats = model_features([model], shown.data.x_train[torch.as_tensor(ids)])[0]
+        if kind == "UMAP":
+            from app_ui.common import umap_process
+
+            xy = umap_process().fit([feats])[0]
+            axes = ("UMAP 1", "UMAP 2")
+        else:
+            xy = pca_frame([feats])[0]
+            axes = ("PC 1 of the features", "PC 2")
+        cache[key] = (ids, np.asarray(xy), axes)
+    return cache[key]
+
+
+def show_embedding(aid: str, shown: ShownAudit, entry: dict | None) -> None:
+    r = shown.result
+    scored = [m for m in r.methods if m.quality]
+    st.markdown("#### Where the hard samples are: epsilon on the embedding")
+    if not scored:
+        st.info("No method has per-sample epsilons (none finished on enough models).")
+        return
+    cols = st.columns([2, 1])
+    with cols[0]:
+        method = st.selectbox(
+            "Epsilons of", [m.method for m in scored], key="au_emb_method",
+            format_func=lambda n: r.get(n).label,
+        )  # fmt: skip
+    with cols[1]:
+        kind = st.radio("Frame", ["PCA", "UMAP"], key="au_frame", horizontal=True)
+    model, source = _first_original(aid, shown, entry)
+    with st.spinner(f"Computing the {kind} frame…"):
+        ids, xy, axes = _frame(aid, shown, model, kind)
+    n_f = len(r.forget_ids)
+    q = r.get(method).quality
+    names = shown.data.classes
+    labels = [str(names[int(y)]) for y in shown.data.y_train[torch.as_tensor(ids)].tolist()]
+    fig = P.epsilon_embedding(
+        xy[:n_f], ids[:n_f], q.epsilons, labels[:n_f],
+        context_xy=xy[n_f:], context_ids=ids[n_f:], context_labels=labels[n_f:],
+        epsilon_max=q.max_finite_epsilon,
+        title=f"Per-sample epsilon of {r.get(method).label} on the features of the original",
+        axes=axes,
+    )  # fmt: skip
+    st.caption(
+        f"How to read it: each coloured point is a forget sample on {source}'s features; dark "
+        "red = its outputs under this method's models are easy to tell from retrained models' "
+        f"(high epsilon; colours saturate at {q.max_finite_epsilon:.2f}, the most K models can "
+        "resolve short of full separation). Click any point for its instance view."
+    )
+    event = chart(fig, "au_scatter", tools=True, on_select="rerun", selection_mode=("points",))
+    picked = ids_from_selection(event if event else S.get("au_scatter"))
+    if picked:
+        S["au_instance"] = int(picked[0])
+    if S.get("au_instance") is not None:
+        instance_view(shown, int(S["au_instance"]), method)
+
+
+def instance_probabilities(shown: ShownAudit, sample: int, method: str) -> dict[str, np.ndarray]:
+    """The class probabilities of training sample ``sample`` under the first seed's original,
+    unlearned (``method``) and retrained models, from the logits the audit kept."""
+    r = shown.result
+    if sample in r.forget_ids:
+        part, row = "forget", r.forget_ids.index(sample)
+    else:
+        retain = _split_of(shown).retain_idx.tolist()
+        if sample not in retain:
+            raise ValueError(f"sample {sample} is not in this audit's training set")
+        part, row = "retain", retain.index(sample)
+    out = {}
+    for name in ("original", method, REFERENCE):
+        logits = r.logits.get(name)
+        if logits is not None:
+            out[name] = torch.softmax(torch.tensor(getattr(logits, part)[row]), 0).numpy()
+    return out
+
+
+def instance_view(shown: ShownAudit, sample: int, method: str) -> None:
+    data, r = shown.data, shown.result
+    if not 0 <= sample < data.n_train:
+        st.warning(f"Sample {sample} is not in this dataset.")
+        return
+    probs = instance_probabilities(shown, sample, method)
+    label = int(data.y_train[sample])
+    where = "forget" if sample in r.forget_ids else "retained"
+    st.markdown(f"##### Sample {sample} · class {data.classes[label]} · {where}")
+    cols = st.columns([1, 4])
+    with cols[0]:
+        if data.kind == "image":
+            st.image(data.image(sample), width=120, caption=f"sample {sample}")
+        else:
+            vec = data.x_train[sample].flatten().tolist()
+            st.table({"feature": list(range(len(vec))), "value": [f"{v:.3f}" for v in vec]})
+        if where == "forget":
+            m = r.get(method)
+            eps = m.quality.epsilons[r.forget_ids.index(sample)] if m and m.quality else None
+            st.caption(f"epsilon: {'—' if eps is None else f'{eps:.2f}'}")
+    with cols[1]:
+        fig = P.instance_probabilities(
+            {("unlearned: " + n if n == method else n): p for n, p in probs.items()},
+            data.classes, label=label,
+            title=f"Class probabilities of sample {sample} under each model (first seed)",
+        )  # fmt: skip
+        chart(fig, "au_instance_chart")
+    st.caption(
+        "How to read it: a forgotten sample should get about the probabilities retrain gives "
+        "it; an unlearned model that still favours the true class, like the original, kept it."
+    )
+
+
+def relearn_curves(result) -> list[RelearnCurve]:
+    """The first seed's curves that ran: original, retrain, then each method."""
+    raw = [result.relearn_reference.get("original"), result.relearn_reference.get(REFERENCE)]
+    raw += [m.relearn for m in result.methods]
+    return [RelearnCurve.from_dict(c) for c in raw if c and not c.get("error")]
+
+
+def show_relearning(result) -> None:
+    st.markdown("#### Relearning: does the forgotten data come back?")
+    if not result.relearn_mode:
+        st.caption("Not run for this audit (choose a relearning attack before running).")
+        return
+    curves = relearn_curves(result)
+    if not curves:
+        st.warning("No relearning curve finished.")
+        return
+    what = (
+        "a few forget samples plus retain samples"
+        if result.relearn_mode == "forget"
+        else ("retain samples only")
+    )
+    st.caption(
+        f"How to read it: each model is fine-tuned on {what}; a method that climbs back to the "
+        "dotted line much faster than retrain did not remove the knowledge, whatever its "
+        "forget accuracy says."
+    )
+    cols = st.columns([3, 2])
+    with cols[0]:
+        chart(
+            P.recovery_curves(curves, title="Forget accuracy while relearning"), "au_relearn_chart"
+        )
+    with cols[1]:
+        rows = [s.to_dict() for s in recovery_summary(curves)]
+        show_table(
+            rows,
+            (
+                Column("model", "model", text=True),
+                Column("steps_to_recover", "steps to recover", fmt=".0f"),
+                Column("speed_vs_retrain", "x retrain's steps", fmt=".2f"),
+                Column("reading", "reading", text=True),
+            ),
+            notes=False,
+        )
+
+
+def show_audit(aid: str, shown: ShownAudit, entry: dict | None) -> None:
+    r = shown.result
+    st.subheader("Results")
+    st.caption(
+        f"{r.dataset} / {r.model}, forget {r.forget.get('description', '')}, K = "
+        f"{r.models_per_side} (seeds {r.seeds[0]}–{r.seeds[-1]}), {r.executor} with "
+        f"{r.workers} worker(s), {format_duration(r.seconds or 0.0)}"
+        + (f" · stored as `{aid}`" if shown.stored else " · not stored")
+    )
+    show_scores(r)
+    show_embedding(aid, shown, entry)
+    show_relearning(r)
+
+
+__all__ = [
+    "RELEARN_CHOICES",
+    "SCORE_COLUMNS",
+    "audit_form",
+    "audit_options",
+    "current_audit",
+    "instance_probabilities",
+    "job_progress",
+    "relearn_curves",
+    "score_rows",
+    "show_audit",
+]

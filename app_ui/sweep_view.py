@@ -1,0 +1,151 @@
+"""The Audit page's Sweep section: search one method's registry knobs on the session's model
+and forget set (a server-side job), show the trials and the gap against each knob, and apply
+the best settings to the Unlearn page."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app_ui.audit_jobs import SWEEP_JOB, start_sweep, sweep_registry
+from app_ui.audit_view import job_progress
+from app_ui.common import chart, job_for, page_link
+from app_ui.tables import Column, show_table
+from unlearn_core.audit.executors import default_workers
+from unlearn_core.audit.sweep import SAMPLERS, SweepError, SweepResult, search_space, trials_table
+from unlearn_core.data import Dataset
+from unlearn_core.experiment import REFERENCE
+from unlearn_core.forget import ForgetSplit
+from unlearn_core.methods import list_methods
+from unlearn_core.plots import audit as P
+from unlearn_core.selection import default_methods
+from unlearn_core.training import TrainConfig
+
+S = st.session_state
+#: trials offered by default (a grid of 3 x 3 over two knobs plus a few)
+DEFAULT_TRIALS = 12
+
+
+def tunable_methods(split: ForgetSplit) -> dict[str, str]:
+    """name -> label of the unlearning methods with knobs the registry marks for search."""
+    out = {}
+    for s in list_methods():
+        if s.name == REFERENCE or (not split.is_class_wise and "forget_class" in s.needs):
+            continue
+        try:
+            search_space(s.name)
+        except SweepError:
+            continue
+        out[s.name] = s.label
+    return out
+
+
+def apply_best(result: SweepResult, split: ForgetSplit) -> dict:
+    """Write the best trial's settings where the Unlearn page reads a method's overrides
+    (``methods[name]``) and add the method to its chosen methods; returns the settings."""
+    best = dict(result.best.params)
+    methods = dict(S.get("methods") or {})
+    methods[result.method] = {**methods.get(result.method, {}), **result.fixed, **best}
+    S["methods"] = methods
+    chosen = S.get("chosen_methods")
+    if chosen is None:
+        names = [s.name for s in list_methods() if s.name != REFERENCE]
+        chosen = default_methods(names, split.is_class_wise)
+    if result.method not in chosen:
+        chosen = [*chosen, result.method]
+    S["chosen_methods"] = list(chosen)
+    return best
+
+
+def sweep_section(data: Dataset, entry: dict, split: ForgetSplit) -> None:
+    st.subheader("Sweep: search a method's settings")
+    st.caption(
+        "Each trial runs the method with other settings on your model and forget set and "
+        "scores its gap to one retrained model (mean absolute difference over forget, retain "
+        "and test accuracy and MIA, in points; smaller is closer)."
+    )
+    options = tunable_methods(split)
+    if not options:
+        st.info("No method offered here has settings marked for search.")
+        return
+    cols = st.columns(4)
+    S.setdefault("sw_trials", DEFAULT_TRIALS)
+    with cols[0]:
+        method = st.selectbox("Method", list(options), key="sw_method", format_func=options.get)
+    with cols[1]:
+        trials = int(st.number_input("Trials", 1, 200, step=1, key="sw_trials"))
+    with cols[2]:
+        sampler = st.radio("Sampler", list(SAMPLERS), key="sw_sampler", horizontal=True,
+                           help="optuna: seeded TPE; grid: evenly over each declared range")  # fmt: skip
+    with cols[3]:
+        S.setdefault("sw_workers", default_workers())
+        workers = int(st.number_input("Workers", 1, max(default_workers(), 1), key="sw_workers"))
+    space = search_space(method)
+    st.caption(
+        "Searched: "
+        + ", ".join(
+            f"`{d.name}` {d.low:g}–{d.high:g}{' (log)' if d.log else ''}"
+            if d.kind != "categorical"
+            else f"`{d.name}` in {list(d.choices)}"
+            for d in space
+        )
+    )
+    job = job_for(SWEEP_JOB)
+    running = job is not None and not job.done
+    if st.button("Run the sweep", key="sw_run", disabled=running):
+        start_sweep(
+            data=data, model=entry["model"], recipe=TrainConfig.from_dict(S["recipe"]),
+            split=split, method=method, trials=trials, sampler=sampler,
+            seed=int(S["train_seed"]), executor="local", workers=workers,
+        )  # fmt: skip
+        st.rerun()
+    job_progress(SWEEP_JOB, "sw")
+    if job is not None and job.done and job.result:
+        result = sweep_registry().get(job.result)
+        if result is not None:
+            show_sweep(result, split)
+
+
+def show_sweep(result: SweepResult, split: ForgetSplit) -> None:
+    rows = trials_table(result)
+    params = [d.name for d in result.space]
+    ok = sum(1 for t in result.trials if t.ok)
+    st.markdown(
+        f"**{result.method}** · {len(result.trials)} trials ({ok} finished) by {result.sampler} "
+        f"in {result.seconds:.0f} s"
+    )
+    st.caption(
+        "How to read it: the best trial (first row) is the one closest to retrain; a trial "
+        "whose retain accuracy collapsed has a large gap however well it forgot."
+    )
+    columns = [Column("trial", "trial", fmt=".0f")]
+    columns += [Column(p, p, fmt=".4g") for p in params]
+    columns += [
+        Column("gap", "gap to retrain", "points"),
+        Column("forget_acc", "forget acc", "%"),
+        Column("retain_acc", "retain acc", "%"),
+        Column("test_acc", "test acc", "%"),
+        Column("mia", "MIA", "%"),
+        Column("seconds", "time", "s"),
+        Column("error", "error", text=True, optional=True),
+    ]
+    if not any(r.get("error") for r in rows):
+        columns = columns[:-1]
+    show_table(rows, columns, notes=False)
+    best = result.best.number if result.best else None
+    fig = P.sweep_gap_by_param(
+        rows, params, log={d.name: d.log for d in result.space}, best=best,
+        title=f"Gap to retrain against each searched setting of {result.method}",
+    )  # fmt: skip
+    chart(fig, "sw_gap")
+    if result.best is None:
+        st.warning("No trial finished, so there are no best settings to apply.")
+        return
+    settings = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
+                         for k, v in result.best.params.items())  # fmt: skip
+    if st.button(f"Apply the best settings to Unlearn ({settings})", key="sw_apply"):
+        apply_best(result, split)
+        st.success(f"{result.method} now starts from {settings} on the Unlearn page.")
+        page_link("pages/unlearn.py", "Go to 3 · Unlearn")
+
+
+__all__ = ["apply_best", "show_sweep", "sweep_section", "tunable_methods"]

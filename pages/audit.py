@@ -1,0 +1,51 @@
+"""Audit: many-model forget quality, the epsilon embedding and instance view, relearning, and
+sweeps of a method's settings (a thin page over ``app_ui.audit_view`` / ``app_ui.sweep_view``)."""
+
+import streamlit as st
+
+from app_ui.audit_jobs import AUDIT_JOB, current_audit
+from app_ui.audit_view import audit_form, job_progress, show_audit
+from app_ui.common import (
+    current_dataset_quiet,
+    current_model,
+    current_split,
+    page_link,
+    require_data_and_model,
+)
+from app_ui.entry import through_app
+from app_ui.sweep_view import sweep_section
+from app_ui.text import split_summary
+
+S = st.session_state
+
+through_app()  # a cold server's deep link runs the app's navigation first
+
+st.title("Audit: is it really forgotten?")
+st.caption(
+    "One model pair can mislead. The audit trains K originals and K retrained models, runs each "
+    "method on every original, and asks per forget sample whether the unlearned models can be "
+    "told from the retrained ones (the NeurIPS-23 unlearning challenge's forget quality); the "
+    "relearning attack asks whether a few fine-tuning steps bring the data back."
+)
+
+if current_audit() is None:  # nothing to show yet: the run form needs a model and forget set
+    require_data_and_model()
+data = current_dataset_quiet()
+entry = current_model()
+split = current_split(data) if data is not None else None
+if current_audit() is None and split is None:
+    st.warning("No forget set is in use yet: mark one on the Forget set page first.")
+    page_link("pages/forget_set.py", "Go to Forget set")
+    st.stop()
+if split is not None and entry is not None:
+    summary = split_summary(split, data.classes)
+    st.markdown(f"**Forget set** · {summary} · **model** · {S['arch']} ({entry['source']})")
+    audit_form(data, entry, split)
+job_progress(AUDIT_JOB, "au")
+
+shown = current_audit()
+if shown is not None:
+    show_audit(*shown, entry)
+if split is not None and entry is not None:
+    st.divider()
+    sweep_section(data, entry, split)

@@ -1,0 +1,204 @@
+"""The Audit page under AppTest on tiny real work: digits + a briefly trained MLP, class 3
+forgotten, K = 2, one worker in-process. It runs an audit (table, epsilon embedding, relearning
+curves, stored with its id in the URL), opens the instance view from an injected selection
+event, reopens the stored audit from the URL in a fresh session, and runs a sweep whose best
+settings it applies to the Unlearn page."""
+
+from __future__ import annotations
+
+import base64
+import sys
+from pathlib import Path
+
+import numpy as np
+import plotly.io as pio
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # the app imports ``app_ui`` from its own folder
+    sys.path.insert(0, str(ROOT))
+
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from unlearn_core.audit.records import AuditResult  # noqa: E402
+from unlearn_core.forget import ForgetRequest  # noqa: E402
+from unlearn_core.methods import get_method  # noqa: E402
+from unlearn_core.runstore import RunStore  # noqa: E402
+from unlearn_core.training import TrainConfig  # noqa: E402
+
+APP = str(ROOT / "app.py")
+CFG = TrainConfig(epochs=15, batch_size=64)
+KEY = "model-audit-test"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _session(digits_mlp) -> AppTest:
+    """The Audit page with the session's model (digits MLP, seed 0) and class 3 forgotten."""
+    import app_ui.common as C
+
+    C.model_registry()[KEY] = {
+        "model": digits_mlp,
+        "recipe": CFG,
+        "history": {},
+        "test_acc": 0.0,
+        "source": "test",
+    }
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    at.session_state["dataset"] = {"name": "digits", "params": {}}
+    at.session_state["arch"] = "mlp"
+    at.session_state["recipe"] = CFG.to_dict()
+    at.session_state["train_seed"] = 0
+    at.session_state["model_key"] = KEY
+    at.session_state["forget"] = ForgetRequest(classes=(3,)).to_dict()
+    at.switch_page("pages/audit.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _wait(at: AppTest, purpose: str, timeout: float = 120.0):
+    import app_ui.common as C
+
+    job = C.job_registry()[at.session_state["jobs"][purpose]]
+    assert job.wait(timeout), f"the {purpose} job did not finish in {timeout} s"
+    assert job.state == "done", (job.state, job.error, job.traceback)
+    at.run()
+    assert not at.exception, at.exception
+    return job
+
+
+def _arr(v) -> np.ndarray:
+    """A plotly array property, decoding plotly's typed-array JSON (``bdata``) if present."""
+    if isinstance(v, dict) and "bdata" in v:
+        raw = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+        shape = [int(n) for n in str(v.get("shape", len(raw))).split(",")]
+        return raw.reshape(shape)
+    return np.asarray(v)
+
+
+def _charts(at: AppTest) -> dict:
+    return {c.key: pio.from_json(c.proto.spec) for c in at.get("plotly_chart")}
+
+
+def _cells(at: AppTest, index: int):
+    from streamlit import dataframe_util
+
+    table = at.table[index]
+    return dataframe_util.convert_arrow_bytes_to_pandas_df(
+        table.proto.arrow_data.styler.display_values
+    )
+
+
+@pytest.fixture(scope="module")
+def audited(digits_mlp):
+    """One audit run through the page: (AppTest after the run, the job)."""
+    at = _session(digits_mlp)
+    assert any("Estimated time" in c.value for c in at.caption)
+    at.multiselect(key="au_methods").set_value(["logit_suppression", "finetune"])
+    at.number_input(key="au_k").set_value(2)
+    at.number_input(key="au_workers").set_value(1)
+    at.radio(key="au_relearn").set_value("forget samples")
+    at.run()
+    assert any("2 seeds x" in c.value for c in at.caption)  # the estimate follows K
+    at.button(key="au_run").click().run()
+    assert not at.exception, at.exception
+    return at, _wait(at, "audit")
+
+
+def test_audit_runs_and_shows_scores_embedding_and_relearning(audited, digits):
+    at, job = audited
+    aid = at.session_state["audit_id"]
+    assert aid == job.result
+    scores = _cells(at, 0)
+    labels = [get_method(m).spec.label for m in ("logit_suppression", "finetune")]
+    assert list(scores["model"]) == ["original", "retrain", *labels]
+    quality = scores["forget quality"].tolist()
+    assert quality[:2] == ["—", "—"]  # the references have none
+    assert all(0.0 <= float(q) <= 1.0 for q in quality[2:])
+    charts = _charts(at)
+    assert {"au_scatter", "au_relearn_chart"} <= set(charts)
+    forget_trace = charts["au_scatter"].data[-1]
+    n_forget = int((digits.y_train == 3).sum())
+    assert len(_arr(forget_trace.x)) == n_forget
+    # every forget point carries its sample id, the first column of its customdata
+    ids = [int(row[0]) for row in _arr(forget_trace.customdata)]
+    assert sorted(ids) == sorted(np.flatnonzero(digits.y_train.numpy() == 3).tolist())
+    curves = {t.name for t in charts["au_relearn_chart"].data if t.x and t.x[0] is not None}
+    assert {"original", "retrain", "logit_suppression", "finetune"} <= curves
+    # stored in the run store, as an audit, and named in the URL
+    doc = RunStore().read_comparison(aid)
+    assert AuditResult.from_dict(doc["comparison"]).models_per_side == 2
+    assert at.query_params["audit"] in (aid, [aid])
+
+
+def test_instance_view_from_a_selection_event(audited, digits):
+    at, _ = audited
+    res = AuditResult.from_dict(
+        RunStore().read_comparison(at.session_state["audit_id"])["comparison"]
+    )
+    sample = res.forget_ids[5]
+    at.session_state["au_emb_method"] = "logit_suppression"
+    at.session_state["au_scatter"] = {
+        "selection": {"points": [{"customdata": [sample, 0.3]}], "point_indices": [5], "box": []}
+    }
+    at.run()
+    assert not at.exception, at.exception
+    assert any(f"Sample {sample}" in m.value for m in at.markdown)
+    fig = _charts(at)["au_instance_chart"]
+    names = [t.name for t in fig.data]
+    assert names == ["original", "unlearned: logit_suppression", "retrain"]
+    probs = {t.name: _arr(t.y).astype(float) for t in fig.data}
+    for p in probs.values():
+        assert abs(p.sum() - 100.0) < 1e-3
+    # the logits the audit kept, as probabilities: the demonstration moves the true class
+    expected = torch.softmax(torch.tensor(res.logits["original"].forget[5]), 0).numpy() * 100
+    np.testing.assert_allclose(probs["original"], expected, atol=1e-4)
+    assert probs["unlearned: logit_suppression"].argmax() != 3
+
+
+def test_a_fresh_session_reopens_the_audit_from_its_url(audited):
+    at, _ = audited
+    aid = at.session_state["audit_id"]
+    fresh = AppTest.from_file(APP, default_timeout=60)
+    fresh.query_params["audit"] = aid
+    fresh.run()
+    fresh.switch_page("pages/audit.py").run()
+    assert not fresh.exception, fresh.exception
+    assert fresh.session_state["audit_id"] == aid
+    assert "au_scatter" in _charts(fresh)
+
+
+def test_sweep_trials_table_and_apply_to_unlearn(digits_mlp):
+    at = _session(digits_mlp)
+    at.selectbox(key="sw_method").set_value("ssd")
+    at.number_input(key="sw_trials").set_value(2)
+    at.radio(key="sw_sampler").set_value("grid")
+    at.number_input(key="sw_workers").set_value(1)
+    at.run()
+    at.button(key="sw_run").click().run()
+    job = _wait(at, "sweep")
+    assert len(job.partial) == 2  # one Trial per finished trial, as they came
+    from app_ui.audit_jobs import sweep_registry
+
+    result = sweep_registry()[job.result]
+    trials = _cells(at, len(at.table) - 1)
+    assert len(trials) == 2 and "gap to retrain (points)" in trials.columns
+    assert float(trials["gap to retrain (points)"].iloc[0]) == pytest.approx(
+        result.best.gap, abs=0.01
+    )
+    assert "sw_gap" in _charts(at)
+    at.button(key="sw_apply").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["methods"]["ssd"]["alpha"] == result.best.params["alpha"]
+    assert "ssd" in at.session_state["chosen_methods"]
+    at.switch_page("pages/unlearn.py").run()  # the Unlearn page starts from those settings
+    assert not at.exception, at.exception
+    assert at.number_input(key="p3_ssd_alpha").value == pytest.approx(result.best.params["alpha"])

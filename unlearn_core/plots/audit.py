@@ -1,0 +1,234 @@
+"""Figures of the audit (plotly only, no Streamlit): the embedding painted with per-sample
+epsilon, one sample's class probabilities under each model, relearning curves, a sweep's gap
+against each searched parameter, and the Learn page's "verification is fragile" checks."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .style import (
+    ORIGINAL,
+    REFERENCE,
+    RETRAIN_COLOUR,
+    bar_marker,
+    method_colour,
+    reference_legend,
+    style,
+)
+
+#: epsilon colour scale: low (indistinguishable from retrain) light, high dark red
+EPSILON_SCALE = "YlOrRd"
+#: the colour of context (retained) samples on the epsilon embedding
+CONTEXT_COLOUR = "#C8C8C8"
+
+
+#: the house colour of a model (fixed greys for the original and retrain)
+model_colour = method_colour
+
+
+def epsilon_embedding(
+    xy: np.ndarray,
+    ids: Sequence[int],
+    epsilons: Sequence[float | None],
+    labels: Sequence[str],
+    *,
+    context_xy: np.ndarray | None = None,
+    context_ids: Sequence[int] = (),
+    context_labels: Sequence[str] = (),
+    epsilon_max: float | None = None,
+    title: str = "",
+    axes: tuple[str, str] = ("PC 1", "PC 2"),
+) -> go.Figure:
+    """Forget samples at ``xy`` coloured by their epsilon (retained samples in grey behind
+    them); every point carries its training-set id in ``customdata`` for selection."""
+    eps = np.array([np.nan if e is None else float(e) for e in epsilons], dtype=float)
+    fig = go.Figure()
+    if context_xy is not None and len(context_ids):
+        fig.add_scattergl(
+            x=context_xy[:, 0],
+            y=context_xy[:, 1],
+            mode="markers",
+            name="retained samples",
+            marker={"color": CONTEXT_COLOUR, "size": 5},
+            customdata=np.asarray(context_ids).reshape(-1, 1),
+            text=list(context_labels),
+            hovertemplate="sample %{customdata[0]} · class %{text}<extra>retained</extra>",
+        )
+    top = epsilon_max if epsilon_max is not None else float(np.nanmax(eps)) if len(eps) else 1.0
+    fig.add_scattergl(
+        x=xy[:, 0],
+        y=xy[:, 1],
+        mode="markers",
+        name="forget samples (colour: epsilon)",
+        marker={
+            "color": np.nan_to_num(eps, nan=0.0),
+            "colorscale": EPSILON_SCALE,
+            "cmin": 0.0,
+            "cmax": max(top, 1e-6),
+            "size": 8,
+            "line": {"width": 0.5, "color": "#555555"},
+            "colorbar": {"title": {"text": "epsilon"}, "thickness": 14},
+        },
+        customdata=np.column_stack([np.asarray(ids), np.nan_to_num(eps, nan=-1.0)]),
+        text=list(labels),
+        hovertemplate=(
+            "sample %{customdata[0]} · class %{text}<br>epsilon %{customdata[1]:.2f}"
+            "<extra>forget</extra>"
+        ),
+    )
+    style(fig, title, height=460, toolbar=True)
+    fig.update_xaxes(title_text=axes[0])
+    fig.update_yaxes(title_text=axes[1])
+    return fig
+
+
+def instance_probabilities(
+    probs: Mapping[str, Sequence[float]], classes: Sequence[str], *, label: int, title: str = ""
+) -> go.Figure:
+    """One sample's class probabilities under each model (grouped bars, one colour a model);
+    the sample's true class is marked in the axis labels."""
+    names = [f"{c} (true)" if i == label else str(c) for i, c in enumerate(classes)]
+    fig = go.Figure()
+    for model, p in probs.items():
+        fig.add_bar(
+            x=names,
+            y=[100.0 * float(v) for v in p],
+            name=model,
+            marker_color=model_colour(model),
+            hovertemplate="%{x}: %{y:.1f}%<extra>" + model + "</extra>",
+        )
+    style(fig, title, height=320)
+    fig.update_layout(barmode="group", bargap=0.25)
+    fig.update_yaxes(title_text="probability (%)", range=[0, 100])
+    return fig
+
+
+def recovery_curves(curves: Sequence[object], *, title: str = "") -> go.Figure:
+    """Forget accuracy after each relearning step, one line per model (``RelearnCurve``s); the
+    dotted line is the recovery target (a share of the original's forget accuracy)."""
+    fig = go.Figure()
+    for c in curves:
+        dash = "dash" if c.model in (ORIGINAL, REFERENCE) else "solid"
+        fig.add_scatter(
+            x=list(c.steps),
+            y=list(c.forget_acc),
+            mode="lines+markers",
+            name=c.model,
+            line={"color": model_colour(c.model), "dash": dash, "width": 2},
+            marker={"size": 4},
+            hovertemplate="step %{x}: %{y:.1f}%<extra>" + c.model + "</extra>",
+        )
+    if curves:
+        target = float(curves[0].target)
+        fig.add_hline(y=target, line={"color": "#666666", "dash": "dot", "width": 2})
+        reference_legend(fig, f"recovered: {target:.1f}% forget acc", "#666666")
+    style(fig, title, height=380)
+    fig.update_xaxes(title_text="relearning step")
+    fig.update_yaxes(title_text="forget acc (%)", range=[-2, 102])
+    return fig
+
+
+def sweep_gap_by_param(
+    rows: Sequence[Mapping],
+    params: Sequence[str],
+    *,
+    log: Mapping[str, bool] | None = None,
+    best: int | None = None,
+    title: str = "",
+) -> go.Figure:
+    """The gap to retrain of each finished trial against each searched parameter (one panel
+    per parameter; log axes where the parameter is searched on a log scale); the best trial
+    is drawn larger and dark."""
+    log = dict(log or {})
+    ok = [r for r in rows if r.get("gap") is not None and not r.get("error")]
+    n = max(len(params), 1)
+    fig = make_subplots(rows=1, cols=n, shared_yaxes=True, horizontal_spacing=0.06)
+    for k, p in enumerate(params, start=1):
+        xs = [r.get(p) for r in ok]
+        numeric = all(isinstance(x, int | float) and not isinstance(x, bool) for x in xs)
+        fig.add_scatter(
+            x=xs if numeric else [str(x) for x in xs],
+            y=[r["gap"] for r in ok],
+            mode="markers",
+            name="trial",
+            showlegend=k == 1,
+            marker={
+                "size": [14 if r.get("trial") == best else 8 for r in ok],
+                "color": [RETRAIN_COLOUR if r.get("trial") == best else "#0072B2" for r in ok],
+            },
+            customdata=[[r.get("trial")] for r in ok],
+            hovertemplate=f"{p} %{{x}}<br>gap %{{y:.2f}}<extra>trial %{{customdata[0]}}</extra>",
+            row=1,
+            col=k,
+        )
+        fig.update_xaxes(title_text=p, type="log" if log.get(p) and numeric else None, row=1, col=k)
+    if best is not None:
+        fig.add_scatter(
+            x=[None], y=[None], mode="markers", name="best trial",
+            marker={"size": 14, "color": RETRAIN_COLOUR},
+        )  # fmt: skip
+    style(fig, title, height=340)
+    fig.update_yaxes(title_text="gap to retrain (points)", row=1, col=1)
+    return fig
+
+
+#: the Learn page's checks: (row key, panel title)
+STORY_CHECKS: tuple[tuple[str, str], ...] = (
+    ("forget_acc", "forget acc (%)"),
+    ("mia", "MIA efficacy (%)"),
+    ("relearn_steps", "relearning steps to recover"),
+    ("forget_quality", "forget quality (0-1)"),
+)
+
+
+def verification_checks(rows: Sequence[Mapping], *, budget: int | None = None) -> go.Figure:
+    """One panel per check, one bar per model: the cheap checks (forget accuracy, MIA) the
+    demonstration passes next to the ones that expose it (relearning, forget quality). A model
+    that did not recover within the budget is drawn at ``budget + 1``."""
+    fig = make_subplots(
+        rows=1, cols=len(STORY_CHECKS), subplot_titles=[t for _, t in STORY_CHECKS],
+        horizontal_spacing=0.07,
+    )  # fmt: skip
+    names = [str(r["method"]) for r in rows]
+    for k, (key, _) in enumerate(STORY_CHECKS, start=1):
+        ys, texts = [], []
+        for r in rows:
+            v = r.get(key)
+            if key == "relearn_steps" and v is None and budget is not None:
+                ys.append(budget + 1)
+                texts.append(f"> {budget}")
+            else:
+                ys.append(None if v is None or not math.isfinite(float(v)) else float(v))
+                texts.append("—" if ys[-1] is None else f"{ys[-1]:.2f}".rstrip("0").rstrip("."))
+        fig.add_bar(
+            x=names,
+            y=ys,
+            text=texts,
+            textposition="outside",
+            marker=bar_marker(names),
+            showlegend=False,
+            hovertemplate="%{x}: %{text}<extra></extra>",
+            row=1,
+            col=k,
+        )
+    style(fig, None, height=340, legend=None, top_labels=True)
+    fig.update_yaxes(rangemode="tozero")
+    fig.update_traces(cliponaxis=False)
+    return fig
+
+
+__all__ = [
+    "EPSILON_SCALE",
+    "STORY_CHECKS",
+    "epsilon_embedding",
+    "instance_probabilities",
+    "model_colour",
+    "recovery_curves",
+    "sweep_gap_by_param",
+    "verification_checks",
+]
