@@ -6,6 +6,7 @@ import streamlit as st
 
 from app_ui.common import page_link
 from app_ui.entry import through_app
+from app_ui.learn_story import verification_story
 from app_ui.tables import Column, show_table
 from unlearn_core.methods import list_methods
 
@@ -55,5 +56,11 @@ with st.expander("Each method's parameters"):
         params = ", ".join(f"`{p.name}` = {p.default}" for p in s.params) or "none"
         st.markdown(f"**{s.label}** (`{s.name}`): {params}")
 
-st.markdown("## How to read each metric" + rest)
+metrics, _, story = rest.partition("## Verification is fragile")
+st.markdown("## How to read each metric" + metrics)
+before, _, after = story.partition("<!-- story figures -->")
+st.markdown("## Verification is fragile" + before)
+verification_story()
+st.markdown(after)
+page_link("pages/audit.py", "Audit a method yourself")
 page_link("pages/data_model.py", "Start: pick data and a model")

@@ -202,3 +202,24 @@ def test_sweep_trials_table_and_apply_to_unlearn(digits_mlp):
     at.switch_page("pages/unlearn.py").run()  # the Unlearn page starts from those settings
     assert not at.exception, at.exception
     assert at.number_input(key="p3_ssd_alpha").value == pytest.approx(result.best.params["alpha"])
+
+
+def test_learn_page_tells_the_story_from_the_committed_run():
+    import json
+
+    from app_ui.learn_story import STORY, story_sentence
+
+    doc = json.loads(STORY.read_text(encoding="utf-8"))
+    assert {r["method"] for r in doc["rows"]} >= {"retrain", "logit_suppression", "salun"}
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.run()
+    at.switch_page("pages/learn.py").run()
+    assert not at.exception, at.exception
+    assert any("Verification is fragile" in m.value for m in at.markdown)
+    assert any(story_sentence(doc) in c.value for c in at.caption)
+    charts = _charts(at)
+    checks = charts["learn_checks"]
+    demo = next(r for r in doc["rows"] if r["method"] == "logit_suppression")
+    bars = {t.xaxis: dict(zip(t.x, _arr(t.y), strict=True)) for t in checks.data}
+    assert bars["x"]["demonstration"] == pytest.approx(demo["forget_acc"])  # first panel
+    assert {t.name for t in charts["learn_curves"].data} >= {"demonstration", "retrain"}

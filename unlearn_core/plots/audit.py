@@ -108,20 +108,25 @@ def instance_probabilities(
     return fig
 
 
-def recovery_curves(curves: Sequence[object], *, title: str = "") -> go.Figure:
-    """Forget accuracy after each relearning step, one line per model (``RelearnCurve``s); the
-    dotted line is the recovery target (a share of the original's forget accuracy)."""
+def recovery_curves(
+    curves: Sequence[object], *, title: str = "", labels: Mapping[str, str] | None = None
+) -> go.Figure:
+    """Forget accuracy after each relearning step, one line per model (``RelearnCurve``s,
+    named by ``labels`` where given); the dotted line is the recovery target (a share of the
+    original's forget accuracy)."""
+    labels = dict(labels or {})
     fig = go.Figure()
     for c in curves:
+        name = labels.get(c.model, c.model)
         dash = "dash" if c.model in (ORIGINAL, REFERENCE) else "solid"
         fig.add_scatter(
             x=list(c.steps),
             y=list(c.forget_acc),
             mode="lines+markers",
-            name=c.model,
+            name=name,
             line={"color": model_colour(c.model), "dash": dash, "width": 2},
             marker={"size": 4},
-            hovertemplate="step %{x}: %{y:.1f}%<extra>" + c.model + "</extra>",
+            hovertemplate="step %{x}: %{y:.1f}%<extra>" + name + "</extra>",
         )
     if curves:
         target = float(curves[0].target)
@@ -177,25 +182,34 @@ def sweep_gap_by_param(
     return fig
 
 
-#: the Learn page's checks: (row key, panel title)
+#: the Learn page's checks, (row key, panel title): the cheap ones on the first row, those
+#: that expose an output-only "unlearning" on the second
 STORY_CHECKS: tuple[tuple[str, str], ...] = (
     ("forget_acc", "forget acc (%)"),
     ("mia", "MIA efficacy (%)"),
+    ("privacy_score", "worst-case privacy (1 model)"),
     ("relearn_steps", "relearning steps to recover"),
-    ("forget_quality", "forget quality (0-1)"),
+    ("forget_quality", "forget quality (K models)"),
+    ("params_changed", "parameters changed (%)"),
 )
+STORY_COLUMNS = 3
 
 
-def verification_checks(rows: Sequence[Mapping], *, budget: int | None = None) -> go.Figure:
-    """One panel per check, one bar per model: the cheap checks (forget accuracy, MIA) the
-    demonstration passes next to the ones that expose it (relearning, forget quality). A model
-    that did not recover within the budget is drawn at ``budget + 1``."""
+def verification_checks(
+    rows: Sequence[Mapping], *, budget: int | None = None, labels: Mapping[str, str] | None = None
+) -> go.Figure:
+    """One panel per check, one bar per model (named by ``labels`` where given): the cheap
+    checks (forget accuracy, MIA) the demonstration passes next to the ones that expose it
+    (relearning, forget quality). A model that did not recover within the budget is drawn at
+    ``budget + 1``."""
+    n_rows = math.ceil(len(STORY_CHECKS) / STORY_COLUMNS)
     fig = make_subplots(
-        rows=1, cols=len(STORY_CHECKS), subplot_titles=[t for _, t in STORY_CHECKS],
-        horizontal_spacing=0.07,
+        rows=n_rows, cols=STORY_COLUMNS, subplot_titles=[t for _, t in STORY_CHECKS],
+        horizontal_spacing=0.08, vertical_spacing=0.2,
     )  # fmt: skip
     names = [str(r["method"]) for r in rows]
-    for k, (key, _) in enumerate(STORY_CHECKS, start=1):
+    shown = [(labels or {}).get(n, n) for n in names]
+    for k, (key, _) in enumerate(STORY_CHECKS):
         ys, texts = [], []
         for r in rows:
             v = r.get(key)
@@ -204,19 +218,19 @@ def verification_checks(rows: Sequence[Mapping], *, budget: int | None = None) -
                 texts.append(f"> {budget}")
             else:
                 ys.append(None if v is None or not math.isfinite(float(v)) else float(v))
-                texts.append("—" if ys[-1] is None else f"{ys[-1]:.2f}".rstrip("0").rstrip("."))
+                texts.append("—" if ys[-1] is None else f"{ys[-1]:.3g}")
         fig.add_bar(
-            x=names,
+            x=shown,
             y=ys,
             text=texts,
             textposition="outside",
             marker=bar_marker(names),
             showlegend=False,
             hovertemplate="%{x}: %{text}<extra></extra>",
-            row=1,
-            col=k,
+            row=k // STORY_COLUMNS + 1,
+            col=k % STORY_COLUMNS + 1,
         )
-    style(fig, None, height=340, legend=None, top_labels=True)
+    style(fig, None, height=300 * n_rows, legend=None, top_labels=True)
     fig.update_yaxes(rangemode="tozero")
     fig.update_traces(cliponaxis=False)
     return fig

@@ -1,0 +1,84 @@
+"""Look at the Audit page and the Learn page's story in the real browser (not a pytest test).
+
+Stores a small audit (digits + MLP, class 3, the demonstration and SalUn, K = 2, relearning)
+in a private run store through the CLI, starts the app on it, opens ``/audit?audit=ID``,
+clicks a forget sample on the epsilon embedding (the instance view opens), and screenshots
+the page and the Learn page at 1024x768 and 1600x1000 (window and full page) with the
+browser test's chart checks (no overlapping titles, legends or labels; one colour a method).
+
+    python tests/browser_audit_shots.py      # -> test-output/browser/audit-*.png
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+#: plotly's pixel position of the first forget sample on the epsilon embedding
+POINT_JS = """() => {
+  const gds = Array.from(document.querySelectorAll('.js-plotly-plot'));
+  const gd = gds.find(g => (g.data || []).some(t => (t.name || '').startsWith('forget')));
+  const t = gd.data.findIndex(t => (t.name || '').startsWith('forget'));
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+  const x = gd.data[t].x[0], y = gd.data[t].y[0];
+  const box = gd.querySelector('.nsewdrag').getBoundingClientRect();
+  return {x: box.left + xa.l2p(x), y: box.top + ya.l2p(y), id: gd.data[t].customdata[0][0]};
+}"""
+
+
+def main() -> None:
+    home = Path(tempfile.mkdtemp(prefix="audit-shots-"))
+    os.environ["UNLEARN_HOME"] = str(home)
+    cmd = [sys.executable, "-m", "unlearn_core.cli", "audit", "--dataset", "digits",
+           "--model", "mlp", "--forget-class", "3", "--methods", "logit_suppression,salun",
+           "--models", "2", "--workers", "1", "--relearn", "--no-progress"]  # fmt: skip
+    subprocess.run(cmd, check=True, cwd=HERE.parent, stdout=subprocess.DEVNULL)
+    from unlearn_core.runstore import RunStore
+
+    aid = RunStore(home).list_comparisons()[0].id
+    from playwright.sync_api import sync_playwright
+    from test_browser import shot
+
+    from browser_support import CHROMIUM_ARGS, SHOTS, AppServer, chromium_path
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    server = AppServer(home / "cache", SHOTS / "audit-server.log")
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1024, "height": 768})
+            page.goto(f"{server.url}/audit?audit={aid}", timeout=120_000)
+            page.get_by_text("Scores against retrain").wait_for(timeout=180_000)
+            page.locator(".js-plotly-plot .nsewdrag").first.wait_for(timeout=120_000)
+            page.wait_for_timeout(2000)
+            shot(page, "audit-1-results")
+            page.set_viewport_size({"width": 1600, "height": 1000})
+            page.wait_for_timeout(1000)
+            page.get_by_text("Where the hard samples are").scroll_into_view_if_needed()
+            page.wait_for_timeout(800)
+            pt = page.evaluate(POINT_JS)
+            page.mouse.click(pt["x"], pt["y"])
+            page.get_by_text(f"Sample {int(pt['id'])} ·").wait_for(timeout=60_000)
+            page.wait_for_timeout(1500)
+            print(f"clicked sample {int(pt['id'])}: the instance view opened")
+            shot(page, "audit-2-instance-view")
+            page.goto(f"{server.url}/learn", timeout=120_000)
+            page.get_by_text("Verification is fragile").first.wait_for(timeout=120_000)
+            page.wait_for_timeout(2500)
+            page.get_by_text("Verification is fragile").first.scroll_into_view_if_needed()
+            shot(page, "audit-3-learn-story")
+            browser.close()
+    finally:
+        server.stop()
+    print(f"screenshots in {SHOTS} (audit {aid}, store {home})")
+
+
+if __name__ == "__main__":
+    main()
