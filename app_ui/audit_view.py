@@ -184,7 +184,9 @@ def show_scores(result) -> None:
         "unlearned models cannot be told from the K retrained models' (per-sample epsilon near "
         f"0){top}. The original and retrain rows are the references (mean over their K models)."
     )
-    show_table(score_rows(result), SCORE_COLUMNS)
+    rows = score_rows(result)
+    failed = any(r.get("failed_models") for r in rows)
+    show_table(rows, [c for c in SCORE_COLUMNS if failed or c.key != "failed_models"])
     for m in result.methods:
         if m.error:
             st.error(f"{m.label}: {clause(m.error)}.")
@@ -287,8 +289,9 @@ def show_embedding(aid: str, shown: ShownAudit, entry: dict | None) -> None:
     st.caption(
         f"How to read it: each coloured point is a forget sample on {source}'s features; dark "
         "red = its outputs under this method's models are easy to tell from retrained models' "
-        f"(high epsilon; colours saturate at {q.max_finite_epsilon:.2f}, the most K models can "
-        "resolve short of full separation). Click any point for its instance view."
+        f"(high epsilon; colours saturate at {max(q.max_finite_epsilon, P.EPSILON_FLOOR):.2f}; "
+        f"K = {r.models_per_side} models resolve epsilons up to {q.max_finite_epsilon:.2f} short "
+        "of full separation). Click any point for its instance view."
     )
     event = chart(fig, "au_scatter", tools=True, on_select="rerun", selection_mode=("points",))
     picked = ids_from_selection(event if event else S.get("au_scatter"))
@@ -376,23 +379,22 @@ def show_relearning(result) -> None:
         "dotted line much faster than retrain did not remove the knowledge, whatever its "
         "forget accuracy says."
     )
-    cols = st.columns([3, 2])
-    with cols[0]:
-        chart(
-            P.recovery_curves(curves, title="Forget accuracy while relearning"), "au_relearn_chart"
-        )
-    with cols[1]:
-        rows = [s.to_dict() for s in recovery_summary(curves)]
-        show_table(
-            rows,
-            (
-                Column("model", "model", text=True),
-                Column("steps_to_recover", "steps to recover", fmt=".0f"),
-                Column("speed_vs_retrain", "x retrain's steps", fmt=".2f"),
-                Column("reading", "reading", text=True),
-            ),
-            notes=False,
-        )
+    labels = {m.method: m.label for m in result.methods}
+    fig = P.recovery_curves(curves, title="Forget accuracy while relearning", labels=labels)
+    chart(fig, "au_relearn_chart")
+    rows = [
+        {**s.to_dict(), "model": labels.get(s.model, s.model)} for s in recovery_summary(curves)
+    ]
+    show_table(
+        rows,
+        (
+            Column("model", "model", text=True),
+            Column("steps_to_recover", "steps to recover", fmt=".0f"),
+            Column("speed_vs_retrain", "x retrain's steps", fmt=".2f"),
+            Column("reading", "reading", text=True),
+        ),
+        notes=False,
+    )
 
 
 def show_audit(aid: str, shown: ShownAudit, entry: dict | None) -> None:

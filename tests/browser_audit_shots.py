@@ -12,6 +12,7 @@ browser test's chart checks (no overlapping titles, legends or labels; one colou
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -27,9 +28,9 @@ POINT_JS = """() => {
   const gd = gds.find(g => (g.data || []).some(t => (t.name || '').startsWith('forget')));
   const t = gd.data.findIndex(t => (t.name || '').startsWith('forget'));
   const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
-  const x = gd.data[t].x[0], y = gd.data[t].y[0];
+  const x = gd._fullData[t].x[0], y = gd._fullData[t].y[0];
   const box = gd.querySelector('.nsewdrag').getBoundingClientRect();
-  return {x: box.left + xa.l2p(x), y: box.top + ya.l2p(y), id: gd.data[t].customdata[0][0]};
+  return {x: box.left + xa.l2p(x), y: box.top + ya.l2p(y)};
 }"""
 
 
@@ -65,9 +66,13 @@ def main() -> None:
             page.wait_for_timeout(800)
             pt = page.evaluate(POINT_JS)
             page.mouse.click(pt["x"], pt["y"])
-            page.get_by_text(f"Sample {int(pt['id'])} ·").wait_for(timeout=60_000)
+            try:
+                page.get_by_text(re.compile(r"^Sample \d+ · class")).wait_for(timeout=60_000)
+            except Exception:
+                page.screenshot(path=str(SHOTS / "audit-FAILED-click.png"), full_page=True)
+                raise
             page.wait_for_timeout(1500)
-            print(f"clicked sample {int(pt['id'])}: the instance view opened")
+            print("clicked a forget sample: the instance view opened")
             shot(page, "audit-2-instance-view")
             page.goto(f"{server.url}/learn", timeout=120_000)
             page.get_by_text("Verification is fragile").first.wait_for(timeout=120_000)

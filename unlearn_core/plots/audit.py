@@ -23,6 +23,8 @@ from .style import (
 
 #: epsilon colour scale: low (indistinguishable from retrain) light, high dark red
 EPSILON_SCALE = "YlOrRd"
+#: the least top of the epsilon colour scale (K = 2 resolves no finite epsilon above 0)
+EPSILON_FLOOR = 0.5
 #: the colour of context (retained) samples on the epsilon embedding
 CONTEXT_COLOUR = "#C8C8C8"
 
@@ -69,10 +71,10 @@ def epsilon_embedding(
             "color": np.nan_to_num(eps, nan=0.0),
             "colorscale": EPSILON_SCALE,
             "cmin": 0.0,
-            "cmax": max(top, 1e-6),
+            "cmax": max(top, EPSILON_FLOOR),
             "size": 8,
             "line": {"width": 0.5, "color": "#555555"},
-            "colorbar": {"title": {"text": "epsilon"}, "thickness": 14},
+            "colorbar": {"title": {"text": "epsilon"}, "thickness": 14, "tickformat": ".2f"},
         },
         customdata=np.column_stack([np.asarray(ids), np.nan_to_num(eps, nan=-1.0)]),
         text=list(labels),
