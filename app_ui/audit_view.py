@@ -339,7 +339,10 @@ def instance_view(shown: ShownAudit, sample: int, method: str) -> None:
         if where == "forget":
             m = r.get(method)
             eps = m.quality.epsilons[r.forget_ids.index(sample)] if m and m.quality else None
-            st.caption(f"epsilon: {'—' if eps is None else f'{eps:.2f}'}")
+            text = "—" if eps is None else f"{eps:.2f}"
+            if eps is not None and eps > m.quality.max_finite_epsilon:
+                text += " (told apart by every threshold: beyond what K models resolve)"
+            st.caption(f"epsilon: {text}")
     with cols[1]:
         fig = P.instance_probabilities(
             {("unlearned: " + n if n == method else n): p for n, p in probs.items()},

@@ -62,7 +62,7 @@ def main() -> None:
             shot(page, "audit-1-results")
             page.set_viewport_size({"width": 1600, "height": 1000})
             page.wait_for_timeout(1000)
-            page.get_by_text("Where the hard samples are").scroll_into_view_if_needed()
+            page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
             page.wait_for_timeout(800)
             pt = page.evaluate(POINT_JS)
             page.mouse.click(pt["x"], pt["y"])

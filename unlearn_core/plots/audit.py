@@ -188,11 +188,11 @@ def sweep_gap_by_param(
 #: that expose an output-only "unlearning" on the second
 STORY_CHECKS: tuple[tuple[str, str], ...] = (
     ("forget_acc", "forget acc (%)"),
-    ("mia", "MIA efficacy (%)"),
-    ("privacy_score", "worst-case privacy (1 model)"),
-    ("relearn_steps", "relearning steps to recover"),
-    ("forget_quality", "forget quality (K models)"),
-    ("params_changed", "parameters changed (%)"),
+    ("mia", "MIA (%)"),
+    ("privacy_score", "privacy score, 1 model"),
+    ("relearn_steps", "relearn steps"),
+    ("forget_quality", "forget quality, K models"),
+    ("params_changed", "params changed (%)"),
 )
 STORY_COLUMNS = 3
 
