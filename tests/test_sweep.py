@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from unlearn_core import metrics as M
 from unlearn_core.audit import sweep
 from unlearn_core.audit.executors import LocalExecutor
 from unlearn_core.audit.sweep import (
@@ -153,6 +154,55 @@ def test_result_round_trips_through_json(setup):
     assert back.retrain["forget_acc"] == pytest.approx(0.0, abs=5)
 
 
+def test_a_stored_sweep_is_listed_and_reads_back_equal(setup, tmp_path):
+    from unlearn_core.runstore import RunStore
+
+    data, model, split, ref = setup
+    res = _tune(setup, sampler="grid", trials=3)
+    store = RunStore(tmp_path / "runs")
+    rec = store.save_comparison(res, dataset=data, recipe=RECIPE.to_dict(), save_models=False)
+    (listed,) = store.list_comparisons()
+    assert listed.id == rec.id and listed.kind == "sweep"
+    assert (listed.dataset, listed.model, listed.forget) == ("tiny-digits", "mlp", "class 1")
+    assert listed.methods == ["retrain", "finetune"] and listed.seeds == [0]
+    # the listing's rows: the original, retrain and the best trial, gaps read against retrain
+    orig, retrain, best = listed.rows
+    assert orig["forget_acc"] == pytest.approx(ref[1]["forget_acc"])
+    assert orig["avg_gap"] == pytest.approx(M.avg_gap(ref[1], ref[0]))
+    assert retrain["avg_gap"] == 0.0
+    assert retrain["retain_acc"] == pytest.approx(ref[0]["retain_acc"])
+    assert best["avg_gap"] == pytest.approx(min(t.gap for t in res.trials if t.ok))
+    assert best["retain_acc"] == pytest.approx(res.best.metrics["retain_acc"])
+    assert f"best of 3 trials (lr={res.best.params['lr']:.4g})" in best["label"]
+    assert listed.closest()["method"] == "finetune"
+    # read back from its file: the same sweep, every trial
+    back = SweepResult.from_dict(store.read_comparison(rec.id)["comparison"])
+    assert back == res and len(back.trials) == 3
+    assert back.forget["description"] == "class 1" and back.dataset == "tiny-digits"
+    # the run store's report renders it like a comparison
+    html = store.export_html(rec.id, tmp_path / "sweep.html").read_text()
+    assert "finetune" in html and "lr=" in html
+
+
+def test_a_wrong_kind_or_damaged_sweep_record_is_refused_plainly(setup):
+    body = _tune(setup, sampler="grid", trials=2).to_dict()
+    with pytest.raises(SweepError, match="not a sweep record: it has kind 'audit'"):
+        SweepResult.from_dict({**body, "kind": "audit"})
+    with pytest.raises(SweepError, match="not a sweep record: it has no kind"):
+        SweepResult.from_dict({"dataset": "digits", "results": []})  # a comparison's shape
+    with pytest.raises(SweepError, match="'sweep' part is missing"):
+        SweepResult.from_dict({**body, "sweep": None})
+    with pytest.raises(SweepError, match="damaged sweep record"):
+        SweepResult.from_dict({**body, "sweep": {**body["sweep"], "trials": "lost"}})
+    with pytest.raises(SweepError, match="damaged sweep record"):
+        SweepResult.from_dict({**body, "sweep": {**body["sweep"], "trials": [{"gap": 1.0}]}})
+    with pytest.raises(SweepError, match="expected a JSON object"):
+        SweepResult.from_dict(["not", "a", "record"])
+    # a bare record, as ``unlearn tune --out`` wrote before sweeps were stored, still reads
+    old = {**body["sweep"], "forget": "class 1"}
+    assert SweepResult.from_dict(old).forget == {"description": "class 1"}
+
+
 def test_bad_sweeps_are_refused_with_a_reason(setup):
     with pytest.raises(SweepError, match="no parameter nope"):
         search_space("salun", ["nope"])
@@ -173,19 +223,27 @@ def _args(setup):
 
 def test_cli_tune_prints_the_trials_and_the_best_settings(capsys, tmp_path):
     from unlearn_core.cli import main
+    from unlearn_core.runstore import RunStore
 
+    home = tmp_path / "runs"
     args = [
         "tune", "--method", "finetune", "--trials", "2", "--sampler", "grid", "--search", "lr",
         "--param", "epochs=1", "--workers", "1", "--dataset", "digits", "--model", "mlp",
-        "--epochs", "2", "--forget-class", "3", "--no-progress",
+        "--epochs", "2", "--forget-class", "3", "--no-progress", "--home", str(home),
     ]  # fmt: skip
     assert main(args) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "best: epochs=1, lr=" in out and "unlearn run --method finetune" in out
-    assert main([*args, "--json", "--out", str(tmp_path / "s.json")]) == 0
+    # stored like an audit, and its id said
+    (rec,) = RunStore(home).list_comparisons()
+    assert rec.kind == "sweep" and f"saved sweep {rec.id}" in err
+    assert main([*args, "--json", "--out", str(tmp_path / "s.json"), "--no-save"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["method"] == "finetune" and doc["forget"] == "class 3"
+    assert doc["method"] == "finetune" and doc["forget"] == "class 3" and doc["model"] == "mlp"
     assert [t["params"]["lr"] for t in doc["trials"]] == [1e-5, 1.0]
     assert json.loads((tmp_path / "s.json").read_text()) == doc
+    assert len(RunStore(home).list_comparisons()) == 1  # --no-save stored nothing
+    stored = SweepResult.from_dict(RunStore(home).read_comparison(rec.id)["comparison"])
+    assert [t.params for t in stored.trials] == [t["params"] for t in doc["trials"]]
     assert main(["tune", "--method", "finetune", "--search", "nope", "--no-progress"]) == 2
     assert "no parameter nope" in capsys.readouterr().err

@@ -2,13 +2,15 @@
 
 Trains (or loads with ``--checkpoint``) the original, retrains once, then runs the trials of
 :func:`unlearn_core.audit.sweep.tune` on the chosen executor and prints them (a table, best
-first, or ``--json``: the sweep's ``to_dict()`` plus the dataset, model and forget request).
-Sweeps are not stored in the run store, whose records are comparisons (and audits) that the
-app reopens as such; ``--out FILE`` writes the JSON object to a file instead.
+first, or ``--json``: the sweep's ``summary()``, its record with the dataset, model and forget
+set; ``--out FILE`` also writes that object to a file). Like ``unlearn audit``, it stores the
+sweep in the run store (kind "sweep", ``--no-save`` to skip, ``--home``) and says its id on
+stderr, unless no trial ran.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -46,6 +48,15 @@ def add_tune_command(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--out", type=Path, help="also write the JSON object to this file")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--save",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="store the sweep in the run store (default: on; --no-save to skip)",
+    )
+    p.add_argument(
+        "--home", type=Path, help="run store folder (default: $UNLEARN_HOME, else ./runs)"
+    )
     p.set_defaults(func=cmd_tune)
 
 
@@ -99,12 +110,18 @@ def cmd_tune(args) -> int:
     except (SweepError, RuntimeError) as exc:
         print(f"unlearn: error: {exc}", file=sys.stderr)
         return 2
-    doc = {
-        "dataset": data.name,
-        "model": result.arch,
-        "forget": split.request.describe(data.classes),
-        **result.to_dict(),
-    }
+    if args.save and result.ran:
+        from .runstore import RunStore, RunStoreError
+
+        try:
+            rec = RunStore(args.home).save_comparison(
+                result, dataset=data, recipe=recipe.to_dict(), save_models=False
+            )
+        except RunStoreError as exc:
+            print(f"unlearn: the sweep was not stored: {exc}", file=sys.stderr)
+        else:
+            print(f"saved sweep {rec.id} (unlearn runs show {rec.id})", file=sys.stderr)
+    doc = result.summary()
     if args.out:
         args.out.write_text(json.dumps(doc, indent=1))
         print(f"wrote {args.out}", file=sys.stderr)

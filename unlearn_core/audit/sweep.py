@@ -21,6 +21,11 @@ in batches of the executor's workers (``constant_liar`` when a batch has several
 Each trial is one executor call (:func:`unlearn_core.audit.executors.make_executor`): a failing
 trial is recorded with its error and the sweep goes on; ``should_stop`` stops the trials not yet
 started (recorded as cancelled) and the sweep asks for no more.
+
+Stored: ``SweepResult.to_dict()`` is a run-store body of kind ``"sweep"`` (``RunStore.
+save_comparison`` takes it as it takes an audit): the flat ``original`` / ``results`` rows the
+run listing reads (the original, retrain and the best trial as the method's row) and, under
+``"sweep"``, the whole record; :meth:`SweepResult.from_dict` reads it back.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -48,6 +53,8 @@ from ..training import TrainConfig
 from .executors import Executor, TaskFailure, make_executor
 
 SAMPLERS = ("optuna", "grid")
+#: the kind a stored sweep carries in the run store (a body with a "sweep" part)
+SWEEP_KIND = "sweep"
 #: the scores a trial keeps (the gap reads the first four)
 TRIAL_KEYS = ("forget_acc", "retain_acc", "test_acc", "mia", "test_forgotten_acc", "loss_auc")
 OBJECTIVE = "avg_gap: mean |forget acc, retain acc, test acc, MIA efficacy - retrain's| (points)"
@@ -164,14 +171,107 @@ class SweepResult:
     seconds: float = 0.0
     #: true when ``should_stop`` ended the sweep before every trial ran
     stopped: bool = False
+    #: the dataset's name, the forget request (``ForgetRequest.to_dict()`` plus
+    #: ``description``, ``n_forget``, ``n_retain``, ``forgotten_classes``) and the device
+    dataset: str = ""
+    forget: dict = field(default_factory=dict)
+    device: str = ""
 
-    def to_dict(self) -> dict:
+    @property
+    def ran(self) -> list[Trial]:
+        """The trials that ran (finished or failed; not those cancelled before starting)."""
+        return [t for t in self.trials if not t.cancelled]
+
+    def record(self) -> dict:
+        """The whole sweep as plain JSON values (the ``"sweep"`` part of :meth:`to_dict`)."""
         d = asdict(self)
         d["space"] = [s.to_dict() for s in self.space]
         return d
 
+    def summary(self) -> dict:
+        """The CLI's ``--json`` object: the record with the forget set described in words."""
+        return {
+            **self.record(),
+            "model": self.arch,
+            "forget": self.forget.get("description", ""),
+        }
+
+    def rows(self) -> tuple[dict, list[dict]]:
+        """``(original row, [retrain row, the method's row])``: flat rows as a comparison's
+        (percent; ``avg_gap`` to retrain). The method's row is the best trial's, with its
+        settings in ``params``; with no finished trial it carries only an error."""
+        gap = M.avg_gap(self.original, self.retrain)
+        original = {"method": "original", **self.original, "avg_gap": gap, "error": None}
+        retrain = {"method": REFERENCE, **self.retrain, "avg_gap": 0.0, "error": None}
+        n = len(self.ran)
+        best = self.best
+        if best is None:
+            row = {"method": self.method, "error": f"no trial of {n} finished", "trials": n}
+        else:
+            settings = ", ".join(f"{k}={_short(v)}" for k, v in best.params.items())
+            row = {
+                "method": self.method,
+                "label": f"{self.method}, best of {n} trials ({settings})",
+                **{k: best.metrics.get(k) for k in TRIAL_KEYS},
+                "avg_gap": best.gap,
+                "seconds": best.seconds,
+                "error": None,
+                "damaged": M.is_damaged(
+                    best.metrics.get("retain_acc"), self.retrain.get("retain_acc")
+                ),
+                "trial": best.number,
+                "trials": n,
+                "params": {**self.fixed, **best.params},
+            }
+        return original, [retrain, row]
+
+    def to_dict(self) -> dict:
+        """The run-store body (kind ``"sweep"``): dataset, model, forget, seeds and device; the
+        flat ``original`` / ``results`` rows (see :meth:`rows`); the whole record under
+        ``"sweep"``."""
+        original, results = self.rows()
+        return _json_values(
+            {
+                "kind": SWEEP_KIND,
+                "dataset": self.dataset,
+                "model": self.arch,
+                "forget": self.forget,
+                "seeds": [self.seed],
+                "device": self.device,
+                "original": original,
+                "results": results,
+                "sweep": self.record(),
+            }
+        )
+
     @classmethod
-    def from_dict(cls, d: dict) -> SweepResult:
+    def from_dict(cls, d: Mapping) -> SweepResult:
+        """A sweep from :meth:`to_dict` (or from a bare :meth:`record`, as ``unlearn tune
+        --out`` wrote before sweeps were stored); a body of another kind, or a damaged one,
+        raises :class:`SweepError` saying so."""
+        if not isinstance(d, Mapping):
+            raise SweepError(f"not a sweep record: expected a JSON object, got {type(d).__name__}")
+        kind = d.get("kind")
+        if kind is None and "trials" in d and "method" in d:
+            rec = dict(d)  # a bare record
+            if isinstance(rec.get("forget"), str):
+                rec["forget"] = {"description": rec["forget"]}
+        elif kind != SWEEP_KIND:
+            what = f"kind {kind!r}" if kind else "no kind"
+            raise SweepError(f"not a sweep record: it has {what} (a sweep has kind 'sweep')")
+        elif not isinstance(d.get("sweep"), Mapping):
+            raise SweepError("damaged sweep record: its 'sweep' part is missing")
+        else:
+            rec = dict(d["sweep"])
+        try:
+            return cls._from_record(rec)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise SweepError(f"damaged sweep record: {type(exc).__name__}: {exc}") from exc
+
+    @classmethod
+    def _from_record(cls, d: Mapping) -> SweepResult:
+        if not isinstance(d.get("trials", []), list):
+            raise TypeError("its trials are not a list")
         trials = [Trial.from_dict(t) for t in d.get("trials", [])]
         best = d.get("best")
         return cls(
@@ -189,7 +289,25 @@ class SweepResult:
             executor=d.get("executor", "local"),
             seconds=float(d.get("seconds", 0.0)),
             stopped=bool(d.get("stopped", False)),
+            dataset=str(d.get("dataset") or ""),
+            forget=dict(d.get("forget") or {}),
+            device=str(d.get("device") or ""),
         )
+
+
+def _short(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _json_values(o: Any) -> Any:
+    """``o`` with NaN and infinities as None (JSON cannot hold them)."""
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {str(k): _json_values(v) for k, v in o.items()}
+    if isinstance(o, list | tuple):
+        return [_json_values(v) for v in o]
+    return o
 
 
 def search_space(method: str, search: Sequence[str] | None = None) -> list[Dimension]:
@@ -413,6 +531,15 @@ def tune(
         executor=ex.name,
         seconds=time.perf_counter() - t0,
         stopped=stopped,
+        dataset=data.name,
+        forget={
+            **split.request.to_dict(),
+            "description": split.request.describe(data.classes),
+            "n_forget": split.n_forget,
+            "n_retain": split.n_retain,
+            "forgotten_classes": list(split.forgotten_classes),
+        },
+        device=str(pick_device()),
     )
 
 
@@ -462,6 +589,7 @@ def trials_table(result: SweepResult) -> list[dict]:
 __all__ = [
     "OBJECTIVE",
     "SAMPLERS",
+    "SWEEP_KIND",
     "Dimension",
     "SweepError",
     "SweepResult",
