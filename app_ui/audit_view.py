@@ -10,9 +10,9 @@ import streamlit as st
 import torch
 
 from app_ui.audit_jobs import (
-    AUDIT_ID,
     AUDIT_JOB,
     ShownAudit,
+    adopt_finished,
     audit_estimate,
     current_audit,
     ray_available,
@@ -136,7 +136,8 @@ def audit_form(data: Dataset, entry: dict, split: ForgetSplit) -> None:
 
 
 def job_progress(purpose: str, key: str) -> None:
-    """A running job's progress (moving) and Cancel; a finished one's outcome."""
+    """A running job's progress (moving) and Cancel; a finished one's outcome. The job may
+    have been started in another session (the URL's ``ajob`` / ``sjob`` after a reload)."""
     job = job_for(purpose)
     if job is None:
         return
@@ -154,11 +155,7 @@ def job_progress(purpose: str, key: str) -> None:
 
         _live(job.id)
         return
-    seen = S.setdefault("_au_seen", {})
-    if seen.get(purpose) != job.id:
-        seen[purpose] = job.id
-        if purpose == AUDIT_JOB and job.result:
-            S[AUDIT_ID] = job.result
+    adopt_finished(purpose)  # its stored result becomes the shown one (once)
     if job.state == "failed":
         st.error(f"It failed: {clause(job.error or 'no reason given')}.")
     elif job.state == "cancelled":

@@ -1,10 +1,11 @@
 """What lasts: the app writes through the run store and the URL names what a session shows.
 
 ``st.query_params`` carries the ids of the stored model (``model``), forget set (``forget``) and
-comparison (``run``), and the id of a running comparison job (``job``). :func:`restore_from_url`
-(before the page) reopens them on a fresh session (reload, new tab, shared link on the same
-server); :func:`write_url` (after the page) puts the session's ids back in the URL, storing a model
-or forget set the first time it is shown.
+comparison (``run``), the id of a running comparison job (``job``), and the Audit page's ids
+(``audit``, ``sweep``, running ``ajob`` / ``sjob``: see ``app_ui.audit_jobs``).
+:func:`restore_from_url` (before the page) reopens them on a fresh session (reload, new tab,
+shared link on the same server); :func:`write_url` (after the page) puts the session's ids back
+in the URL, storing a model or forget set the first time it is shown.
 
 The run store knows a dataset by its content fingerprint; the app also needs the spec it builds
 the dataset from, so it keeps ``<store home>/app/datasets/<fingerprint>.json`` (and, for a
@@ -26,13 +27,16 @@ from unlearn_core.runstore import RunStore, RunStoreError, UnknownRunError, data
 from unlearn_core.training import TrainConfig, evaluate
 
 S = st.session_state
-URL_KEYS = ("model", "forget", "run", "job", "audit")
+URL_KEYS = ("model", "forget", "run", "job", "audit", "sweep", "ajob", "sjob")
 KIND_WORDS = {
     "model": "model",
     "forget": "forget set",
     "run": "run",
     "job": "job",
     "audit": "audit",
+    "sweep": "sweep",
+    "ajob": "audit job",
+    "sjob": "sweep job",
 }
 
 
@@ -283,6 +287,21 @@ def restore_audit(aid: str) -> None:
     restore(aid)
 
 
+def restore_sweep(sid: str) -> None:
+    from app_ui.audit_jobs import restore_sweep as restore  # (it imports this module)
+
+    restore(sid)
+
+
+def _restore_audit_job(key: str):
+    def restore(jid: str) -> None:
+        from app_ui.audit_jobs import restore_job  # (it imports this module)
+
+        restore_job(key, jid)
+
+    return restore
+
+
 def restore_from_url() -> None:
     """Reopen what the URL names when it differs from what this session shows."""
     qp = st.query_params
@@ -300,6 +319,9 @@ def restore_from_url() -> None:
         ("forget", restore_forget),
         ("job", restore_job),
         ("audit", restore_audit),
+        ("sweep", restore_sweep),
+        ("ajob", _restore_audit_job("ajob")),
+        ("sjob", _restore_audit_job("sjob")),
     )
     done_run = False
     for key, fn in steps:
@@ -352,10 +374,9 @@ def session_ids() -> dict[str, str]:
     job = job_for("compare")
     if job is not None and not job.done:
         out["job"] = job.id
-    from app_ui.audit_jobs import stored_audit_id  # (it imports this module)
+    from app_ui.audit_jobs import url_ids  # (it imports this module)
 
-    if stored_audit_id():
-        out["audit"] = stored_audit_id()
+    out.update(url_ids())
     return out
 
 

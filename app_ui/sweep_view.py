@@ -1,12 +1,13 @@
 """The Audit page's Sweep section: search one method's registry knobs on the session's model
 and forget set (a server-side job), show the trials and the gap against each knob, and apply
-the best settings to the Unlearn page."""
+the best settings to the Unlearn page. The shown sweep is a stored one (``?sweep=ID``), so it
+is drawn without a model or forget set too."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from app_ui.audit_jobs import SWEEP_JOB, start_sweep, sweep_registry
+from app_ui.audit_jobs import SWEEP_JOB, ShownSweep, current_sweep, start_sweep
 from app_ui.audit_view import job_progress
 from app_ui.common import chart, job_for, page_link
 from app_ui.tables import Column, show_table
@@ -14,7 +15,7 @@ from unlearn_core.audit.executors import default_workers
 from unlearn_core.audit.sweep import SAMPLERS, SweepError, SweepResult, search_space, trials_table
 from unlearn_core.data import Dataset
 from unlearn_core.experiment import REFERENCE
-from unlearn_core.forget import ForgetSplit
+from unlearn_core.forget import ForgetRequest, ForgetSplit
 from unlearn_core.methods import list_methods
 from unlearn_core.plots import audit as P
 from unlearn_core.selection import default_methods
@@ -39,9 +40,10 @@ def tunable_methods(split: ForgetSplit) -> dict[str, str]:
     return out
 
 
-def apply_best(result: SweepResult, split: ForgetSplit) -> dict:
+def apply_best(result: SweepResult, class_wise: bool) -> dict:
     """Write the best trial's settings where the Unlearn page reads a method's overrides
-    (``methods[name]``) and add the method to its chosen methods; returns the settings."""
+    (``methods[name]``) and add the method to its chosen methods (``class_wise``: the default
+    methods of a class-wise request); returns the settings."""
     best = dict(result.best.params)
     methods = dict(S.get("methods") or {})
     methods[result.method] = {**methods.get(result.method, {}), **result.fixed, **best}
@@ -49,20 +51,36 @@ def apply_best(result: SweepResult, split: ForgetSplit) -> dict:
     chosen = S.get("chosen_methods")
     if chosen is None:
         names = [s.name for s in list_methods() if s.name != REFERENCE]
-        chosen = default_methods(names, split.is_class_wise)
+        chosen = default_methods(names, class_wise)
     if result.method not in chosen:
         chosen = [*chosen, result.method]
     S["chosen_methods"] = list(chosen)
     return best
 
 
-def sweep_section(data: Dataset, entry: dict, split: ForgetSplit) -> None:
+def sweep_section(data: Dataset | None, entry: dict | None, split: ForgetSplit | None) -> None:
+    """The run form (with a model and forget set), the sweep job's progress and the shown
+    sweep; nothing at all when none of them applies."""
+    job = job_for(SWEEP_JOB)
+    ready = data is not None and entry is not None and split is not None
+    if not ready and job is None and current_sweep() is None:
+        return
+    st.divider()
     st.subheader("Sweep: search a method's settings")
     st.caption(
         "Each trial runs the method with other settings on your model and forget set and "
         "scores its gap to one retrained model (mean absolute difference over forget, retain "
         "and test accuracy and MIA, in points; smaller is closer)."
     )
+    if ready:
+        sweep_form(data, entry, split, running=job is not None and not job.done)
+    job_progress(SWEEP_JOB, "sw")
+    got = current_sweep()
+    if got is not None:
+        show_sweep(*got)
+
+
+def sweep_form(data: Dataset, entry: dict, split: ForgetSplit, *, running: bool) -> None:
     options = tunable_methods(split)
     if not options:
         st.info("No method offered here has settings marked for search.")
@@ -89,29 +107,28 @@ def sweep_section(data: Dataset, entry: dict, split: ForgetSplit) -> None:
             for d in space
         )
     )
-    job = job_for(SWEEP_JOB)
-    running = job is not None and not job.done
     if st.button("Run the sweep", key="sw_run", disabled=running):
         start_sweep(
-            data=data, model=entry["model"], recipe=TrainConfig.from_dict(S["recipe"]),
-            split=split, method=method, trials=trials, sampler=sampler,
-            seed=int(S["train_seed"]), executor="local", workers=workers,
+            data=data, spec=dict(S["dataset"]), model=entry["model"],
+            recipe=TrainConfig.from_dict(S["recipe"]), split=split, method=method,
+            trials=trials, sampler=sampler, seed=int(S["train_seed"]), executor="local",
+            workers=workers,
         )  # fmt: skip
         st.rerun()
-    job_progress(SWEEP_JOB, "sw")
-    if job is not None and job.done and job.result:
-        result = sweep_registry().get(job.result)
-        if result is not None:
-            show_sweep(result, split)
 
 
-def show_sweep(result: SweepResult, split: ForgetSplit) -> None:
+def show_sweep(sid: str, shown: ShownSweep) -> None:
+    result = shown.result
     rows = trials_table(result)
     params = [d.name for d in result.space]
     ok = sum(1 for t in result.trials if t.ok)
+    where = f"{result.dataset or 'its dataset'} / {result.arch}"
+    if result.forget.get("description"):
+        where += f", forget {result.forget['description']}"
     st.markdown(
         f"**{result.method}** · {len(result.trials)} trials ({ok} finished) by {result.sampler} "
-        f"in {result.seconds:.0f} s"
+        f"in {result.seconds:.0f} s · {where}"
+        + (f" · stored as `{sid}`" if shown.stored else " · not stored")
     )
     st.caption(
         "How to read it: the best trial (first row) is the one closest to retrain; a trial "
@@ -143,9 +160,18 @@ def show_sweep(result: SweepResult, split: ForgetSplit) -> None:
     settings = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
                          for k, v in result.best.params.items())  # fmt: skip
     if st.button(f"Apply the best settings to Unlearn ({settings})", key="sw_apply"):
-        apply_best(result, split)
+        apply_best(result, _class_wise(result))
         st.success(f"{result.method} now starts from {settings} on the Unlearn page.")
         page_link("pages/unlearn.py", "Go to 3 · Unlearn")
 
 
-__all__ = ["apply_best", "show_sweep", "sweep_section", "tunable_methods"]
+def _class_wise(result: SweepResult) -> bool:
+    """Whether the sweep's forget request was class-wise (whole classes forgotten)."""
+    try:
+        kind = ForgetRequest.from_dict(result.forget).kind
+    except (TypeError, ValueError):
+        return False
+    return kind == "class" and bool(result.forget.get("forgotten_classes"))
+
+
+__all__ = ["apply_best", "show_sweep", "sweep_form", "sweep_section", "tunable_methods"]

@@ -3,7 +3,7 @@ sweeps of a method's settings (a thin page over ``app_ui.audit_view`` / ``app_ui
 
 import streamlit as st
 
-from app_ui.audit_jobs import AUDIT_JOB, current_audit
+from app_ui.audit_jobs import AUDIT_JOB, current_audit, page_has_work
 from app_ui.audit_view import audit_form, job_progress, show_audit
 from app_ui.common import (
     current_dataset_quiet,
@@ -28,12 +28,13 @@ st.caption(
     "relearning attack asks whether a few fine-tuning steps bring the data back."
 )
 
-if current_audit() is None:  # nothing to show yet: the run form needs a model and forget set
+busy = page_has_work()  # a shown audit or sweep, or a job: drawn without a model too
+if not busy:  # nothing to show yet: the run forms need a model and forget set
     require_data_and_model()
 data = current_dataset_quiet()
 entry = current_model()
 split = current_split(data) if data is not None else None
-if current_audit() is None and split is None:
+if not busy and split is None:
     st.warning("No forget set is in use yet: mark one on the Forget set page first.")
     page_link("pages/forget_set.py", "Go to Forget set")
     st.stop()
@@ -46,6 +47,4 @@ job_progress(AUDIT_JOB, "au")
 shown = current_audit()
 if shown is not None:
     show_audit(*shown, entry)
-if split is not None and entry is not None:
-    st.divider()
-    sweep_section(data, entry, split)
+sweep_section(data, entry, split)

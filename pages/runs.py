@@ -1,4 +1,5 @@
-"""Runs: every stored comparison; open one, note it, delete it, set runs side by side, export."""
+"""Runs: every stored comparison, audit and sweep; open one, note it, delete it, set runs side
+by side, export. An audit or a sweep opens on the Audit page."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from app_ui.audit_jobs import STORED_KINDS, drop_deleted, is_shown, open_stored
 from app_ui.common import chart, page_link
 from app_ui.entry import through_app
 from app_ui.persist import restore_run, run_store
@@ -24,7 +26,8 @@ S = st.session_state
 
 st.title("Runs")
 st.caption(
-    "Every comparison stored on this server (the run store). Open one to see it on every page; "
+    "Every comparison stored on this server (the run store), and the audits and sweeps run on "
+    "the Audit page. Open one to see it on every page (an audit or a sweep on the Audit page); "
     "the page's address then names it, so a reload or a shared link shows it again."
 )
 
@@ -47,8 +50,15 @@ def _headline(rec: ComparisonRecord) -> str:
     return f"{best['method']} (gap {best['avg_gap']:.2f} pts)"
 
 
+def _kind(rec: ComparisonRecord) -> str:
+    return rec.kind if rec.kind in STORED_KINDS else "comparison"
+
+
 def _label(rec: ComparisonRecord) -> str:
-    return f"{rec.created[:16].replace('T', ' ')} · {rec.dataset} · {rec.model} · {rec.forget}"
+    kind = "" if _kind(rec) == "comparison" else f"{_kind(rec)} · "
+    return (
+        f"{kind}{rec.created[:16].replace('T', ' ')} · {rec.dataset} · {rec.model} · {rec.forget}"
+    )
 
 
 def _seeds(rec: ComparisonRecord) -> str:
@@ -59,6 +69,7 @@ ref = {r.id: r for r in runs}
 overview = pd.DataFrame(
     {
         "run": [r.id for r in runs],
+        "kind": [_kind(r) for r in runs],
         "date": [r.created[:16].replace("T", " ") for r in runs],
         "dataset": [r.dataset for r in runs],
         "model": [r.model for r in runs],
@@ -89,16 +100,37 @@ if any(r.get("damaged") for r in rows):
         + " (retain accuracy more than 10 points below retrain's)."
     )
 
+kind = _kind(rec)
+if kind == "sweep":
+    best = next((r for r in rows if r.get("label")), None)
+    st.caption(
+        "A sweep: the original, retrain and the best trial "
+        + (f"({best['label']})" if best else "(no trial finished)")
+        + "; every trial is on the Audit page."
+    )
+elif kind == "audit":
+    st.caption(
+        "An audit: each row is the mean over its K models; the scores are on the Audit page."
+    )
+
 cols = st.columns(3)
 with cols[0]:
     if st.button("Open this run", key="runs_open", type="primary"):
         try:
-            restore_run(cid)
+            if kind in STORED_KINDS:  # an audit or a sweep: the Audit page shows it
+                open_stored(kind, cid)
+            else:
+                restore_run(cid)
         except RunStoreError as exc:
             st.error(f"Run {cid} cannot be opened: {exc}")
         else:
-            st.success(f"Run {cid} is open on every page.")
-    if S.get("comparison_id") == cid:
+            if kind in STORED_KINDS:
+                st.success(f"{kind.capitalize()} {cid} is open on the Audit page.")
+            else:
+                st.success(f"Run {cid} is open on every page.")
+    if kind in STORED_KINDS and is_shown(cid):
+        page_link("pages/audit.py", "See it on 5b · Audit")
+    elif S.get("comparison_id") == cid:
         page_link("pages/compare.py", "See it on 4 · Compare")
 with cols[1]:
     note = st.text_area("Note", value=rec.note, key=f"runs_note_{cid}", height=80)
@@ -120,6 +152,7 @@ with cols[2]:
             else:
                 if S.get("comparison_id") == cid:
                     S["comparison_id"] = None
+                drop_deleted(cid)
                 S.pop("_runs_delete", None)
                 st.rerun()
         if st.button("Keep it", key="runs_delete_no"):

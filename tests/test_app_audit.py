@@ -2,12 +2,15 @@
 forgotten, K = 2, one worker in-process. It runs an audit (table, epsilon embedding, relearning
 curves, stored with its id in the URL), opens the instance view from an injected selection
 event, reopens the stored audit from the URL in a fresh session, and runs a sweep whose best
-settings it applies to the Unlearn page."""
+settings it applies to the Unlearn page. A reload (a fresh session on the URL) during an audit
+or a sweep shows the same job's progress and Cancel, then its result; a stored sweep reopens
+after a server restart; the Runs page lists, opens and exports audits and sweeps."""
 
 from __future__ import annotations
 
 import base64
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +25,7 @@ if str(ROOT) not in sys.path:  # the app imports ``app_ui`` from its own folder
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from unlearn_core.audit.records import AuditResult  # noqa: E402
+from unlearn_core.audit.sweep import SweepResult  # noqa: E402
 from unlearn_core.forget import ForgetRequest  # noqa: E402
 from unlearn_core.methods import get_method  # noqa: E402
 from unlearn_core.runstore import RunStore  # noqa: E402
@@ -188,7 +192,10 @@ def test_sweep_trials_table_and_apply_to_unlearn(digits_mlp):
     assert len(job.partial) == 2  # one Trial per finished trial, as they came
     from app_ui.audit_jobs import sweep_registry
 
-    result = sweep_registry()[job.result]
+    result = sweep_registry()[job.result].result
+    assert at.session_state["sweep_id"] == job.result
+    assert _url(at)["sweep"] == job.result  # stored, and named in the URL
+    assert SweepResult.from_dict(RunStore().read_comparison(job.result)["comparison"]) == result
     trials = _cells(at, len(at.table) - 1)
     assert len(trials) == 2 and "gap to retrain (points)" in trials.columns
     assert float(trials["gap to retrain (points)"].iloc[0]) == pytest.approx(
@@ -246,3 +253,187 @@ def test_cancel_stores_what_finished_and_says_so(digits_mlp):
     trained = [m for m in stored.originals + stored.retrains if m.ok]
     assert len(trained) < 4 and any(m.cancelled for m in stored.originals + stored.retrains)
     assert at.session_state["audit_id"] == job.result
+
+
+# ------------------------------------------------------------------ reloads and restarts
+def _url(at: AppTest) -> dict[str, str]:
+    """The session's URL parameters (what a reload or a new tab opens)."""
+    return {k: v[0] if isinstance(v, list) else v for k, v in at.query_params.items()}
+
+
+def _fresh(params: dict[str, str]) -> AppTest:
+    """A new session on ``params`` (a reload, a new tab), on the Audit page."""
+    fresh = AppTest.from_file(APP, default_timeout=60)
+    for k, v in params.items():
+        fresh.query_params[k] = v
+    fresh.run()
+    fresh.switch_page("pages/audit.py").run()
+    assert not fresh.exception, fresh.exception
+    return fresh
+
+
+def _bar(at: AppTest):
+    (bar,) = at.get("progress")
+    return bar.proto
+
+
+def test_a_reload_during_an_audit_shows_the_same_job_then_its_result(
+    audited, digits_mlp, monkeypatch
+):
+    """The audit's computation is held at two points (the job, its storing, the URL and the
+    pages are real); a fresh session on the first one's URL follows the same job."""
+    import app_ui.audit_jobs as AJ
+    import app_ui.common as C
+
+    earlier = AuditResult.from_dict(
+        RunStore().read_comparison(audited[0].session_state["audit_id"])["comparison"]
+    )
+    entered, step, moved, release = (threading.Event() for _ in range(4))
+
+    def held_audit(*args, progress, should_stop, **kw):
+        progress(0.25, "originals: 1 of 4 trained")
+        entered.set()
+        step.wait(60)
+        progress(0.6, "methods: 1 of 2 run")
+        moved.set()
+        release.wait(60)
+        return earlier
+
+    monkeypatch.setattr(AJ, "run_audit", held_audit)
+    at = _session(digits_mlp)
+    at.multiselect(key="au_methods").set_value(["finetune"])
+    at.number_input(key="au_k").set_value(2)
+    at.run()
+    at.button(key="au_run").click().run()
+    job = C.job_registry()[at.session_state["jobs"]["audit"]]
+    try:
+        assert entered.wait(30)
+        url = _url(at)
+        assert url["ajob"] == job.id and {"model", "forget"} <= set(url)
+        fresh = _fresh(url)  # the reload
+        assert fresh.session_state["jobs"]["audit"] == job.id
+        bar = _bar(fresh)
+        assert bar.value == 25 and "originals: 1 of 4 trained" in bar.text
+        assert fresh.button(key="au_cancel").label == "Cancel"
+        assert fresh.button(key="au_run").disabled  # one audit at a time
+        step.set()
+        assert moved.wait(30)
+        fresh.run()  # (the page's fragment polls each second; a rerun reads the same job)
+        assert _bar(fresh).value == 60 and "methods: 1 of 2 run" in _bar(fresh).text
+    finally:
+        step.set()
+        release.set()
+    assert job.wait(60) and job.state == "done", (job.state, job.error)
+    fresh.run()
+    assert not fresh.exception, fresh.exception
+    assert fresh.session_state["audit_id"] == job.result  # its result, stored and shown
+    assert _url(fresh)["audit"] == job.result and "ajob" not in _url(fresh)
+    assert _cells(fresh, 0)["model"].tolist()[:2] == ["original", "retrain"]
+    assert not fresh.get("progress")
+
+
+def test_a_reload_during_a_sweep_cancels_there_and_a_restart_reopens_it(digits_mlp, monkeypatch):
+    """A real three-trial grid whose second trial is held: a fresh session on the URL shows
+    the job's progress and cancels it (the third trial is not run); the two trials that ran
+    are stored; after a server restart (empty registries) the URL's ``sweep`` reopens them
+    without a model, and the old job's id is refused in words."""
+    import app_ui.audit_jobs as AJ
+    import app_ui.common as C
+    from unlearn_core.audit import sweep as SW
+
+    real = SW.run_trial
+    entered, release = threading.Event(), threading.Event()
+
+    def held_trial(**kw):
+        if kw["number"] == 1:
+            entered.set()
+            release.wait(60)
+        return real(**kw)
+
+    monkeypatch.setattr(SW, "run_trial", held_trial)
+    at = _session(digits_mlp)
+    at.selectbox(key="sw_method").set_value("ssd")
+    at.number_input(key="sw_trials").set_value(3)
+    at.radio(key="sw_sampler").set_value("grid")
+    at.number_input(key="sw_workers").set_value(1)
+    at.run()
+    at.button(key="sw_run").click().run()
+    job = C.job_registry()[at.session_state["jobs"]["sweep"]]
+    try:
+        assert entered.wait(60)
+        at.run()
+        url = _url(at)
+        assert url["sjob"] == job.id
+        fresh = _fresh(url)
+        bar = _bar(fresh)
+        assert 0.0 < bar.value < 100 and "trials" in bar.text
+        fresh.button(key="sw_cancel").click().run()
+        assert job.cancel_requested
+    finally:
+        release.set()
+    assert job.wait(60) and job.state == "cancelled", (job.state, job.error)
+    fresh.run()
+    assert not fresh.exception, fresh.exception
+    assert any("Cancelled" in w.value for w in fresh.warning)
+    sid = fresh.session_state["sweep_id"]
+    assert sid == job.result and _url(fresh)["sweep"] == sid and "sjob" not in _url(fresh)
+    shown = _cells(fresh, len(fresh.table) - 1)
+    assert len(shown) == 3 and shown["error"].tolist()[-1] != "—"  # the cancelled trial
+    stored = SweepResult.from_dict(RunStore().read_comparison(sid)["comparison"])
+    assert [t.cancelled for t in stored.trials] == [False, False, True] and stored.stopped
+    assert "cancelled" in RunStore().get_comparison(sid).note
+    # a server restart: nothing of it is left in memory
+    AJ.sweep_registry().clear()
+    C.job_registry().pop(job.id)
+    restarted = _fresh({"sweep": sid})
+    assert restarted.session_state["sweep_id"] == sid
+    again = _cells(restarted, len(restarted.table) - 1)
+    assert again["gap to retrain (points)"].tolist() == shown["gap to retrain (points)"].tolist()
+    assert "sw_gap" in _charts(restarted)
+    assert not restarted.get("selectbox")  # no model in this session: no form, the sweep shown
+    gone = AppTest.from_file(APP, default_timeout=60)
+    gone.query_params["sjob"] = job.id
+    gone.run()
+    assert any("sweep job" in w.value and job.id in w.value for w in gone.warning)
+
+
+def test_runs_page_lists_opens_and_exports_audits_and_sweeps(audited, digits, digits_mlp):
+    from unlearn_core.audit.sweep import tune
+    from unlearn_core.forget import make_split
+
+    aid = audited[0].session_state["audit_id"]
+    split = make_split(digits, ForgetRequest(classes=(3,)))
+    res = tune(digits, digits_mlp, CFG, split, "ssd", trials=1, sampler="grid", workers=1)
+    rec = RunStore().save_comparison(res, dataset=digits, recipe=CFG.to_dict(), save_models=False)
+    sid = rec.id
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page("pages/runs.py").run()
+    assert not at.exception, at.exception
+    overview = at.table[0].value.set_index("run")
+    assert overview.loc[aid, "kind"] == "audit" and overview.loc[sid, "kind"] == "sweep"
+    assert overview.loc[sid, "closest to retrain"].startswith("ssd (gap")
+    # a sweep: its row is the best trial; it opens on the Audit page
+    at.selectbox(key="runs_pick").set_value(sid).run()
+    assert any(f"ssd, best of {len(res.trials)} trials" in c.value for c in at.caption)
+    at.button(key="runs_open").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["sweep_id"] == sid
+    # exports: the JSON record at once, the HTML report; no models were stored
+    at.button(key="runs_prep_html").click().run()
+    assert not at.exception, at.exception
+    assert len(at.get("download_button")) == 2
+    at.button(key="runs_prep_models").click().run()
+    assert any("not available" in c.value for c in at.caption)
+    # side by side with the audit
+    at.multiselect(key="runs_side").set_value([aid, sid]).run()
+    assert not at.exception, at.exception
+    assert {c[0] for c in at.table[-1].value.columns} == {aid, sid}
+    # an audit opens on the Audit page too
+    at.selectbox(key="runs_pick").set_value(aid).run()
+    at.button(key="runs_open").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["audit_id"] == aid
+    at.switch_page("pages/audit.py").run()
+    assert not at.exception, at.exception
+    assert "au_scatter" in _charts(at) and "sw_gap" in _charts(at)
