@@ -511,6 +511,35 @@ def test_runs_side_by_side_and_the_html_report_opens_offline(browser, page, tmp_
     ctx.close()
 
 
+def test_a_reload_during_an_audit_shows_its_progress_and_cancel_keeps_it(page):
+    """The Audit page (default K = 8, one worker: still running after the reload): the URL
+    names the running audit (``ajob``); a reload shows the same job's progress and its Cancel;
+    the cancelled audit is stored, shown and named in the URL (``audit``)."""
+    go(page, "Audit")
+    workers = main(page).get_by_role("spinbutton", name="Workers").first  # in-process: no pool
+    workers.fill("1")
+    workers.press("Enter")
+    page.wait_for_timeout(800)
+    main(page).get_by_role("button", name="Run the audit").click()
+    main(page).locator('[data-testid="stProgress"]').wait_for()
+    page.wait_for_function("() => new URL(location.href).searchParams.get('ajob')")
+    job = url_param(page, "ajob")
+    page.reload()
+    reloaded = time.perf_counter()
+    main(page).locator('[data-testid="stProgress"]').wait_for(timeout=30_000)
+    TIMINGS["audit: reload to progress shown"] = time.perf_counter() - reloaded
+    assert url_param(page, "ajob") == job
+    main(page).get_by_role("button", name="Cancel", exact=True).click()
+    cancelled = time.perf_counter()
+    main(page).get_by_text("Cancelled: what had finished").first.wait_for(timeout=120_000)
+    TIMINGS["audit: cancel to cancelled shown"] = time.perf_counter() - cancelled
+    page.wait_for_function("() => new URL(location.href).searchParams.get('audit')")
+    assert url_param(page, "ajob") is None
+    main(page).get_by_role("heading", name="Results").wait_for()
+    page.screenshot(path=str(SHOTS / "17-audit-cancelled-after-reload.png"))
+    assert not page.locator('[data-testid="stException"]').count()
+
+
 def test_every_method_kept_one_colour_across_pages():
     """The colours seen over the whole walk: every model of the demo, each in one colour."""
     assert {"original", "retrain", "scrub", "salun", "ssd"} <= set(COLOURS), COLOURS
