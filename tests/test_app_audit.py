@@ -429,8 +429,12 @@ def test_runs_page_lists_opens_and_exports_audits_and_sweeps(audited, digits, di
     at.multiselect(key="runs_side").set_value([aid, sid]).run()
     assert not at.exception, at.exception
     assert {c[0] for c in at.table[-1].value.columns} == {aid, sid}
-    # an audit opens on the Audit page too
+    # an audit: its report too; it opens on the Audit page
     at.selectbox(key="runs_pick").set_value(aid).run()
+    assert any("An audit" in c.value for c in at.caption)
+    at.button(key="runs_prep_html").click().run()
+    assert not at.exception, at.exception
+    assert len(at.get("download_button")) == 2
     at.button(key="runs_open").click().run()
     assert not at.exception, at.exception
     assert at.session_state["audit_id"] == aid
