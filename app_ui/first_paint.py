@@ -56,6 +56,9 @@ HEAVY = (
 #: seconds between the fallback polls for the imports (normally the import thread wakes the
 #: waiting sessions itself; a poll is a script run, which must stay rare)
 POLL_S = 2.0
+#: seconds the heavy imports wait after the first paint's script: importing torch holds the
+#: interpreter lock for long stretches, which would slow the server sending that paint
+IMPORT_DELAY_S = 1.0
 
 _ready = threading.Event()
 _started = threading.Event()
@@ -105,12 +108,15 @@ def _wake_waiting() -> None:
 
 
 def start_imports() -> None:
-    """Import the heavy modules in a background thread (once per server)."""
+    """Import the heavy modules in a background thread (once per server), after
+    :data:`IMPORT_DELAY_S`."""
     with _lock:
         if _started.is_set():
             return
         _started.set()
-    threading.Thread(target=_import_all, name="warm-imports", daemon=True).start()
+    timer = threading.Timer(IMPORT_DELAY_S, _import_all)
+    timer.name, timer.daemon = "warm-imports", True
+    timer.start()
 
 
 @st.fragment(run_every=POLL_S)

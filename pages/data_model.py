@@ -13,7 +13,6 @@ if st.session_state.get(first_paint.LIGHT) and not first_paint.heavy_ready():
     st.stop()
 through_app()  # a cold server's deep link runs the app's navigation first
 
-import json
 from pathlib import Path
 
 from app_ui.common import (
@@ -40,6 +39,7 @@ from unlearn_core.estimates import eta_text, training_estimate
 from unlearn_core.metrics import per_class_accuracy
 from unlearn_core.models import weights_hash
 from unlearn_core.plots import setup as plots
+from unlearn_core.plots.svg import class_balance_svg
 from unlearn_core.selection import examples_per_class
 from unlearn_core.store import settings_key
 from unlearn_core.training import TrainConfig, default_recipe, evaluate, predict_logits
@@ -209,14 +209,6 @@ st.markdown(
 )
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)
-def _balance_chart(spec_json: str):
-    """The class-balance chart, built once per dataset on this server (plotly's styling is
-    the dearest part of the page's first run)."""
-    d = load_spec(json.loads(spec_json))
-    return plots.class_balance(d.class_counts("train"), d.class_counts("test"), d.classes)
-
-
 # one block per row: thumbnails (or a scatter), then the class balance, legible at 1024 px
 if data.kind == "image":
     ids = examples_per_class(data.y_train.numpy(), per_class=2)[:40]
@@ -234,7 +226,8 @@ else:
         ),
         key="p1_scatter",
     )
-chart(_balance_chart(json.dumps(S["dataset"], sort_keys=True)), key="p1_balance")
+# an SVG, not a plotly chart: a new tab draws the Train button below without loading plotly
+st.image(class_balance_svg(counts, data.class_counts("test"), data.classes))
 
 # ------------------------------------------------------------------ 2. model settings
 st.subheader("Model")

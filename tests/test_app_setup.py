@@ -6,6 +6,7 @@ Real data (digits), real training (5 epochs), real background jobs and a real co
 
 from __future__ import annotations
 
+import base64
 import re
 import sys
 import tempfile
@@ -96,12 +97,19 @@ def confirm_classes(at: AppTest, classes: list[int]) -> AppTest:
 
 
 # ------------------------------------------------------------------ page 1 · Data & model
+def only_balance_chart(images) -> bool:
+    """The page's images are the class-balance SVG alone (no thumbnails)."""
+    return len(images) == 1 and images[0].proto.imgs[0].url.startswith("data:image/svg+xml")
+
+
 def test_data_page_trains_shows_accuracy_and_reuses_cache():
     at = new_app()
     no_exception(at)
     assert at.session_state["dataset"]["name"] == "digits"
     assert len(at.image) >= 1 and len(at.image[0].proto.imgs) == 20  # 2 per class
-    assert len(at.get("plotly_chart")) == 1  # class balance
+    balance = at.image[1].proto.imgs[0].url  # an SVG
+    assert "Class balance" in base64.b64decode(balance.split(",", 1)[1]).decode()
+    assert not at.get("plotly_chart")  # a new tab draws the Train button without plotly.js
     assert "No model" in texts(at.info)
     assert not at.metric
 
@@ -116,7 +124,7 @@ def test_data_page_trains_shows_accuracy_and_reuses_cache():
     metrics = {m.label: m.value for m in at.metric}
     assert float(metrics["Test accuracy"].rstrip("%")) > 80
     assert metrics["Test accuracy"] == f"{entry['test_acc']:.1f}%"
-    assert len(at.get("plotly_chart")) == 3  # balance, per-class accuracy, training curve
+    assert len(at.get("plotly_chart")) == 2  # per-class accuracy, training curve
     assert len(entry["history"]["loss"]) == 5  # the 5-epoch recipe from session state
 
     # a second session with the same settings reuses the model without training
@@ -198,7 +206,7 @@ def test_broken_file_shows_error_and_keeps_digits(fresh):
     )
     assert at.selectbox(key="p1_arch").options == ["MLP (fully connected)"]  # no CNN / ResNet
     # tabular data: a scatter of the rows, not black glyphs
-    assert not at.image and has(at.get("plotly_chart"), "p1_scatter")
+    assert only_balance_chart(at.image) and has(at.get("plotly_chart"), "p1_scatter")
 
     # a failed upload now names the dataset kept by its name, not "file"
     at.file_uploader(key="p1_upload").set_value(("t.csv", b"a,b\n1,2\n", "text/csv")).run()
@@ -211,7 +219,7 @@ def test_data_page_shows_a_scatter_of_2d_points():
     at = new_app()
     at.selectbox(key="p1_source").select("moons").run()
     no_exception(at)
-    assert not at.image  # no thumbnails of feature vectors
+    assert only_balance_chart(at.image)  # no thumbnails of feature vectors
     chart = next(c for c in at.get("plotly_chart") if c.key == "p1_scatter")
     assert "2-D points" in chart.proto.spec
 
