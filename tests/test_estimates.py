@@ -32,16 +32,16 @@ def test_time_left_is_linear_and_silent_at_the_start():
 def test_training_estimate_follows_the_measured_run(digits):
     recipe = TrainConfig(epochs=6, batch_size=64)
     est = E.training_estimate(digits.n_train, "mlp", recipe, digits.input_shape, 10, device="cpu")
+    bigger = E.training_estimate(
+        10 * digits.n_train, "mlp", recipe, digits.input_shape, 10, device="cpu"
+    )
+    assert bigger.seconds == pytest.approx(10 * est.seconds)  # same cached throughput
     t0 = time.perf_counter()
     train_new_model(digits, "mlp", recipe, seed=0, device="cpu")
     actual = time.perf_counter() - t0
     assert "6 epochs x 1438 samples" in est.basis
     assert actual / 4 < est.seconds < actual * 4, (est.seconds, actual)
     assert est.text().startswith("about ") and est.text().endswith(" on this machine")
-    bigger = E.training_estimate(
-        10 * digits.n_train, "mlp", recipe, digits.input_shape, 10, device="cpu"
-    )
-    assert bigger.seconds == pytest.approx(10 * est.seconds)  # same cached throughput
 
 
 def test_comparison_estimate_adds_the_methods_costs(digits):
@@ -72,3 +72,21 @@ def test_observed_rates_replace_the_defaults():
         E.attribution_estimate(10, 3, ["saliency"]).seconds
         < E.attribution_estimate(10, 3, ["integrated_gradients"]).seconds
     )
+
+
+def test_a_training_run_leaves_its_throughput_for_the_next_estimate():
+    """After ``train_new_model`` the estimate for the same model and batch needs no timed
+    steps, and equals epochs x samples / the measured rate."""
+    from unlearn_core.data import load_dataset
+
+    data = load_dataset("moons", n_train=200)
+    cfg = TrainConfig(epochs=2, batch_size=64)
+    E._throughput.clear()
+    train_new_model(data, "mlp", cfg, device="cpu")
+    assert len(E._throughput) == 1
+    (sps,) = E._throughput.values()
+    est = E.training_estimate(
+        400, "mlp", cfg, data.input_shape, data.num_classes, device="cpu"
+    )
+    assert len(E._throughput) == 1  # no new timed steps
+    assert est.seconds == pytest.approx(2 * 400 / sps)

@@ -99,6 +99,29 @@ def rate(kind: str, default: float) -> float:
     return _rates.get(kind, default)
 
 
+def _throughput_key(arch, input_shape, num_classes, batch_size, dev) -> tuple:
+    import torch
+
+    return (arch, tuple(input_shape), num_classes, batch_size, str(dev), torch.get_num_threads())
+
+
+def remember_throughput(
+    arch: str,
+    input_shape: Sequence[int],
+    num_classes: int,
+    batch_size: int,
+    samples_per_s: float,
+    *,
+    device,
+) -> None:
+    """Keep the throughput a real training run measured (``train_new_model`` calls this), so
+    the next estimate for the same model and batch needs no timed steps."""
+    if samples_per_s > 0 and math.isfinite(samples_per_s):
+        key = _throughput_key(arch, input_shape, num_classes, batch_size, device)
+        with _lock:
+            _throughput[key] = float(samples_per_s)
+
+
 def training_throughput(
     arch: str,
     input_shape: Sequence[int],
@@ -110,14 +133,15 @@ def training_throughput(
 ) -> float:
     """Training samples per second of ``arch`` at ``batch_size`` on this machine: optimiser
     steps timed for about ``budget_s`` seconds (at least 3, at most 200) after two warm-up
-    steps; kept per process."""
+    steps; kept per process (a real training run's figure replaces it:
+    :func:`remember_throughput`)."""
     import torch
 
     from .device import pick_device
     from .models import build_model
 
     dev = torch.device(device) if device is not None else pick_device()
-    key = (arch, tuple(input_shape), num_classes, batch_size, str(dev), torch.get_num_threads())
+    key = _throughput_key(arch, input_shape, num_classes, batch_size, dev)
     with _lock:
         if key in _throughput:
             return _throughput[key]

@@ -8,6 +8,7 @@ no-ops on the CPU, so CPU results do not depend on them (a test checks identical
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -326,5 +327,12 @@ def train_new_model(
     x, y = dataset.x_train, dataset.y_train
     if indices is not None:
         x, y = x[indices], y[indices]
+    t0 = time.perf_counter()
     hist = train(model, x, y, cfg, seed=seed, progress=progress, device=dev)
+    if not model_kwargs and len(y):  # the next estimate for this model reuses the figure
+        from .estimates import remember_throughput
+
+        sps = cfg.epochs * len(y) / max(time.perf_counter() - t0, 1e-6)
+        batch = max(1, min(int(cfg.batch_size), len(y)))
+        remember_throughput(arch, dataset.input_shape, dataset.num_classes, batch, sps, device=dev)
     return model, hist
