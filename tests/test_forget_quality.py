@@ -77,11 +77,19 @@ def _reference_epsilon(u, r, delta=DELTA):
 
 
 def test_matches_a_brute_force_transcription():
+    """Every threshold of both grids (the brute force) against the rates counted only where a
+    threshold passes a value: equal, also with ties, few models and wide spreads."""
     rng = np.random.default_rng(3)
-    for k in (4, 8):
-        for _ in range(6):
+    for k in (2, 3, 4, 8, 16):
+        for case in range(8):
             u = rng.normal(size=k) * rng.uniform(0.3, 2)
             r = rng.normal(size=k) * rng.uniform(0.3, 2) + rng.uniform(-2, 2)
+            if case == 1:
+                u, r = np.round(u, 1), np.round(r, 1)  # ties within and across the sides
+            if case == 2:
+                u = u * 6  # one side much wider
+            if case == 3:
+                r[: k // 2] = u[: k // 2]  # shared values
             assert sample_epsilon(u, r) == pytest.approx(_reference_epsilon(u, r), abs=1e-12)
 
 

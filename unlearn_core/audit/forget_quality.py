@@ -107,16 +107,49 @@ def _count_in(sorted_v: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarra
     return np.maximum(n, 0)  # a band with l > r holds nothing
 
 
+def _first_above(base: np.ndarray, grid: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``[rows, values]``: per row ``i`` and value ``v`` the first ``j`` with
+    ``base[i] + grid[j] > v`` (``len(grid)`` if none), by a vectorised bisection that adds
+    exactly as the threshold grids do (``grid`` sorted, so each row is too)."""
+    lo = np.zeros((len(base), len(values)), dtype=np.int64)
+    hi = np.full_like(lo, len(grid))
+    while True:
+        active = lo < hi
+        if not active.any():
+            return lo
+        mid = (lo + hi) // 2
+        above = (base[:, None] + grid[np.minimum(mid, len(grid) - 1)]) > values[None, :]
+        hi = np.where(active & above, mid, hi)
+        lo = np.where(active & ~above, mid + 1, lo)
+
+
+def _where_counts_change(base: np.ndarray, grid: np.ndarray, values: np.ndarray):
+    """Per row of thresholds ``base[i] + grid``: the first column and every column where a
+    count against ``values`` can change (a threshold passing a value). Between two of these
+    columns every count is the same, so the rates seen over these columns are exactly the
+    rates seen over the whole grid, at a small fraction of the cost."""
+    cols = np.concatenate([np.zeros((len(base), 1), np.int64), _first_above(base, grid, values)], 1)
+    rows = np.repeat(np.arange(len(base)), cols.shape[1])
+    cols = cols.ravel()
+    keep = cols < len(grid)
+    return rows[keep], cols[keep]
+
+
 def _single_counts(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lo, hi = min(pos.min(), neg.min()), max(pos.max(), neg.max())
     n = int(math.ceil((hi - lo) * THRESHOLDS_PER_UNIT))
     t = np.linspace(lo, hi, n)
+    if n == 0:
+        return _count_ge(pos, t), _count_ge(neg, t)
+    _, cols = _where_counts_change(np.zeros(1), t, np.concatenate([pos, neg]))
+    t = t[cols]
     return _count_ge(pos, t), _count_ge(neg, t)
 
 
 def _band_counts(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The two-threshold rule; "positive" becomes the peakier side (smaller range), as in the
-    reference. Returns its (positives in band, negatives in band)."""
+    reference. Returns its (positives in band, negatives in band) over the thresholds where
+    they can change (:func:`_where_counts_change`: the same rates as the full grid)."""
     pos_d, neg_d = pos[-1] - pos[0], neg[-1] - neg[0]
     width = min(pos_d, neg_d)
     if pos_d >= neg_d:
@@ -125,8 +158,10 @@ def _band_counts(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarr
     right = np.linspace(lo, hi, int(math.ceil((hi - lo) * THRESHOLDS_PER_UNIT)))
     n_left = int(math.ceil(2 * BAND_BUFFER * THRESHOLDS_PER_UNIT))
     offsets = np.linspace(-width - BAND_BUFFER, -width + BAND_BUFFER, n_left)
-    left = (right[:, None] + offsets[None, :]).ravel()
-    right = np.repeat(right, n_left)
+    # ``right`` changes the upper count at every value anyway: each of its thresholds stays;
+    # along a row of lower thresholds only the columns where one passes a value matter
+    rows, cols = _where_counts_change(right, offsets, np.concatenate([pos, neg]))
+    left, right = right[rows] + offsets[cols], right[rows]
     return _count_in(pos, left, right), _count_in(neg, left, right)
 
 
