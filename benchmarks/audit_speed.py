@@ -2,7 +2,9 @@
 
 Runs the same audit on the local executor (2 workers), on Ray with 2 CPUs and on Ray with 1 CPU,
 and writes ``benchmarks/results/audit_speed.md``. Targets: local within 90 s; Ray (2 CPUs) no
-more than 25% slower than local; Ray 2 CPUs near 2x faster than Ray 1 CPU. Also checks that the
+more than 25% slower than local; Ray 2 CPUs near 2x faster than Ray 1 CPU (given with and without
+Ray's start, a fixed cost per audit; the driver's own share, scoring, does not scale, and on 2
+cores the driver and Ray's daemons share the cores with the workers). Also checks that the
 local and Ray audits give the same numbers. Run it under ``nice -n 10`` on a shared machine.
 """
 
@@ -60,6 +62,7 @@ def main() -> None:
         rows.append((label, total, start, os.getloadavg()[0]))
         print(f"{label}: {total:.1f} s (executor start {start:.1f} s)", flush=True)
     local, ray2, ray1 = (r[1] for r in rows)
+    scale = (ray1 - rows[2][2]) / (ray2 - rows[1][2])  # executor start is paid once per audit
     same = all(
         a.quality.epsilons == b.quality.epsilons and all(a.means[k] == b.means[k] for k in ACC_KEYS)
         for a, b in zip(
@@ -84,8 +87,10 @@ def main() -> None:
         f"| local within 90 s | {local:.1f} s | {'yes' if local <= 90 else 'no'} |",
         f"| ray (2 CPUs) at most 25% slower than local | {100 * (ray2 / local - 1):+.0f}% | "
         f"{'yes' if ray2 <= 1.25 * local else 'no'} |",
-        f"| ray 2 CPUs vs 1 CPU near 2x | {ray1 / ray2:.2f}x | "
-        f"{'yes' if ray1 / ray2 >= 1.7 else 'no'} |",
+        f"| ray 2 CPUs vs 1 CPU near 2x (whole audit, Ray's start included) | "
+        f"{ray1 / ray2:.2f}x | {'yes' if ray1 / ray2 >= 1.7 else 'no'} |",
+        f"| ray 2 CPUs vs 1 CPU near 2x (the work, Ray's start excluded) | {scale:.2f}x | "
+        f"{'yes' if scale >= 1.7 else 'no'} |",
         f"| same numbers local vs ray (epsilons, mean accuracies) | {same} | "
         f"{'yes' if same else 'no'} |",
         "",
