@@ -52,6 +52,12 @@ HEAVY = (
     "unlearn_core.plots.setup",
     "unlearn_core.selection",
     "unlearn_core.training",
+    # what the other pages import first (pandas with pyarrow alone is ~1.4 s on 2 cores)
+    "pandas",
+    "app_ui.tables",
+    "unlearn_core.methods",
+    "unlearn_core.plots.results",
+    "unlearn_core.plots.audit",
 )
 #: seconds between the fallback polls for the imports (normally the import thread wakes the
 #: waiting sessions itself; a poll is a script run, which must stay rare)

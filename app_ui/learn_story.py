@@ -52,24 +52,14 @@ def story_sentence(doc: dict) -> str:
     )
 
 
-def verification_story() -> None:
-    doc = load_story()
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _story_figures(path: str, mtime: float):
+    """The story's two figures, built once per file version on this server (plotly's
+    figure building is most of the Learn page's server time)."""
+    doc = load_story(Path(path))
     if doc is None:
-        st.info("The story's figures appear once benchmarks/learn_story.py has been run.")
-        return
-    rows = doc["rows"]
-    st.caption(
-        f"A real run ({doc['date']}): {doc['dataset']} + {doc['model']}, forget "
-        f"{doc['forget']}, K = {doc['models_per_side']} models per side, relearning on "
-        f"{doc['relearn_mode']} samples ({doc['seconds']:.0f} s, benchmarks/learn_story.py)."
-    )
-    fig = P.verification_checks(rows, budget=doc.get("relearn_budget"), labels=NAMES)
-    chart(fig, "learn_checks")
-    st.caption(
-        "How to read it: on the first row (the cheap checks) the demonstration looks like "
-        "retrain; on the second it does not (a steps bar at budget + 1 did not recover within "
-        "the budget). " + story_sentence(doc)
-    )
+        return None, None, None
+    checks = P.verification_checks(doc["rows"], budget=doc.get("relearn_budget"), labels=NAMES)
     target = doc.get("relearn_target") or 0.0
     curves = [
         RelearnCurve(
@@ -78,5 +68,28 @@ def verification_story() -> None:
         )
         for name, c in doc["curves"].items()
     ]  # fmt: skip
-    fig = P.recovery_curves(curves, title="Forget accuracy while relearning", labels=NAMES)
-    chart(fig, "learn_curves")
+    recovery = P.recovery_curves(curves, title="Forget accuracy while relearning", labels=NAMES)
+    return doc, checks, recovery
+
+
+def verification_story() -> None:
+    try:
+        mtime = STORY.stat().st_mtime
+    except OSError:
+        mtime = -1.0
+    doc, checks, recovery = _story_figures(str(STORY), mtime)
+    if doc is None:
+        st.info("The story's figures appear once benchmarks/learn_story.py has been run.")
+        return
+    st.caption(
+        f"A real run ({doc['date']}): {doc['dataset']} + {doc['model']}, forget "
+        f"{doc['forget']}, K = {doc['models_per_side']} models per side, relearning on "
+        f"{doc['relearn_mode']} samples ({doc['seconds']:.0f} s, benchmarks/learn_story.py)."
+    )
+    chart(checks, "learn_checks")
+    st.caption(
+        "How to read it: on the first row (the cheap checks) the demonstration looks like "
+        "retrain; on the second it does not (a steps bar at budget + 1 did not recover within "
+        "the budget). " + story_sentence(doc)
+    )
+    chart(recovery, "learn_curves")
