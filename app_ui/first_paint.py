@@ -12,9 +12,11 @@ as the full page runs). Importing this module imports nothing heavy.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
 import threading
+import time
 
 import streamlit as st
 
@@ -52,13 +54,18 @@ HEAVY = (
     "unlearn_core.plots.setup",
     "unlearn_core.selection",
     "unlearn_core.training",
-    # what the other pages import first (pandas with pyarrow alone is ~1.4 s on 2 cores)
+)
+#: what the other pages import first (pandas with pyarrow alone is ~1.4 s on 2 cores), imported
+#: :data:`LATER_DELAY_S` after :data:`HEAVY`, so that a visit in the meantime is not slowed
+LATER = (
     "pandas",
+    "pandas.io.formats.style",
     "app_ui.tables",
     "unlearn_core.methods",
     "unlearn_core.plots.results",
     "unlearn_core.plots.audit",
 )
+LATER_DELAY_S = 5.0
 #: seconds between the fallback polls for the imports (normally the import thread wakes the
 #: waiting sessions itself; a poll is a script run, which must stay rare)
 POLL_S = 2.0
@@ -95,6 +102,10 @@ def _import_all() -> None:
     finally:
         _ready.set()
         _wake_waiting()
+    time.sleep(LATER_DELAY_S)
+    for name in LATER:
+        with contextlib.suppress(Exception):  # the page that needs it shows the error
+            importlib.import_module(name)
 
 
 def _wake_waiting() -> None:
