@@ -25,21 +25,10 @@ from .device import pick_device
 from .forget import ForgetRequest, ForgetSplit, make_split
 from .methods import UnlearnTask, get_method, run_method
 from .progress import Progress, checkpoint, no_progress, reporting, sub_progress
+from .results_table import ROW_KEYS
 from .training import TrainConfig, predict_logits
 
 REFERENCE = "retrain"
-#: the numbers of a result row, in the order tables show them
-ROW_KEYS = (
-    "forget_acc",
-    "retain_acc",
-    "test_acc",
-    "test_forgotten_acc",
-    "mia",
-    "loss_auc",
-    "avg_gap",
-    "seconds",
-    "time_ratio",
-)
 #: the flag set on a result whose retain accuracy is more than ``M.DAMAGE_POINTS`` below retrain's
 DAMAGED = "damaged"
 #: the error of a method that had not finished when the caller stopped the run (a cancel)

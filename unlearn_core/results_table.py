@@ -12,6 +12,20 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+#: the numbers of a result row, in the order tables show them (the comparison's rows and the
+#: run store's headline rows)
+ROW_KEYS = (
+    "forget_acc",
+    "retain_acc",
+    "test_acc",
+    "test_forgotten_acc",
+    "mia",
+    "loss_auc",
+    "avg_gap",
+    "seconds",
+    "time_ratio",
+)
+
 MISSING = "—"
 
 

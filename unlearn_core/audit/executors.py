@@ -124,7 +124,11 @@ _WORKER_SHARED: dict[str, dict] = {}
 
 
 def _pool_call(fn: Callable, token: str, blob: bytes, call: Mapping[str, Any]):
-    """In a pool process: unpickle ``shared`` once per map (cached by token), then run."""
+    """In a pool process: unpickle ``shared`` once per map (cached by token), then run.
+
+    The blob is the parent process's own ``shared`` arguments, pickled in :meth:`_map_pool`
+    (what ``ProcessPoolExecutor`` does to every argument anyway); it never comes from a file or
+    from a user, so unpickling it is the pool's ordinary inter-process transport."""
     shared = _WORKER_SHARED.get(token)
     if shared is None:
         _WORKER_SHARED.clear()  # one map at a time: drop the previous map's data

@@ -16,22 +16,13 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from importlib import metadata
 
+from ..results_table import ROW_KEYS
 from .errors import RunStoreError, SchemaVersionError
 
 #: version of the JSON documents written today
 SCHEMA_VERSION = 1
 #: numbers copied into a record's headline rows, when present
-HEADLINE_KEYS = (
-    "forget_acc",
-    "retain_acc",
-    "test_acc",
-    "test_forgotten_acc",
-    "mia",
-    "loss_auc",
-    "avg_gap",
-    "seconds",
-    "time_ratio",
-)
+HEADLINE_KEYS = ROW_KEYS
 _RESULT_ATTRS = ("avg_gap", "seconds", "time_ratio")
 
 
