@@ -19,6 +19,7 @@ from app_ui.audit_jobs import (
     start_audit,
 )
 from app_ui.common import POLL_S, chart, job_for, job_registry
+from app_ui.jobline import mark_shown_on_page
 from app_ui.tables import Column, show_table
 from app_ui.text import clause
 from unlearn_core.audit.executors import default_workers
@@ -142,6 +143,7 @@ def job_progress(purpose: str, key: str) -> None:
     if job is None:
         return
     if not job.done:
+        mark_shown_on_page(job)  # the sidebar then says so instead of a second live line
 
         @st.fragment(run_every=POLL_S)
         def _live(job_id: str) -> None:

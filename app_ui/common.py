@@ -371,6 +371,18 @@ def sidebar() -> None:
             st.markdown(f"**Comparison** · {', '.join(ok)}")
         else:
             st.markdown("**Comparison** · none yet")
+        for purpose, label in (("audit", "Audit"), ("sweep", "Sweep")):
+            other = job_for(purpose)
+            if other is not None and not other.done:
+                from app_ui.jobline import job_line  # (it imports this module)
+
+                job_line(
+                    other,
+                    label,
+                    key=f"jobline_{purpose}",
+                    noun=purpose,
+                    kept="finished work is kept",
+                )
 
 
 # ---------------------------------------------------------------- estimates

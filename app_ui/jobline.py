@@ -1,6 +1,7 @@
-"""A running comparison on every page: a compact live progress line and a Cancel button in the
-sidebar while a job of this session runs (the Unlearn page, which shows the run in full,
-gets the plain line only, so one poll per second redraws the progress, not two)."""
+"""Running work on every page: a compact live progress line and a Cancel button in the sidebar
+while a comparison, audit or sweep of this session runs (the page that shows a job in full, the
+Unlearn or the Audit page, gets the plain line only, so one poll per second redraws the
+progress, not two)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,15 @@ import streamlit as st
 from app_ui.common import POLL_S, job_registry
 from unlearn_core.jobs import Job
 
-#: session key: the job the page being drawn already shows in full (set by the Unlearn page)
-SHOWN_ON_PAGE = "_job_shown_on_page"
+#: session key: the jobs the page being drawn already shows in full (set by that page)
+SHOWN_ON_PAGE = "_jobs_shown_on_page"
 #: the longest progress message shown in the sidebar
 MESSAGE_CHARS = 48
 
 
 def mark_shown_on_page(job: Job) -> None:
     """Called by a page that draws ``job``'s progress itself, during this script run."""
-    st.session_state[SHOWN_ON_PAGE] = job.id
+    st.session_state.setdefault(SHOWN_ON_PAGE, set()).add(job.id)
 
 
 def short(message: str, limit: int = MESSAGE_CHARS) -> str:
@@ -28,22 +29,28 @@ def short(message: str, limit: int = MESSAGE_CHARS) -> str:
     return f"{cut}…"
 
 
-def job_line(job: Job) -> None:
-    """Draw the running job's line in the current container (the sidebar)."""
-    if st.session_state.pop(SHOWN_ON_PAGE, None) == job.id:
-        st.markdown("**Unlearning** · running: its progress is on this page")
+def job_line(
+    job: Job, label: str = "Unlearning", *, key: str = "jobline", noun: str = "run", kept: str = ""
+) -> None:
+    """Draw the running job's line in the current container (the sidebar). ``label`` names
+    the work, ``noun`` its Cancel button ("Cancel the run"), ``key`` keeps the buttons of
+    several jobs apart, ``kept`` says what a cancel keeps."""
+    shown = st.session_state.get(SHOWN_ON_PAGE, set())
+    if job.id in shown:
+        shown.discard(job.id)
+        st.markdown(f"**{label}** · running: its progress is on this page")
         return
-    _live(job.id)
+    _live(job.id, label, key, noun, kept or "the finished methods are kept")
 
 
 @st.fragment(run_every=POLL_S)
-def _live(job_id: str) -> None:
+def _live(job_id: str, label: str, key: str, noun: str, kept: str) -> None:
     job = job_registry().get(job_id)
     if job is None or job.done:
         st.rerun()  # the whole app: the page then shows (and adopts) the result
-    st.progress(job.fraction, text=f"**Unlearning** · {job.fraction:.0%} · {job.elapsed:.0f} s")
+    st.progress(job.fraction, text=f"**{label}** · {job.fraction:.0%} · {job.elapsed:.0f} s")
     if job.message:
         st.caption(short(job.message))
-    if st.button("Cancel the run", key="jobline_cancel", help="Stops within about a second"):
+    if st.button(f"Cancel the {noun}", key=f"{key}_cancel", help="Stops soon"):
         job.cancel()
-        st.toast("Cancelling: the finished methods are kept.")
+        st.toast(f"Cancelling: {kept}.")

@@ -225,8 +225,15 @@ def _sidebar_job_line() -> None:
     from app_ui.common import job_registry
     from app_ui.jobline import job_line
 
+    label = st.session_state.get("label", "Unlearning")
     with st.sidebar:
-        job_line(job_registry()[st.session_state["jid"]])
+        noun = "run" if label == "Unlearning" else label.lower()
+        job_line(
+            job_registry()[st.session_state["jid"]],
+            label,
+            key=f"jobline_{label.lower()}",
+            noun=noun,
+        )
 
 
 def test_the_sidebar_shows_a_running_job_with_cancel():
@@ -247,7 +254,7 @@ def test_the_sidebar_shows_a_running_job_with_cancel():
     assert "Unlearning" in bar.proto.text
     assert texts(at.sidebar.caption).endswith("…")  # the long message, cut
     (cancel,) = at.sidebar.button
-    assert cancel.key == "jobline_cancel"
+    assert cancel.key == "jobline_unlearning_cancel"
     t0 = time.perf_counter()
     cancel.click().run()
     assert job.wait(2.0) and job.state == "cancelled"
@@ -256,10 +263,32 @@ def test_the_sidebar_shows_a_running_job_with_cancel():
     job2 = start_job("Unlearning", work)
     common.job_registry()[job2.id] = job2
     at.session_state["jid"] = job2.id
-    at.session_state["_job_shown_on_page"] = job2.id
+    at.session_state["_jobs_shown_on_page"] = {job2.id}
     at.run()
     assert not at.sidebar.get("progress") and "running" in texts(at.sidebar.markdown)
     job2.cancel()
+
+
+def test_the_sidebar_shows_a_running_audit_apart():
+    """An audit (or a sweep) gets its own named line and Cancel, beside a comparison's."""
+
+    def work(job):
+        for i in range(600):
+            job.report(i / 600, "train: 3/16 done")
+            time.sleep(0.05)
+
+    job = start_job("Audit", work)
+    common.job_registry()[job.id] = job
+    at = AppTest.from_function(_sidebar_job_line, default_timeout=30)
+    at.session_state["jid"], at.session_state["label"] = job.id, "Audit"
+    at.run()
+    no_exception(at)
+    (bar,) = at.sidebar.get("progress")
+    assert "Audit" in bar.proto.text
+    (cancel,) = at.sidebar.button
+    assert cancel.key == "jobline_audit_cancel" and cancel.label == "Cancel the audit"
+    cancel.click().run()
+    assert job.wait(2.0) and job.state == "cancelled"
 
 
 def test_several_seeds_show_mean_and_spread(stored):
