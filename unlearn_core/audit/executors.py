@@ -26,9 +26,7 @@ choice for a handful of short calls, as in the tests).
 from __future__ import annotations
 
 import os
-import pickle
 import traceback
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -119,20 +117,10 @@ def _names(fn: Callable, n: int) -> str:
 # ----------------------------------------------------------------------------- local
 
 
-#: per pool process: the shared arguments of the map calls it has seen, by token
-_WORKER_SHARED: dict[str, dict] = {}
-
-
-def _pool_call(fn: Callable, token: str, blob: bytes, call: Mapping[str, Any]):
-    """In a pool process: unpickle ``shared`` once per map (cached by token), then run.
-
-    The blob is the parent process's own ``shared`` arguments, pickled in :meth:`_map_pool`
-    (what ``ProcessPoolExecutor`` does to every argument anyway); it never comes from a file or
-    from a user, so unpickling it is the pool's ordinary inter-process transport."""
-    shared = _WORKER_SHARED.get(token)
-    if shared is None:
-        _WORKER_SHARED.clear()  # one map at a time: drop the previous map's data
-        shared = _WORKER_SHARED[token] = pickle.loads(blob)
+def _pool_call(fn: Callable, shared: Mapping[str, Any], call: Mapping[str, Any]):
+    """In a pool process: run one call. ``shared`` arrives through the pool's own queue, whose
+    pickler hands torch tensors over in shared memory (moved there once, then passed by handle),
+    so a large dataset is not copied per call."""
     return run_call(fn, shared, call)
 
 
@@ -184,17 +172,16 @@ class LocalExecutor:
     def _map_pool(self, fn, calls, shared, progress, should_stop) -> list:
         n = len(calls)
         out: list = [None] * n
-        token, blob = uuid.uuid4().hex, pickle.dumps(shared, protocol=pickle.HIGHEST_PROTOCOL)
         running: dict[Future, int] = {}
         nxt = done = 0
         while done < n:
             stop = should_stop is not None and should_stop()
             while not stop and nxt < n and len(running) < self.workers:
                 try:
-                    fut = self._get_pool().submit(_pool_call, fn, token, blob, calls[nxt])
+                    fut = self._get_pool().submit(_pool_call, fn, shared, calls[nxt])
                 except BrokenProcessPool:  # a crashed worker: start a fresh pool
                     self._discard_pool()
-                    fut = self._get_pool().submit(_pool_call, fn, token, blob, calls[nxt])
+                    fut = self._get_pool().submit(_pool_call, fn, shared, calls[nxt])
                 running[fut] = nxt
                 nxt += 1
             if stop and nxt < n:
