@@ -163,21 +163,27 @@ def _remember(purpose: str, job: Job) -> Job:
     return remember_job(purpose, job)
 
 
-def _store(job: Job, result: AuditResult, data: Dataset, spec: dict, recipe) -> str:
-    from uuid import uuid4
-
+def _save(job: Job, result, data: Dataset, spec: dict, recipe, note: str, what: str) -> str | None:
+    """Store an audit or a sweep in the run store; its id, or None (said in ``job.error``)."""
     try:
         store = run_store()
         remember_dataset(spec, data, store)
-        note = "cancelled: the unfinished models were not run" if result.cancelled else ""
         rec = store.save_comparison(
             result, dataset=data, recipe=recipe.to_dict(), save_models=False, note=note
         )
-        aid, stored = rec.id, True
+        return rec.id
     except (RunStoreError, OSError) as exc:  # kept for this server all the same
-        aid, stored = f"audit-{uuid4().hex[:8]}", False
-        job.error = f"the audit finished but could not be stored: {exc}"
-    audit_registry()[aid] = ShownAudit(result, data, dict(spec), stored)
+        job.error = f"the {what} finished but could not be stored: {exc}"
+        return None
+
+
+def _store(job: Job, result: AuditResult, data: Dataset, spec: dict, recipe) -> str:
+    from uuid import uuid4
+
+    note = "cancelled: the unfinished models were not run" if result.cancelled else ""
+    rid = _save(job, result, data, spec, recipe, note, "audit")
+    aid = rid or f"audit-{uuid4().hex[:8]}"
+    audit_registry()[aid] = ShownAudit(result, data, dict(spec), rid is not None)
     return aid
 
 
@@ -220,18 +226,9 @@ def start_sweep(
 
 def _store_sweep(job: Job, result: SweepResult, data: Dataset, spec: dict, recipe) -> str:
     """Store a sweep whose trials ran (kept for this server when none ran or storing fails)."""
-    sid, stored = f"sweep-{job.id}", False
-    if result.ran:
-        try:
-            store = run_store()
-            remember_dataset(spec, data, store)
-            note = "cancelled: the trials not started were not run" if result.stopped else ""
-            rec = store.save_comparison(
-                result, dataset=data, recipe=recipe.to_dict(), save_models=False, note=note
-            )
-            sid, stored = rec.id, True
-        except (RunStoreError, OSError) as exc:
-            job.error = f"the sweep finished but could not be stored: {exc}"
+    note = "cancelled: the trials not started were not run" if result.stopped else ""
+    rid = _save(job, result, data, spec, recipe, note, "sweep") if result.ran else None
+    sid, stored = rid or f"sweep-{job.id}", rid is not None
     sweep_registry()[sid] = ShownSweep(result, stored)
     return sid
 
