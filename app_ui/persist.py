@@ -279,6 +279,7 @@ def restore_job(jid: str) -> None:
         S["forget"] = ctx.get("forget", S["forget"])
         if ctx.get("dataset"):
             S["dataset"] = ctx["dataset"]
+        S.update(ctx.get("choices") or {})  # the Unlearn page shows the running job's choices
 
 
 def restore_audit(aid: str) -> None:

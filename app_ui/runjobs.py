@@ -164,7 +164,19 @@ def start_comparison(
             return None
 
     job = remember_job("compare", start_job("Unlearning", work))
-    job_context()[job.id] = {**ctx, "job": job.id, "plan": [list(p) for p in plan]}
+    job_context()[job.id] = {
+        **ctx,
+        "job": job.id,
+        "plan": [list(p) for p in plan],
+        # the Unlearn page's choices, shown again by a session that reopens the job
+        "choices": {
+            "chosen_methods": list(methods),
+            "methods": {n: dict(v) for n, v in methods.items()},
+            "unlearn_seed": int(seeds[0]),
+            "unlearn_n_seeds": len(seeds),
+            "include_retrain": bool(include_retrain),
+        },
+    }
     return job
 
 

@@ -389,3 +389,24 @@ def test_a_several_seed_run_shows_error_bars_on_compare(stored):
     assert common.comparison_registry()[cid].get("ssd").model is not None
     fresh_at.switch_page("pages/attack.py").run()
     no_exception(fresh_at)
+
+
+def test_a_reopened_running_job_shows_its_choices_on_the_unlearn_page(stored, slow_method):
+    """A reload during a run: the new session's Unlearn page shows the job's methods, seeds and
+    reference toggle, not the defaults."""
+    at = app_with(model=stored["model"], forget=stored["forget"])
+    at.switch_page("pages/unlearn.py").run()
+    at.multiselect(key="p3_methods").set_value(["slow_for_test", "ssd"]).run()
+    at.number_input(key="p3_seed").set_value(4).run()
+    at.button(key="p3_run").click().run()
+    jid = at.session_state["jobs"]["compare"]
+    try:
+        again = app_with(job=jid, model=stored["model"], forget=stored["forget"])
+        again.switch_page("pages/unlearn.py").run()
+        no_exception(again)
+        assert again.multiselect(key="p3_methods").value == ["slow_for_test", "ssd"]
+        assert again.number_input(key="p3_seed").value == 4
+        assert again.toggle(key="p3_retrain").value is True
+    finally:
+        common.job_registry()[jid].cancel()
+        assert common.job_registry()[jid].wait(30)
