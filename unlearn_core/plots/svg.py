@@ -16,7 +16,7 @@ TRAIN_COLOUR = "#0072B2"
 TEST_COLOUR = "#E69F00"
 TEXT = "#31333F"  # Streamlit's text colour
 GRID = "#E6E9EF"
-FONT = "font-family='sans-serif'"
+FONT = "font-family='Source Sans Pro, Source Sans 3, sans-serif'"  # the app's font first
 
 
 def nice_ticks(top: float, count: int = 4) -> list[float]:
@@ -61,7 +61,8 @@ def class_balance_svg(
     parts = [
         f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
         f"viewBox='0 0 {width} {height}' role='img' aria-label='Class balance'>",
-        f"<text x='0' y='18' {FONT} font-size='16' fill='{TEXT}'>Class balance</text>",
+        f"<text x='0' y='18' {FONT} font-size='16' font-weight='600' fill='{TEXT}'>"
+        "Class balance</text>",
     ]
     for i, (label, colour) in enumerate((("train", TRAIN_COLOUR), ("test", TEST_COLOUR))):
         x = width - right - 130 + i * 70
