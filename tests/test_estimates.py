@@ -85,8 +85,6 @@ def test_a_training_run_leaves_its_throughput_for_the_next_estimate():
     train_new_model(data, "mlp", cfg, device="cpu")
     assert len(E._throughput) == 1
     (sps,) = E._throughput.values()
-    est = E.training_estimate(
-        400, "mlp", cfg, data.input_shape, data.num_classes, device="cpu"
-    )
+    est = E.training_estimate(400, "mlp", cfg, data.input_shape, data.num_classes, device="cpu")
     assert len(E._throughput) == 1  # no new timed steps
     assert est.seconds == pytest.approx(2 * 400 / sps)
