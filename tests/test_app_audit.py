@@ -36,12 +36,8 @@ CFG = TrainConfig(epochs=15, batch_size=64)
 KEY = "model-audit-test"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+#: tiny models: one torch thread is fastest and leaves the other core to other work
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _session(digits_mlp) -> AppTest:

@@ -42,14 +42,8 @@ CFG = TrainConfig(epochs=15, batch_size=64)
 MOONS = {"n_train": 600, "noise": 0.2}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """These models are tiny: one intra-op thread is faster, and leaves the other core to the
-    UMAP worker thread the Compare page starts."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+#: tiny models: one torch thread is fastest and leaves the other core to other work
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -16,13 +16,8 @@ from unlearn_core.verdict import NOT_JUDGED, verdicts
 RECIPE = TrainConfig(epochs=15, batch_size=64)  # the recipe of the conftest's digits_mlp
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Models this small run fastest on one thread (and leave the other core to others)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+#: tiny models: one torch thread is fastest and leaves the other core to other work
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

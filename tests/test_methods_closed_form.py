@@ -22,13 +22,8 @@ from unlearn_core.training import TrainConfig, evaluate
 RECIPE = TrainConfig(epochs=6, batch_size=32)  # SISA's shard training in these tests
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """These small models run fastest on one thread (and leave the other core to other work)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+#: tiny models: one torch thread is fastest and leaves the other core to other work
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _task(data: Dataset, request: ForgetRequest) -> UnlearnTask:

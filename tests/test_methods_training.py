@@ -28,13 +28,8 @@ FAST = {
 METHODS = list(FAST)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """These small models run fastest on one thread (and leave the other core to other work)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+#: tiny models: one torch thread is fastest and leaves the other core to other work
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -19,14 +19,8 @@ from unlearn_core.forget import ForgetRequest, make_split
 from unlearn_core.models import weights_hash
 from unlearn_core.training import TrainConfig, default_recipe, evaluate, train_new_model
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Models this small run fastest on one thread (and leave the other core to others)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+#: tiny models: one torch thread is fastest and leaves the other core to other work
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

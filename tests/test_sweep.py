@@ -29,13 +29,8 @@ RECIPE = TrainConfig(epochs=3, batch_size=16)
 FIXED = {"epochs": 1}  # finetune: one pass over the retain set per trial
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Models this small run fastest on one thread (and leave the other core to others)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+#: tiny models: one torch thread is fastest and leaves the other core to other work
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
