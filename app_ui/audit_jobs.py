@@ -132,8 +132,7 @@ def start_audit(
     from unlearn_core.audit.executors import make_executor
 
     def work(job: Job) -> str:
-        ex = make_executor(executor, workers)
-        try:
+        with make_executor(executor, workers) as ex:
             result = run_audit(
                 data,
                 arch,
@@ -147,8 +146,6 @@ def start_audit(
                 progress=_safe_report(job),
                 should_stop=lambda: job.cancel_requested,
             )
-        finally:
-            ex.close()
         aid = _store(job, result, data, spec, recipe)
         if result.cancelled:
             job.result = aid
@@ -197,8 +194,7 @@ def start_sweep(
     from unlearn_core.audit.executors import make_executor
 
     def work(job: Job) -> str:
-        ex = make_executor(executor, workers)
-        try:
+        with make_executor(executor, workers) as ex:
             result = tune(
                 data,
                 model,
@@ -213,8 +209,6 @@ def start_sweep(
                 should_stop=lambda: job.cancel_requested,
                 on_trial=job.add_partial,
             )
-        finally:
-            ex.close()
         sid = _store_sweep(job, result, data, spec, recipe)
         if result.stopped and job.cancel_requested:
             job.result = sid
