@@ -3,7 +3,10 @@ the browser walk-through (the app's charts): boxes that must not meet, colours p
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable, Mapping
+
+import numpy as np
 
 #: JS run on a ``.js-plotly-plot`` element: the screen boxes of what must stay apart
 BOXES_JS = """
@@ -84,3 +87,12 @@ def method_colours(traces: Iterable[Mapping], names: Iterable[str]) -> dict[str,
         elif t.get("name") in names and (colour or line):
             out.setdefault(t["name"], set()).add(str(colour or line).lower())
     return out
+
+
+def plotly_array(v) -> np.ndarray:
+    """A plotly array property, decoding plotly's typed-array JSON (``bdata``) if present."""
+    if isinstance(v, dict) and "bdata" in v:
+        raw = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+        shape = [int(n) for n in str(v.get("shape", len(raw))).split(",")]
+        return raw.reshape(shape)
+    return np.asarray(v)

@@ -8,7 +8,6 @@ after a server restart; the Runs page lists, opens and exports audits and sweeps
 
 from __future__ import annotations
 
-import base64
 import sys
 import threading
 from pathlib import Path
@@ -22,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # the app imports ``app_ui`` from its own folder
     sys.path.insert(0, str(ROOT))
 
+from figure_checks import plotly_array  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from unlearn_core.audit.records import AuditResult  # noqa: E402
@@ -75,15 +75,6 @@ def _wait(at: AppTest, purpose: str, timeout: float = 120.0):
     return job
 
 
-def _arr(v) -> np.ndarray:
-    """A plotly array property, decoding plotly's typed-array JSON (``bdata``) if present."""
-    if isinstance(v, dict) and "bdata" in v:
-        raw = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
-        shape = [int(n) for n in str(v.get("shape", len(raw))).split(",")]
-        return raw.reshape(shape)
-    return np.asarray(v)
-
-
 def _charts(at: AppTest) -> dict:
     return {c.key: pio.from_json(c.proto.spec) for c in at.get("plotly_chart")}
 
@@ -127,9 +118,9 @@ def test_audit_runs_and_shows_scores_embedding_and_relearning(audited, digits):
     assert {"au_scatter", "au_relearn_chart"} <= set(charts)
     forget_trace = charts["au_scatter"].data[-1]
     n_forget = int((digits.y_train == 3).sum())
-    assert len(_arr(forget_trace.x)) == n_forget
+    assert len(plotly_array(forget_trace.x)) == n_forget
     # every forget point carries its sample id, the first column of its customdata
-    ids = [int(row[0]) for row in _arr(forget_trace.customdata)]
+    ids = [int(row[0]) for row in plotly_array(forget_trace.customdata)]
     assert sorted(ids) == sorted(np.flatnonzero(digits.y_train.numpy() == 3).tolist())
     curves = {t.name for t in charts["au_relearn_chart"].data if t.x and t.x[0] is not None}
     assert {"original", "retrain", *labels} <= curves
@@ -155,7 +146,7 @@ def test_instance_view_from_a_selection_event(audited, digits):
     fig = _charts(at)["au_instance_chart"]
     names = [t.name for t in fig.data]
     assert names == ["original", "unlearned: logit_suppression", "retrain"]
-    probs = {t.name: _arr(t.y).astype(float) for t in fig.data}
+    probs = {t.name: plotly_array(t.y).astype(float) for t in fig.data}
     for p in probs.values():
         assert abs(p.sum() - 100.0) < 1e-3
     # the logits the audit kept, as probabilities: the demonstration moves the true class
@@ -176,14 +167,20 @@ def test_a_fresh_session_reopens_the_audit_from_its_url(audited):
     assert "au_scatter" in _charts(fresh)
 
 
-def test_sweep_trials_table_and_apply_to_unlearn(digits_mlp):
+def _start_ssd_grid_sweep(digits_mlp, trials: int) -> AppTest:
+    """The session's Sweep section: SSD, a grid of ``trials`` trials, one worker, Run."""
     at = _session(digits_mlp)
     at.selectbox(key="sw_method").set_value("ssd")
-    at.number_input(key="sw_trials").set_value(2)
+    at.number_input(key="sw_trials").set_value(trials)
     at.radio(key="sw_sampler").set_value("grid")
     at.number_input(key="sw_workers").set_value(1)
     at.run()
     at.button(key="sw_run").click().run()
+    return at
+
+
+def test_sweep_trials_table_and_apply_to_unlearn(digits_mlp):
+    at = _start_ssd_grid_sweep(digits_mlp, trials=2)
     job = _wait(at, "sweep")
     assert len(job.partial) == 2  # one Trial per finished trial, as they came
     from app_ui.audit_jobs import sweep_registry
@@ -223,7 +220,7 @@ def test_learn_page_tells_the_story_from_the_committed_run():
     charts = _charts(at)
     checks = charts["learn_checks"]
     demo = next(r for r in doc["rows"] if r["method"] == "logit_suppression")
-    bars = {t.xaxis: dict(zip(t.x, _arr(t.y), strict=True)) for t in checks.data}
+    bars = {t.xaxis: dict(zip(t.x, plotly_array(t.y), strict=True)) for t in checks.data}
     assert bars["x"]["demonstration"] == pytest.approx(demo["forget_acc"])  # first panel
     assert {t.name for t in charts["learn_curves"].data} >= {"demonstration", "retrain"}
 
@@ -347,13 +344,7 @@ def test_a_reload_during_a_sweep_cancels_there_and_a_restart_reopens_it(digits_m
         return real(**kw)
 
     monkeypatch.setattr(SW, "run_trial", held_trial)
-    at = _session(digits_mlp)
-    at.selectbox(key="sw_method").set_value("ssd")
-    at.number_input(key="sw_trials").set_value(3)
-    at.radio(key="sw_sampler").set_value("grid")
-    at.number_input(key="sw_workers").set_value(1)
-    at.run()
-    at.button(key="sw_run").click().run()
+    at = _start_ssd_grid_sweep(digits_mlp, trials=3)
     job = C.job_registry()[at.session_state["jobs"]["sweep"]]
     try:
         assert entered.wait(60)

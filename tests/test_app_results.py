@@ -7,7 +7,6 @@ page through ``app.py`` and checks what it shows.
 
 from __future__ import annotations
 
-import base64
 import re
 import sys
 from pathlib import Path
@@ -23,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # the app imports ``app_ui`` from its own folder
     sys.path.insert(0, str(ROOT))
 
-from figure_checks import method_colours  # noqa: E402
+from figure_checks import method_colours, plotly_array  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from unlearn_core import metrics as M  # noqa: E402
@@ -99,15 +98,6 @@ def _digits_app(digits_comp, digits_mlp, page: str) -> AppTest:
 def _charts(at: AppTest) -> dict[str, go.Figure]:
     """Plotly charts on the page by key -> the figure (arrays decoded)."""
     return {c.key: pio.from_json(c.proto.spec) for c in at.get("plotly_chart")}
-
-
-def _arr(v) -> np.ndarray:
-    """A plotly array property, decoding plotly's typed-array JSON (``bdata``) if present."""
-    if isinstance(v, dict) and "bdata" in v:
-        raw = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
-        shape = [int(n) for n in str(v.get("shape", len(raw))).split(",")]
-        return raw.reshape(shape)
-    return np.asarray(v)
 
 
 def _open_tab(at: AppTest, tab: str) -> dict[str, go.Figure]:
@@ -223,14 +213,16 @@ def test_compare_per_class_and_prediction_matrices(digits_comp, digits_mlp):
     assert list(grid.text[0]) == [f"{v:.0f}" for v in orig]  # the accuracy in each cell
     ref = digits_comp.reference.metrics["per_class_test"]
     # the shade: the difference from retrain (its own row all zero)
-    assert list(_arr(grid.z)[0]) == pytest.approx([a - b for a, b in zip(orig, ref, strict=True)])
-    assert not np.any(_arr(grid.z)[1])
+    assert list(plotly_array(grid.z)[0]) == pytest.approx(
+        [a - b for a, b in zip(orig, ref, strict=True)]
+    )
+    assert not np.any(plotly_array(grid.z)[1])
     outlined = [s.x0 for s in charts["chart_per_class"].layout.shapes]
     assert outlined == [2.5]  # class 3, forgotten
     charts = _open_tab(at, "Predictions")
     cms = {k: v for k, v in charts.items() if k.startswith("chart_cm_")}
     assert len(cms) == 1 + len(digits_comp.results)
-    z = _arr(cms["chart_cm_original"].data[0].customdata)
+    z = plotly_array(cms["chart_cm_original"].data[0].customdata)
     assert z.tolist() == digits_comp.original.metrics["confusion_test"]
 
 
@@ -244,7 +236,9 @@ def test_compare_embeddings_pca_then_umap(digits_comp, digits_mlp):
     assert "PCA" in fig.layout.title.text
     n_forget = digits_comp.forget["n_forget"]
     forget_traces = [t for t in fig.data if t.name == "forget samples"]
-    assert len(forget_traces) == 3 and all(len(_arr(t.x)) == n_forget for t in forget_traces)
+    assert len(forget_traces) == 3 and all(
+        len(plotly_array(t.x)) == n_forget for t in forget_traces
+    )
     assert "chart_moved" in charts
     job = C.job_registry()[at.session_state["jobs"]["umap"]]
     assert job.wait(90), "UMAP job did not finish"
@@ -315,7 +309,7 @@ def test_compare_decision_boundary_on_moons(moons_comp):
     heat = [t for t in fig.data if t.type == "heatmap"]
     assert len(heat) == 3
     crosses = [t for t in fig.data if t.name == "forget samples"]
-    assert len(_arr(crosses[0].x)) == comp.forget["n_forget"]
+    assert len(plotly_array(crosses[0].x)) == comp.forget["n_forget"]
 
 
 def test_points_get_values_not_glyphs_on_attack_and_forget_pages(moons_comp):
