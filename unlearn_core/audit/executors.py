@@ -80,6 +80,10 @@ class Executor(Protocol):
 
     def close(self) -> None: ...
 
+    def __enter__(self) -> Executor: ...
+
+    def __exit__(self, *exc) -> None: ...
+
 
 def is_failure(result: object) -> bool:
     return isinstance(result, TaskFailure)
