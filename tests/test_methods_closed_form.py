@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -13,7 +15,12 @@ from unlearn_core.data import Dataset
 from unlearn_core.forget import ForgetRequest, make_split
 from unlearn_core.methods import MethodNotApplicable, UnlearnTask, get_method, run_method
 from unlearn_core.methods.fisher import expected_fisher
-from unlearn_core.methods.lrp_npp import captum_head_relevance, head_relevance, unit_layer
+from unlearn_core.methods.lrp_npp import (
+    captum_head_relevance,
+    class_forgotten,
+    head_relevance,
+    unit_layer,
+)
 from unlearn_core.methods.sisa import VoteEnsemble, assign, stage_epochs
 from unlearn_core.methods.ssd import dampen, importances
 from unlearn_core.models import build_model, weights_hash
@@ -187,6 +194,10 @@ def test_ssd_logs_per_layer_fractions(digits_mlp, class_task):
 # --- LRP -----------------------------------------------------------------------------------
 
 
+#: the paper's fixed number of units (the presets may pick the "until forgotten" rule)
+FIXED = {"rule": "fixed"}
+
+
 @pytest.mark.parametrize("name", ["lrp", "lrp_class"])
 def test_lrp_is_class_only(name, digits_mlp, digits):
     task = _task(digits, ForgetRequest(fraction=0.1, seed=0))
@@ -195,7 +206,7 @@ def test_lrp_is_class_only(name, digits_mlp, digits):
 
 
 def test_lrp_log_and_zeroed_weights(digits_mlp, class_task):
-    out = run_method("lrp", digits_mlp, class_task, seed=0)
+    out = run_method("lrp", digits_mlp, class_task, FIXED, seed=0)
     log = out.log
     width = digits_mlp.head.in_features
     assert log["unit_layer"] == "body.3" and log["layer"] == "head" and log["variant"] == "paper"
@@ -223,7 +234,7 @@ def test_lrp_log_and_zeroed_weights(digits_mlp, class_task):
 
 
 def test_lrp_class_variant_and_noise_modes(digits_mlp, class_task):
-    out = run_method("lrp_class", digits_mlp, class_task, seed=0)
+    out = run_method("lrp_class", digits_mlp, class_task, FIXED, seed=0)
     assert out.log["variant"] == "class weights only" and out.log["unit_layer"] is None
     width = digits_mlp.head.in_features
     k_share, n_share = out.params["k_share"], out.params["n_share"]
@@ -234,15 +245,39 @@ def test_lrp_class_variant_and_noise_modes(digits_mlp, class_task):
     changed = (out.model.head.weight != digits_mlp.head.weight).nonzero().tolist()
     assert {r for r, _ in changed} == {3}
     # same selection, same code: the variants differ only in the weights they cut
-    same_kn = {"k_share": 0.2, "n_share": 0.25}
+    same_kn = {**FIXED, "k_share": 0.2, "n_share": 0.25}
     paper = run_method("lrp", digits_mlp, class_task, same_kn, seed=0)
     assert paper.log["neurons"] == out.log["neurons"]
-    noisy = run_method("lrp", digits_mlp, class_task, {"mode": "laplace"}, seed=0)
-    zeroed = run_method("lrp", digits_mlp, class_task, seed=0)
+    noisy = run_method("lrp", digits_mlp, class_task, {**FIXED, "mode": "laplace"}, seed=0)
+    zeroed = run_method("lrp", digits_mlp, class_task, FIXED, seed=0)
     assert noisy.log["neurons"] == zeroed.log["neurons"]
     idx = torch.tensor(noisy.log["neurons"])
     w = noisy.model.body[3].weight[idx]
     assert (w != digits_mlp.body[3].weight[idx]).all() and (w != 0).all()
+
+
+def test_lrp_until_forgotten_stops_at_the_first_unit_that_forgets(digits_mlp, digits, class_task):
+    cfg = {"rule": "until forgotten", "n_max_share": 0.5, "k_share": 0.2}
+    out = run_method("lrp", digits_mlp, class_task, cfg, seed=0)
+    entry = out.log["per_class"][0]
+    chosen, analysed = entry["neurons"], digits.x_test[entry["test_indices"]]
+    assert out.log["rule"] == "until forgotten" and out.log["n"] == [len(chosen)]
+    assert entry["forgotten_on_analysed"] and 0 < len(chosen) <= 64
+    assert class_forgotten(out.model, analysed, 3)
+    # the units are the ranking's first ones, and one unit fewer does not forget yet
+    counts, mean = np.array(entry["counts"]), np.array(entry["relevance_mean"])
+    order = np.lexsort((np.arange(len(counts)), -mean, -counts))
+    assert chosen == order[: len(chosen)].tolist()
+    fewer = copy.deepcopy(digits_mlp)
+    idx = torch.tensor(chosen[:-1])
+    with torch.no_grad():
+        fewer.body[3].weight[idx] = 0.0
+        fewer.head.weight[3, idx] = 0.0
+    assert not class_forgotten(fewer, analysed, 3)
+    # a cap too small to forget is reported, not hidden
+    capped = run_method("lrp", digits_mlp, class_task, {**cfg, "n_max_share": 0.01}, seed=0)
+    assert capped.log["per_class"][0]["forgotten_on_analysed"] is False
+    assert len(capped.log["neurons"]) == round(0.01 * digits_mlp.head.in_features)
 
 
 def test_lrp_variants_are_labelled_apart():

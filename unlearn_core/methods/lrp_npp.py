@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ..progress import Progress
-from ..training import predict_features
+from ..training import predict_features, predict_logits
 from .base import (
     Method,
     MethodNotApplicable,
@@ -24,6 +24,10 @@ from .base import (
 #: the paper's top-k and n as shares of the analysed layer's width: MNIST CNN 50 and 80 of 512
 #: (about 10% and 16%); ResNet-50 on CIFAR-10 200 and 400 of 2048 (10%, 20%)
 PAPER_K_SHARE, PAPER_N_SHARE = 0.1, 0.16
+#: how many units are perturbed: the paper's fixed n, or grown until the class is forgotten
+RULES = ("fixed", "until forgotten")
+#: the "until forgotten" rule tests the analysed images after at most this many steps per class
+MAX_RULE_STEPS = 128
 
 
 def head_relevance(
@@ -84,18 +88,30 @@ def unit_layer(model: nn.Module) -> tuple[str, nn.Linear] | None:
     return None
 
 
-def select_neurons(relevance: torch.Tensor, k: int, n: int) -> tuple[np.ndarray, list[int]]:
+def rank_neurons(relevance: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Per sample, the top-``k`` units by signed relevance; over all samples, count how often
-    each unit was picked and return ``(counts, chosen)``: the ``n`` most frequent units (ties by
-    larger summed relevance, then lower id; units never picked are never chosen)."""
+    each unit was picked and return ``(counts, order)``: every unit, most often picked first
+    (ties by larger summed relevance, then lower id)."""
     width = relevance.shape[1]
     k = min(k, width)
-    order = torch.argsort(relevance, dim=1, descending=True, stable=True)[:, :k]
-    counts = np.bincount(order.flatten().cpu().numpy(), minlength=width)
+    top = torch.argsort(relevance, dim=1, descending=True, stable=True)[:, :k]
+    counts = np.bincount(top.flatten().cpu().numpy(), minlength=width)
     total = relevance.sum(0).cpu().numpy()
-    ranked = np.lexsort((np.arange(width), -total, -counts))
-    chosen = [int(j) for j in ranked[:n] if counts[j] > 0]
-    return counts, chosen
+    return counts, np.lexsort((np.arange(width), -total, -counts))
+
+
+def select_neurons(relevance: torch.Tensor, k: int, n: int) -> tuple[np.ndarray, list[int]]:
+    """The paper's choice: ``(counts, chosen)`` with the ``n`` first units of
+    :func:`rank_neurons` (units never picked into a top-k are never chosen)."""
+    counts, order = rank_neurons(relevance, k)
+    return counts, [int(j) for j in order[:n] if counts[j] > 0]
+
+
+def class_forgotten(model: nn.Module, x: torch.Tensor, c: int) -> bool:
+    """True when every image of ``x`` gives class ``c`` a probability below chance (1 / the
+    number of classes): the stopping test of the "until forgotten" rule."""
+    probs = torch.softmax(predict_logits(model, x).float(), dim=1)
+    return bool((probs[:, c] < 1.0 / probs.shape[1]).all())
 
 
 def _noise(shape: torch.Size, mode: str, scale: float, gen: torch.Generator) -> torch.Tensor:
@@ -157,6 +173,22 @@ def _params(k_share: float, n_share: float, n_note: str) -> tuple[Param, ...]:
             (0.001, 1.0),
             f"n as a share of the layer's width when n is 0 ({n_note})",
             grid=(0.1, 0.16, 0.25, 0.4),
+        ),
+        Param(
+            "rule",
+            str,
+            "fixed",
+            choices=RULES,
+            help="fixed: perturb the n units (the paper); until forgotten: add units in the same "
+            "order until every analysed image gives the class less than chance probability "
+            "(1 / classes), at most n_max_share of the width (our extension: the paper fixes n)",
+        ),
+        Param(
+            "n_max_share",
+            float,
+            0.5,
+            (0.001, 1.0),
+            "with rule 'until forgotten': the most units perturbed, as a share of the width",
         ),
         Param(
             "mode",
@@ -230,6 +262,32 @@ class _NeuronPath(Method):
         else:  # pooled features: their outgoing weights to every class
             perturb(head.weight, (slice(None), idx), mode, scale, gen)
 
+    @staticmethod
+    def _index(units: list[int], head: nn.Linear) -> torch.Tensor:
+        return torch.tensor(units, dtype=torch.long, device=head.weight.device)
+
+    def _until_forgotten(
+        self,
+        model: nn.Module,
+        c: int,
+        analysed: torch.Tensor,
+        order: list[int],
+        cfg: dict,
+        gen: torch.Generator,
+    ) -> tuple[list[int], bool]:
+        """Perturb units in ``order`` until :func:`class_forgotten` holds on the analysed
+        images (tested after every step of ``len(order) / MAX_RULE_STEPS`` units, at least
+        one) or ``order`` runs out; return the perturbed units and whether the test passed."""
+        step = max(1, -(-len(order) // MAX_RULE_STEPS))
+        chosen: list[int] = []
+        while not class_forgotten(model, analysed, c):
+            if len(chosen) == len(order):
+                return chosen, False
+            batch = order[len(chosen) : len(chosen) + step]
+            self._perturb(model, c, self._index(batch, model.head), cfg, gen)
+            chosen += batch
+        return chosen, True
+
     def _describe(self, model: nn.Module) -> tuple[str | None, str]:
         if self.class_only:
             return None, "the units' weights to the forgotten class"
@@ -259,9 +317,16 @@ class _NeuronPath(Method):
             with torch.no_grad():
                 pred = head(feats).argmax(1)
             rel = relevance_fn(feats, head, pred, cfg["epsilon"]).cpu()
-            counts, chosen = select_neurons(rel, k, n)
-            idx = torch.tensor(chosen, dtype=torch.long, device=head.weight.device)
-            self._perturb(model, c, idx, cfg, gen)
+            if cfg["rule"] == "fixed":
+                counts, chosen = select_neurons(rel, k, n)
+                self._perturb(model, c, self._index(chosen, head), cfg, gen)
+                forgotten = None
+            else:
+                counts, order = rank_neurons(rel, k)
+                cap = min(width, max(1, round(width * cfg["n_max_share"])))
+                chosen, forgotten = self._until_forgotten(
+                    model, c, data.x_test[pick], order[:cap].tolist(), cfg, gen
+                )
             all_rel.append(rel)
             counts_sum += counts
             per_class.append(
@@ -275,9 +340,13 @@ class _NeuronPath(Method):
                     "relevance_mean": rel.mean(0).tolist(),
                     "counts": counts.tolist(),
                     "neurons": chosen,
+                    "forgotten_on_analysed": forgotten,
                 }
             )
-            progress((i + 1) / len(classes), f"class {data.classes[c]}: {len(chosen)} units")
+            note = (
+                "" if forgotten is not False else " (cap reached: the analysed images still see it)"
+            )
+            progress((i + 1) / len(classes), f"class {data.classes[c]}: {len(chosen)} units{note}")
         rel_all = torch.cat(all_rel)
         log = {
             "variant": "class weights only" if self.class_only else "paper",
@@ -287,7 +356,8 @@ class _NeuronPath(Method):
             "perturbed": perturbed,
             "width": width,
             "k": k,
-            "n": n,
+            "n": n if cfg["rule"] == "fixed" else [len(p["neurons"]) for p in per_class],
+            "rule": cfg["rule"],
             "mode": cfg["mode"],
             "relevance": cfg["relevance"],
             "classes": classes,
