@@ -226,6 +226,12 @@ class _NeuronPath(Method):
     relevance; the authors' ``Counter`` keeps the first seen). Several forgotten classes are
     handled one after another. ``mode`` "gaussian" / "laplace" add noise (std / scale
     ``noise_scale``, authors 1.0) to the same weights instead of zeroing them.
+
+    ``rule`` "until forgotten" (not in the paper, still zero-shot) replaces the fixed n: units
+    are perturbed in the same order until every analysed image gives the class less than chance
+    probability, at most ``n_max_share`` of the width; each class's log says whether that test
+    passed (``forgotten_on_analysed``). A fixed share forgets one class and not the next on the
+    same model (``benchmarks/results/lrp-rule.md``: every class of every development model).
     """
 
     #: True: only the chosen units' weights to the forgotten class (the variant)
