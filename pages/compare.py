@@ -21,6 +21,7 @@ from app_ui.text import clause, split_summary
 from unlearn_core.analysis.embeddings import BASE
 from unlearn_core.experiment import REFERENCE
 from unlearn_core.jobs import Job, start_job
+from unlearn_core.methods.lrp_npp import describe_log
 from unlearn_core.plots import results as P
 from unlearn_core.plots import setup as P_setup
 from unlearn_core.results_table import RESULT_COLUMNS, columns_for
@@ -486,13 +487,7 @@ if "Neurons" in tabs:
         if tabs["Neurons"].open:
             for r in lrp_results:
                 log = r.log
-                st.markdown(
-                    f"**{r.label}** analysed the {log.get('analysed', 'penultimate units')} "
-                    f"({log.get('width', '?')} units) on {log.get('n_samples', '?')} unseen "
-                    f"images; per image it kept the top {log.get('k', '?')} units, then "
-                    f"perturbed ({log.get('mode', 'zero')}) the {len(log['neurons'])} picked "
-                    f"most often: {log.get('perturbed', '')}."
-                )
+                st.markdown(f"**{r.label}** {describe_log(log, list(data.classes))}")
                 per_class = log.get("per_class") or [
                     {"class": None, **{k: log[k] for k in ("relevance_mean", "neurons")}}
                 ]

@@ -297,6 +297,11 @@ def test_compare_lrp_neurons(digits_comp, digits_mlp):
     colours = fig.data[0].marker.color
     red = [i for i, c in enumerate(colours) if c == P.FORGET_COLOUR]
     assert red == sorted(log["per_class"][0]["neurons"])
+    # the paragraph says how many units were cut and by which rule
+    text = " ".join(m.value for m in at.markdown)
+    n = len(log["neurons"])
+    said = f"({n} units)" if log["rule"] == "until forgotten" else f"the {n} picked most often"
+    assert said in text
 
 
 def test_compare_decision_boundary_on_moons(moons_comp):

@@ -18,6 +18,7 @@ from unlearn_core.methods.fisher import expected_fisher
 from unlearn_core.methods.lrp_npp import (
     captum_head_relevance,
     class_forgotten,
+    describe_log,
     head_relevance,
     unit_layer,
 )
@@ -278,6 +279,9 @@ def test_lrp_until_forgotten_stops_at_the_first_unit_that_forgets(digits_mlp, di
     capped = run_method("lrp", digits_mlp, class_task, {**cfg, "n_max_share": 0.01}, seed=0)
     assert capped.log["per_class"][0]["forgotten_on_analysed"] is False
     assert len(capped.log["neurons"]) == round(0.01 * digits_mlp.head.in_features)
+    said = describe_log(capped.log, list(digits.classes))
+    assert "reached its cap" in said and f"class {digits.classes[3]}" in said
+    assert "reached its cap" not in describe_log(out.log, list(digits.classes))
 
 
 def test_lrp_variants_are_labelled_apart():
@@ -314,12 +318,12 @@ def test_lrp_on_pooled_features_cuts_outgoing_weights(digits):
     net = build_model("resnet18", digits.input_shape, 10, width=4).eval()
     assert unit_layer(net) is None
     task = _task(digits, ForgetRequest(classes=(2,)))
-    out = run_method("lrp", net, task, {"n_samples": 8}, seed=0)
+    out = run_method("lrp", net, task, {**FIXED, "n_samples": 8}, seed=0)
     idx = torch.tensor(out.log["neurons"])
     assert out.log["width"] == 32 and out.log["unit_layer"] is None
     assert (out.model.head.weight[:, idx] == 0).all()
     assert "every class" in out.log["perturbed"]
-    variant = run_method("lrp_class", net, task, {"n_samples": 8}, seed=0)
+    variant = run_method("lrp_class", net, task, {**FIXED, "n_samples": 8}, seed=0)
     idx = torch.tensor(variant.log["neurons"])
     assert (variant.model.head.weight[2, idx] == 0).all()
     others = [c for c in range(10) if c != 2]

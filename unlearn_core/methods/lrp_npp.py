@@ -114,6 +114,35 @@ def class_forgotten(model: nn.Module, x: torch.Tensor, c: int) -> bool:
     return bool((probs[:, c] < 1.0 / probs.shape[1]).all())
 
 
+def describe_log(log: dict, class_names: list[str] | None = None) -> str:
+    """One paragraph of what an LRA-NPP run did, from its log (for the views)."""
+    n_units = len(log.get("neurons", []))
+    head = (
+        f"analysed the {log.get('analysed', 'penultimate units')} ({log.get('width', '?')} "
+        f"units) on {log.get('n_samples', '?')} unseen images; per image it kept the top "
+        f"{log.get('k', '?')} units, then perturbed ({log.get('mode', 'zero')}) "
+    )
+    if log.get("rule", "fixed") == "fixed":
+        text = head + f"the {n_units} picked most often: {log.get('perturbed', '')}."
+    else:
+        text = head + (
+            f"units in that order until every analysed image gave the class less than chance "
+            f"probability ({n_units} units): {log.get('perturbed', '')}."
+        )
+    names = class_names or []
+    kept = [
+        names[p["class"]] if p["class"] < len(names) else str(p["class"])
+        for p in log.get("per_class", [])
+        if p.get("forgotten_on_analysed") is False
+    ]
+    if kept:
+        text += (
+            f" It reached its cap of units with class {', '.join(kept)} still recognised on "
+            "the analysed images."
+        )
+    return text
+
+
 def _noise(shape: torch.Size, mode: str, scale: float, gen: torch.Generator) -> torch.Tensor:
     if mode == "gaussian":
         return torch.randn(shape, generator=gen) * scale
