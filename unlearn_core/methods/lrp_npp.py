@@ -339,6 +339,8 @@ class _NeuronPath(Method):
         width = head.in_features
         k = min(cfg["k"] or max(1, round(width * cfg["k_share"])), width)
         n = min(cfg["n"] or max(1, round(width * cfg["n_share"])), width)
+        fixed = cfg["rule"] == "fixed"
+        n_max = None if fixed else min(width, max(1, round(width * cfg["n_max_share"])))
         relevance_fn = head_relevance if cfg["relevance"] == "direct" else captum_head_relevance
         unit_name, perturbed = self._describe(model)
         gen = torch.Generator().manual_seed(seed)
@@ -352,15 +354,14 @@ class _NeuronPath(Method):
             with torch.no_grad():
                 pred = head(feats).argmax(1)
             rel = relevance_fn(feats, head, pred, cfg["epsilon"]).cpu()
-            if cfg["rule"] == "fixed":
+            if fixed:
                 counts, chosen = select_neurons(rel, k, n)
                 self._perturb(model, c, self._index(chosen, head), cfg, gen)
                 forgotten = None
             else:
                 counts, order = rank_neurons(rel, k)
-                cap = min(width, max(1, round(width * cfg["n_max_share"])))
                 chosen, forgotten = self._until_forgotten(
-                    model, c, data.x_test[pick], order[:cap].tolist(), cfg, gen
+                    model, c, data.x_test[pick], order[:n_max].tolist(), cfg, gen
                 )
             all_rel.append(rel)
             counts_sum += counts
@@ -391,8 +392,9 @@ class _NeuronPath(Method):
             "perturbed": perturbed,
             "width": width,
             "k": k,
-            "n": n if cfg["rule"] == "fixed" else [len(p["neurons"]) for p in per_class],
             "rule": cfg["rule"],
+            "n": n if fixed else None,  # the fixed rule's n; per class: len(neurons)
+            "n_max": n_max,  # the "until forgotten" rule's cap
             "mode": cfg["mode"],
             "relevance": cfg["relevance"],
             "classes": classes,
