@@ -88,3 +88,37 @@ def test_a_training_run_leaves_its_throughput_for_the_next_estimate():
     est = E.training_estimate(400, "mlp", cfg, data.input_shape, data.num_classes, device="cpu")
     assert len(E._throughput) == 1  # no new timed steps
     assert est.seconds == pytest.approx(2 * 400 / sps)
+
+
+def _matrix_time_ratios() -> dict[str, dict[str, float]]:
+    """Median time ratio per architecture and method over the committed matrix cells."""
+    import csv
+    import re
+    import statistics
+    from pathlib import Path
+
+    found: dict[str, dict[str, list[float]]] = {}
+    results = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+    for f in sorted(results.glob("*.csv")):
+        m = re.fullmatch(r"[a-z0-9]+_(mlp|cnn|resnet18)(_sorted)?", f.stem)
+        if m is None:
+            continue
+        for row in csv.DictReader(f.open()):
+            if row.get("time_ratio") and row["method"] not in ("original", "retrain"):
+                found.setdefault(m[1], {}).setdefault(row["method"], []).append(
+                    float(row["time_ratio"])
+                )
+    return {a: {k: statistics.median(v) for k, v in d.items()} for a, d in found.items()}
+
+
+def test_time_ratios_follow_the_committed_benchmark_matrix():
+    """The estimates' method costs are the matrix's medians: a rerun with new presets that
+    moves them fails here until ``TIME_RATIOS`` is updated."""
+    measured = _matrix_time_ratios()
+    assert set(measured) <= set(E.TIME_RATIOS)
+    for arch, ratios in measured.items():
+        for method, ratio in ratios.items():
+            assert E.TIME_RATIOS[arch][method] == pytest.approx(ratio, rel=0.25, abs=0.02), (
+                arch,
+                method,
+            )
