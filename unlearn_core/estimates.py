@@ -29,6 +29,11 @@ TIME_RATIOS = {
         "neggrad": 0.59, "neggrad_plus": 0.17, "random_labels": 0.14, "salun": 0.17,
         "scrub": 0.50, "sisa": 1.05, "ssd": 0.08,
     },
+    "resnet18": {
+        "finetune": 0.24, "fisher": 0.20, "l1_sparse": 0.15, "lrp": 0.02, "lrp_class": 0.02,
+        "neggrad": 0.19, "neggrad_plus": 0.16, "random_labels": 0.16, "salun": 0.20,
+        "scrub": 1.02, "sisa": 1.03, "ssd": 0.15,
+    },
 }  # fmt: skip
 UNKNOWN_RATIO = 1.0
 #: methods that first train their own models on the whole training set (SISA's shards), an
