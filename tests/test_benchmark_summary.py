@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
+from benchmark_support import load_benchmark
 
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "run_benchmark.py"
-_spec = importlib.util.spec_from_file_location("run_benchmark", _PATH)
-rb = importlib.util.module_from_spec(_spec)
-sys.modules["run_benchmark"] = rb  # dataclasses look their module up while the file runs
-_spec.loader.exec_module(rb)
+rb = load_benchmark("run_benchmark")
 
 
 def test_lrp_target_is_met_by_either_variant():

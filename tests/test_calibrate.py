@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
+from benchmark_support import load_benchmark
 
 from unlearn_core.methods import REGISTRY
 from unlearn_core.methods.presets import parse_presets
 
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "calibrate.py"
-_spec = importlib.util.spec_from_file_location("calibrate", _PATH)
-cal = importlib.util.module_from_spec(_spec)
-sys.modules["calibrate"] = cal  # dataclasses look their module up while the file runs
-_spec.loader.exec_module(cal)
+cal = load_benchmark("calibrate")
 
 
 def test_candidates_start_with_the_defaults_and_cover_the_grid():
