@@ -6,8 +6,9 @@ perturbation; ``lrp_class``: the class weights only) perturb the first n units o
 own ranking (``rank_neurons`` on the method's own 36 analysed test images) for every n up to
 60% of the width, and record forget / retain / test accuracy and the analysed images' largest
 probability of the class. The sweep is done in closed form at the head (the penultimate layer's
-input is computed once, so each n is a matrix product); ``--check`` runs the real method with
-the rule on one class per model and compares its n with the sweep's.
+input is computed once, so each n is a matrix product); every model is also run
+through the real method with the rule (class 3, cap ``--check-cap``) and its n compared
+with the sweep's; a disagreement stops the run.
 
 Rules compared on those curves (gaps against the unperturbed model, which a retrained model
 matches within about a point on these cells): ``fixed S`` (the paper: n = S x width, units never
