@@ -47,13 +47,20 @@ class AppServer:
     def __init__(self, cache_dir: Path, log_path: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "UNLEARN_CACHE": str(cache_dir), "PYTHONUNBUFFERED": "1"}
+        #: while this file exists, a finished job waits before it is marked done
+        #: (``tests/gated_server.py``); :meth:`hold_jobs` makes and removes it
+        self.job_gate = cache_dir / "job-gate"
+        env = {
+            **os.environ,
+            "UNLEARN_CACHE": str(cache_dir),
+            "UNLEARN_TEST_JOB_GATE": str(self.job_gate),
+            "PYTHONUNBUFFERED": "1",
+        }
         self.log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "streamlit",
+                str(ROOT / "tests" / "gated_server.py"),
                 "run",
                 "app.py",
                 "--server.headless=true",
@@ -82,6 +89,13 @@ class AppServer:
                     return time.perf_counter()
             time.sleep(0.2)
         raise TimeoutError("streamlit did not become healthy")
+
+    def hold_jobs(self, hold: bool) -> None:
+        """Whether a job that has done its work must wait before it is marked done."""
+        if hold:
+            self.job_gate.touch()
+        else:
+            self.job_gate.unlink(missing_ok=True)
 
     def stop(self) -> None:
         self.proc.terminate()

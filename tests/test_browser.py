@@ -369,42 +369,51 @@ def run_count(page) -> int:
 RUNS: dict[str, str] = {}
 
 
-def test_a_reload_during_a_run_shows_its_progress_then_its_results(page):
+def test_a_reload_during_a_run_shows_its_progress_then_its_results(server, page):
     """Two seeds (the second trains its own original): a run of about 15-40 s here. A reload
     mid-run shows the same job's progress, still moving; every page's sidebar shows it live
-    with a Cancel button; the run then finishes, shows its results and is stored."""
+    with a Cancel button; the run then finishes, shows its results and is stored. The server
+    holds the finished job until the sidebar has been looked at (``AppServer.hold_jobs``), so a
+    fast machine cannot end the run before the check."""
     RUNS["walk"] = url_param(page, "run")
     before = run_count(page)
-    go(page, "Unlearn")
-    seeds = main(page).get_by_role("spinbutton", name="Seeds (runs)")
-    seeds.fill("2")
-    seeds.press("Enter")
-    page.wait_for_timeout(800)
-    main(page).get_by_role("button", name="Run", exact=True).click()
-    clicked = time.perf_counter()
-    main(page).locator('[data-testid="stProgress"]').wait_for()
-    page.wait_for_function("() => new URL(location.href).searchParams.get('job')")
-    job = url_param(page, "job")
-    page.wait_for_timeout(1500)
-    first = page.evaluate(PROGRESS_JS)
-    page.reload()
-    reloaded = time.perf_counter()
-    main(page).locator('[data-testid="stProgress"]').wait_for(timeout=30_000)
-    TIMINGS["reload during a run (reload to progress shown)"] = time.perf_counter() - reloaded
-    assert url_param(page, "job") == job
-    again = page.evaluate(PROGRESS_JS)
-    assert again is not None and again["value"] >= first["value"], (first, again)
-    page.wait_for_function(  # the same run, still moving
-        f"() => {{ const p = ({PROGRESS_JS})(); return p && p.value > {again['value']}; }}",
-        timeout=30_000,
-    )
-    shot(page, "13-unlearn-progress-after-reload")
-    # another page: the sidebar shows the run live, with Cancel
-    go(page, "Compare")
-    sidebar = page.locator('[data-testid="stSidebar"]')
-    sidebar.locator('[data-testid="stProgress"]').wait_for()
-    assert sidebar.get_by_role("button", name="Cancel the run").is_visible()
-    shot(page, "14-sidebar-progress-on-compare")
+    server.hold_jobs(True)
+    try:
+        go(page, "Unlearn")
+        seeds = main(page).get_by_role("spinbutton", name="Seeds (runs)")
+        seeds.fill("2")
+        seeds.press("Enter")
+        page.wait_for_timeout(800)
+        main(page).get_by_role("button", name="Run", exact=True).click()
+        clicked = time.perf_counter()
+        main(page).locator('[data-testid="stProgress"]').wait_for()
+        page.wait_for_function("() => new URL(location.href).searchParams.get('job')")
+        job = url_param(page, "job")
+        page.wait_for_timeout(1500)
+        first = page.evaluate(PROGRESS_JS)
+        page.reload()
+        reloaded = time.perf_counter()
+        main(page).locator('[data-testid="stProgress"]').wait_for(timeout=30_000)
+        TIMINGS["reload during a run (reload to progress shown)"] = time.perf_counter() - reloaded
+        assert url_param(page, "job") == job
+        again = page.evaluate(PROGRESS_JS)
+        assert again is not None and again["value"] >= first["value"], (first, again)
+        page.wait_for_function(  # the same run, still moving
+            f"() => {{ const p = ({PROGRESS_JS})(); return p && p.value > {again['value']}; }}",
+            timeout=30_000,
+        )
+        shot(page, "13-unlearn-progress-after-reload")
+        # another page: the sidebar shows the run live, with Cancel
+        go(page, "Compare")
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        sidebar.locator('[data-testid="stProgress"]').wait_for()
+        TIMINGS["two-seed run: Compare's sidebar shows it (after the click)"] = (
+            time.perf_counter() - clicked
+        )
+        assert sidebar.get_by_role("button", name="Cancel the run").is_visible()
+        shot(page, "14-sidebar-progress-on-compare")
+    finally:
+        server.hold_jobs(False)
     # it finishes: the sidebar's line goes, the run is adopted and stored
     sidebar.locator('[data-testid="stProgress"]').wait_for(state="detached", timeout=180_000)
     TIMINGS["two-seed run (click to done, with a reload)"] = time.perf_counter() - clicked
