@@ -33,7 +33,8 @@ def test_list(stored, capsys):
     home, first, second = stored
     assert unlearn("runs", "list", "--home", home) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split()[:5] == ["id", "saved", "dataset", "model", "forget"]
+    assert lines[0].split()[:6] == ["id", "saved", "kind", "dataset", "model", "forget"]
+    assert lines[1].split()[3] == "compare"  # after the id and the date's two words
     assert lines[1].startswith(second.id) and lines[2].startswith(first.id)  # newest first
     assert "finetune,neggrad" in lines[1] and "class 3" in lines[1] and "first try" in lines[2]
     assert unlearn("runs", "--home", home, "list", "--json") == 0  # --home before the verb too

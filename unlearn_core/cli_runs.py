@@ -48,8 +48,12 @@ def _closest(rec) -> str:
     return f"{best['method']} (gap {best['avg_gap']:.2f})" if best else "—"
 
 
+#: what ``runs list`` calls each kind of stored run (a comparison over seeds is a comparison)
+LISTED_KIND = {"comparison": "compare", "multi_comparison": "compare"}
+
+
 def cmd_runs_list(args: argparse.Namespace) -> int:
-    """List stored comparisons (or models with ``--models``), newest first."""
+    """List stored runs (comparisons, audits, sweeps; models with ``--models``), newest first."""
     store = _store(args)
     recs = store.list_models() if args.models else store.list_comparisons()
     if args.json:
@@ -66,11 +70,13 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
             for r in recs
         ]  # fmt: skip
     else:
-        head = ("id", "saved", "dataset", "model", "forget", "methods", "seeds", "closest", "note")
+        head = ("id", "saved", "kind", "dataset", "model", "forget", "methods", "seeds", "closest",
+                "note")  # fmt: skip
         lines = [
             (
                 r.id,
                 r.created.replace("T", " ")[:16],
+                LISTED_KIND.get(r.kind, r.kind),
                 r.dataset,
                 r.model,
                 _short(r.forget, 24),
