@@ -17,7 +17,12 @@ from app_ui.entry import through_app
 from app_ui.persist import restore_run, run_store
 from app_ui.tables import show_table
 from unlearn_core.plots.runs import RunRows, side_by_side_figures
-from unlearn_core.results_table import RESULT_COLUMNS, columns_for
+from unlearn_core.results_table import (
+    RESULT_COLUMNS,
+    columns_for,
+    side_by_side_columns,
+    side_by_side_rows,
+)
 from unlearn_core.runstore import ComparisonRecord, RunStoreError
 
 through_app()  # a cold server's deep link runs the app's navigation first
@@ -220,19 +225,11 @@ picked = st.multiselect(
     format_func=lambda i: f"{i} · {_label(ref[i])}",
 )
 if len(picked) >= 2:
-    cols_spec = columns_for([r for i in picked for r in ref[i].rows], RESULT_COLUMNS)
-    numeric = [c for c in cols_spec if c.key != "method"]
-    methods = list(dict.fromkeys(r["method"] for i in picked for r in ref[i].rows))
-    data: dict[tuple[str, str], list[str]] = {}
-    for i in picked:
-        by = {r["method"]: r for r in ref[i].rows}
-        for c in numeric:
-            data[(i, c.title)] = [c.cell(by[m]) if m in by else "—" for m in methods]
-    side = pd.DataFrame(data, index=pd.Index(methods, name="method"))
-    side.columns = pd.MultiIndex.from_tuples(side.columns, names=["run", ""])
-    st.table(side)
+    side = side_by_side_rows({i: ref[i].rows for i in picked})
+    show_table(side, side_by_side_columns(side), notes=False)
     st.caption(
-        "One column group per run: "
+        "One row per method and run, each method's runs together (time as a share of each "
+        "run's own retraining, which compares runs made on different machines): "
         + "; ".join(f"**{i}**: {_label(ref[i])}, seeds {_seeds(ref[i])}" for i in picked)
     )
     several = any(len(ref[i].seeds) > 1 for i in picked)

@@ -415,7 +415,7 @@ def test_runs_page_lists_opens_and_exports_audits_and_sweeps(audited, digits, di
     # side by side with the audit
     at.multiselect(key="runs_side").set_value([aid, sid]).run()
     assert not at.exception, at.exception
-    assert {c[0] for c in at.table[-1].value.columns} == {aid, sid}
+    assert {c.split(" · ")[1] for c in at.table[-1].value["method · run"]} == {aid, sid}
     # an audit: its report too; it opens on the Audit page
     at.selectbox(key="runs_pick").set_value(aid).run()
     assert any("An audit" in c.value for c in at.caption)

@@ -346,11 +346,15 @@ def test_runs_page_lists_opens_notes_exports_and_deletes(stored, digits, digits_
     at.button(key="runs_prep_models").click().run()
     no_exception(at)
     assert len(at.get("download_button")) == 2
-    # side by side: one column group per run
+    # side by side: one row per method and run, each method's runs together
     at.multiselect(key="runs_side").set_value([stored["run"], second.id]).run()
     no_exception(at)
     side = at.table[-1].value
-    assert {c[0] for c in side.columns} == {stored["run"], second.id}
+    assert side.columns[0] == "method · run"
+    methods, runs = zip(*(cell.split(" · ") for cell in side["method · run"]), strict=True)
+    assert set(runs) == {stored["run"], second.id}
+    assert list(methods) == sorted(methods, key=methods.index)  # each method's rows adjacent
+    assert len(side) == 2 * len(set(methods))  # both runs ran every method
     charts = {c.key: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
     for k in range(3):  # accuracies, MIA and gap, time: one bar trace per run
         names = [t["name"] for t in charts[f"runs_side_chart_{k}"]["data"] if t["type"] == "bar"]

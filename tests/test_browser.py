@@ -479,6 +479,9 @@ def test_runs_side_by_side_and_the_html_report_opens_offline(browser, page, tmp_
     )
     assert {b["name"] for b in bars} == {RUNS["walk"], two}
     assert {b["name"] for b in bars if b["err"]} == {two}  # error bars: the two-seed run's
+    side = main(page).locator('[data-testid="stTable"]').last  # one row per method and run
+    assert side.locator("th").all_inner_texts()[0] == "method · run"
+    assert_table_fits(side, "Runs side-by-side table at 1024 px")
     shot(page, "15-runs-side-by-side")
     assert CHECKED["15-runs-side-by-side @ 1024x768"] >= 3
 

@@ -19,6 +19,8 @@ from unlearn_core.results_table import (
     columns_for,
     display_rows,
     html_table,
+    side_by_side_columns,
+    side_by_side_rows,
     text_table,
 )
 from unlearn_core.runstore import RunStore
@@ -76,6 +78,22 @@ def test_cells_read_std_and_errors():
     assert "test_forgotten_acc" in keys
     shown = display_rows(rows)
     assert shown[1]["forget acc (%)"] == "1.00 ± 0.50"
+
+
+def test_side_by_side_rows_keep_each_methods_runs_together():
+    first = [row("original"), row("retrain"), row("scrub", 1.0)]
+    second = [row("original"), row("ssd", 5.0), row("scrub", 2.0)]
+    side = side_by_side_rows({"ca": first, "cb": second})
+    assert [(r["method"], r["run"]) for r in side] == [
+        ("original", "ca"), ("original", "cb"), ("retrain", "ca"),
+        ("scrub", "ca"), ("scrub", "cb"), ("ssd", "cb"),
+    ]  # fmt: skip
+    assert [r["forget_acc"] for r in side if r["method"] == "scrub"] == [1.0, 2.0]
+    assert "run" not in first[0]  # the callers' rows are not changed
+    assert side[3]["method_run"] == "scrub · ca"
+    keys = [c.key for c in side_by_side_columns(side)]
+    assert keys[:2] == ["method_run", "forget_acc"]
+    assert "time_ratio" in keys and "seconds" not in keys  # runs compare by the ratio
 
 
 def test_html_table_escapes():

@@ -112,6 +112,34 @@ def columns_for(
     ]
 
 
+#: the method and run of a row in a table of several runs side by side
+RUN_COLUMN = Column("method_run", "method · run", text=True)
+
+
+def side_by_side_rows(runs: Mapping[str, Sequence[Mapping]]) -> list[dict]:
+    """Several runs' rows in one table (``runs``: run id -> its rows): one row per method and
+    run, each method's runs together (methods in the order they first appear, runs in the
+    given order); each row gains ``run`` and ``method_run`` ("scrub · c6jeg72klui"). Long
+    rather than one column group per run, so the table is no wider than one run's, whatever
+    the number of runs."""
+    methods = list(dict.fromkeys(r["method"] for rows in runs.values() for r in rows))
+    by_run = {rid: {r["method"]: r for r in rows} for rid, rows in runs.items()}
+    return [
+        {**by_run[rid][m], "run": rid, "method_run": f"{m} · {rid}"}
+        for m in methods
+        for rid in runs
+        if m in by_run[rid]
+    ]
+
+
+def side_by_side_columns(rows: Sequence[Mapping]) -> list[Column]:
+    """The columns for :func:`side_by_side_rows`: method and run in one column (it wraps
+    between the two), then the results' numbers less the seconds (runs made on different
+    machines compare by time / retrain), so the table fits where one run's does."""
+    _method, *numbers = columns_for(rows, RESULT_COLUMNS)
+    return [RUN_COLUMN, *(c for c in numbers if c.key != "seconds")]
+
+
 def cells(row: Mapping, columns: Sequence[Column]) -> list[str]:
     """One row as strings; a failed row shows its error in place of the numbers."""
     err = row.get("error")
