@@ -113,7 +113,7 @@ def test_cli_prints_one_object(capsys):
     assert row["method"] == "finetune" and isinstance(row["forget_quality"], float)
     assert len(row["epsilons"]) == len(out["forget_ids"]) and "final_score" in row
     assert main(["runs", "list", "--json"]) == 0
-    (audit,) = [r for r in json.loads(capsys.readouterr().out) if r["kind"] == "audit"]
+    audit = next(r for r in json.loads(capsys.readouterr().out) if r["kind"] == "audit")
     assert main(["runs", "list"]) == 0  # the text listing names the kind too
     (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith(audit["id"])]
     assert line.split()[3] == "audit"
