@@ -113,7 +113,7 @@ def columns_for(
 
 
 #: the method and run of a row in a table of several runs side by side
-RUN_COLUMN = Column("method_run", "method · run", text=True)
+METHOD_RUN_COLUMN = Column("method_run", "method · run", text=True)
 
 
 def side_by_side_rows(runs: Mapping[str, Sequence[Mapping]]) -> list[dict]:
@@ -137,7 +137,7 @@ def side_by_side_columns(rows: Sequence[Mapping]) -> list[Column]:
     between the two), then the results' numbers less the seconds (runs made on different
     machines compare by time / retrain), so the table fits where one run's does."""
     _method, *numbers = columns_for(rows, RESULT_COLUMNS)
-    return [RUN_COLUMN, *(c for c in numbers if c.key != "seconds")]
+    return [METHOD_RUN_COLUMN, *(c for c in numbers if c.key != "seconds")]
 
 
 def cells(row: Mapping, columns: Sequence[Column]) -> list[str]:
