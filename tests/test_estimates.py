@@ -3,9 +3,13 @@ follow the measured throughput."""
 
 from __future__ import annotations
 
+import csv
+import re
+import statistics
 import time
 
 import pytest
+from benchmark_support import BENCHMARKS
 
 from unlearn_core import estimates as E
 from unlearn_core.training import TrainConfig, train_new_model
@@ -92,14 +96,8 @@ def test_a_training_run_leaves_its_throughput_for_the_next_estimate():
 
 def _matrix_time_ratios() -> dict[str, dict[str, float]]:
     """Median time ratio per architecture and method over the committed matrix cells."""
-    import csv
-    import re
-    import statistics
-    from pathlib import Path
-
     found: dict[str, dict[str, list[float]]] = {}
-    results = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
-    for f in sorted(results.glob("*.csv")):
+    for f in sorted((BENCHMARKS / "results").glob("*.csv")):
         m = re.fullmatch(r"[a-z0-9]+_(mlp|cnn|resnet18)(_sorted)?", f.stem)
         if m is None:
             continue
