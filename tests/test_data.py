@@ -11,7 +11,15 @@ import numpy as np
 import pytest
 import torch
 
-from unlearn_core.data import DataError, list_datasets, load_dataset, load_file
+from unlearn_core.data import DataError, list_datasets, load_dataset
+from unlearn_core.data import load_file as load_file_with_validation
+
+
+def load_file(path, fmt, **kw):
+    """The loaders as they read a file: most tests here check a format's own train / test
+    split, so no validation split is carved (the validation tests call the real default)."""
+    return load_file_with_validation(path, fmt, **{"val_fraction": 0, **kw})
+
 from unlearn_core.data.loaders import CIFAR10_CLASSES, FASHION_CLASSES
 from unlearn_core.data.synthetic import SHAPE_CLASSES
 
@@ -26,7 +34,11 @@ def test_registry_lists_builtins():
 
 def test_digits():
     d = load_dataset("digits")
-    assert (d.n_train, d.n_test) == (1438, 359)
+    # 1438 training samples before the validation split: 10% of each class held out
+    assert (d.n_train, d.n_val, d.n_test) == (1295, 143, 359)
+    assert d.class_counts("val").tolist() == [
+        round(0.1 * n) for n in (d.class_counts("train") + d.class_counts("val")).tolist()
+    ]
     assert d.input_shape == (1, 8, 8) and d.num_classes == 10
     assert float(d.x_train.min()) >= 0.0 and float(d.x_train.max()) <= 1.0
 
@@ -41,10 +53,13 @@ def test_digits():
 def test_toy_points(name, kw, classes):
     d = load_dataset(name, n_train=300, n_test=100, seed=1, **kw)
     assert d.kind == "points2d" and d.classes == classes
-    assert d.x_train.shape == (300, 2) and d.x_test.shape == (100, 2)
-    # standardised with train statistics
-    assert torch.allclose(d.x_train.mean(0), torch.zeros(2), atol=1e-5)
-    assert torch.allclose(d.x_train.std(0, unbiased=False), torch.ones(2), atol=1e-4)
+    # 300 generated for training, of which 10% are held out for validation
+    assert d.x_train.shape == (270, 2) and d.x_val.shape == (30, 2)
+    assert d.x_test.shape == (100, 2)
+    # standardised with the statistics of the 300 generated for training
+    both = torch.cat([d.x_train, d.x_val])
+    assert torch.allclose(both.mean(0), torch.zeros(2), atol=1e-5)
+    assert torch.allclose(both.std(0, unbiased=False), torch.ones(2), atol=1e-4)
     assert len(d.meta["mean"]) == 2 and all(s > 0 for s in d.meta["std"])
     assert set(d.y_train.tolist()) == set(range(len(classes)))
     again = load_dataset(name, n_train=300, n_test=100, seed=1, **kw)
@@ -65,7 +80,7 @@ def test_toy_points_validate():
 
 
 def test_shapes():
-    d = load_dataset("shapes", n_train=500, n_test=100, seed=3)
+    d = load_dataset("shapes", n_train=500, n_test=100, seed=3, val_fraction=0)
     assert d.kind == "image" and d.classes == SHAPE_CLASSES and d.num_classes == 10
     assert len(set(SHAPE_CLASSES)) == 10
     assert d.x_train.shape == (500, 3, 32, 32) and d.x_test.shape == (100, 3, 32, 32)
@@ -103,7 +118,7 @@ def test_shapes_classes_are_distinct():
 
 
 def test_shapes_sizes_and_validation():
-    small = load_dataset("shapes", n_train=100, n_test=0, size=8)
+    small = load_dataset("shapes", n_train=100, n_test=0, size=8, val_fraction=0)
     assert small.x_train.shape == (100, 3, 8, 8) and small.n_test == 0
     with pytest.raises(DataError, match="size"):
         load_dataset("shapes", size=7)
@@ -522,3 +537,37 @@ def test_loader_messages_never_show_the_server_folders(tmp_path):
         assert str(tmp_path) not in str(exc.value), (fmt, str(exc.value))
     with pytest.raises(DataError, match=r"imgs/cat/broken\.png: unreadable image"):
         load_file(tmp_path / "imgs", "folder")
+
+
+def test_validation_split_is_carved_seeded_and_disjoint():
+    whole = load_dataset("digits", val_fraction=0)
+    d = load_dataset("digits")
+    assert whole.n_val == 0 and whole.n_train == d.n_train + d.n_val
+    assert d.meta["validation"] == {"fraction": 0.1, "seed": 0}
+    w = torch.randn(64, dtype=torch.float64)  # a row's "hash": train + val is the old train set
+
+    def keys(x):
+        return torch.sort(x.flatten(1).double() @ w).values
+
+    assert torch.allclose(keys(torch.cat([d.x_train, d.x_val])), keys(whole.x_train))
+    assert torch.equal(load_dataset("digits").x_val, d.x_val)  # seeded
+    other = load_dataset("digits", seed=1)  # one seed draws the whole split
+    assert not torch.equal(other.x_val, d.x_val)
+    assert d.with_validation(0.2) is d  # a dataset that has one keeps it
+    assert d.without_test().n_test == 0 and d.without_test().n_val == d.n_val
+
+
+def test_npz_and_folder_bring_their_own_validation(tmp_path):
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(60, 4)), np.repeat([0, 1, 2], 20)
+    path = tmp_path / "own.npz"
+    np.savez(path, x=x, y=y, x_test=x[:9], y_test=y[:9], x_val=x[:6] + 1, y_val=y[:6])
+    d = load_file_with_validation(path, "npz")
+    assert (d.n_train, d.n_val, d.n_test) == (60, 6, 9)
+    assert "validation" not in d.meta  # the file's own split, not a carved one
+    # the file's x_val is standardised with the training statistics like x_test
+    mean, std = x.mean(0), x.std(0)
+    assert np.allclose(d.x_val.numpy(), (x[:6] + 1 - mean) / std, atol=1e-5)
+    np.savez(path, x=x, y=y, x_val=x[:6])
+    with pytest.raises(DataError, match="x_val and y_val"):
+        load_file_with_validation(path, "npz")

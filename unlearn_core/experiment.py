@@ -57,6 +57,9 @@ class MethodResult:
     flags: list[str] = field(default_factory=list)
     #: the preset the parameters started from (``PresetInfo.to_dict()``; None for the original)
     preset: dict | None = None
+    #: the sample sets the method read (``forget``, ``retain``, ``train``, ``validation``);
+    #: never the test set, which only scores
+    reads: list[str] = field(default_factory=list)
     model: nn.Module | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -438,6 +441,7 @@ def _run_one(
         out.setup_seconds,
     )
     res.preset = out.preset.to_dict() if out.preset is not None else None
+    res.reads = out.reads
     res.model = out.model
     report(1.0, "scoring")
     ev = model_logits(out.model, task.data, task.split)

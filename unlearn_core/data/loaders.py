@@ -347,7 +347,8 @@ def load_folder(
     """A folder of images, one sub-folder per class.
 
     Layout ``root/<class>/*.png`` (split stratified by ``test_fraction`` with ``seed``) or
-    ``root/train/<class>/...`` + ``root/test/<class>/...``. Class names are the sorted
+    ``root/train/<class>/...`` + ``root/test/<class>/...`` (+ ``root/val/<class>/...``, the
+    validation split, if present). Class names are the sorted
     sub-folder names (sub-folders without images are ignored). Images are loaded with PIL and
     converted to grey ("L", one channel) when every image has a grey mode (L, 1, LA, I;16, a
     grey palette, ...), else to RGB (three channels; an alpha channel is dropped). They are resized (bilinear) to ``size`` (an int for square, or ``(H, W)``);
@@ -361,6 +362,8 @@ def load_folder(
     _check_fraction(path, test_fraction)
     if (path / "train").is_dir() and (path / "test").is_dir():
         split = {"train": _class_dirs(path / "train"), "test": _class_dirs(path / "test")}
+        if (path / "val").is_dir():
+            split["val"] = _class_dirs(path / "val")
         if not split["train"]:
             raise DataError(f"{_where(path / 'train', path)}: no class sub-folder holds images")
     else:
@@ -426,12 +429,15 @@ def load_folder(
     else:
         x_train, y_train = load(entries["train"])
         x_test, y_test = load(entries["test"])
+    x_val, y_val = load(entries["val"]) if "val" in entries else (None, None)
     return Dataset(
         name=path.resolve().name or "folder",
         x_train=x_train,
         y_train=y_train,
         x_test=x_test,
         y_test=y_test,
+        x_val=x_val,
+        y_val=y_val,
         classes=classes,
         kind="image",
         meta={
@@ -497,7 +503,8 @@ def _npz_labels(path: Path, key: str, y: np.ndarray, n: int) -> np.ndarray:
 
 @file_format("npz")
 def load_npz(path: Path, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
-    """A NumPy ``.npz`` with ``x`` and ``y`` (optional ``x_test``/``y_test``, ``classes``).
+    """A NumPy ``.npz`` with ``x`` and ``y`` (optional ``x_test``/``y_test``,
+    ``x_val``/``y_val`` (the validation split), ``classes``).
 
     Read with ``allow_pickle=False``: object arrays are refused, never unpickled. ``x`` of
     shape ``N x D`` is tabular (standardised with train statistics, stored in ``meta``);
@@ -538,10 +545,11 @@ def load_npz(path: Path, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
             raise DataError(
                 f"{_where(path)}: missing array {' and '.join(missing)}; found {sorted(keys) or 'none'}"
             )
-        if ("x_test" in keys) != ("y_test" in keys):
-            raise DataError(f"{_where(path)}: give both x_test and y_test, or neither")
+        for part in ("test", "val"):
+            if (f"x_{part}" in keys) != (f"y_{part}" in keys):
+                raise DataError(f"{_where(path)}: give both x_{part} and y_{part}, or neither")
         arrs = {}
-        for k in ("x", "y", "x_test", "y_test", "classes"):
+        for k in ("x", "y", "x_test", "y_test", "x_val", "y_val", "classes"):
             if k not in keys:
                 continue
             try:
@@ -557,7 +565,8 @@ def load_npz(path: Path, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
     has_test = "x_test" in arrs
     x, y = arrs["x"], arrs["y"]
     x_te = arrs.get("x_test", x[:0])
-    for k, a in (("x", x), ("x_test", x_te)):
+    x_va = arrs.get("x_val", x[:0])
+    for k, a in (("x", x), ("x_test", x_te), ("x_val", x_va)):
         if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
             raise DataError(f"{_where(path)}: array {k!r} is not numeric (dtype {a.dtype})")
         if a.ndim not in (2, 3, 4):
@@ -567,19 +576,21 @@ def load_npz(path: Path, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
             )
         if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
             raise DataError(f"{_where(path)}: array {k!r} holds NaN or infinite values")
-    if x.shape[1:] != x_te.shape[1:]:
-        raise DataError(f"{_where(path)}: x is {x.shape} but x_test is {x_te.shape}: shapes differ")
+    for k, a in (("x_test", x_te), ("x_val", x_va)):
+        if x.shape[1:] != a.shape[1:]:
+            raise DataError(f"{_where(path)}: x is {x.shape} but {k} is {a.shape}: shapes differ")
     if len(x) == 0:
         raise DataError(f"{_where(path)}: array 'x' is empty")
     y = _npz_labels(path, "y", y, len(x))
     y_te = _npz_labels(path, "y_test", arrs.get("y_test", y[:0]), len(x_te))
+    y_va = _npz_labels(path, "y_val", arrs.get("y_val", y[:0]), len(x_va))
 
     # labels -> class ids
     names = None
     if "classes" in arrs:
         names = [str(c) for c in np.asarray(arrs["classes"]).ravel()]
     if y.dtype.kind in "US":
-        labels = np.concatenate([y, y_te]).astype(str)
+        labels = np.concatenate([y, y_te, y_va]).astype(str)
         if names is None:
             names = sorted(set(labels.tolist()))
         lookup = {n: i for i, n in enumerate(names)}
@@ -589,19 +600,19 @@ def load_npz(path: Path, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
                 f"{_where(path)}: labels {unknown[:5]} are not among the classes {names}"
             )
         ids = np.array([lookup[v] for v in labels.tolist()], dtype=np.int64)
-        y, y_te = ids[: len(y)], ids[len(y) :]
+        y, y_te, y_va = np.split(ids, [len(y), len(y) + len(y_te)])
     else:
-        for k, a in (("y", y), ("y_test", y_te)):
+        for k, a in (("y", y), ("y_test", y_te), ("y_val", y_va)):
             if not np.issubdtype(a.dtype, np.number) or (
                 np.issubdtype(a.dtype, np.floating) and not np.all(np.mod(a, 1) == 0)
             ):
                 raise DataError(f"{_where(path)}: labels {k!r} must be integers (dtype {a.dtype})")
-        y, y_te = y.astype(np.int64), y_te.astype(np.int64)
+        y, y_te, y_va = y.astype(np.int64), y_te.astype(np.int64), y_va.astype(np.int64)
         if names is None:
-            top = int(max(y.max(), y_te.max() if len(y_te) else 0))
+            top = int(max(a.max() if len(a) else 0 for a in (y, y_te, y_va)))
             names = [str(i) for i in range(max(top + 1, 1))]
-        _check_labels(path, y, names)
-        _check_labels(path, y_te, names)
+        for a in (y, y_te, y_va):
+            _check_labels(path, a, names)
 
     if not has_test:
         tr, te = stratified_split(y, test_fraction, seed)
@@ -610,10 +621,12 @@ def load_npz(path: Path, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
     if x.ndim == 2:
         kind = "tabular"
         x, x_te, stats = _standardise(x.astype(np.float64), x_te.astype(np.float64))
+        x_va = ((x_va - np.asarray(stats["mean"])) / np.asarray(stats["std"])).astype(np.float32)
         meta.update(stats)
     else:
         kind = "image"
         x, x_te = _npz_images(path, "x", x), _npz_images(path, "x_test", x_te)
+        x_va = _npz_images(path, "x_val", x_va)
     if not has_test:
         meta["split"] = {"test_fraction": test_fraction}
     return Dataset(
@@ -622,6 +635,8 @@ def load_npz(path: Path, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
         y_train=y,
         x_test=x_te,
         y_test=y_te,
+        x_val=x_va,
+        y_val=y_va,
         classes=names,
         kind=kind,
         meta=meta,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
 from typing import Any, ClassVar
 
 import torch
@@ -117,30 +116,69 @@ class MethodSpec:
 
 @dataclass
 class UnlearnTask:
-    """Everything a method may read besides the model: data, the split and the original recipe."""
+    """Everything a method may read besides the model: data, the split and the original recipe.
+
+    A method is handed :meth:`for_method`'s view: its ``data`` holds no test samples (the test
+    set only scores), and the view records in ``reads`` which sample sets the method took
+    (``forget``, ``retain``, ``train`` for both, ``validation``).
+    """
 
     data: Dataset
     split: ForgetSplit
     train_config: TrainConfig
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    #: the sample sets read through this task, in order of first use
+    reads: list[str] = field(default_factory=list, compare=False)
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
-    def _on_device(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.data.x_train[idx].to(self.device), self.data.y_train[idx].to(self.device)
+    def for_method(self) -> UnlearnTask:
+        """A view for one method run: the data without its test samples, fresh ``reads``,
+        the on-device tensors shared with this task."""
+        return UnlearnTask(
+            data=self.data.without_test(),
+            split=self.split,
+            train_config=self.train_config,
+            device=self.device,
+            _cache=self._cache,
+        )
 
-    @cached_property
+    def _get(self, name: str, make) -> tuple[torch.Tensor, torch.Tensor]:
+        if name not in self.reads:
+            self.reads.append(name)
+        if name not in self._cache:
+            x, y = make()
+            self._cache[name] = (x.to(self.device), y.to(self.device))
+        return self._cache[name]
+
+    def _train(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.data.x_train[idx], self.data.y_train[idx]
+
+    @property
     def forget(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(x, y) of the forget set, on the device."""
-        return self._on_device(self.split.forget_idx)
+        return self._get("forget", lambda: self._train(self.split.forget_idx))
 
-    @cached_property
+    @property
     def retain(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(x, y) of the retain set, on the device."""
-        return self._on_device(self.split.retain_idx)
+        return self._get("retain", lambda: self._train(self.split.retain_idx))
 
-    @cached_property
+    @property
     def train_all(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(x, y) of the whole training set (retain + forget), on the device."""
-        return self.data.x_train.to(self.device), self.data.y_train.to(self.device)
+        return self._get("train", lambda: (self.data.x_train, self.data.y_train))
+
+    @property
+    def validation(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x, y) of the validation split, on the device: the only data a method's own
+        decisions (stopping, selection, analysed images) may read besides its training data.
+        Raises :class:`MethodNotApplicable` when the dataset has none."""
+        if not self.data.n_val:
+            raise MethodNotApplicable(
+                f"{self.data.name} has no validation split, which this method's decisions "
+                "read (load data with load_dataset / load_file, or Dataset.with_validation)"
+            )
+        return self._get("validation", lambda: (self.data.x_val, self.data.y_val))
 
 
 @dataclass
@@ -273,6 +311,8 @@ class RunOutput:
     setup_seconds: float = 0.0
     #: the preset the parameters started from (``preset_info`` for the model's architecture)
     preset: PresetInfo | None = None
+    #: the sample sets the method read (``UnlearnTask.reads``); never the test set
+    reads: list[str] = field(default_factory=list)
 
 
 def run_method(
@@ -292,6 +332,7 @@ def run_method(
     method = get_method(name)
     arch = model_arch(model)
     cfg = method.spec.resolve(overrides, arch=arch)
+    task = task.for_method()
     method.check(model, task)
     before = weights_hash(model)
     work = clone_model(model).to(task.device)
@@ -309,6 +350,7 @@ def run_method(
         params=cfg,
         setup_seconds=out.setup_seconds,
         preset=preset_info(name, arch),
+        reads=list(task.reads),
     )
 
 

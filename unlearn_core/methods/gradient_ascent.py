@@ -9,7 +9,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import Dataset
 from ..progress import Progress
 from ..training import batches, evaluate, make_optimizer, predict_logits
 from .base import Method, MethodSpec, Param, UnlearnOutput, UnlearnTask, register
@@ -25,18 +24,22 @@ def cycled_batches(n: int, batch_size: int, generator: torch.Generator) -> Itera
 STOP_RULES = ("auto", "forget_acc", "off")
 
 
-def heldout_accuracy(model: nn.Module, data: Dataset, y_forget: torch.Tensor) -> float:
-    """The model's test accuracy (%) weighted to the forget set's class mix: an estimate of
-    what a model that never trained on the forget samples scores on them. For a random forget
-    set this is about the plain test accuracy; for a fraction of one class, that class's.
-    Classes with no test sample count at the overall test accuracy; nan without a test set."""
-    if data.n_test == 0:
+def heldout_accuracy(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int, y_forget: torch.Tensor
+) -> float:
+    """The model's accuracy (%) on held-out samples ``x, y`` (the validation split) weighted to
+    the forget set's class mix: an estimate of what a model that never trained on the forget
+    samples scores on them. For a random forget set this is about the plain held-out accuracy;
+    for a fraction of one class, that class's. Classes with no held-out sample count at the
+    overall accuracy; nan without held-out samples."""
+    if len(y) == 0:
         return math.nan
-    correct = (predict_logits(model, data.x_test).argmax(1) == data.y_test).float()
+    y = y.cpu()
+    correct = (predict_logits(model, x).argmax(1) == y).float()
     overall = float(correct.mean())
-    k = data.num_classes
-    hits = torch.zeros(k).index_add_(0, data.y_test, correct)
-    seen = torch.bincount(data.y_test, minlength=k).float()
+    k = num_classes
+    hits = torch.zeros(k).index_add_(0, y, correct)
+    seen = torch.bincount(y, minlength=k).float()
     per_class = torch.where(seen > 0, hits / seen.clamp(min=1), torch.full((k,), overall))
     mix = torch.bincount(y_forget.cpu(), minlength=k).float()
     return 100.0 * float((per_class * mix).sum() / mix.sum().clamp(min=1))
@@ -46,8 +49,8 @@ def stop_target(rule: str, stop_acc: float, class_wise: bool, heldout_acc: float
     """The forget accuracy (%) at or below which NegGrad stops, or None for no stop.
 
     ``auto``: ``stop_acc`` for a class-wise request (a retrained model scores ~0% on a class it
-    never saw); for any other request ``heldout_acc``, the original model's test accuracy on
-    the forget set's class mix (:func:`heldout_accuracy`), about what a retrained model scores
+    never saw); for any other request ``heldout_acc``, the original model's validation accuracy
+    on the forget set's class mix (:func:`heldout_accuracy`), about what a retrained model scores
     on samples it did not train on. ``forget_acc``: always ``stop_acc``. ``off``: never stop
     early.
     """
@@ -67,8 +70,9 @@ class NegGrad(Method):
     checked before the first step and after every step on the whole forget set in eval mode:
     the loss is unbounded, so ascent left alone overshoots and wrecks the rest of the model.
     The default ``auto`` rule stops a class-wise request once forget accuracy is at or below
-    ``stop_acc`` (1%) and any other request once it has fallen to the original model's test
-    accuracy on the forget set's class mix (measured before the first step), where a retrained
+    ``stop_acc`` (1%) and any other request once it has fallen to the original model's
+    validation accuracy on the forget set's class mix (measured before the first step; the
+    test set is never read), where a retrained
     model would sit; driving a random forget set to 0% would overshoot it. ``forget_acc`` always uses ``stop_acc``; ``off``
     runs every epoch, as the paper. A step whose loss is no longer finite is not taken: the run
     ends there (``log["diverged"]``).
@@ -136,21 +140,18 @@ class NegGrad(Method):
         dev = xf.device
         gen = torch.Generator().manual_seed(seed)
         opt = make_optimizer(model.parameters(), "sgd", cfg["lr"], 0.9, 5e-4)
-        data = task.data
         heldout = (
-            heldout_accuracy(model, data, yf)
+            heldout_accuracy(model, *task.validation, task.data.num_classes, yf)
             if cfg["stop"] == "auto" and not task.split.is_class_wise
             else math.nan
         )
         target = stop_target(cfg["stop"], cfg["stop_acc"], task.split.is_class_wise, heldout)
-        if target is not None and math.isnan(target):  # no test set to measure: fall back
-            target = cfg["stop_acc"]
         log: dict = {
             "loss": [],
             "forget_acc": [],
             "stop_rule": cfg["stop"],
             "stop_target": target,
-            # the original's test accuracy on the forget set's class mix (auto rule)
+            # the original's validation accuracy on the forget set's class mix (auto rule)
             "original_heldout_acc": None if math.isnan(heldout) else heldout,
             "stopped_at": None,
             "diverged": False,
