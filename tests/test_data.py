@@ -89,7 +89,7 @@ def test_shapes():
     assert d.class_counts("train").tolist() == [50] * 10
     assert d.class_counts("test").tolist() == [10] * 10
     # deterministic per seed, different across seeds; the test set ignores n_train
-    again = load_dataset("shapes", n_train=500, n_test=100, seed=3)
+    again = load_dataset("shapes", n_train=500, n_test=100, seed=3, val_fraction=0)
     assert torch.equal(d.x_train, again.x_train) and torch.equal(d.y_train, again.y_train)
     assert not torch.equal(d.x_train, load_dataset("shapes", n_train=500, seed=4).x_train)
     bigger = load_dataset("shapes", n_train=600, n_test=100, seed=3)

@@ -28,15 +28,21 @@ a sample where every threshold is dropped (identical constant values) gets 0 whe
 stops with an assertion; RA / TA follow this project's ``score_model`` (class-wise: test accuracy
 on the remaining classes).
 
-**Worst-case privacy score** (Lee et al., "Unlearning Comparator", IEEE TVCG 2026; code
-gnueaj/Machine-Unlearning-Comparator ``attack_full_dataset.py``): one unlearned vs one retrained
-model on the forget samples; features entropy of ``softmax(z / 2)`` (nats, thresholds 51 over
-``[0, 2.5]``) and confidence ``log p_max - log(1 - p_max)`` of ``softmax(z)`` (51 over
-``[-2.5, 10]``), values clipped into those ranges; each feature with either model's samples as
-the positives (``value >= t``); per threshold ``eps = max(0, min(log(1 - delta - FPR) - log FNR,
-log(1 - delta - FNR) - log FPR))`` (rates clipped to ``[1e-10, 1 - delta - 1e-10]``), attack score
-``1 - 2^-eps``; FPR = FNR = 0 scores 1 and a rate >= 1 - delta scores 0. Privacy score = 1 - the
-worst (largest) attack score over thresholds, features and directions. Here each sample is one
+**Worst-case privacy score** (Lee et al., "Unlearning Comparator", IEEE TVCG 2026): what the
+authors' live code computes (gnueaj/Machine-Unlearning-Comparator, ``backend/app/utils/attack.py``:
+``process_attack_metrics``, which every unlearning thread calls, and its ``calculate_scores``). One
+unlearned vs one retrained model on the forget samples; per sample the entropy (nats) of
+``softmax(z / 2)`` and the confidence ``log p_max - log(1 - p_max)`` of ``softmax(z)``, each
+rounded to 2 decimals (``prepare_distribution_data``) and clipped into its range (entropy
+``[0, 2.5]``, confidence ``[-2.5, 10]``); 51 thresholds ``linspace`` over the range; each feature
+with either model's samples as the positives (``value >= t``). Per threshold: FPR = FNR = 0 scores
+1; a rate >= 1 - delta scores 0; otherwise, with the rates clipped to ``[1e-10, 1 - delta -
+1e-10]`` and ``delta = 1e-5``, ``eps = max(0, min(log(1 - delta - FPR) - log FNR, log(1 - delta -
+FNR) - log FPR))`` and the attack score is ``1 - 2^-eps``. Privacy score = 1 - the largest attack
+score over thresholds, features and directions. Different: the features are computed in float64
+(the authors' softmax is float32, with ``log(p + 1e-45)``), which can move a value across a
+rounding step in rare cases; the scores are kept at full precision where the authors round each
+attack score and the privacy score to 3 decimals (ours rounded so is theirs, to 5e-4). Each sample is one
 draw (one model), where the challenge's epsilon is per sample across models.
 """
 
@@ -57,8 +63,9 @@ BUCKET = 0.5
 PEAKY_RATIO = 0.01
 #: |log(1e-45)|: the reference's confidences cannot exceed this (float32 underflow + 1e-45)
 CONF_LIMIT = -math.log(1e-45)
-#: the Comparator's temperatures, threshold counts and ranges
+#: the Comparator's temperatures, feature decimals, threshold count and ranges (``attack.py``)
 ENTROPY_T, CONFIDENCE_T = 2.0, 1.0
+FEATURE_DECIMALS = 2
 PRIVACY_BINS = 51
 ENTROPY_RANGE = (0.0, 2.5)
 CONFIDENCE_RANGE = (-2.5, 10.0)
@@ -282,7 +289,7 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 def entropy_feature(logits: np.ndarray, temperature: float = ENTROPY_T) -> np.ndarray:
     """Entropy (nats) of ``softmax(logits / T)``."""
-    p = _softmax(np.asarray(logits, dtype=np.float64) / temperature)
+    p = _softmax(_array(logits) / temperature)
     with np.errstate(divide="ignore", invalid="ignore"):
         return -np.sum(np.where(p > 0, p * np.log(p), 0.0), axis=1)
 
@@ -290,12 +297,32 @@ def entropy_feature(logits: np.ndarray, temperature: float = ENTROPY_T) -> np.nd
 def confidence_feature(logits: np.ndarray, temperature: float = CONFIDENCE_T) -> np.ndarray:
     """``log p_max - log(1 - p_max)`` of ``softmax(logits / T)``, stably (clipped like the
     challenge's confidence)."""
-    z = np.asarray(logits, dtype=np.float64) / temperature
+    z = _array(logits) / temperature
     top = z.argmax(axis=1)
     return logit_scaled_confidence(z, top)
 
 
+def _array(a) -> np.ndarray:
+    """Logits (numpy array or torch tensor) as float64 numpy."""
+    if hasattr(a, "detach"):
+        a = a.detach().cpu().numpy()
+    return np.asarray(a, dtype=np.float64)
+
+
+def _rounded(values: np.ndarray) -> np.ndarray:
+    """Each value as the authors store it: Python's ``round(v, 2)``."""
+    return np.array([round(v, FEATURE_DECIMALS) for v in values.tolist()], dtype=np.float64)
+
+
+#: the two features of the Comparator's attack: (name, function, range)
+PRIVACY_FEATURES = (
+    ("entropy", entropy_feature, ENTROPY_RANGE),
+    ("confidence", confidence_feature, CONFIDENCE_RANGE),
+)
+
+
 def _attack_scores(pos: np.ndarray, neg: np.ndarray, thresholds: np.ndarray, delta: float):
+    """``calculate_scores``'s per-threshold attack score, FPR, FNR and epsilon, vectorised."""
     tpr = (pos[None, :] >= thresholds[:, None]).mean(axis=1)
     fpr = (neg[None, :] >= thresholds[:, None]).mean(axis=1)
     fnr = 1.0 - tpr
@@ -314,16 +341,20 @@ def _attack_scores(pos: np.ndarray, neg: np.ndarray, thresholds: np.ndarray, del
 def worst_case_privacy(
     unlearned_logits: np.ndarray, retrained_logits: np.ndarray, delta: float = DELTA
 ) -> PrivacyScore:
-    """The Comparator's privacy score on the forget samples (see the module docstring)."""
-    u, r = np.asarray(unlearned_logits), np.asarray(retrained_logits)
+    """The Comparator's privacy score on the forget samples, computed as the authors'
+    ``attack.py`` does (see the module docstring): 1 = no threshold attack tells the unlearned
+    model's outputs from the retrained model's, 0 = one separates them."""
+    u, r = _array(unlearned_logits), _array(retrained_logits)
     if u.ndim != 2 or r.ndim != 2 or len(u) == 0 or len(r) == 0:
         raise ValueError("need [samples, classes] logits from both models")
+    if u.shape[1] != r.shape[1]:
+        raise ValueError(f"class counts differ: {u.shape[1]} vs {r.shape[1]}")
+    if not (np.isfinite(u).all() and np.isfinite(r).all()):
+        raise ValueError("logits must be finite numbers")
     best = PrivacyScore(score=1.0, attack_score=0.0)
-    for feature, fn, (lo, hi) in (
-        ("entropy", entropy_feature, ENTROPY_RANGE),
-        ("confidence", confidence_feature, CONFIDENCE_RANGE),
-    ):
-        vu, vr = np.clip(fn(u), lo, hi), np.clip(fn(r), lo, hi)
+    for feature, fn, (lo, hi) in PRIVACY_FEATURES:
+        vu = np.clip(_rounded(fn(u)), lo, hi)
+        vr = np.clip(_rounded(fn(r)), lo, hi)
         thresholds = np.linspace(lo, hi, PRIVACY_BINS)
         for positive, pos, neg in (("unlearned", vu, vr), ("retrained", vr, vu)):
             attack, fpr, fnr, eps = _attack_scores(pos, neg, thresholds, delta)

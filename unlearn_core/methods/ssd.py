@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -132,6 +133,72 @@ def max_ratio(forget_imp: dict[str, torch.Tensor], full_imp: dict[str, torch.Ten
     return best
 
 
+@dataclass(frozen=True)
+class LayoutImportances:
+    """Both importance passes of SSD, as :func:`layout_importances` ran them."""
+
+    forget: dict[str, torch.Tensor]  # I_f, on D_f
+    full: dict[str, torch.Tensor]  # I_D, on D = retain + forget
+    batch_size: int
+    layout: str  # how D was laid out, in words
+    n_forget: int  # |D_f|
+    n_full: int  # |D|
+
+
+def layout_importances(
+    model: nn.Module,
+    task: UnlearnTask,
+    batch_size: int,
+    layout: str,
+    progress: Progress = no_progress,
+) -> LayoutImportances:
+    """I_f on D_f and I_D on D in :func:`authors_layout`, with the same batch size (``0``: the
+    authors' for the request); ``layout`` is SSD's ``"authors"`` or ``"by_class"`` option."""
+    class_wise = task.split.is_class_wise
+    bs = batch_size or (CLASS_BATCH if class_wise else RANDOM_BATCH)
+    by_class = class_wise or layout == "by_class"
+    f_ids, d_ids = authors_layout(task, by_class)
+    x, y = task.data.x_train, task.data.y_train
+    xf, yf = x[f_ids].to(task.device), y[f_ids].to(task.device)
+    xd, yd = x[d_ids].to(task.device), y[d_ids].to(task.device)
+    nf, nd = -(-len(yf) // bs), -(-len(yd) // bs)
+    share = nf / (nf + nd)  # progress in proportion to the batches of each pass
+    i_f = importances(model, xf, yf, bs, sub_progress(progress, 0.0, share, "forget set: "))
+    i_d = importances(model, xd, yd, bs, sub_progress(progress, share, 1.0, "training set: "))
+    return LayoutImportances(
+        forget=i_f,
+        full=i_d,
+        batch_size=bs,
+        layout=(
+            "retain sorted by class, then forget (unshuffled)"
+            if by_class
+            else "retain then forget, each in content-hash order (unshuffled)"
+        ),
+        n_forget=len(yf),
+        n_full=len(yd),
+    )
+
+
+def layer_summary(per_param: dict[str, dict]) -> dict[str, dict]:
+    """:func:`dampen`'s counts per layer (parameter names without their last part)."""
+    layers: dict[str, dict] = {}
+    for n, info in per_param.items():
+        layer = n.rsplit(".", 1)[0] if "." in n else n
+        agg = layers.setdefault(layer, {"dampened": 0, "total": 0})
+        agg["dampened"] += info["dampened"]
+        agg["total"] += info["total"]
+    for agg in layers.values():
+        agg["fraction"] = agg["dampened"] / max(agg["total"], 1)
+    return layers
+
+
+def dampening_summary(per_param: dict[str, dict]) -> dict:
+    """How many entries :func:`dampen` selected over the whole model, of how many."""
+    total = sum(info["total"] for info in per_param.values())
+    damp = sum(info["dampened"] for info in per_param.values())
+    return {"dampened": damp, "total": total, "fraction": damp / max(total, 1)}
+
+
 @register
 class SSD(Method):
     """Selective Synaptic Dampening: no training, one importance pass over D_f and over D.
@@ -208,41 +275,15 @@ class SSD(Method):
     def unlearn(
         self, model: nn.Module, task: UnlearnTask, cfg: dict, *, seed: int, progress: Progress
     ) -> UnlearnOutput:
-        class_wise = task.split.is_class_wise
-        bs = cfg["batch_size"] or (CLASS_BATCH if class_wise else RANDOM_BATCH)
-        by_class = class_wise or cfg["layout"] == "by_class"
-        f_ids, d_ids = authors_layout(task, by_class)
-        x, y = task.data.x_train, task.data.y_train
-        xf, yf = x[f_ids].to(task.device), y[f_ids].to(task.device)
-        xd, yd = x[d_ids].to(task.device), y[d_ids].to(task.device)
-        nf, nd = -(-len(yf) // bs), -(-len(yd) // bs)
-        share = nf / (nf + nd)  # progress in proportion to the batches of each pass
-        i_f = importances(model, xf, yf, bs, sub_progress(progress, 0.0, share, "forget set: "))
-        i_d = importances(model, xd, yd, bs, sub_progress(progress, share, 1.0, "training set: "))
-        ratio = max_ratio(i_f, i_d)
-        per_param = dampen(model, i_f, i_d, cfg["alpha"], cfg["lam"])
-        layers: dict[str, dict] = {}
-        for n, info in per_param.items():
-            layer = n.rsplit(".", 1)[0] if "." in n else n
-            agg = layers.setdefault(layer, {"dampened": 0, "total": 0})
-            agg["dampened"] += info["dampened"]
-            agg["total"] += info["total"]
-        for agg in layers.values():
-            agg["fraction"] = agg["dampened"] / max(agg["total"], 1)
-        total = sum(a["total"] for a in layers.values())
-        damp = sum(a["dampened"] for a in layers.values())
+        imp = layout_importances(model, task, cfg["batch_size"], cfg["layout"], progress)
+        ratio = max_ratio(imp.forget, imp.full)
+        per_param = dampen(model, imp.forget, imp.full, cfg["alpha"], cfg["lam"])
         log = {
-            "dampened": damp,
-            "total": total,
-            "fraction": damp / max(total, 1),
+            **dampening_summary(per_param),
             "max_ratio": ratio,
-            "batch_size": bs,
-            "layout": (
-                "retain sorted by class, then forget (unshuffled)"
-                if by_class
-                else "retain then forget, each in content-hash order (unshuffled)"
-            ),
-            "per_layer": layers,
+            "batch_size": imp.batch_size,
+            "layout": imp.layout,
+            "per_layer": layer_summary(per_param),
             "per_parameter": per_param,
         }
         return UnlearnOutput(model, log)
