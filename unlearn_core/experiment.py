@@ -13,7 +13,7 @@ import math
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -195,6 +195,41 @@ def model_logits(model: nn.Module, data: Dataset, split: ForgetSplit) -> Evaluat
         retain=predict_logits(model, data.x_train[split.retain_idx]),
         test=predict_logits(model, data.x_test),
     )
+
+
+#: the scores every decision reads (sweeps, calibration; :func:`validation_scores`)
+SELECTION_KEYS = ("forget_acc", "retain_acc", "val_acc", "mia_val")
+
+
+def validation_scores(
+    model: nn.Module, data: Dataset, split: ForgetSplit, *, seed: int = 0
+) -> dict:
+    """The scores a decision may read: :func:`score_model`'s definitions with the validation
+    split standing in for the test set, which only scores.
+
+    ``val_acc`` (class-wise requests: the remaining classes' validation samples),
+    ``val_forgotten_acc``, ``mia_val`` (MIA efficacy with validation samples as non-members),
+    and ``forget_acc`` / ``retain_acc``. :func:`selection_gap` reads them."""
+    if not data.n_val:
+        raise ValueError(
+            f"{data.name} has no validation split to decide on (load it with load_dataset / "
+            "load_file, or call Dataset.with_validation)"
+        )
+    view = replace(data, x_test=data.x_val, y_test=data.y_val)
+    s = score_model(model_logits(model, view, split), view, split, seed=seed)
+    return {
+        "forget_acc": s["forget_acc"],
+        "retain_acc": s["retain_acc"],
+        "val_acc": s["test_acc"],
+        "val_forgotten_acc": s["test_forgotten_acc"],
+        "mia_val": s["mia"],
+    }
+
+
+def selection_gap(metrics: Mapping[str, float], reference: Mapping[str, float]) -> float:
+    """The gap to retrain that decisions minimise: ``avg_gap``'s mean ``|x - retrain's x|``
+    over forget, retain and *validation* accuracy and validation MIA (:data:`SELECTION_KEYS`)."""
+    return M.avg_gap(metrics, reference, keys=SELECTION_KEYS)
 
 
 def is_class_wise(data: Dataset, split: ForgetSplit) -> bool:

@@ -6,11 +6,13 @@ searched are those the registry marks for search (``Param.grid`` set: the ones
 ``benchmarks/calibrate.py`` tunes); ``search=`` names others. Other parameters keep their
 per-architecture preset unless ``fixed`` sets them.
 
-Objective (minimised): the gap to retrain, ``avg_gap`` exactly as :mod:`unlearn_core.experiment`
-reports it (``metrics.avg_gap``): the mean of ``|x - retrain's x|`` over forget, retain and test
-accuracy and MIA efficacy, each scored by :func:`~unlearn_core.experiment.score_model` (percent;
-class-wise requests: test on the remaining classes). The retrained model is trained and scored
-once before the trials and shared by all of them; the original is the model passed in.
+Objective (minimised): the gap to retrain on the *validation* split,
+:func:`~unlearn_core.experiment.selection_gap`: the mean of ``|x - retrain's x|`` over forget,
+retain and validation accuracy and MIA efficacy with validation samples as non-members (percent;
+class-wise requests: validation on the remaining classes). The test set never decides: each
+trial is also scored on it (``metrics``, and ``avg_gap`` in the rows) for the record only. The
+retrained model is trained and scored once before the trials and shared by all of them; the
+original is the model passed in.
 
 Samplers: ``"grid"`` takes, per knob, ``p`` points spanning its whole declared range (log-spaced
 on a log scale, both ends included; every choice of a categorical knob), with ``p`` the largest
@@ -44,7 +46,14 @@ from torch import nn
 from .. import metrics as M
 from ..data import Dataset
 from ..device import pick_device
-from ..experiment import REFERENCE, model_logits, score_model
+from ..experiment import (
+    REFERENCE,
+    SELECTION_KEYS,
+    model_logits,
+    score_model,
+    selection_gap,
+    validation_scores,
+)
 from ..forget import ForgetSplit
 from ..methods import Param, UnlearnTask, get_method, model_arch, run_method
 from ..models import build_model
@@ -55,9 +64,15 @@ from .executors import Executor, TaskFailure, make_executor
 SAMPLERS = ("optuna", "grid")
 #: the kind a stored sweep carries in the run store (a body with a "sweep" part)
 SWEEP_KIND = "sweep"
-#: the scores a trial keeps (the gap reads the first four)
-TRIAL_KEYS = ("forget_acc", "retain_acc", "test_acc", "mia", "test_forgotten_acc", "loss_auc")
-OBJECTIVE = "avg_gap: mean |forget acc, retain acc, test acc, MIA efficacy - retrain's| (points)"
+#: the scores a trial keeps: test scores for the record, validation scores for the objective
+TRIAL_KEYS = (
+    "forget_acc", "retain_acc", "test_acc", "mia", "test_forgotten_acc", "loss_auc",
+    *SELECTION_KEYS[2:],
+)  # fmt: skip
+OBJECTIVE = (
+    "validation gap: mean |forget acc, retain acc, validation acc, validation MIA efficacy - "
+    "retrain's| (points; the test set does not decide)"
+)
 
 
 class SweepError(ValueError):
@@ -128,7 +143,8 @@ class Dimension:
 
 @dataclass
 class Trial:
-    """One trial: the searched settings, its gap to retrain and its scores (percent)."""
+    """One trial: the searched settings, its gap to retrain on the validation split (the
+    objective) and its scores (percent; test scores for the record)."""
 
     params: dict
     gap: float | None
@@ -213,7 +229,8 @@ class SweepResult:
                 "method": self.method,
                 "label": f"{self.method}, best of {n} trials ({settings})",
                 **{k: best.metrics.get(k) for k in TRIAL_KEYS},
-                "avg_gap": best.gap,
+                "avg_gap": M.avg_gap(best.metrics, self.retrain),
+                "val_gap": best.gap,
                 "seconds": best.seconds,
                 "error": None,
                 "damaged": M.is_damaged(
@@ -384,9 +401,12 @@ def run_trial(
     ev = model_logits(out.model, data, split)
     if not all(bool(torch.isfinite(t).all()) for t in (ev.forget, ev.retain, ev.test)):
         raise FloatingPointError("the unlearned model's outputs are not finite (it diverged)")
-    scores = score_model(ev, data, split, seed=seed)
+    scores = {
+        **score_model(ev, data, split, seed=seed),
+        **_validation(out.model, data, split, seed),
+    }
     metrics = {k: scores.get(k) for k in TRIAL_KEYS}
-    gap = M.avg_gap(metrics, reference)
+    gap = selection_gap(metrics, reference)
     return Trial(
         params=dict(params),
         gap=None if math.isnan(gap) else gap,
@@ -394,6 +414,13 @@ def run_trial(
         seconds=out.seconds,
         number=number,
     )
+
+
+def _validation(model: nn.Module, data: Dataset, split: ForgetSplit, seed: int) -> dict:
+    """The validation scores the objective reads (forget / retain accuracy come from
+    ``score_model``, the same numbers)."""
+    v = validation_scores(model, data, split, seed=seed)
+    return {k: v[k] for k in SELECTION_KEYS[2:]}
 
 
 def _failed(params: dict, number: int, failure: TaskFailure) -> Trial:
@@ -415,9 +442,15 @@ def reference_scores(
     dev = pick_device()
     model = model.to(dev).eval()
     task = UnlearnTask(data=data, split=split, train_config=recipe, device=dev)
-    original = score_model(model_logits(model, data, split), data, split, seed=seed)
+    original = {
+        **score_model(model_logits(model, data, split), data, split, seed=seed),
+        **_validation(model, data, split, seed),
+    }
     out = run_method(REFERENCE, model, task, seed=seed, progress=progress)
-    retrain = score_model(model_logits(out.model, data, split), data, split, seed=seed)
+    retrain = {
+        **score_model(model_logits(out.model, data, split), data, split, seed=seed),
+        **_validation(out.model, data, split, seed),
+    }
     return (
         {k: retrain.get(k) for k in TRIAL_KEYS},
         {k: original.get(k) for k in TRIAL_KEYS},
@@ -454,6 +487,10 @@ def tune(
         raise SweepError(f"trials must be at least 1, got {trials}")
     if method == REFERENCE:
         raise SweepError("retrain is the reference of the sweep; choose an unlearning method")
+    if not data.n_val:
+        raise SweepError(
+            f"{data.name} has no validation split: a sweep decides on validation data only"
+        )
     spec = get_method(method).spec
     space = search_space(method, search)
     fixed = dict(fixed or {})
