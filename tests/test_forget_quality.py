@@ -155,3 +155,87 @@ def test_worst_case_privacy_known_answers():
     eps = min(math.log(0.5 - DELTA) - math.log(1e-10), math.log(1 - DELTA - 1e-10) - math.log(0.5))
     assert half.attack_score == pytest.approx(1 - 2**-eps)
     assert half.score == pytest.approx(2**-eps)
+
+
+def _authors_privacy(u_logits, r_logits, *, rounded=True, clipped=True):
+    """The Comparator's live code (``backend/app/utils/attack.py``) transcribed step by step:
+    per sample entropy (scipy) of softmax(z / 2) and log(p_max + 1e-45) - log(1 - p_max + 1e-45)
+    of softmax(z), rounded to 2 decimals (``prepare_distribution_data``); ``calculate_scores``
+    per feature and direction, threshold by threshold; each attack score rounded to 3 decimals,
+    privacy = round(1 - max, 3). Returns (the unrounded worst attack, their privacy score)."""
+    from scipy.stats import entropy
+
+    def softmax(z):
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def values(z):
+        ent = entropy(softmax(z / 2.0).T)
+        top = softmax(z / 1.0).max(axis=1)
+        conf = np.log(top + 1e-45) - np.log(1 - top + 1e-45)
+        if not rounded:
+            return ent, conf
+        return (
+            np.array([round(float(v), 2) for v in ent]),
+            np.array([round(float(v), 2) for v in conf]),
+        )
+
+    (ent_u, conf_u), (ent_r, conf_r) = values(u_logits), values(r_logits)
+    delta, eps_rate = 1e-5, 1e-10
+    raw, shown = 0.0, 0.0
+    for v_u, v_r, (lo, hi) in ((ent_u, ent_r, (0.0, 2.5)), (conf_u, conf_r, (-2.5, 10.0))):
+        if clipped:
+            v_u, v_r = np.clip(v_u, lo, hi), np.clip(v_r, lo, hi)
+        for pos, neg in ((v_u, v_r), (v_r, v_u)):
+            for thr in np.linspace(lo, hi, 51):
+                tpr = np.mean(pos >= thr)
+                fpr = np.mean(neg >= thr)
+                fnr = 1.0 - tpr
+                if fpr == 0 and fnr == 0:
+                    fq = 0
+                elif fpr >= (1 - delta) or fnr >= (1 - delta):
+                    fq = 1
+                else:
+                    sfp = np.clip(fpr, eps_rate, 1 - delta - eps_rate)
+                    sfn = np.clip(fnr, eps_rate, 1 - delta - eps_rate)
+                    lg1 = np.log(1 - delta - sfp) - np.log(sfn)
+                    lg2 = np.log(1 - delta - sfn) - np.log(sfp)
+                    fq = 2 ** (-max(0, min(lg1, lg2)))
+                raw = max(raw, 1 - fq)
+                shown = max(shown, round(1 - fq, 3))
+    return raw, round(1 - shown, 3)
+
+
+def test_worst_case_privacy_is_the_authors_computation():
+    """Random logits (2, 10 and 20 classes; confident and unsure models): our score equals a
+    brute-force transcription of the authors' ``attack.py``; without its 2-decimal rounding the
+    transcription would differ on many of these draws."""
+    rng = np.random.default_rng(11)
+    unrounded_differs = 0
+    for trial in range(60):
+        classes = (2, 10, 20)[trial % 3]
+        n_u, n_r = rng.integers(5, 300, size=2)
+        u = rng.normal(size=(n_u, classes)) * rng.uniform(0.2, 6.0) + rng.normal(size=classes)
+        r = rng.normal(size=(n_r, classes)) * rng.uniform(0.2, 6.0)
+        ours = worst_case_privacy(u, r)
+        raw, theirs = _authors_privacy(u, r)
+        assert ours.attack_score == pytest.approx(raw, rel=1e-12, abs=1e-15)
+        assert abs(ours.score - theirs) <= 5e-4 + 1e-12
+        assert ours.score == pytest.approx(1.0 - raw, abs=1e-12)
+        unrounded_differs += _authors_privacy(u, r, rounded=False)[0] != pytest.approx(raw)
+    assert unrounded_differs > 10
+
+
+def test_worst_case_privacy_clips_into_the_range():
+    """20 classes: uniform outputs have confidence -log 19 = -2.94, below the range; clipped to
+    -2.5 they pass the lowest threshold like the retrained model's -2.4, so nothing tells the
+    two apart (entropy is above 2.5 for both). Unclipped, half the unlearned samples fall below
+    that threshold: FPR 1/2, FNR 0, eps = log(1 - delta - 1e-10) - log(1/2)."""
+    u = np.zeros((40, 20))
+    u[20:, 0] = math.log(19) - 2.4  # the other half as the retrained rows
+    r = np.zeros((30, 20))
+    r[:, 0] = math.log(19) - 2.4  # confidence -2.4
+    ours = worst_case_privacy(u, r)
+    assert ours.attack_score == _authors_privacy(u, r)[0] == 0.0 and ours.score == 1.0
+    eps = math.log(1 - DELTA - 1e-10) - math.log(0.5)
+    assert _authors_privacy(u, r, clipped=False)[0] == pytest.approx(1 - 2**-eps)

@@ -67,7 +67,6 @@ def test_empty_sets_give_nan_not_crashes():
     assert math.isnan(M.loss_attack_accuracy([0.1], [1.0, 2.0]))
     assert all(math.isnan(r) for r in M.threshold_rates([], [], 0.5))
     assert all(len(a) == 0 for a in M.roc_curve_points([], [1.0]))
-    assert math.isnan(M.worst_case_privacy_score(z, torch.randn(3, 10)))
 
 
 def test_shape_validation():
@@ -264,45 +263,6 @@ def test_threshold_rates_and_roc():
     fpr, tpr, thr = M.roc_curve_points(mem, non, higher_is_member=False)
     for f, t, th in zip(fpr[1:], tpr[1:], thr[1:], strict=True):
         assert (t, f) == pytest.approx(M.threshold_rates(mem, non, th, higher_is_member=False))
-
-
-def test_worst_case_privacy_score():
-    rng = np.random.default_rng(0)
-    z = rng.normal(size=(200, 10)) * 3
-    assert M.worst_case_privacy_score(z, z) == 0.0
-    assert M.worst_case_privacy_score(torch.tensor(z), torch.tensor(z.copy())) == 0.0
-
-    # unlearned still confident on the forget samples, retrained unsure: clearly separable
-    y = rng.integers(0, 10, 200)
-    confident = one_hot_logits(y, 10, scale=12.0) + rng.normal(size=(200, 10)) * 0.1
-    unsure = rng.normal(size=(200, 10)) * 0.5
-    high = M.worst_case_privacy_score(confident, unsure)
-    assert high > 0.5
-    assert high == 1.0  # FPR = FNR = 0 at some threshold: perfectly separable
-    # a partly similar model scores in between
-    mixed = np.vstack([confident[:100], unsure[100:]])
-    mid = M.worst_case_privacy_score(mixed, unsure)
-    assert 0.0 < mid < high
-
-    curves = M.privacy_attack_curves(confident, unsure)
-    assert set(curves) == {"entropy", "confidence"}
-    assert max(c["best"] for c in curves.values()) == high
-
-
-def test_privacy_epsilon_by_hand():
-    """One feature, hand-picked FPR/FNR: eps = min(log((1-FPR)/FNR), log((1-FNR)/FPR))."""
-    # unlearned entropies: 3 of 4 high; retrained: 1 of 4 high -> threshold between gives
-    # for "unlearned high": TPR 3/4 (FNR 1/4), FPR 1/4 -> eps = log(3) -> score 1 - 2^-log 3
-    curves = M._threshold_attack(
-        np.array([2.0, 2.0, 2.0, 0.0]), np.array([2.0, 0.0, 0.0, 0.0]), delta=0.0
-    )
-    expected = 1.0 - 2.0 ** (-math.log(3.0))
-    assert np.max(curves["unlearned_high"]) == pytest.approx(expected)
-    # delta shrinks epsilon: log((1 - 0.1 - 0.25) / 0.25)
-    curves = M._threshold_attack(
-        np.array([2.0, 2.0, 2.0, 0.0]), np.array([2.0, 0.0, 0.0, 0.0]), delta=0.1
-    )
-    assert np.max(curves["unlearned_high"]) == pytest.approx(1.0 - 2.0 ** (-math.log(2.6)))
 
 
 # ----------------------------------------------------------------------------- issue 8 definitions

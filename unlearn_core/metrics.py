@@ -15,8 +15,8 @@ Reading the numbers (the target is always the retrained model's value, not an ex
   the forget set with held-out samples of the same classes (:func:`matched_heldout`), or the
   attack only measures that a class is gone.
 - :func:`is_damaged`: retain accuracy more than :data:`DAMAGE_POINTS` below retrain's.
-- :func:`worst_case_privacy_score`: Unlearning Comparator's strongest threshold attack telling the
-  unlearned model's forget-set outputs from the retrained model's; 0 = indistinguishable.
+- The Unlearning Comparator's worst-case privacy score is
+  :func:`unlearn_core.audit.forget_quality.worst_case_privacy` (the authors' computation).
 """
 
 from __future__ import annotations
@@ -47,13 +47,11 @@ __all__ = [
     "per_class_accuracy",
     "per_sample_loss",
     "predictions",
-    "privacy_attack_curves",
     "roc_curve_points",
     "softmax",
     "threshold_rates",
     "time_ratio",
     "true_label_confidence",
-    "worst_case_privacy_score",
 ]
 
 NAN = float("nan")
@@ -522,117 +520,3 @@ def is_damaged(
     percent): the method damaged the model rather than unlearned. False when either is missing."""
     a, b = finite_or_none(retain_acc), finite_or_none(reference_retain_acc)
     return a is not None and b is not None and a < b - points
-
-
-# ----------------------------------------------------------------------------- worst-case privacy
-
-
-def _epsilon(fpr: np.ndarray, fnr: np.ndarray, delta: float) -> np.ndarray:
-    """eps = max(0, min(log((1-d-FPR)/FNR), log((1-d-FNR)/FPR))); inf where FPR = FNR = 0."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a = 1.0 - delta - fpr
-        b = 1.0 - delta - fnr
-        lg1 = np.where(a > 0, np.log(np.where(a > 0, a, 1.0)) - np.log(fnr), -np.inf)
-        lg2 = np.where(b > 0, np.log(np.where(b > 0, b, 1.0)) - np.log(fpr), -np.inf)
-    return np.maximum(0.0, np.minimum(lg1, lg2))
-
-
-def _threshold_attack(
-    unlearned: np.ndarray, retrained: np.ndarray, delta: float
-) -> dict[str, np.ndarray | float]:
-    """Scores of every "positive if value >= t" rule, both ways round, over all cut points."""
-    thresholds = np.unique(np.concatenate([unlearned, retrained]))
-    thresholds = np.append(thresholds, np.inf)  # flags nobody
-    u_sorted, r_sorted = np.sort(unlearned), np.sort(retrained)
-    # fraction of each set at or above each threshold
-    u_ge = 1.0 - np.searchsorted(u_sorted, thresholds, side="left") / len(u_sorted)
-    r_ge = 1.0 - np.searchsorted(r_sorted, thresholds, side="left") / len(r_sorted)
-    best: dict[str, np.ndarray | float] = {"thresholds": thresholds}
-    for name, pos, neg in (("unlearned_high", u_ge, r_ge), ("retrained_high", r_ge, u_ge)):
-        fpr, fnr = neg, 1.0 - pos
-        score = 1.0 - np.exp2(-_epsilon(fpr, fnr, delta))
-        best[name] = score
-    return best
-
-
-def privacy_attack_curves(
-    forget_logits_unlearned: Any,
-    forget_logits_retrained: Any,
-    delta: float = 0.0,
-    *,
-    entropy_temperature: float = 2.0,
-    confidence_temperature: float = 1.0,
-) -> dict[str, dict[str, np.ndarray | float]]:
-    """Per-threshold attack scores behind :func:`worst_case_privacy_score`.
-
-    Returns ``{"entropy": {...}, "confidence": {...}}``; each holds ``thresholds``, the feature
-    values of both models (``unlearned`` / ``retrained``), the attack score at every threshold
-    for the rule that flags the unlearned model above it (``unlearned_high``) and the rule that
-    flags the retrained model above it (``retrained_high``), and the feature's ``best`` score.
-    """
-    if not 0.0 <= delta < 1.0:
-        raise ValueError("delta must be in [0, 1)")
-    zu = _logits(forget_logits_unlearned, "forget_logits_unlearned")
-    zr = _logits(forget_logits_retrained, "forget_logits_retrained")
-    if zu.shape[1] != zr.shape[1]:
-        raise ValueError(f"class counts differ: {zu.shape[1]} vs {zr.shape[1]}")
-    out: dict[str, dict[str, np.ndarray | float]] = {}
-    if len(zu) == 0 or len(zr) == 0:
-        return out
-    features = {
-        "entropy": (entropy(zu, entropy_temperature), entropy(zr, entropy_temperature)),
-        "confidence": (
-            logit_confidence(zu, confidence_temperature),
-            logit_confidence(zr, confidence_temperature),
-        ),
-    }
-    for name, (fu, fr) in features.items():
-        if np.isnan(fu).any() or np.isnan(fr).any():
-            raise ValueError("logits contain nan")
-        # +-inf (from -inf logits) orders fine but must not collide with the +inf "nobody" cut
-        fu = np.clip(fu, -1e300, 1e300)
-        fr = np.clip(fr, -1e300, 1e300)
-        curves = _threshold_attack(fu, fr, delta)
-        curves["unlearned"], curves["retrained"] = fu, fr
-        curves["best"] = float(
-            max(np.max(curves["unlearned_high"]), np.max(curves["retrained_high"]))
-        )
-        out[name] = curves
-    return out
-
-
-def worst_case_privacy_score(
-    forget_logits_unlearned: Any,
-    forget_logits_retrained: Any,
-    delta: float = 0.0,
-    *,
-    entropy_temperature: float = 2.0,
-    confidence_temperature: float = 1.0,
-) -> float:
-    """Worst-case attack score (Unlearning Comparator, Lee et al., IEEE TVCG 2026), in [0, 1].
-
-    On the forget samples, an attacker tries to tell the unlearned model's outputs from the
-    retrained model's with a single threshold on one feature: the entropy of
-    ``softmax(logits / 2)`` or the logit-scaled confidence ``log p_max - log(1 - p_max)``
-    (temperature 1; both temperatures as in the authors' code). For every threshold and both
-    orientations, FPR and FNR give ``eps = max(0, min(log((1-delta-FPR)/FNR),
-    log((1-delta-FNR)/FPR)))`` and an attack score ``1 - 2**-eps`` (1 when FPR = FNR = 0). The
-    result is the largest score over thresholds, orientations and both features:
-    0 = the two models' outputs cannot be told apart, 1 = perfectly separable.
-
-    The Comparator displays ``1 - this value`` as its "privacy score" (higher = more private).
-    Deviation from the authors' code: they scan a fixed grid of 201 thresholds over clipped
-    ranges sized for 10 classes (entropy [0, 2.5], confidence [-2.5, 10]) with delta 1e-5; we
-    scan every distinct observed value, which is the exact worst case for any class count.
-    ``nan`` if either set of logits is empty.
-    """
-    curves = privacy_attack_curves(
-        forget_logits_unlearned,
-        forget_logits_retrained,
-        delta,
-        entropy_temperature=entropy_temperature,
-        confidence_temperature=confidence_temperature,
-    )
-    if not curves:
-        return NAN
-    return float(max(c["best"] for c in curves.values()))

@@ -1,5 +1,5 @@
 """Forget quality from many models (NeurIPS 2023 unlearning challenge) and the Unlearning
-Comparator's worst-case privacy score. Pure numpy.
+Comparator's worst-case privacy score. Numpy (the Comparator's features from ``metrics``).
 
 **Challenge metric** (google-deepmind/unlearning_evaluation ``metric.py``, transcribed): for each
 forget sample, every model gives a logit-scaled confidence ``log p_y - log(1 - p_y)`` of the true
@@ -41,9 +41,9 @@ with either model's samples as the positives (``value >= t``). Per threshold: FP
 FNR) - log FPR))`` and the attack score is ``1 - 2^-eps``. Privacy score = 1 - the largest attack
 score over thresholds, features and directions. Different: the features are computed in float64
 (the authors' softmax is float32, with ``log(p + 1e-45)``), which can move a value across a
-rounding step in rare cases; the scores are kept at full precision where the authors round each
-attack score and the privacy score to 3 decimals (ours rounded so is theirs, to 5e-4). Each sample is one
-draw (one model), where the challenge's epsilon is per sample across models.
+rounding step in rare cases; the scores keep full precision where the authors round each attack
+score and the privacy score to 3 decimals (ours, so rounded, is theirs to 5e-4). Each sample is
+one draw (one model), where the challenge's epsilon is per sample across models.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ import math
 
 import numpy as np
 
+from .. import metrics as M
 from .records import ForgetQuality, PrivacyScore
 
 #: the challenge's fixed delta, cap on epsilon and threshold density
@@ -281,31 +282,10 @@ def final_score(quality: float, ra_u: float, ra_r: float, ta_u: float, ta_r: flo
 # ----------------------------------------------------------------------------- Comparator
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def entropy_feature(logits: np.ndarray, temperature: float = ENTROPY_T) -> np.ndarray:
-    """Entropy (nats) of ``softmax(logits / T)``."""
-    p = _softmax(_array(logits) / temperature)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return -np.sum(np.where(p > 0, p * np.log(p), 0.0), axis=1)
-
-
-def confidence_feature(logits: np.ndarray, temperature: float = CONFIDENCE_T) -> np.ndarray:
-    """``log p_max - log(1 - p_max)`` of ``softmax(logits / T)``, stably (clipped like the
-    challenge's confidence)."""
-    z = _array(logits) / temperature
-    top = z.argmax(axis=1)
-    return logit_scaled_confidence(z, top)
-
-
 def _array(a) -> np.ndarray:
     """Logits (numpy array or torch tensor) as float64 numpy."""
     if hasattr(a, "detach"):
-        a = a.detach().cpu().numpy()
+        a = a.detach().cpu().float().numpy()
     return np.asarray(a, dtype=np.float64)
 
 
@@ -316,8 +296,8 @@ def _rounded(values: np.ndarray) -> np.ndarray:
 
 #: the two features of the Comparator's attack: (name, function, range)
 PRIVACY_FEATURES = (
-    ("entropy", entropy_feature, ENTROPY_RANGE),
-    ("confidence", confidence_feature, CONFIDENCE_RANGE),
+    ("entropy", lambda z: M.entropy(z, ENTROPY_T), ENTROPY_RANGE),
+    ("confidence", lambda z: M.logit_confidence(z, CONFIDENCE_T), CONFIDENCE_RANGE),
 )
 
 
@@ -349,12 +329,12 @@ def worst_case_privacy(
         raise ValueError("need [samples, classes] logits from both models")
     if u.shape[1] != r.shape[1]:
         raise ValueError(f"class counts differ: {u.shape[1]} vs {r.shape[1]}")
-    if not (np.isfinite(u).all() and np.isfinite(r).all()):
-        raise ValueError("logits must be finite numbers")
     best = PrivacyScore(score=1.0, attack_score=0.0)
     for feature, fn, (lo, hi) in PRIVACY_FEATURES:
-        vu = np.clip(_rounded(fn(u)), lo, hi)
-        vr = np.clip(_rounded(fn(r)), lo, hi)
+        fu, fr = fn(u), fn(r)
+        if np.isnan(fu).any() or np.isnan(fr).any():
+            raise ValueError("the logits give nan features (nan or +inf logits)")
+        vu, vr = np.clip(_rounded(fu), lo, hi), np.clip(_rounded(fr), lo, hi)
         thresholds = np.linspace(lo, hi, PRIVACY_BINS)
         for positive, pos, neg in (("unlearned", vu, vr), ("retrained", vr, vu)):
             attack, fpr, fnr, eps = _attack_scores(pos, neg, thresholds, delta)
