@@ -215,7 +215,7 @@ def test_lrp_log_and_zeroed_weights(digits_mlp, class_task):
     assert (log["k"], log["n"]) == (round(shares[0] * width), round(shares[1] * width))
     assert len(log["relevance_mean"]) == len(log["counts"]) == width
     assert sum(log["counts"]) == log["n_samples"] * log["k"]
-    assert log["n_samples"] == 36
+    assert log["n_samples"] == min(36, int((class_task.data.y_val == 3).sum()))
     chosen = log["neurons"]
     assert 0 < len(chosen) <= log["n"]
     counts = torch.tensor(log["counts"])
@@ -261,7 +261,7 @@ def test_lrp_until_forgotten_stops_at_the_first_unit_that_forgets(digits_mlp, di
     cfg = {"rule": "until forgotten", "n_max_share": 0.5, "k_share": 0.2}
     out = run_method("lrp", digits_mlp, class_task, cfg, seed=0)
     entry = out.log["per_class"][0]
-    chosen, analysed = entry["neurons"], digits.x_test[entry["test_indices"]]
+    chosen, analysed = entry["neurons"], digits.x_val[entry["val_indices"]]
     assert out.log["rule"] == "until forgotten" and out.log["n"] is None
     assert out.log["n_max"] == 64
     assert entry["forgotten_on_analysed"] and 0 < len(chosen) <= 64
@@ -331,31 +331,44 @@ def test_lrp_on_pooled_features_cuts_outgoing_weights(digits):
     assert torch.equal(variant.model.head.weight[others], net.head.weight[others])
 
 
-def test_lrp_uses_what_test_samples_exist_and_refuses_none(digits):
-    keep = (digits.y_test != 4) | (torch.arange(digits.n_test) < 200)
-    few = Dataset(
-        "few",
-        digits.x_train,
-        digits.y_train,
-        digits.x_test[keep],
-        digits.y_test[keep],
-        digits.classes,
-    )
-    n4 = int((few.y_test == 4).sum())
+def test_lrp_analyses_what_validation_images_exist_and_refuses_none(digits):
+    keep = (digits.y_val != 4) | (torch.arange(digits.n_val) < 80)
+
+    def with_val(name: str, rows: torch.Tensor) -> Dataset:
+        return Dataset(
+            name,
+            digits.x_train,
+            digits.y_train,
+            digits.x_test,
+            digits.y_test,
+            digits.classes,
+            x_val=digits.x_val[rows],
+            y_val=digits.y_val[rows],
+        )
+
+    few = with_val("few", keep)
+    n4 = int((few.y_val == 4).sum())
     assert 0 < n4 < 36
     model = build_model("mlp", few.input_shape, 10).eval()
     out = run_method("lrp", model, _task(few, ForgetRequest(classes=(4,))), seed=0)
-    assert out.log["n_samples"] == n4 and out.log["per_class"][0]["short_of_samples"]
-    none = Dataset(
-        "none",
-        digits.x_train,
-        digits.y_train,
-        digits.x_test[digits.y_test != 4],
-        digits.y_test[digits.y_test != 4],
-        digits.classes,
-    )
-    with pytest.raises(MethodNotApplicable, match="test split has none"):
+    entry = out.log["per_class"][0]
+    assert out.log["n_samples"] == n4 and entry["short_of_samples"]
+    assert out.log["analysed_split"] == "validation" and "test_indices" not in entry
+    assert (few.y_val[entry["val_indices"]] == 4).all() and "validation" in out.reads
+    none = with_val("none", digits.y_val != 4)
+    with pytest.raises(MethodNotApplicable, match="validation split has no image of class 4"):
         run_method("lrp", model, _task(none, ForgetRequest(classes=(4,))))
+    bare = Dataset(
+        "bare", digits.x_train, digits.y_train, digits.x_test, digits.y_test, digits.classes
+    )
+    with pytest.raises(MethodNotApplicable, match="no validation split"):
+        run_method("lrp", model, _task(bare, ForgetRequest(classes=(4,))))
+
+
+def test_lrp_describes_old_logs_that_analysed_test_images():
+    old = {"n_samples": 36, "width": 128, "k": 13, "rule": "fixed", "neurons": [1, 2]}
+    old["per_class"] = [{"class": 3, "test_indices": [0, 1], "forgotten_on_analysed": None}]
+    assert "36 unseen test images" in describe_log(old)
 
 
 # --- SISA ----------------------------------------------------------------------------------

@@ -117,9 +117,10 @@ def class_forgotten(model: nn.Module, x: torch.Tensor, c: int) -> bool:
 def describe_log(log: dict, class_names: list[str] | None = None) -> str:
     """One paragraph of what an LRA-NPP run did, from its log (for the views)."""
     n_units = len(log.get("neurons", []))
+    split = log.get("analysed_split", "test")  # logs before the validation split: test images
     head = (
         f"analysed the {log.get('analysed', 'penultimate units')} ({log.get('width', '?')} "
-        f"units) on {log.get('n_samples', '?')} unseen images; per image it kept the top "
+        f"units) on {log.get('n_samples', '?')} unseen {split} images; per image it kept the top "
         f"{log.get('k', '?')} units, then perturbed ({log.get('mode', 'zero')}) "
     )
     if log.get("rule", "fixed") == "fixed":
@@ -170,7 +171,11 @@ def perturb(
 def _params(k_share: float, n_share: float, n_note: str) -> tuple[Param, ...]:
     return (
         Param(
-            "n_samples", int, 36, (1, 1000), "test-split images of the class analysed (paper: 36)"
+            "n_samples",
+            int,
+            36,
+            (1, 1000),
+            "validation images of the class analysed (paper: 36 unseen test-split images)",
         ),
         Param(
             "k",
@@ -249,7 +254,8 @@ def _params(k_share: float, n_share: float, n_note: str) -> tuple[Param, ...]:
 class _NeuronPath(Method):
     """Shared by both LRA-NPP variants: neuron selection, checks, perturbation and log.
 
-    For each forgotten class: N random test-split images of the class (seeded); LRP epsilon
+    For each forgotten class: N random validation images of the class (seeded; the paper takes
+    unseen test-split images, which here only score); LRP epsilon
     rule (0.1) from the predicted class's logit to the input of ``model.head``; each sample's
     top-k units by signed relevance; the n units picked most often (ties to the larger summed
     relevance; the authors' ``Counter`` keeps the first seen). Several forgotten classes are
@@ -275,11 +281,12 @@ class _NeuronPath(Method):
                 "LRA-NPP analyses the input of the model's final Linear layer: this model "
                 "has no features(x) + Linear head split"
             )
+        _, y_val = task.validation  # refuses data without a validation split
         for c in task.split.forgotten_classes:
-            if not bool((task.data.y_test == c).any()):
+            if not bool((y_val == c).any()):
                 raise MethodNotApplicable(
-                    f"LRA-NPP analyses unseen test images of the class, and the test split "
-                    f"has none of class {task.data.classes[c]}"
+                    f"LRA-NPP analyses unseen images of the class from the validation split, "
+                    f"and the validation split has no image of class {task.data.classes[c]}"
                 )
 
     def _perturb(
@@ -345,12 +352,15 @@ class _NeuronPath(Method):
         unit_name, perturbed = self._describe(model)
         gen = torch.Generator().manual_seed(seed)
         data = task.data
+        x_val, y_val = task.validation
+        y_val = y_val.cpu()
         classes = list(task.split.forgotten_classes)
         per_class, all_rel, counts_sum = [], [], np.zeros(width, dtype=np.int64)
         for i, c in enumerate(classes):
-            pool = torch.nonzero(data.y_test == c).flatten()
+            pool = torch.nonzero(y_val == c).flatten()
             pick = pool[torch.randperm(len(pool), generator=gen)[: cfg["n_samples"]]]
-            feats = predict_features(model, data.x_test[pick]).to(head.weight.device)
+            analysed = x_val[pick.to(x_val.device)]
+            feats = predict_features(model, analysed).to(head.weight.device)
             with torch.no_grad():
                 pred = head(feats).argmax(1)
             rel = relevance_fn(feats, head, pred, cfg["epsilon"]).cpu()
@@ -361,7 +371,7 @@ class _NeuronPath(Method):
             else:
                 counts, order = rank_neurons(rel, k)
                 chosen, forgotten = self._until_forgotten(
-                    model, c, data.x_test[pick], order[:n_max].tolist(), cfg, gen
+                    model, c, analysed, order[:n_max].tolist(), cfg, gen
                 )
             all_rel.append(rel)
             counts_sum += counts
@@ -371,7 +381,7 @@ class _NeuronPath(Method):
                     "n_samples": len(pick),
                     "n_available": len(pool),
                     "short_of_samples": len(pick) < cfg["n_samples"],
-                    "test_indices": pick.tolist(),
+                    "val_indices": pick.tolist(),
                     "predicted": pred.cpu().tolist(),
                     "relevance_mean": rel.mean(0).tolist(),
                     "counts": counts.tolist(),
@@ -388,6 +398,7 @@ class _NeuronPath(Method):
             "variant": "class weights only" if self.class_only else "paper",
             "layer": "head",
             "analysed": "input of the final Linear (penultimate units)",
+            "analysed_split": "validation",
             "unit_layer": unit_name,
             "perturbed": perturbed,
             "width": width,
