@@ -18,7 +18,12 @@ project's targets in every cell and reports the wall time:
 
 Cells: see ``--list``. Any cell's name with ``_sorted`` appended runs that cell with its training
 set stored sorted by class (``Dataset.sorted_by_class``): results should not depend on storage
-order. A cell whose data or model the library cannot build here is skipped with a note.
+order. ``_split<k>`` appended (or ``--split-seeds``) draws the cell's data with split seed ``k``
+(the dataset's ``seed``: another train / validation / test split of digits, other samples of
+the procedural sets) beside the init seeds. The presets were chosen on split 0
+(:data:`CALIBRATION_SPLITS`); the summary reports every method on the held-out splits ("met on
+k of n held-out splits", median and worst over splits and seeds) and ``--robustness`` writes
+those figures as the library's robustness cards (``unlearn_core/methods/robustness.json``). A cell whose data or model the library cannot build here is skipped with a note.
 ``--quick`` is a smoke test (digits + MLP, one seed, 2 training epochs, results under
 ``<out>/quick``). Each cell also leaves ``<cell>_targets.json``; ``--summary-only`` rebuilds the
 summary over the cells named (default: the whole matrix) from those, for a matrix run in parts.
@@ -32,6 +37,8 @@ import json
 import math
 import multiprocessing
 import platform
+import re
+import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -72,9 +79,16 @@ class Cell:
     random_only: bool = False
     forget_class: int = 3
     sorted_by_class: bool = False
+    #: the dataset's ``seed``: which train / validation / test split (0: the calibration split)
+    split_seed: int = 0
+
+    @property
+    def base(self) -> str:
+        """The cell's name without its storage order and split suffixes."""
+        return CELL_NAME.fullmatch(self.name).group(1)
 
     def load(self) -> Dataset:
-        data = load_dataset(self.dataset, **self.dataset_kwargs)
+        data = load_dataset(self.dataset, **{**self.dataset_kwargs, "seed": self.split_seed})
         if self.sorted_by_class:
             if not hasattr(data, "sorted_by_class"):
                 raise RuntimeError("this library has no Dataset.sorted_by_class()")
@@ -120,16 +134,29 @@ DEFAULT_CELLS = tuple(
 )
 
 
+#: the splits the presets were chosen on; every other split seed is held out
+CALIBRATION_SPLITS = (0,)
+#: ``<base>[_sorted][_split<k>]``
+CELL_NAME = re.compile(r"(.+?)(_sorted)?(?:_split(\d+))?")
+
+
 def resolve_cell(name: str) -> Cell:
-    base = name.removesuffix("_sorted")
+    base, sort, split = CELL_NAME.fullmatch(name).groups()
     if base not in BASE_CELLS:
-        raise SystemExit(f"unknown cell {name!r}; cells: {', '.join(BASE_CELLS)} (+ _sorted)")
-    cell = BASE_CELLS[base]
-    if name.endswith("_sorted"):
-        cell = replace(
-            cell, name=name, title=f"{cell.title}, stored sorted by class", sorted_by_class=True
+        raise SystemExit(
+            f"unknown cell {name!r}; cells: {', '.join(BASE_CELLS)} (+ _sorted, _split<k>)"
         )
+    cell = replace(BASE_CELLS[base], name=name)
+    if sort:
+        cell = replace(cell, title=f"{cell.title}, stored sorted by class", sorted_by_class=True)
+    if split and int(split):
+        cell = replace(cell, title=f"{cell.title}, split seed {split}", split_seed=int(split))
     return cell
+
+
+def with_split(name: str, split: int) -> str:
+    """``name`` drawn with split seed ``split`` (split 0 keeps the plain name)."""
+    return name if split == 0 else f"{name}_split{split}"
 
 
 # ----------------------------------------------------------------------------- running
@@ -170,6 +197,8 @@ class CellRecord:
     skipped: str | None
     seeds: list[int]
     targets: list[dict]
+    #: every method's gaps to retrain, one row per scenario, method and seed (:func:`per_seed`)
+    per_seed: list[dict] = field(default_factory=list)
 
     @classmethod
     def of(cls, run: CellRun, seeds: list[int], targets: list[Target]) -> CellRecord:
@@ -181,7 +210,36 @@ class CellRecord:
             run.skipped,
             seeds,
             [asdict(t) for t in targets],
+            per_seed(run),
         )
+
+
+def per_seed(run: CellRun) -> list[dict]:
+    """Each method's numbers against the same seed's retrain: forget accuracy, the signed
+    forget, retain and test gaps (points), the average gap; ``error`` when it failed."""
+    rows = []
+    for scenario, multi in run.scenarios.items():
+        for comp in multi.comparisons:
+            ref = comp.reference
+            for r in comp.results:
+                if r.method == "retrain":
+                    continue
+                row = {"scenario": scenario, "method": r.method, "family": r.family,
+                       "seed": comp.seed, "error": r.error}  # fmt: skip
+                if r.ok and ref is not None:
+                    row.update(
+                        forget_acc=r.number("forget_acc"),
+                        forget_gap=_diff(r.number("forget_acc"), ref.number("forget_acc")),
+                        retain_gap=_diff(r.number("retain_acc"), ref.number("retain_acc")),
+                        test_gap=_diff(r.number("test_acc"), ref.number("test_acc")),
+                        avg_gap=r.number("avg_gap"),
+                    )
+                rows.append(row)
+    return rows
+
+
+def _diff(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b
 
 
 def _stderr_progress(prefix: str) -> Progress:
@@ -561,6 +619,7 @@ def write_summary(
             + (f" (CPU time {cpu:.0f} s)" if cpu is not None else ""),
         )
     )
+    lines += held_out_lines(held_out(records))
     lines += ["", "## Verdict", "", "| target | met in every cell | figures |", "|---|---|---|"]
     lines += [f"| {k} | {_yes(ok)} | {fig} |" for k, ok, fig in verdicts]
     skipped = [r for r in records if r.skipped]
@@ -569,6 +628,180 @@ def write_summary(
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {out / 'summary.md'}", file=sys.stderr)
     return verdicts
+
+
+# ----------------------------------------------------------------------------- held-out splits
+
+HELD_CLASS = "forget acc <= 2%, retain and test acc within 2 pts of retrain (means over seeds)"
+HELD_RANDOM = "avg gap to retrain <= 3 pts (mean over seeds)"
+#: per-seed numbers the held-out figures summarise (median and worst over splits and seeds)
+HELD_KEYS = ("forget_gap", "retain_gap", "test_gap", "avg_gap")
+
+
+def split_of(name: str) -> int:
+    return int(CELL_NAME.fullmatch(name).group(3) or 0)
+
+
+def stem_of(name: str) -> str:
+    """The cell's name without its split suffix (storage order kept)."""
+    base, sort, _ = CELL_NAME.fullmatch(name).groups()
+    return base + (sort or "")
+
+
+def _mean(rows: list[dict], key: str) -> float | None:
+    vals = [r[key] for r in rows if r.get(key) is not None]
+    return sum(vals) / len(vals) if vals else None
+
+
+def split_met(rows: list[dict], scenario: str) -> bool:
+    """A method meets its target on one split when every seed ran and the means do."""
+    if not rows or any(r.get("error") or r.get("forget_acc") is None for r in rows):
+        return False
+    if scenario.startswith("class"):
+        f, dr, dt = (_mean(rows, k) for k in ("forget_acc", "retain_gap", "test_gap"))
+        return f <= FORGET_ACC_MAX and abs(dr) <= NEAR_RETRAIN_PTS and abs(dt) <= NEAR_RETRAIN_PTS
+    return (_mean(rows, "avg_gap") or math.inf) <= RANDOM_GAP_MAX
+
+
+def spread(rows: list[dict]) -> dict[str, dict[str, float]]:
+    """Median and worst (largest magnitude, sign kept) of each :data:`HELD_KEYS` number."""
+    out = {}
+    for k in HELD_KEYS:
+        vals = [r[k] for r in rows if r.get(k) is not None]
+        if vals:
+            out[k] = {"median": round(statistics.median(vals), 2),
+                      "worst": round(max(vals, key=abs), 2)}  # fmt: skip
+    return out
+
+
+@dataclass
+class HeldOut:
+    """One method on one cell and scenario over the held-out splits."""
+
+    cell: str
+    arch: str
+    scenario: str
+    method: str
+    family: str
+    splits: list[int]
+    met: list[int]
+    seeds: list[int]
+    figures: dict
+
+
+def held_out(records: list[CellRecord]) -> list[HeldOut]:
+    """Every method's outcome on the held-out splits (split seeds not in
+    :data:`CALIBRATION_SPLITS`), per cell (storage order kept apart) and scenario."""
+    groups: dict[tuple[str, str, str], dict[int, list[dict]]] = {}
+    family: dict[str, str] = {}
+    for rec in records:
+        split = split_of(rec.name)
+        if rec.skipped or split in CALIBRATION_SPLITS:
+            continue
+        for row in rec.per_seed:
+            key = (stem_of(rec.name), row["scenario"], row["method"])
+            groups.setdefault(key, {}).setdefault(split, []).append(row)
+            family[row["method"]] = row["family"]
+    out = []
+    for (stem, scenario, method), by_split in groups.items():
+        rows = [r for rs in by_split.values() for r in rs]
+        out.append(
+            HeldOut(
+                cell=stem,
+                arch=BASE_CELLS[CELL_NAME.fullmatch(stem).group(1)].arch,
+                scenario=scenario,
+                method=method,
+                family=family[method],
+                splits=sorted(by_split),
+                met=[s for s in sorted(by_split) if split_met(by_split[s], scenario)],
+                seeds=sorted({r["seed"] for r in rows}),
+                figures=spread(rows),
+            )
+        )
+    return sorted(out, key=lambda h: (h.cell, h.scenario, _order(h.method)))
+
+
+def _fig(h: HeldOut, key: str) -> str:
+    f = h.figures.get(key)
+    return f"{f['median']:+.2f} ({f['worst']:+.2f})" if f else "—"
+
+
+def held_out_lines(held: list[HeldOut]) -> list[str]:
+    if not held:
+        return []
+    lines = [
+        "",
+        "## Held-out splits",
+        "",
+        f"The presets were chosen on split seed(s) {list(CALIBRATION_SPLITS)}; these are other "
+        "splits of the same data (digits: another stratified train / validation / test split; "
+        "shapes and moons: other draws), never used to choose anything. Per method and cell: "
+        f"met on k of n held-out splits (class-wise: {HELD_CLASS}; random 10%: {HELD_RANDOM}); "
+        "median (worst: the largest magnitude, sign kept) over every split and seed of the "
+        "signed forget, retain and test accuracy gaps to retrain (points; a forgotten class: "
+        "retrain's forget accuracy is 0, so the forget gap is the forget accuracy) and the "
+        "average gap.",
+        "",
+        "| cell | scenario | method | met on held-out splits | forget gap | retain gap | "
+        "test gap | avg gap |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for h in held:
+        lines.append(
+            f"| {h.cell} | {h.scenario} | {h.method} | {len(h.met)} of {len(h.splits)} "
+            f"(splits {','.join(map(str, h.splits))}; seeds {','.join(map(str, h.seeds))}) | "
+            f"{_fig(h, 'forget_gap')} | {_fig(h, 'retain_gap')} | {_fig(h, 'test_gap')} | "
+            f"{_fig(h, 'avg_gap')} |"
+        )
+    return lines
+
+
+def robustness_cards(held: list[HeldOut]) -> list[dict]:
+    """The library's robustness cards: per method, architecture and kind of request, the
+    held-out outcome pooled over that architecture's cells (both storage orders)."""
+    pooled: dict[tuple[str, str, str], list[HeldOut]] = {}
+    for h in held:
+        kind = "class" if h.scenario.startswith("class") else "random"
+        pooled.setdefault((h.method, h.arch, kind), []).append(h)
+    cards = []
+    for (method, arch, kind), hs in sorted(pooled.items()):
+        figures: dict = {}
+        for k in HELD_KEYS:
+            vals = [h.figures[k] for h in hs if k in h.figures]
+            if vals:  # medians of the cells' medians; the worst of their worsts
+                figures[k] = {"median": round(statistics.median(v["median"] for v in vals), 2),
+                              "worst": max((v["worst"] for v in vals), key=abs)}  # fmt: skip
+        cards.append(
+            {
+                "method": method,
+                "arch": arch,
+                "request": kind,
+                "target": HELD_CLASS if kind == "class" else HELD_RANDOM,
+                "met": sum(len(h.met) for h in hs),
+                "of": sum(len(h.splits) for h in hs),
+                "cells": sorted({h.cell for h in hs}),
+                "split_seeds": sorted({s for h in hs for s in h.splits}),
+                "seeds": sorted({s for h in hs for s in h.seeds}),
+                "figures": figures,
+            }
+        )
+    return cards
+
+
+ROBUSTNESS = Path(__file__).parent.parent / "unlearn_core" / "methods" / "robustness.json"
+
+
+def write_robustness(held: list[HeldOut], path: Path = ROBUSTNESS) -> None:
+    body = {
+        "version": 1,
+        "note": "Each method's preset on splits it was not chosen on, written by "
+        "benchmarks/run_benchmark.py --robustness from the held-out cells of the benchmark "
+        "matrix (benchmarks/results/summary.md, 'Held-out splits').",
+        "source": "benchmarks/results/summary.md#held-out-splits",
+        "cards": robustness_cards(held),
+    }
+    path.write_text(json.dumps(body, indent=1) + "\n")
+    print(f"wrote {path}", file=sys.stderr)
 
 
 # ----------------------------------------------------------------------------- main
@@ -612,6 +845,19 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--cells", default=None, help="all (default) or comma-separated cell names")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="default 0 1 2")
+    p.add_argument(
+        "--split-seeds",
+        type=int,
+        nargs="+",
+        default=None,
+        help="run every cell named on each of these data splits (0: the calibration split, "
+        "plain cell names; k: <cell>_split<k>)",
+    )
+    p.add_argument(
+        "--robustness",
+        action="store_true",
+        help=f"write the held-out figures as the library's robustness cards ({ROBUSTNESS.name})",
+    )
     p.add_argument("--methods", default=None, help="comma-separated (default: every method)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs of the originals")
     p.add_argument("--quick", action="store_true", help="smoke test: digits_mlp, seed 0, 2 epochs")
@@ -654,6 +900,8 @@ def main(argv: list[str] | None = None) -> int:
         names = ["digits_mlp"] if args.quick and args.cells is None else list(DEFAULT_CELLS)
     else:
         names = [n.strip() for n in args.cells.split(",") if n.strip()]
+    if args.split_seeds:
+        names = [with_split(n, k) for k in args.split_seeds for n in names]
     cells = [resolve_cell(n) for n in names]
     seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
     epochs = args.epochs or (2 if args.quick else None)
@@ -689,6 +937,8 @@ def main(argv: list[str] | None = None) -> int:
             write_summary(records, out, seeds, time.perf_counter() - t0, args, _cpu(records))
         wall = time.perf_counter() - t0
         verdicts = write_summary(records, out, seeds, wall, args, _cpu(records))
+    if args.robustness:
+        write_robustness(held_out(records))
     for kind, ok, fig in verdicts:
         print(f"{'MET ' if ok else 'MISS'} {kind}: {fig}")
     return 0
