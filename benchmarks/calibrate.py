@@ -6,10 +6,12 @@ cells (dataset x model), each stored as loaded and sorted by class, on a class-w
 random 10% request, over several seeds. Each run is scored against the retrained model of the
 same unit by
 
-    score = mean(|forget - forget_r|, |retain - retain_r|, |test - test_r|)
+    score = mean(|forget - forget_r|, |retain - retain_r|, |val - val_r|)
             + COLLAPSE_PENALTY if retain < retain_r - COLLAPSE_POINTS
 
-(accuracies in percent as ``compare`` reports them; ``_r`` = retrain). The pick per
+(accuracies in percent, ``val`` on the *validation* split as
+``experiment.validation_scores`` defines it (class-wise: the remaining classes); ``_r`` =
+retrain). The test set takes no part in a pick: it is not even scored here. The pick per
 (architecture, method) is the combination with the lowest mean score over the units it applies
 to; the spec's defaults are always among the candidates, so a pick never scores worse than them
 on these cells. Presets are turned off while searching (``UNLEARN_PRESETS=none``): knobs
@@ -51,7 +53,7 @@ from pathlib import Path
 import torch
 
 from unlearn_core.data import Dataset, load_dataset
-from unlearn_core.experiment import compare
+from unlearn_core.experiment import compare, validation_scores
 from unlearn_core.forget import ForgetRequest, make_split
 from unlearn_core.methods import REGISTRY, MethodSpec
 from unlearn_core.methods.presets import NO_PRESETS, PRESETS_FILE
@@ -70,7 +72,7 @@ FORGET_CLASS = 3
 RANDOM_FRACTION = 0.1
 STORAGE = ("as loaded", "sorted by class")
 STORAGE_KEYS = {"loaded": "as loaded", "sorted": "sorted by class"}
-SCORED = ("forget_acc", "retain_acc", "test_acc")
+SCORED = ("forget_acc", "retain_acc", "val_acc")
 
 
 @dataclass(frozen=True)
@@ -201,27 +203,23 @@ def units(
                 )
                 print(
                     f"[{cell.name}, {storage}, seed {seed}] trained in "
-                    f"{time.perf_counter() - t0:.1f}s, test {evaluate(model, data.x_test, data.y_test):.1f}%",
+                    f"{time.perf_counter() - t0:.1f}s, validation "
+                    f"{evaluate(model, data.x_val, data.y_val):.1f}%",
                     file=sys.stderr,
                 )
                 for kind in cell.requests:
                     if kind not in requests:
                         continue
                     split = make_split(data, request_for(kind, seed))
-                    comp = compare(
-                        data, model, recipe, split, [], seed=seed, device=device, keep_models=False
-                    )
-                    ref = comp.reference
-                    if ref is None:
+                    comp = compare(data, model, recipe, split, [], seed=seed, device=device)
+                    if comp.reference is None:
                         raise RuntimeError(
                             f"retrain failed on {cell.name}: {comp.results[0].error}"
                         )
-                    orig = comp.original.metrics
-                    reliable = (
-                        ref.metrics["retain_acc"]
-                        >= orig["retain_acc"] - UNRELIABLE_REFERENCE_POINTS
-                    )
-                    yield Unit(cell, storage, kind, seed, data, model, ref.metrics, orig, reliable)
+                    ref = validation_scores(comp.reference.model, data, split, seed=seed)
+                    orig = validation_scores(model, data, split, seed=seed)
+                    reliable = ref["retain_acc"] >= orig["retain_acc"] - UNRELIABLE_REFERENCE_POINTS
+                    yield Unit(cell, storage, kind, seed, data, model, ref, orig, reliable)
 
 
 @dataclass
@@ -257,7 +255,6 @@ def run_unit(
                 seed=unit.seed,
                 include_retrain=False,
                 device=device,
-                keep_models=False,
             )
             res = comp.results[0]
             run = Run(unit.cell.arch, name, combo, unit.label, unit.request, None, {}, False, {})
@@ -266,8 +263,9 @@ def run_unit(
                 run.refused = res.error.startswith("MethodNotApplicable")
                 run.score = None if run.refused else FAILURE_SCORE
             else:
-                run.metrics = {k: res.metrics[k] for k in SCORED}
-                run.score, run.gaps, run.collapsed = score(res.metrics, unit.reference)
+                val = validation_scores(res.model, unit.data, split, seed=unit.seed)
+                run.metrics = {k: val[k] for k in SCORED}
+                run.score, run.gaps, run.collapsed = score(val, unit.reference)
             out.append(run)
     return out
 
@@ -336,10 +334,11 @@ def report(picks: dict, table: dict, unit_list: list[Unit], args, seconds: float
         f"{''.join(' ' + a for a in sys.argv[1:])}` in {seconds / 60:.1f} min on {platform.machine()} "
         f"({torch.get_num_threads()} threads, device {args.device}).",
         "",
-        "Score per run: mean |gap| to retrain over forget, retain and test accuracy (points), "
+        "Score per run: mean |gap| to retrain over forget, retain and validation accuracy "
+        "(points; the test set takes no part), "
         f"+{COLLAPSE_PENALTY:.0f} when retain accuracy is more than {COLLAPSE_POINTS:.0f} points "
         f"below retrain's (collapse); a failed run scores {FAILURE_SCORE:.0f}. Lower is better. "
-        "Class-wise test accuracy is on the remaining classes (as `compare` reports it). "
+        "Class-wise validation accuracy is on the remaining classes (as `compare` reports test). "
         "Presets were off while searching: knobs outside the grid are the spec's defaults.",
         *(
             [
@@ -358,15 +357,15 @@ def report(picks: dict, table: dict, unit_list: list[Unit], args, seconds: float
         "",
         "## Units",
         "",
-        "| cell | storage | request | seed | retrain forget / retain / test | original forget / retain / test | used |",
+        "| cell | storage | request | seed | retrain forget / retain / val | original forget / retain / val | used |",
         "|---|---|---|---|---|---|---|",
     ]
     for u in unit_list:
         r, o = u.reference, u.original
         lines.append(
             f"| {u.cell.name} | {u.storage} | {u.request} | {u.seed} | "
-            f"{_fmt(r['forget_acc'])} / {_fmt(r['retain_acc'])} / {_fmt(r['test_acc'])} | "
-            f"{_fmt(o['forget_acc'])} / {_fmt(o['retain_acc'])} / {_fmt(o['test_acc'])} | "
+            f"{_fmt(r['forget_acc'])} / {_fmt(r['retain_acc'])} / {_fmt(r['val_acc'])} | "
+            f"{_fmt(o['forget_acc'])} / {_fmt(o['retain_acc'])} / {_fmt(o['val_acc'])} | "
             f"{'yes' if u.reliable else 'no: retrain failed to train'} |"
         )
     for (arch, method), cands in sorted(table.items()):
@@ -375,7 +374,7 @@ def report(picks: dict, table: dict, unit_list: list[Unit], args, seconds: float
             "",
             f"## {_anchor(arch, method)}",
             "",
-            "| values | score | class | random | forget gap | retain gap | test gap | collapses | failures | runs |",
+            "| values | score | class | random | forget gap | retain gap | val gap | collapses | failures | runs |",
             "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for i, c in enumerate(cands):
@@ -385,7 +384,7 @@ def report(picks: dict, table: dict, unit_list: list[Unit], args, seconds: float
             lines.append(
                 f"| {values}{default}{mark} | {_fmt(c.mean)} | {_fmt(c.by_request('class'))} | "
                 f"{_fmt(c.by_request('random'))} | {_fmt(c.gap('forget_acc'))} | "
-                f"{_fmt(c.gap('retain_acc'))} | {_fmt(c.gap('test_acc'))} | {c.collapses} | "
+                f"{_fmt(c.gap('retain_acc'))} | {_fmt(c.gap('val_acc'))} | {c.collapses} | "
                 f"{c.failures} | {len(c.scored)} |"
             )
         if best is None:

@@ -29,10 +29,13 @@ def test_candidates_start_with_the_defaults_and_cover_the_grid():
 
 
 def test_score_and_collapse_penalty():
-    ref = {"forget_acc": 0.0, "retain_acc": 100.0, "test_acc": 90.0}
-    s, gaps, collapsed = cal.score({"forget_acc": 3.0, "retain_acc": 97.0, "test_acc": 87.0}, ref)
+    """The score reads validation accuracy; a test accuracy, however far off, takes no part."""
+    ref = {"forget_acc": 0.0, "retain_acc": 100.0, "val_acc": 90.0, "test_acc": 90.0}
+    run = {"forget_acc": 3.0, "retain_acc": 97.0, "val_acc": 87.0, "test_acc": 10.0}
+    s, gaps, collapsed = cal.score(run, ref)
     assert s == pytest.approx(3.0) and not collapsed and gaps["forget_acc"] == 3.0
-    s, _, collapsed = cal.score({"forget_acc": 0.0, "retain_acc": 89.0, "test_acc": 90.0}, ref)
+    assert set(gaps) == {"forget_acc", "retain_acc", "val_acc"}
+    s, _, collapsed = cal.score({"forget_acc": 0.0, "retain_acc": 89.0, "val_acc": 90.0}, ref)
     assert collapsed and s == pytest.approx(11.0 / 3 + cal.COLLAPSE_PENALTY)
 
 
