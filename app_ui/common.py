@@ -349,7 +349,10 @@ def sidebar() -> None:
         if data is None:
             st.caption("No dataset")
             return
-        st.markdown(f"**Data** · {data.name} ({data.n_train} train / {data.n_test} test)")
+        st.markdown(
+            f"**Data** · {data.name} ({data.n_train} train / {data.n_val} validation / "
+            f"{data.n_test} test)"
+        )
         entry = current_model()
         if entry is None:
             st.markdown(f"**Model** · {s['arch']} — not trained yet")

@@ -192,7 +192,10 @@ else:
                 )
             else:
                 _set_dataset(new)
-                st.success(f"Loaded {loaded.name}: {loaded.n_train} train / {loaded.n_test} test.")
+                st.success(
+                    f"Loaded {loaded.name}: {loaded.n_train} train / {loaded.n_val} validation / "
+                    f"{loaded.n_test} test."
+                )
 
 try:
     data: Dataset | None = load_spec(S["dataset"])
@@ -205,7 +208,7 @@ if data is None:
 counts = data.class_counts("train")
 st.markdown(
     f"**{data.name}** · {data.kind} · input {tuple(data.input_shape)} · {data.num_classes} "
-    f"classes · {data.n_train} train / {data.n_test} test"
+    f"classes · {data.n_train} train / {data.n_val} validation / {data.n_test} test"
 )
 
 

@@ -24,6 +24,7 @@ from app_ui.text import clause, split_summary
 from unlearn_core.experiment import REFERENCE, MethodResult
 from unlearn_core.methods import Param, list_methods
 from unlearn_core.methods.base import preset_info
+from unlearn_core.methods.robustness import robustness_cards
 from unlearn_core.results_table import RESULT_COLUMNS, columns_for
 from unlearn_core.runstore import RunStoreError
 from unlearn_core.selection import default_methods, float_format, param_step
@@ -150,6 +151,12 @@ for name in chosen:
             f"Preset: **{preset.name}** ({preset.status}) — the settings start from it. "
             f"Source: {preset.source}"
         )
+        for card in robustness_cards(name, S["arch"]) or [None]:
+            st.caption(
+                f"On data splits it was not chosen on: {card.describe()}."
+                if card
+                else "Not yet measured on held-out data splits."
+            )
         cols = st.columns(3)
         values = {}
         for k, p in enumerate(spec.params):

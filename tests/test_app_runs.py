@@ -25,6 +25,7 @@ from unlearn_core.forget import ForgetRequest  # noqa: E402
 from unlearn_core.jobs import start_job  # noqa: E402
 from unlearn_core.methods import Method, MethodSpec, UnlearnOutput  # noqa: E402
 from unlearn_core.methods.base import REGISTRY, register  # noqa: E402
+from unlearn_core.methods.robustness import robustness_cards  # noqa: E402
 from unlearn_core.runstore import RunStore  # noqa: E402
 from unlearn_core.training import TrainConfig  # noqa: E402
 
@@ -312,7 +313,15 @@ def test_unlearn_page_shows_each_methods_preset(stored):
     at.switch_page("pages/unlearn.py").run()
     at.multiselect(key="p3_methods").set_value(["ssd"]).run()
     no_exception(at)
-    assert any("Preset: **mlp**" in c for c in [str(x.value) for x in at.caption])
+    captions = [str(x.value) for x in at.caption]
+    assert any("Preset: **mlp**" in c for c in captions)
+    # beside it, how the preset fared on data splits it was not chosen on (its robustness card)
+    cards = robustness_cards("ssd", "mlp")
+    assert (
+        f"On data splits it was not chosen on: {cards[0].describe()}."
+        if cards
+        else "Not yet measured on held-out data splits."
+    ) in captions
 
 
 def test_runs_page_lists_opens_notes_exports_and_deletes(stored, digits, digits_mlp):
