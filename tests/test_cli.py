@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 
@@ -307,3 +308,73 @@ def test_compare_idx_folder_with_cnn(capsys, tmp_path):
     assert res["model"] == "cnn" and res["forget"]["n_forget"] == 6
     assert [r["method"] for r in res["results"]] == ["retrain", "finetune"]
     assert all(r["error"] is None for r in res["results"])
+
+
+# ----------------------------------------------------------------------------- output for scripts
+
+
+@pytest.mark.parametrize("seeds", ["0", "0,1"])
+def test_runs_show_json_rows_are_compare_json_rows(capsys, tmp_path, seeds):
+    """The same stored comparison: every row of ``runs show --json`` holds every key of the
+    ``compare --json`` row with the same value (its details beside them)."""
+    home = str(tmp_path / "runs")
+    args = ["--forget-class", "2", "--methods", "finetune", "--epochs", "2", "--seeds", seeds]
+    code, out, err = run_cli(capsys, "compare", *args, "--json", "--no-progress", "--home", home)
+    assert code == 0
+    compared = json.loads(out)
+    run_id = re.search(r"saved run (\S+)", err).group(1)
+    code, out, _ = run_cli(capsys, "runs", "show", run_id, "--json", "--home", home)
+    shown = json.loads(out)
+    assert code == 0 and shown["id"] == run_id and shown["record"]["id"] == run_id
+    scalars = ("dataset", "model", "forget", "seeds", "device")
+    assert {k: shown[k] for k in scalars} == {k: compared[k] for k in scalars}
+
+    def same_rows(mine: dict, theirs: dict) -> None:
+        rows = [(theirs["original"], mine["original"])]
+        rows += list(zip(theirs["results"], mine["results"], strict=True))
+        for row, shown_row in rows:
+            assert {k: shown_row.get(k, "missing") for k in row} == row
+            assert "label" in shown_row  # a detail beside the row's keys
+
+    same_rows(shown, compared)
+    if "," in seeds:
+        for mine, theirs in zip(shown["per_seed"], compared["per_seed"], strict=True):
+            same_rows(mine, theirs)
+    else:
+        assert shown["results"][1]["metrics"]["forget_acc"] == pytest.approx(
+            compared["results"][1]["forget_acc"], abs=1e-4
+        )
+
+
+def test_progress_without_a_terminal_is_one_plain_line_per_stage(capsys):
+    """stderr captured (not a terminal): no carriage returns, a line per stage and method."""
+    args = ["--forget-class", "2", "--methods", "finetune,neggrad", "--epochs", "2"]
+    code, _, err = run_cli(capsys, "compare", *args, "--seeds", "0,1", "--json", "--no-save")
+    assert code == 0 and "\r" not in err
+    lines = err.splitlines()
+    assert all(line.startswith("unlearn ") for line in lines)
+    # per seed: training, scoring the original, retrain, finetune, neggrad, done; then done
+    assert len(lines) <= 2 * 6 + 1
+    for seed in ("seed 0 (1/2)", "seed 1 (2/2)"):
+        for method in ("retrain", "finetune", "neggrad"):
+            assert sum(f"{seed}: {method}:" in line for line in lines) == 1
+
+
+def test_progress_bar_on_a_terminal(monkeypatch):
+    from unlearn_core import cli
+    from unlearn_core.progress import StageLines
+
+    class Terminal:
+        def isatty(self) -> bool:
+            return True
+
+        def write(self, text: str) -> int:
+            return len(text)
+
+        def flush(self) -> None:
+            pass
+
+    monkeypatch.setattr(cli.sys, "stderr", Terminal())
+    bar, _ = cli._progress_bar("unlearn")
+    assert not isinstance(bar, StageLines)
+    bar.close()

@@ -69,7 +69,7 @@ def test_show(stored, capsys):
     assert unlearn("runs", "show", first.id, "--json", "--home", home) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["record"]["id"] == first.id and doc["schema_version"] == 1
-    assert doc["comparison"]["results"][0]["method"] == "retrain"
+    assert doc["id"] == first.id and doc["results"][0]["method"] == "retrain"
 
 
 def test_unknown_id_exits_2(stored, capsys):

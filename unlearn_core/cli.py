@@ -11,8 +11,16 @@ from .cli_runs import add_runs_commands
 
 
 def _progress_bar(desc: str, enabled: bool = True):
-    """A tqdm bar on stderr driven by the library's ``progress(fraction, message)``."""
+    """``(bar, report)`` for the library's ``progress(fraction, message)``: a tqdm bar on
+    stderr when it is a terminal, else one plain line per stage (``progress.StageLines``)."""
     from tqdm import tqdm
+
+    from .progress import StageLines
+
+    isatty = getattr(sys.stderr, "isatty", None)
+    if enabled and not (callable(isatty) and isatty()):
+        lines = StageLines(desc, sys.stderr)
+        return lines, lines
 
     bar = tqdm(
         total=1000,

@@ -93,6 +93,50 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _detailed(row: dict, full: dict) -> dict:
+    """``row`` (a ``--json`` row) with the rest of ``full`` beside its keys; a preset record
+    (a dict where the row names the preset) goes under ``preset_info``."""
+    extra = {k: v for k, v in full.items() if k not in row and k != "model"}
+    if isinstance(full.get("preset"), dict):
+        extra["preset_info"] = full["preset"]
+    return {**row, **extra}
+
+
+def _comparison_json(c) -> dict:
+    """``Comparison.summary()`` (``compare --json`` for one seed), rows with their details."""
+    out = c.summary()
+    out["original"] = _detailed(c.original.row(), c.original.to_dict())
+    out["results"] = [_detailed(r.row(), r.to_dict()) for r in c.results]
+    return out
+
+
+def show_json(doc: dict) -> dict:
+    """``runs show --json``: the stored run in the shape of its command's ``--json`` (for a
+    comparison that of ``compare --json``: every row of ``original`` / ``results`` has the same
+    keys and values), each row's details beside its keys, then ``id``, ``schema_version``,
+    ``record`` and ``setup``. Audits and sweeps keep their stored body (its rows are flat)."""
+    from .experiment import Comparison, MultiComparison
+
+    body = doc["comparison"]
+    kind = body.get("kind")
+    out = dict(body)
+    try:
+        if kind is None:
+            out = _comparison_json(Comparison.from_dict(body))
+        elif kind == "multi_comparison":
+            multi = MultiComparison.from_dict(body)
+            out = multi.summary()
+            out["original"] = _detailed(multi.original.row(), multi.original.to_dict())
+            out["results"] = [_detailed(r.row(), r.to_dict()) for r in multi.results]
+            out["per_seed"] = [_comparison_json(c) for c in multi.comparisons]
+    except (KeyError, TypeError, ValueError):  # an odd old body: its headline rows
+        rows = doc["record"].get("rows") or []
+        out.update(original=rows[0] if rows else None, results=rows[1:])
+    out["kind"] = kind or "comparison"
+    extra = {k: v for k, v in doc.items() if k not in ("comparison", "kind")}
+    return {**out, "id": doc["record"].get("id"), **extra}
+
+
 def cmd_runs_show(args: argparse.Namespace) -> int:
     """Show one stored run (setup, metric table, verdicts) or one model's record."""
     from .results_table import text_table
@@ -105,7 +149,7 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
         return 0
     doc = store.read_comparison(args.id)
     if args.json:
-        print(json.dumps(doc, indent=1))
+        print(json.dumps(show_json(doc), indent=1))
         return 0
     rec = doc["record"]
     setup = doc.get("setup") or {}
@@ -181,7 +225,11 @@ def add_runs_commands(subparsers) -> argparse.ArgumentParser:
 
     p = sub.add_parser("show", parents=[home], help="show a stored run or model")
     p.add_argument("id", help="run id (c…) or model id (m…)")
-    p.add_argument("--json", action="store_true", help="print the full JSON record")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the run as JSON: compare --json's rows (same keys), details beside them",
+    )
     p.set_defaults(func=_guard(cmd_runs_show))
 
     p = sub.add_parser("delete", parents=[home], help="delete a stored run and its files")

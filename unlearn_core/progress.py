@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import TextIO
 
 Progress = Callable[[float, str], None]
 
@@ -34,6 +35,41 @@ def sub_progress(progress: Progress, start: float, stop: float, prefix: str = ""
         progress(start + (stop - start) * f, f"{prefix}{message}" if prefix else message)
 
     return report
+
+
+def stage(message: str) -> str:
+    """What a report is about: the text before its last ``": "`` (``"seed 0: scrub: epoch 3"``
+    -> ``"seed 0: scrub"``), else its first word (``"epoch 3/10"`` -> ``"epoch"``)."""
+    head, sep, _ = message.rpartition(": ")
+    return head if sep else message.split(" ", 1)[0]
+
+
+class StageLines:
+    """A progress callback for a log or a pipe (no carriage returns): one plain line
+    (``desc  NN%  message``) per stage. A report prints unless its :func:`stage` is the one last
+    printed, or the current stage or inside it (``"seed 0: scrub: epoch 3"`` is inside
+    ``"seed 0: scrub"``); an enclosing stage (``"seed 0: done"``) prints once and leaves the
+    current stage as it was."""
+
+    def __init__(self, desc: str, stream: TextIO) -> None:
+        self.desc, self.stream = desc, stream
+        self.current: str | None = None
+        self.printed: str | None = None
+
+    def __call__(self, fraction: float, message: str = "") -> None:
+        now, cur = stage(message), self.current
+        if not message or now == self.printed:
+            return
+        if cur is not None and (now == cur or now.startswith(cur + ": ")):
+            return
+        self.printed = now
+        if cur is None or not cur.startswith(now + ": "):
+            self.current = now
+        pct = round(100 * min(max(fraction, 0.0), 1.0))
+        print(f"{self.desc} {pct:3d}% {message}", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        """Nothing to clear (the same call as a bar's)."""
 
 
 class Reporter:
