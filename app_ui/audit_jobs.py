@@ -94,14 +94,14 @@ def audit_estimate(
 ) -> tuple[float, str]:  # fmt: skip
     """Estimated seconds of an audit and what the figure rests on: per seed one original on
     the whole training set plus one comparison (retrain, each method, scoring), K seeds over
-    ``workers`` parallel workers, plus the relearning calls."""
+    ``workers`` parallel workers, plus the relearning calls (every seed's models)."""
     shape, n_cls = data.input_shape, data.num_classes
     orig = training_estimate(data.n_train, arch, recipe, shape, n_cls).seconds
     comp = comparison_estimate(
         data.n_train, split.n_forget, arch, recipe, methods, shape, n_cls
     ).seconds
     per_seed = orig + comp
-    relearn_s = (len(methods) + 2) * RELEARN_S_PER_MODEL if relearn else 0.0
+    relearn_s = k * (len(methods) + 2) * RELEARN_S_PER_MODEL / max(workers, 1) if relearn else 0.0
     total = k * per_seed / max(workers, 1) + relearn_s
     basis = (
         f"{k} seeds x (original ~{format_duration(orig)} + retrain and "

@@ -24,7 +24,8 @@ from app_ui.tables import Column, show_table
 from app_ui.text import clause
 from unlearn_core.audit.executors import default_workers
 from unlearn_core.audit.pipeline import DEFAULT_MODELS
-from unlearn_core.audit.relearn import RelearnCurve, recovery_summary
+from unlearn_core.audit.records import RELEARN_TARGET
+from unlearn_core.audit.recovery import NOT_MEASURABLE, RelearnCurve, recovery_summary
 from unlearn_core.data import Dataset
 from unlearn_core.estimates import format_duration
 from unlearn_core.experiment import REFERENCE
@@ -55,8 +56,10 @@ SCORE_COLUMNS = (
     Column("retain_acc", "retain acc", "%"),
     Column("test_acc", "test acc", "%"),
     Column("mia", "MIA", "%"),
-    Column("relearn_steps", "relearn steps", fmt=".0f",
-           help="steps until forget accuracy is back (— : not within the budget or not run)"),
+    Column("relearning", "relearning", text=True,
+           help="median over the seeds of the steps to the relearning target and the Anamnesis "
+           "Index (steps / retrain's; 1: like retrain); 'not measurable' when retrain starts "
+           "near the original (see Relearning below)"),
     Column("failed_models", "failed models", fmt=".0f"),
 )  # fmt: skip
 
@@ -112,8 +115,9 @@ def audit_form(data: Dataset, entry: dict, split: ForgetSplit) -> None:
         )  # fmt: skip
     relearn_label = st.radio(
         "Relearning attack", list(RELEARN_CHOICES), key="au_relearn", horizontal=True,
-        help="Fine-tune the first seed's models on a few forget samples (plus retain "
-        "samples), or on retain samples only, and count the steps until they recover.",
+        help="Fine-tune every seed's models on a few forget samples (plus retain samples), or "
+        "on retain samples only, and count the steps until forget accuracy (on the forget "
+        "samples not relearned on) reaches a target relative to retrain's start.",
     )  # fmt: skip
     relearn = RELEARN_CHOICES[relearn_label]
     recipe = TrainConfig.from_dict(S["recipe"])
@@ -169,8 +173,21 @@ def job_progress(purpose: str, key: str) -> None:
 # ------------------------------------------------------------------ results
 def score_rows(result) -> list[dict]:
     rows = [result.reference_row("original"), result.reference_row(REFERENCE)]
-    rows += [{**m.row(), "method": m.label} for m in result.methods]
+    rows += [{**result.method_row(m), "method": m.label} for m in result.methods]
+    if result.relearn_mode:
+        spread = {s.model: s for s in result.relearn_spread()}
+        names = ["original", REFERENCE, *(m.method for m in result.methods)]
+        for name, row in zip(names, rows, strict=True):
+            row["relearning"] = _relearn_cell(spread.get(name))
     return rows
+
+
+def _relearn_cell(s) -> str | None:
+    if s is None or not s.seeds:
+        return None
+    if s.status == NOT_MEASURABLE:
+        return NOT_MEASURABLE
+    return f"{s.steps_text().split(' (')[0]} steps · AIN {s.ain_text().split(' (')[0]}"
 
 
 def show_scores(result) -> None:
@@ -355,11 +372,9 @@ def instance_view(shown: ShownAudit, sample: int, method: str) -> None:
     )
 
 
-def relearn_curves(result) -> list[RelearnCurve]:
-    """The first seed's curves that ran: original, retrain, then each method."""
-    raw = [result.relearn_reference.get("original"), result.relearn_reference.get(REFERENCE)]
-    raw += [m.relearn for m in result.methods]
-    return [RelearnCurve.from_dict(c) for c in raw if c and not c.get("error")]
+def relearn_curves(result, seed: int | None = None) -> list[RelearnCurve]:
+    """One seed's finished curves (default: the first): original, retrain, each method."""
+    return result.relearn_curves_of(seed)
 
 
 def show_relearning(result) -> None:
@@ -367,8 +382,7 @@ def show_relearning(result) -> None:
     if not result.relearn_mode:
         st.caption("Not run for this audit (choose a relearning attack before running).")
         return
-    curves = relearn_curves(result)
-    if not curves:
+    if not relearn_curves(result):
         st.warning("No relearning curve finished.")
         return
     what = (
@@ -376,13 +390,59 @@ def show_relearning(result) -> None:
         if result.relearn_mode == "forget"
         else ("retain samples only")
     )
+    legacy = any(c.scored is None for c in result.relearn_curves)
     st.caption(
-        f"How to read it: each model is fine-tuned on {what}; a method that climbs back to the "
-        "dotted line much faster than retrain did not remove the knowledge, whatever its "
-        "forget accuracy says."
+        f"How to read it: every seed's original, retrain and unlearned models are fine-tuned on "
+        f"{what}. Target: {RELEARN_TARGET}. A method that reaches it much faster than retrain "
+        "(Anamnesis Index well below 1) did not remove the knowledge, whatever its forget "
+        "accuracy says; where retrain already starts at the target (a random request it "
+        "predicts by generalising) the result is not measurable, for every model."
+        + (
+            " This audit was stored before relearning scored only the forget samples not "
+            "relearned on and ran every seed: its curves are the first seed's, scored on every "
+            "forget sample."
+            if legacy
+            else ""
+        )
     )
     labels = {m.method: m.label for m in result.methods}
-    fig = P.recovery_curves(curves, title="Forget accuracy while relearning", labels=labels)
+    spreads = result.relearn_spread()
+    show_table(
+        [
+            {
+                "model": labels.get(x.model, x.model),
+                "measured": f"{x.measurable} of {x.seeds}",
+                "steps": x.steps_text(),
+                "ain": x.ain_text(),
+                "reading": x.reading,
+            }
+            for x in spreads
+        ],
+        (
+            Column("model", "model", text=True),
+            Column("measured", "seeds measured", text=True,
+                   help="seeds on which retrain starts below the target (the others are not "
+                   "measurable)"),
+            Column("steps", "steps to target: median (range)", text=True,
+                   help=">budget: not reached within the budget"),
+            Column("ain", "AIN: median (range)", text=True,
+                   help="steps / retrain's steps on the same seed; <= or >=: a bound (one side "
+                   "did not reach the target within the budget)"),
+            Column("reading", "reading", text=True),
+        ),
+        notes=False,
+    )  # fmt: skip
+    if any(x.measurable for x in spreads):
+        fig = P.recovery_spread(spreads, title="Relearning over the seeds", labels=labels)
+        chart(fig, "au_relearn_spread")
+    seeds = list(dict.fromkeys(c.seed for c in result.relearn_curves if c.ok))
+    seed = seeds[0]
+    if len(seeds) > 1:
+        seed = st.selectbox("Seed whose curves are drawn", seeds, key="au_relearn_seed")
+    curves = relearn_curves(result, seed)
+    fig = P.recovery_curves(
+        curves, title=f"Forget accuracy while relearning (seed {seed})", labels=labels
+    )
     chart(fig, "au_relearn_chart")
     rows = [
         {**s.to_dict(), "model": labels.get(s.model, s.model)} for s in recovery_summary(curves)
@@ -391,8 +451,9 @@ def show_relearning(result) -> None:
         rows,
         (
             Column("model", "model", text=True),
-            Column("steps_to_recover", "steps to recover", fmt=".0f"),
-            Column("speed_vs_retrain", "x retrain's steps", fmt=".2f"),
+            Column("status", "status", text=True),
+            Column("steps_to_recover", "steps to target", fmt=".0f"),
+            Column("ain", "AIN", fmt=".2f"),
             Column("reading", "reading", text=True),
         ),
         notes=False,

@@ -91,9 +91,8 @@ def main() -> None:
                 **changes.get(name, same),
             }
         )
-    budget = next(
-        (len(c["steps"]) - 1 for c in res.relearn_reference.values() if c.get("steps")), None
-    )
+    first = res.relearn_curves_of()  # the first seed's curves (every seed was relearned)
+    budget = next((c.budget for c in first), None)
     doc = {
         "what": "audit of the demonstration, SalUn and retrain (learn_story.py)",
         "date": date.today().isoformat(),
@@ -105,18 +104,9 @@ def main() -> None:
         "max_finite_epsilon": summary["max_finite_epsilon"],
         "relearn_mode": res.relearn_mode,
         "relearn_budget": budget,
-        "relearn_target": next(
-            (c["target"] for c in res.relearn_reference.values() if c.get("target")), None
-        ),
+        "relearn_target": next((c.target for c in first if c.target is not None), None),
         "rows": rows,
-        "curves": {
-            name: {"steps": c["steps"], "forget_acc": c["forget_acc"]}
-            for name, c in [
-                *res.relearn_reference.items(),
-                *((m.method, m.relearn) for m in res.methods if m.relearn),
-            ]
-            if c.get("steps")
-        },
+        "curves": {c.model: {"steps": c.steps, "forget_acc": c.forget_acc} for c in first},
         "seconds": round(audit_s, 1),
         "machine": f"{platform.machine()}, {ex.workers} local worker(s)",
     }

@@ -51,10 +51,16 @@ def test_audit_records_every_piece(audit, digits):
     scrub = audit.get("scrub")
     assert scrub.quality is None and "no parameter bogus" in scrub.error
     assert all(not m.ok for m in scrub.models)
-    # relearning ran on the first seed's original, retrain and the unlearned model
+    # relearning ran on every seed's original, retrain and unlearned model
     assert audit.relearn_mode == "retain"
-    assert set(audit.relearn_reference) == {"original", "retrain"}
-    assert ft.relearn["mode"] == "retain" and len(ft.relearn["forget_acc"]) > 1
+    curves = {(c.model, c.seed): c for c in audit.relearn_curves}
+    assert set(curves) == {(m, s) for m in ("original", "retrain", "finetune") for s in (0, 1)}
+    ft_curve = curves[("finetune", 0)]
+    assert ft_curve.mode == "retain" and len(ft_curve.forget_acc) > 1
+    assert ft_curve.scored == n_forget  # retain-only relearning: every forget sample scored
+    assert curves[("retrain", 1)].target == pytest.approx(
+        0.9 * curves[("original", 1)].forget_acc[0]
+    )
     # the first seed's logits for the instance view
     assert set(audit.logits) == {"original", "retrain", "finetune"}
     lg = audit.logits["finetune"]

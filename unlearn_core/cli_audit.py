@@ -32,7 +32,8 @@ def add_audit_command(sub) -> None:
         nargs="?",
         const="forget",
         choices=("forget", "retain"),
-        help="also run the relearning attack (a few forget samples, default; or retain only)",
+        help="also run the relearning attack on every seed's models (a few forget samples, "
+        "default; or retain only) and report steps to the target and the Anamnesis Index",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -111,12 +112,32 @@ def _print_audit(result) -> None:
         f"K = {s['models']} ({s['executor']}, {s['workers']} workers, {f(s['seconds'], 1)} s)"
     )
     print(f"{'method':<12}{'quality':>9}{'final':>8}{'privacy':>9}{'forget%':>9}{'retain%':>9}"
-          f"{'test%':>8}{'relearn':>9}  error")  # fmt: skip
+          f"{'test%':>8}  error")  # fmt: skip
     for r in [s["original"], s["retrain"], *s["results"]]:
-        steps = r.get("relearn_steps")
         print(
             f"{r['method']:<12}{f(r.get('forget_quality')):>9}{f(r.get('final_score')):>8}"
             f"{f(r.get('privacy_score')):>9}{f(r.get('forget_acc'), 1):>9}"
-            f"{f(r.get('retain_acc'), 1):>9}{f(r.get('test_acc'), 1):>8}"
-            f"{'-' if steps is None else steps:>9}  {r.get('error') or ''}"
+            f"{f(r.get('retain_acc'), 1):>9}{f(r.get('test_acc'), 1):>8}  {r.get('error') or ''}"
+        )
+    if result.relearn_mode:
+        _print_relearning(result)
+
+
+def _print_relearning(result) -> None:
+    """Per model: seeds measured, steps to the target and AIN (median and range over seeds)."""
+    from .audit.records import RELEARN_TARGET
+
+    spreads = result.relearn_spread()
+    what = "a few forget samples + retain" if result.relearn_mode == "forget" else "retain only"
+    budget = max((x.budget for x in spreads), default=0)
+    print(
+        f"\nrelearning ({what}, {budget} steps, every seed); target: {RELEARN_TARGET}.\n"
+        "AIN = steps / retrain's steps on the same seed (1: like retrain; well below 1: the "
+        "knowledge is still in the model)"
+    )
+    print(f"{'model':<18}{'measured':>9}  {'steps to target':<18}{'AIN':<22}reading")
+    for x in spreads:
+        print(
+            f"{x.model:<18}{f'{x.measurable}/{x.seeds}':>9}  {x.steps_text():<18}"
+            f"{x.ain_text():<22}{x.reading}"
         )

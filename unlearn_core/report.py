@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from .audit.records import AUDIT_KIND, RELEARN_TARGET, AuditResult
 from .results_table import html_table, number
 from .verdict import REFERENCE, VerdictRule, verdicts
 
@@ -251,17 +252,31 @@ def _e(v: object) -> str:
     return html.escape("—" if v is None or v == "" else str(v))
 
 
-def _params(doc: Mapping) -> dict[str, dict]:
+def _results(doc: Mapping) -> list[Mapping]:
     body = doc.get("comparison") or {}
     per = body.get("comparisons")
     results = (per[0].get("results") if per and isinstance(per[0], Mapping) else None) or body.get(
         "results"
     )
-    out = {}
-    for r in results or []:
-        if isinstance(r, Mapping) and isinstance(r.get("params"), Mapping):
-            out[str(r.get("method"))] = dict(r["params"])
-    return out
+    return [r for r in results or [] if isinstance(r, Mapping)]
+
+
+def _params(doc: Mapping) -> dict[str, dict]:
+    return {
+        str(r.get("method")): dict(r["params"])
+        for r in _results(doc)
+        if isinstance(r.get("params"), Mapping)
+    }
+
+
+def _method_labels(doc: Mapping) -> dict[str, str]:
+    """Method name -> "name — label" as the run stored it: the label says what a method is
+    (a variant, "our extension")."""
+    return {
+        str(r.get("method")): f"{r.get('method')} — {r['label']}"
+        for r in _results(doc)
+        if r.get("label") and r.get("label") != r.get("method")
+    }
 
 
 def _kv(params: Mapping) -> str:
@@ -309,13 +324,16 @@ def _setup_html(doc: Mapping) -> str:
     return f'<dl class="setup">{dl}</dl>'
 
 
-def _verdict_html(rows: Sequence[Mapping], rule: VerdictRule) -> str:
+def _verdict_html(
+    rows: Sequence[Mapping], rule: VerdictRule, labels: Mapping[str, str] | None = None
+) -> str:
     vs = verdicts(rows, rule)
+    labels = labels or {}
     if not vs:
         body = "<p>No unlearning method to judge in this run.</p>"
     else:
         trs = "".join(
-            f'<tr><td class="text">{_e(v.method)}</td>'
+            f'<tr><td class="text">{_e(labels.get(v.method, v.method))}</td>'
             f'<td class="verdict {_VERDICT_CLASS.get(v.code, "ok")}">{_e(v.label)}</td>'
             f"<td>{_e(v.reason)}</td></tr>"
             for v in vs
@@ -328,6 +346,40 @@ def _verdict_html(rows: Sequence[Mapping], rule: VerdictRule) -> str:
     return (
         f"{body}<p>How the verdict is reached (accuracy points against the model retrained "
         f"from scratch without the forgotten data):</p><ol>{rules}</ol>"
+    )
+
+
+def _relearn_html(doc: Mapping) -> str:
+    """An audit's relearning over its seeds (empty for other records or when not run)."""
+    body = doc.get("comparison") or {}
+    if not isinstance(body, Mapping) or body.get("kind") != AUDIT_KIND:
+        return ""
+    try:
+        res = AuditResult.from_dict(body)
+    except (KeyError, TypeError, ValueError):
+        return ""
+    if not res.relearn_mode:
+        return ""
+    what = (
+        "a few forget samples plus retain samples"
+        if res.relearn_mode == "forget"
+        else ("retain samples only")
+    )
+    trs = "".join(
+        f'<tr><td class="text">{_e(x.model)}</td><td class="num">{x.measurable} of {x.seeds}'
+        f'</td><td class="num">{_e(x.steps_text())}</td><td class="num">{_e(x.ain_text())}</td>'
+        f"<td>{_e(x.reading)}</td></tr>"
+        for x in res.relearn_spread()
+    )
+    return (
+        '<section id="relearning"><h2>Relearning</h2>'
+        f"<p>Every seed's original, retrain and unlearned models fine-tuned on {_e(what)}. "
+        f"Target: {_e(RELEARN_TARGET)}. AIN = steps / retrain's steps on the same seed (1: "
+        "like retrain; well below 1: the knowledge is still in the model; &lt;= or &gt;=: a "
+        "bound, one side did not reach the target within the budget).</p>"
+        "<table><thead><tr><th>model</th><th>seeds measured</th><th>steps to target: median "
+        "(range)</th><th>AIN: median (range)</th><th>reading</th></tr></thead>"
+        f"<tbody>{trs}</tbody></table></section>"
     )
 
 
@@ -346,8 +398,10 @@ def render_html(doc: Mapping, rule: VerdictRule | None = None) -> str:
     )
     note = rec.get("note")
     params = _params(doc)
+    labels = _method_labels(doc)
     params_rows = "".join(
-        f"<tr><td>{_e(m)}</td><td><code>{_e(_kv(p))}</code></td></tr>" for m, p in params.items()
+        f"<tr><td>{_e(labels.get(m, m))}</td><td><code>{_e(_kv(p))}</code></td></tr>"
+        for m, p in params.items()
     )
     parts = [
         "<!DOCTYPE html>",
@@ -360,7 +414,7 @@ def render_html(doc: Mapping, rule: VerdictRule | None = None) -> str:
         f'<header><h1>{_e(title)}</h1><p class="sub">{_e(sub)}</p></header>',
         f'<p class="note">{_e(note)}</p>' if note else "",
         '<section id="verdict"><h2>Verdict against retraining</h2>',
-        _verdict_html(rows, rule),
+        _verdict_html(rows, rule, labels),
         "</section>",
         '<section id="setup"><h2>Setup</h2>',
         _setup_html(doc),
@@ -374,6 +428,7 @@ def render_html(doc: Mapping, rule: VerdictRule | None = None) -> str:
         '<section id="charts"><h2>Charts</h2>',
         *(f'<div class="chart">{_figure_div(f)}</div>' for f in figures(rows)),
         "</section>",
+        _relearn_html(doc),
         '<section id="params"><h2>Method parameters</h2>'
         + (
             f"<table><thead><tr><th>method</th><th>parameters</th></tr></thead>"

@@ -10,10 +10,13 @@ as ``shared``; models travel as CPU state dicts):
    method: the same recipe on the retain set, seeded s);
 2. unlearn: ``K x methods`` calls, method m on original s with seed s (its per-architecture
    preset through ``run_method``);
-3. relearn (optional): the first seed's original, retrain and each unlearned model.
+3. relearn (optional): every seed's original, retrain and unlearned models, ``K x (methods + 2)``
+   calls, each relearning one model with its seed's relearning set; the driver then scores each
+   seed's curves against that seed's target (:mod:`unlearn_core.audit.recovery`).
 
 Every call returns its model's scores (``experiment.score_model``) and its logits on the forget
-samples (the first seed's also on retain and test, for the instance view).
+samples (the first seed's also on retain and test, for the instance view); its weights travel
+back only when a later round needs them (originals; every model when relearning).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from ..training import TrainConfig, train_new_model
 from .executors import Executor, TaskFailure, make_executor
 from .forget_quality import final_score, forget_quality, logit_scaled_confidence, worst_case_privacy
 from .records import ACC_KEYS, AuditResult, MethodAudit, ModelLogits, ModelScore
+from .recovery import RelearnCurve, score_curves
 
 #: the number of originals (and of retrained models) on the small built-in sets
 DEFAULT_MODELS = 8
@@ -66,8 +70,9 @@ def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _finish(
-    run: ModelRun, model: torch.nn.Module, data: Dataset, split: ForgetSplit, keep: bool
-) -> ModelRun:
+    run: ModelRun, model: torch.nn.Module, data: Dataset, split: ForgetSplit, keep: bool,
+    send_state: bool = False,
+) -> ModelRun:  # fmt: skip
     ev = model_logits(model, data, split)
     if not all(bool(torch.isfinite(t).all()) for t in (ev.forget, ev.retain, ev.test)):
         run.error = "the model's outputs are not finite numbers (the method diverged)"
@@ -77,7 +82,7 @@ def _finish(
     run.forget_logits = ev.forget.numpy()
     if keep:
         run.logits = {k: getattr(ev, k).numpy() for k in ("forget", "retain", "test")}
-    if keep or run.role == "original":  # originals feed the unlearn round
+    if send_state or run.role == "original":  # originals feed the unlearn round
         run.state = _cpu_state(model)
     return run
 
@@ -91,10 +96,11 @@ def _build(data: Dataset, arch: str, state: dict | None = None) -> torch.nn.Modu
 
 def train_call(
     data: Dataset, arch: str, train_config: TrainConfig, split: ForgetSplit, *,
-    role: str, seed: int, keep: bool,
+    role: str, seed: int, keep: bool, send_state: bool = False,
 ) -> ModelRun:  # fmt: skip
     """One executor call: train original ``seed`` (whole training set) or retrain ``seed``
-    (the ``retrain`` method: the recipe on the retain set)."""
+    (the ``retrain`` method: the recipe on the retain set). ``keep``: logits on every set;
+    ``send_state``: the weights too (originals always send theirs)."""
     dev = pick_device()
     t0 = time.perf_counter()
     if role == "original":
@@ -106,12 +112,13 @@ def train_call(
         model = out.model
         run = ModelRun(role="retrain", method=REFERENCE, seed=seed)
     run.seconds = time.perf_counter() - t0
-    return _finish(run, model, data, split, keep)
+    return _finish(run, model, data, split, keep, send_state)
 
 
 def unlearn_call(
     data: Dataset, arch: str, train_config: TrainConfig, split: ForgetSplit, *,
     method: str, overrides: dict, seed: int, original: dict, keep: bool,
+    send_state: bool = False,
 ) -> ModelRun:  # fmt: skip
     """One executor call: ``method`` on original ``seed`` (given as a CPU state dict)."""
     task = UnlearnTask(data=data, split=split, train_config=train_config, device=pick_device())
@@ -124,25 +131,18 @@ def unlearn_call(
         params=dict(out.params),
         preset=out.preset.name if out.preset is not None else None,
     )
-    return _finish(run, out.model, data, split, keep)
+    return _finish(run, out.model, data, split, keep, send_state)
 
 
 def relearn_call(
     data: Dataset, arch: str, split: ForgetSplit, *,
-    name: str, state: dict, mode: str, seed: int, reference_forget_acc: float,
+    name: str, state: dict, mode: str, seed: int,
 ) -> dict:  # fmt: skip
-    """One executor call: part B's relearning attack on one model; the curve as a dict."""
+    """One executor call: the relearning attack on one model of seed ``seed`` (its relearning
+    set drawn with that seed); the unscored curve as a dict."""
     from .relearn import relearn
 
-    curve = relearn(
-        _build(data, arch, state),
-        data,
-        split,
-        mode=mode,
-        seed=seed,
-        reference_forget_acc=reference_forget_acc,
-        name=name,
-    )
+    curve = relearn(_build(data, arch, state), data, split, mode=mode, seed=seed, name=name)
     return curve.to_dict()
 
 
@@ -217,7 +217,7 @@ def run_audit(
         runs = ex.map(
             train_call,
             [
-                {"role": role, "seed": s, "keep": s == seeds[0]}
+                {"role": role, "seed": s, "keep": s == seeds[0], "send_state": bool(mode)}
                 for s in seeds
                 for role in ("original", "retrain")
             ],
@@ -238,6 +238,7 @@ def run_audit(
                             "seed": s,
                             "original": orig.state,
                             "keep": s == seeds[0],
+                            "send_state": bool(mode),
                         }
                     )
                     slots.append((name, s))
@@ -360,33 +361,34 @@ def _missing(seed: int) -> TaskFailure:
 
 def _relearn_round(result, mode, by_method, originals, retrains, seeds, ex, shared, progress,
                    should_stop) -> None:  # fmt: skip
-    s0 = seeds[0]
-    if not _ok(originals[0]):
-        return
-    ref = float(originals[0].metrics["forget_acc"])
-    targets: list[tuple[str, dict]] = [("original", originals[0].state)]
-    if _ok(retrains[0]):
-        targets.append((REFERENCE, retrains[0].state))
-    for name, runs in by_method.items():
-        run = runs.get(s0)
-        if _ok(run) and run.state is not None:
-            targets.append((name, run.state))
-    calls = [
-        {"name": n, "state": st, "mode": mode, "seed": s0, "reference_forget_acc": ref}
-        for n, st in targets
-    ]
+    """Relearn every seed's original, retrain and unlearned models (one call each), then score
+    each seed's curves against its own target."""
+    targets: list[tuple[str, int, dict]] = []
+    for s, orig, ret in zip(seeds, originals, retrains, strict=True):
+        if not _ok(orig):
+            continue  # no original: no target, and no unlearned model either
+        targets.append(("original", s, orig.state))
+        if _ok(ret) and ret.state is not None:
+            targets.append((REFERENCE, s, ret.state))
+        for name, runs in by_method.items():
+            run = runs.get(s)
+            if _ok(run) and run.state is not None:
+                targets.append((name, s, run.state))
+    calls = [{"name": n, "state": st, "mode": mode, "seed": s} for n, s, st in targets]
     shared_r = {k: shared[k] for k in ("data", "arch", "split")}
-    curves = ex.map(
-        relearn_call, calls, shared=shared_r, progress=progress, should_stop=should_stop
-    )
-    result.relearn_mode = mode
-    for (name, _), curve in zip(targets, curves, strict=True):
-        if isinstance(curve, TaskFailure):
-            curve = {"model": name, "mode": mode, "error": curve.error}
-        if name in ("original", REFERENCE):
-            result.relearn_reference[name] = curve
+    done = ex.map(relearn_call, calls, shared=shared_r, progress=progress, should_stop=should_stop)
+    curves = []
+    for (name, s, _), out in zip(targets, done, strict=True):
+        if isinstance(out, TaskFailure):
+            curves.append(
+                RelearnCurve(
+                    model=name, mode=mode, steps=[], forget_acc=[], seed=s, error=out.error
+                )
+            )
         else:
-            result.get(name).relearn = curve
+            curves.append(RelearnCurve.from_dict(out))
+    result.relearn_mode = mode
+    result.relearn_curves = score_curves(curves)
 
 
 def _normalise(methods: Sequence[MethodChoice]) -> list[tuple[str, dict]]:

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from .recovery import FRACTION, RelearnCurve, RelearnSpread, relearn_spread, score_curves
+
 #: the kind a stored audit carries in the run store (a comparison body with an "audit" part)
 AUDIT_KIND = "audit"
 #: the accuracies kept per model (percent, as ``experiment.score_model`` defines them)
@@ -142,8 +144,6 @@ class MethodAudit:
     final_score: float | None = None
     #: first seed's unlearned model against the first retrained model
     privacy: PrivacyScore | None = None
-    #: ``RelearnCurve.to_dict()`` of the first seed's unlearned model (when asked)
-    relearn: dict | None = None
     error: str | None = None
 
     @property
@@ -153,10 +153,6 @@ class MethodAudit:
     @property
     def means(self) -> dict[str, float | None]:
         return mean_scores(self.models)
-
-    @property
-    def relearn_steps(self) -> int | None:
-        return (self.relearn or {}).get("steps_to_recover")
 
     def row(self) -> dict:
         """The flat row a table (and the run store's headline) shows."""
@@ -169,7 +165,6 @@ class MethodAudit:
                 "forget_quality": self.quality.score if self.quality else None,
                 "final_score": self.final_score,
                 "privacy_score": self.privacy.score if self.privacy else None,
-                "relearn_steps": self.relearn_steps,
                 "failed_models": sum(1 for m in self.models if not m.ok),
                 "error": self.error,
             }
@@ -187,7 +182,6 @@ class MethodAudit:
                 "quality": self.quality.to_dict() if self.quality else None,
                 "final_score": self.final_score,
                 "privacy": self.privacy.to_dict() if self.privacy else None,
-                "relearn": self.relearn,
                 "error": self.error,
             }
         )
@@ -204,7 +198,6 @@ class MethodAudit:
             quality=ForgetQuality.from_dict(d["quality"]) if d.get("quality") else None,
             final_score=d.get("final_score"),
             privacy=PrivacyScore.from_dict(d["privacy"]) if d.get("privacy") else None,
-            relearn=d.get("relearn"),
             error=d.get("error"),
         )
 
@@ -226,8 +219,9 @@ class AuditResult:
     methods: list[MethodAudit] = field(default_factory=list)
     #: "forget", "retain" or None (not run)
     relearn_mode: str | None = None
-    #: ``RelearnCurve.to_dict()`` of the first seed's original and retrained model
-    relearn_reference: dict[str, dict] = field(default_factory=dict)
+    #: every seed's relearning curve of the original, retrain and each method, scored against
+    #: the seed's target (``recovery.score_curves``)
+    relearn_curves: list[RelearnCurve] = field(default_factory=list)
     #: first seed's logits: "original", "retrain" and each method that ran
     logits: dict[str, ModelLogits] = field(default_factory=dict)
     executor: str = "local"
@@ -243,11 +237,31 @@ class AuditResult:
     def get(self, method: str) -> MethodAudit | None:
         return next((m for m in self.methods if m.method == method), None)
 
+    def relearn_spread(self) -> list[RelearnSpread]:
+        """Per model (original, retrain, each method) its relearning over the seeds."""
+        return relearn_spread(self.relearn_curves)
+
+    def relearn_curves_of(self, seed: int | None = None) -> list[RelearnCurve]:
+        """The finished curves of one seed (default: the first relearned one)."""
+        ok = [c for c in self.relearn_curves if c.ok]
+        if seed is None and ok:
+            seed = ok[0].seed
+        return [c for c in ok if c.seed == seed]
+
+    def relearn_row(self, model: str) -> dict:
+        """``model``'s ``relearn_*`` fields (``RelearnSpread.row``); empty when not run."""
+        if not self.relearn_mode:
+            return {}
+        s = next((s for s in self.relearn_spread() if s.model == model), None)
+        return s.row() if s else {}
+
+    def method_row(self, m: MethodAudit) -> dict:
+        """A method's table row with its relearning fields."""
+        return {**m.row(), **self.relearn_row(m.method)}
+
     def reference_row(self, role: str) -> dict:
         models = self.originals if role == "original" else self.retrains
-        row = {"method": role, **mean_scores(models)}
-        curve = self.relearn_reference.get(role)
-        row["relearn_steps"] = curve.get("steps_to_recover") if curve else None
+        row = {"method": role, **mean_scores(models), **self.relearn_row(role)}
         row["failed_models"] = sum(1 for m in models if not m.ok)
         row["error"] = "; ".join(f"seed {m.seed}: {m.error}" for m in models if m.error) or None
         return _clean(row)
@@ -272,12 +286,14 @@ class AuditResult:
                 "delta": first.delta if first else None,
                 "max_finite_epsilon": first.max_finite_epsilon if first else None,
                 "relearn": self.relearn_mode,
+                "relearn_target": RELEARN_TARGET if self.relearn_mode else None,
+                "relearn_spread": [s.to_dict() for s in self.relearn_spread()],
                 "forget_ids": self.forget_ids,
                 "original": self.reference_row("original"),
                 "retrain": self.reference_row("retrain"),
                 "results": [
                     {
-                        **m.row(),
+                        **self.method_row(m),
                         "epsilons": m.quality.epsilons if m.quality else None,
                         "privacy": m.privacy.to_dict() if m.privacy else None,
                     }
@@ -298,7 +314,10 @@ class AuditResult:
                 "seeds": self.seeds,
                 "device": self.device,
                 "original": self.reference_row("original"),
-                "results": [self.reference_row("retrain"), *(m.row() for m in self.methods)],
+                "results": [
+                    self.reference_row("retrain"),
+                    *(self.method_row(m) for m in self.methods),
+                ],
                 "audit": {
                     "train_config": self.train_config,
                     "forget_ids": self.forget_ids,
@@ -307,7 +326,7 @@ class AuditResult:
                     "retrains": [m.to_dict() for m in self.retrains],
                     "methods": [m.to_dict() for m in self.methods],
                     "relearn_mode": self.relearn_mode,
-                    "relearn_reference": self.relearn_reference,
+                    "relearn_curves": [c.to_dict() for c in self.relearn_curves],
                     "logits": {k: v.to_dict() for k, v in self.logits.items()},
                     "executor": self.executor,
                     "workers": self.workers,
@@ -335,10 +354,35 @@ class AuditResult:
             retrains=[ModelScore.from_dict(m) for m in a.get("retrains") or []],
             methods=[MethodAudit.from_dict(m) for m in a.get("methods") or []],
             relearn_mode=a.get("relearn_mode"),
-            relearn_reference=dict(a.get("relearn_reference") or {}),
+            relearn_curves=_curves(a, d.get("seeds") or []),
             logits={k: ModelLogits.from_dict(v) for k, v in (a.get("logits") or {}).items()},
             executor=a.get("executor", "local"),
             workers=int(a.get("workers", 1)),
             seconds=a.get("seconds"),
             cancelled=bool(a.get("cancelled", False)),
         )
+
+
+#: the recovery target in words (CLI, app, report)
+RELEARN_TARGET = (
+    f"{100 * FRACTION:.0f}% of the way from retrain's start to the original's forget accuracy, "
+    "on the forget samples not relearned on, each seed its own models; not measurable when "
+    f"retrain starts within {100 * (1 - FRACTION):.0f}% of the original (Anamnesis Index, "
+    "Chundawat et al. 2023)"
+)
+
+
+def _curves(a: Mapping, seeds: list) -> list[RelearnCurve]:
+    """The stored curves; an audit stored before every seed was relearned kept the first seed's
+    under ``relearn_reference`` and each method's ``relearn`` (scored on every forget sample):
+    read those and score them against retrain's start."""
+    if "relearn_curves" in a:
+        return [RelearnCurve.from_dict(c) for c in a.get("relearn_curves") or []]
+    raw = list((a.get("relearn_reference") or {}).values())
+    raw += [m.get("relearn") for m in a.get("methods") or []]
+    first = int(seeds[0]) if seeds else None
+    curves = [RelearnCurve.from_dict(c) for c in raw if isinstance(c, Mapping) and c.get("model")]
+    for c in curves:
+        c.seed = first if c.seed is None else c.seed
+        c.error = c.error or (None if c.steps else "did not finish")
+    return score_curves(curves)

@@ -4,9 +4,12 @@ Following the relearning-attack literature (RESTOR; Hu et al. 2024, "Jogging the
 unlearned LLMs"; Lynch et al. 2024, "Eight methods to evaluate robust unlearning"; on vision
 classifiers Siddiqui et al. 2025, arXiv 2505.22310, and the few-shot "prototypical relearning
 attack", arXiv 2506.01318): copy the model, fine-tune it for a small fixed budget of steps on a
-small set and record forget accuracy (on the *whole* forget set, eval mode) after every step.
-A model that still holds the knowledge (an approximate method that only suppressed it, or the
-original) recovers in a few steps; a model retrained without the data does not.
+small set and record forget accuracy (eval mode) after every step on the forget samples *not* in
+that set (the relearned ones would measure memorisation of the attack's own batch). A model that
+still holds the knowledge (an approximate method that only suppressed it, or the original)
+recovers in a few steps; a model retrained without the data does not. How the curves are read
+(the target relative to where retrain starts, "not measurable", the Anamnesis Index of Chundawat
+et al. 2023 and its spread over seeds) is :mod:`unlearn_core.audit.recovery`.
 
 Two relearning sets (``mode``):
 
@@ -33,8 +36,6 @@ drawn with ``seed``.
 from __future__ import annotations
 
 import copy
-import math
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import torch
@@ -52,12 +53,20 @@ from ..training import (
     model_device,
     predict_logits,
 )
+from .recovery import (
+    FRACTION,
+    RecoverySummary,
+    RelearnCurve,
+    RelearnSpread,
+    recovery_summary,
+    relearn_spread,
+    score_curves,
+    steps_to_reach,
+)
 
 MODES = ("forget", "retain")
 #: default budget: optimiser steps on the relearning set
 STEPS = 30
-#: default share of the original's forget accuracy that counts as recovered
-FRACTION = 0.9
 
 
 @dataclass(frozen=True)
@@ -87,53 +96,10 @@ class RelearnConfig:
             raise ValueError(f"lr_scale must be positive, got {self.lr_scale}")
 
 
-@dataclass
-class RelearnCurve:
-    """Forget accuracy (%) after each relearning step of one model."""
-
-    model: str  # "original", "retrain" or a method name
-    mode: str  # "forget" (a few forget samples + retain) or "retain" (retain samples only)
-    steps: list[int]  # 0, 1, 2, ...
-    forget_acc: list[float]  # on the whole forget set, after each step (step 0: before any)
-    target: float  # forget accuracy counted as recovered: fraction x the original's
-    steps_to_recover: int | None  # first step reaching target; None = not within the budget
-    #: the settings the curve was made with (lr, optimiser, set sizes, seed)
-    settings: dict | None = None
-
-    @property
-    def recovered(self) -> bool:
-        return self.steps_to_recover is not None
-
-    @property
-    def budget(self) -> int:
-        return self.steps[-1] if self.steps else 0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> RelearnCurve:
-        rec = d.get("steps_to_recover")
-        return cls(
-            model=str(d["model"]),
-            mode=str(d["mode"]),
-            steps=[int(s) for s in d["steps"]],
-            forget_acc=[float(a) for a in d["forget_acc"]],
-            target=float(d["target"]),
-            steps_to_recover=None if rec is None else int(rec),
-            settings=d.get("settings"),
-        )
-
-
 def default_lr_scale(recipe: TrainConfig) -> float:
     """The relearning rate as a share of the recipe's ``lr``: 1 for a constant schedule, 0.1
     for a one-cycle one (its ``lr`` is a brief peak); see the module text."""
     return 0.1 if recipe.schedule == "onecycle" else 1.0
-
-
-def steps_to_reach(values: Sequence[float], target: float) -> int | None:
-    """The index of the first value >= ``target`` (None if none is)."""
-    return next((i for i, v in enumerate(values) if v >= target), None)
 
 
 def relearn_indices(
@@ -160,6 +126,11 @@ def relearn_indices(
     return torch.sort(torch.cat(parts)).values
 
 
+def scored_indices(split: ForgetSplit, relearn_idx: torch.Tensor) -> torch.Tensor:
+    """The forget samples a relearning curve scores: those not in the relearning set."""
+    return split.forget_idx[~torch.isin(split.forget_idx, relearn_idx)]
+
+
 def _forget_acc(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return 100.0 * float((predict_logits(model, x).argmax(1) == y).float().mean())
 
@@ -172,17 +143,20 @@ def relearn(
     mode: str = "forget",
     steps: int = STEPS,
     seed: int = 0,
-    reference_forget_acc: float,
+    reference_forget_acc: float | None = None,
     fraction: float = FRACTION,
     progress: Progress = no_progress,
     name: str = "model",
     **knobs,
 ) -> RelearnCurve:
     """Fine-tune a copy of ``model`` for ``steps`` steps (see the module text) and return its
-    forget-accuracy curve. ``model`` is never changed. ``reference_forget_acc`` is the
-    original's forget accuracy; the target is ``fraction`` of it. ``knobs`` are the fields of
-    :class:`RelearnConfig` (``forget_per_class``, ``retain_per_class``, ``lr_scale``,
-    ``optimizer``); ``name`` labels the curve ("original", "retrain", a method)."""
+    forget-accuracy curve on the forget samples not relearned on. ``model`` is never changed.
+
+    The audit leaves ``reference_forget_acc`` out and scores each seed's curves together
+    (:func:`~unlearn_core.audit.recovery.score_curves`: the target relative to retrain's start).
+    Given alone (no retrain curve), it is the original's forget accuracy and the curve gets the
+    literature's level, ``fraction`` x it. ``knobs`` are the fields of :class:`RelearnConfig`;
+    ``name`` labels the curve ("original", "retrain", a method)."""
     unknown = set(knobs) - set(RelearnConfig.__dataclass_fields__)
     if unknown:
         raise ValueError(
@@ -203,11 +177,17 @@ def relearn(
     scale = cfg.lr_scale if cfg.lr_scale is not None else default_lr_scale(recipe)
     lr = recipe.lr * scale
     idx = relearn_indices(data, split, mode, cfg, seed)
+    scored = scored_indices(split, idx)
+    if len(scored) == 0:
+        raise ValueError(
+            "every forget sample is in the relearning set, none is left to score: lower "
+            "forget_per_class"
+        )
 
     work = copy.deepcopy(model)
     dev = model_device(work)
     x, y = data.x_train[idx].to(dev), data.y_train[idx].to(dev)
-    xf, yf = split.forget_data(data)
+    xf, yf = data.x_train[scored], data.y_train[scored]
     seed_everything(seed)
     opt = make_optimizer(work.parameters(), opt_name, lr, recipe.momentum, 0.0)
     accs = [_forget_acc(work, xf, yf)]
@@ -220,7 +200,6 @@ def relearn(
         opt.step()
         accs.append(_forget_acc(work, xf, yf))
         progress((step + 1) / max(steps, 1), f"relearn {name} ({mode}): step {step + 1}/{steps}")
-    target = fraction * float(reference_forget_acc)
     settings = {
         **asdict(cfg),
         "optimizer": opt_name,
@@ -230,82 +209,17 @@ def relearn(
         "seed": seed,
         "fraction": fraction,
     }
-    return RelearnCurve(
+    curve = RelearnCurve(
         model=name,
         mode=mode,
         steps=list(range(steps + 1)),
         forget_acc=accs,
-        target=target,
-        steps_to_recover=steps_to_reach(accs, target),
         settings=settings,
+        seed=seed,
+        scored=len(scored),
+        original_acc=None if reference_forget_acc is None else float(reference_forget_acc),
     )
-
-
-@dataclass
-class RecoverySummary:
-    """One row per curve for a table: how fast each model recovered against retrain."""
-
-    model: str
-    mode: str
-    start_acc: float
-    end_acc: float
-    target: float
-    steps_to_recover: int | None
-    budget: int
-    #: steps_to_recover / retrain's (retrain not recovering counts as its budget + 1: a lower
-    #: bound); None when this curve did not recover or no retrain curve of the mode exists
-    speed_vs_retrain: float | None
-    #: a plain-language reading
-    reading: str
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def _recover_text(c: RelearnCurve) -> str:
-    if c.steps_to_recover is None:
-        return f"did not reach {c.target:.1f}% within {c.budget} steps"
-    if c.steps_to_recover == 0:
-        return f"already at {c.forget_acc[0]:.1f}% before relearning"
-    return f"reached {c.target:.1f}% after {c.steps_to_recover} step(s)"
-
-
-def recovery_summary(
-    curves: Sequence[RelearnCurve], reference: str = "retrain"
-) -> list[RecoverySummary]:
-    """A row per curve, each compared with the ``reference`` (retrain) curve of its mode.
-
-    A method that recovers in far fewer steps than retrain did not remove the knowledge,
-    whatever its forget accuracy says."""
-    refs = {c.mode: c for c in curves if c.model == reference}
-    rows = []
-    for c in curves:
-        ref = refs.get(c.mode)
-        ratio = None
-        text = _recover_text(c)
-        if ref is not None and c.model != reference and c.steps_to_recover is not None:
-            never = ref.steps_to_recover is None
-            ref_steps = ref.budget + 1 if never else ref.steps_to_recover
-            ratio = c.steps_to_recover / max(ref_steps, 1)
-            text += (
-                f"; retrain did not within {ref.budget}" if never else f"; retrain took {ref_steps}"
-            )
-            if ratio < 0.5:
-                text += " — the knowledge is still in the model"
-        rows.append(
-            RecoverySummary(
-                model=c.model,
-                mode=c.mode,
-                start_acc=c.forget_acc[0],
-                end_acc=c.forget_acc[-1],
-                target=c.target,
-                steps_to_recover=c.steps_to_recover,
-                budget=c.budget,
-                speed_vs_retrain=None if ratio is None or math.isnan(ratio) else ratio,
-                reading=text,
-            )
-        )
-    return rows
+    return curve if reference_forget_acc is None else score_curves([curve], fraction)[0]
 
 
 __all__ = [
@@ -315,9 +229,13 @@ __all__ = [
     "RecoverySummary",
     "RelearnConfig",
     "RelearnCurve",
-    "recovery_summary",
+    "RelearnSpread",
     "default_lr_scale",
+    "recovery_summary",
     "relearn",
     "relearn_indices",
+    "relearn_spread",
+    "score_curves",
+    "scored_indices",
     "steps_to_reach",
 ]

@@ -1,5 +1,6 @@
 """Figures of the audit (plotly only, no Streamlit): the embedding painted with per-sample
-epsilon, one sample's class probabilities under each model, relearning curves, a sweep's gap
+epsilon, one sample's class probabilities under each model, relearning curves and their spread
+over seeds (steps to the target, Anamnesis Index), a sweep's gap
 against each searched parameter, and the Learn page's "verification is fragile" checks."""
 
 from __future__ import annotations
@@ -113,9 +114,9 @@ def instance_probabilities(
 def recovery_curves(
     curves: Sequence[object], *, title: str = "", labels: Mapping[str, str] | None = None
 ) -> go.Figure:
-    """Forget accuracy after each relearning step, one line per model (``RelearnCurve``s,
-    named by ``labels`` where given); the dotted line is the recovery target (a share of the
-    original's forget accuracy)."""
+    """Forget accuracy after each relearning step, one line per model (``RelearnCurve``s of
+    one seed, named by ``labels`` where given); the dotted line is the recovery target (relative
+    to retrain's start), absent when the seed is not measurable."""
     labels = dict(labels or {})
     fig = go.Figure()
     for c in curves:
@@ -130,13 +131,64 @@ def recovery_curves(
             marker={"size": 4},
             hovertemplate="step %{x}: %{y:.1f}%<extra>" + name + "</extra>",
         )
-    if curves:
-        target = float(curves[0].target)
+    target = next((c.target for c in curves if c.target is not None), None)
+    if target is not None:
         fig.add_hline(y=target, line={"color": "#666666", "dash": "dot", "width": 2})
-        reference_legend(fig, f"recovered: {target:.1f}% forget acc", "#666666")
+        reference_legend(fig, f"target: {target:.1f}% forget acc", "#666666")
+    elif curves:
+        reference_legend(fig, "no target: not measurable (retrain starts near the original)",
+                         "#666666")  # fmt: skip
     style(fig, title, height=380)
     fig.update_xaxes(title_text="relearning step")
     fig.update_yaxes(title_text="forget acc (%)", range=[-2, 102])
+    return fig
+
+
+def recovery_spread(
+    spreads: Sequence[object], *, title: str = "", labels: Mapping[str, str] | None = None
+) -> go.Figure:
+    """Each model's relearning over the audit's seeds (``RelearnSpread``s): steps to the
+    target per seed (a seed that did not reach it drawn at budget + 1) and the Anamnesis Index
+    per seed (the grey line at 1 is retrain), one dot per seed, the median as a bar. Seeds that
+    are not measurable are left out and counted under the model's name."""
+    labels = dict(labels or {})
+    fig = make_subplots(
+        rows=1, cols=2, horizontal_spacing=0.1,
+        subplot_titles=("steps to the target", "Anamnesis Index (steps / retrain's)"),
+    )  # fmt: skip
+    budget = max((s.budget for s in spreads), default=0)
+    for s in spreads:
+        name = labels.get(s.model, s.model)
+        if s.not_measurable:
+            name += f" ({s.not_measurable}/{s.seeds} n.m.)"
+        rows = [r for r in s.per_seed if r.status not in (None, "not measurable")]
+        steps = [r.budget + 1 if r.steps_to_recover is None else r.steps_to_recover for r in rows]
+        ains = [(r.ain, r.ain_kind) for r in rows if r.ain is not None]
+        colour = model_colour(s.model)
+        for col, ys, med, texts in (
+            (1, steps, s.steps_median, [f"seed {r.seed}" for r in rows]),
+            (2, [a for a, _ in ains] if s.model != REFERENCE else [],
+             s.ain_median, [f"{k}" for _, k in ains]),
+        ):  # fmt: skip
+            fig.add_scatter(
+                x=[name] * len(ys), y=ys, mode="markers", name=name, showlegend=False,
+                marker={"color": colour, "size": 8, "opacity": 0.7}, text=texts,
+                hovertemplate="%{y:.3g} (%{text})<extra>" + name + "</extra>",
+                row=1, col=col,
+            )  # fmt: skip
+            if med is not None:
+                fig.add_scatter(
+                    x=[name], y=[med], mode="markers", name=name, showlegend=False,
+                    marker={"color": colour, "symbol": "line-ew-open", "size": 28,
+                            "line": {"width": 3}},
+                    hovertemplate="median %{y:.3g}<extra>" + name + "</extra>",
+                    row=1, col=col,
+                )  # fmt: skip
+    if budget:
+        fig.add_hline(y=budget + 0.5, line={"color": "#999999", "dash": "dot"}, row=1, col=1)
+    fig.add_hline(y=1.0, line={"color": RETRAIN_COLOUR, "dash": "dash"}, row=1, col=2)
+    style(fig, title, height=380)
+    fig.update_yaxes(rangemode="tozero")
     return fig
 
 
@@ -202,8 +254,8 @@ def verification_checks(
 ) -> go.Figure:
     """One panel per check, one bar per model (named by ``labels`` where given): the cheap
     checks (forget accuracy, MIA) the demonstration passes next to the ones that expose it
-    (relearning, forget quality). A model that did not recover within the budget is drawn at
-    ``budget + 1``."""
+    (relearning, forget quality). A model that did not reach the relearning target within the
+    budget is drawn at ``budget + 1``; one whose relearning is not measurable gets no bar."""
     n_rows = math.ceil(len(STORY_CHECKS) / STORY_COLUMNS)
     fig = make_subplots(
         rows=n_rows, cols=STORY_COLUMNS, subplot_titles=[t for _, t in STORY_CHECKS],
@@ -215,7 +267,10 @@ def verification_checks(
         ys, texts = [], []
         for r in rows:
             v = r.get(key)
-            if key == "relearn_steps" and v is None and budget is not None:
+            if key == "relearn_steps" and r.get("relearn_status") == "not measurable":
+                ys.append(None)
+                texts.append("not measurable")
+            elif key == "relearn_steps" and v is None and budget is not None:
                 ys.append(budget + 1)
                 texts.append(f"> {budget}")
             else:
@@ -245,6 +300,7 @@ __all__ = [
     "instance_probabilities",
     "model_colour",
     "recovery_curves",
+    "recovery_spread",
     "sweep_gap_by_param",
     "verification_checks",
 ]
