@@ -35,6 +35,7 @@ show_table(
             "name": s.name,
             "label": s.label,
             "family": s.family,
+            "origin": s.origin_text,
             "needs": ", ".join(s.needs),
             "paper": s.paper,
         }
@@ -44,13 +45,14 @@ show_table(
         Column("name", "name", text=True),
         Column("label", "method", text=True),
         Column("family", "family", text=True),
+        Column("origin", "origin", text=True),
         Column("needs", "needs", text=True),
         Column("paper", "paper", text=True),
     ],
     notes=False,
 )
 for s in methods:
-    st.markdown(f"**{s.label}** (`{s.name}`, {s.family}) — {s.summary}")
+    st.markdown(f"**{s.label}** (`{s.name}`, {s.family}, {s.origin_text}) — {s.summary}")
 with st.expander("Each method's parameters"):
     for s in list_methods():
         params = ", ".join(f"`{p.name}` = {p.default}" for p in s.params) or "none"

@@ -146,7 +146,7 @@ for name in chosen:
     preset = preset_info(name, S["arch"])
     with st.expander(f"{spec.label} — how it works and its settings"):
         st.markdown(spec.summary)
-        st.caption(f"{spec.family.capitalize()} unlearning · {spec.paper}")
+        st.caption(f"{spec.family.capitalize()} unlearning · {spec.origin_text} · {spec.paper}")
         st.caption(
             f"Preset: **{preset.name}** ({preset.status}) — the settings start from it. "
             f"Source: {preset.source}"

@@ -143,7 +143,9 @@ def test_learn_page_lists_every_registered_method():
     table = at.table[0].value  # a static table: long summaries wrap instead of being cut
     assert sorted(table["name"]) == sorted(s.name for s in list_methods())
     assert set(table["family"]) <= {"exact", "approximate"}
-    assert list(table.columns) == ["name", "method", "family", "needs", "paper"]
+    assert list(table.columns) == ["name", "method", "family", "origin", "needs", "paper"]
+    origins = dict(zip(table["name"], table["origin"], strict=True))
+    assert origins["lrp"] == "as published" and origins["lrp_until"] == "our extension"
     # each summary in full, as text (a table cell would squeeze or cut it)
     text = " ".join(m.value for m in at.markdown)
     assert all(s.summary in text for s in list_methods())

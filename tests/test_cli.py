@@ -27,6 +27,35 @@ def test_list_methods_json(capsys):
     assert all(s["family"] in {"exact", "approximate"} and s["summary"] for s in specs)
 
 
+def _method_lines(out: str, name: str) -> list[str]:
+    """What ``list-methods`` prints for one method: its line, then its parameters' lines."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.split(" ", 1)[0] == name)
+    end = next((i for i in range(start + 1, len(lines)) if lines[i][:1] != " "), len(lines))
+    return lines[start:end]
+
+
+@pytest.mark.parametrize("arch, n_share", [("mlp", 0.16), ("cnn", 0.16), ("resnet18", 0.2)])
+def test_list_methods_shows_lrp_as_the_paper_and_the_extension_apart(capsys, arch, n_share):
+    """``lrp`` is the paper's method: its fixed rule with the paper's k and n shares (MNIST for
+    MLP and CNN, CIFAR-10 for ResNet); the "until forgotten" rule is ``lrp_until``, ours."""
+    code, out, _ = run_cli(capsys, "list-methods", "--arch", arch)
+    lrp, until = _method_lines(out, "lrp"), _method_lines(out, "lrp_until")
+    assert code == 0 and lrp[0].endswith(f"[as published; preset {arch}, paper]")
+    params = "\n".join(lrp[1:])
+    assert "k_share=0.1 (preset)" in params and f"n_share={n_share} (preset)" in params
+    assert "n=0 in [0, 4096]: the fixed rule (the paper's)" in params
+    assert "until forgotten" not in "\n".join(lrp) and "extension" not in "\n".join(lrp)
+    assert "(our extension)" in until[0] and f"[our extension; preset {arch}, " in until[0]
+    assert any(line.strip().startswith("n_max_share=") for line in until)
+    assert "[authors' variant; " in _method_lines(out, "lrp_class")[0]
+    code, out, _ = run_cli(capsys, "list-methods", "--json", "--arch", arch)
+    specs = {s["name"]: s for s in json.loads(out)}
+    origins = {n: specs[n]["origin"] for n in ("lrp", "lrp_class", "lrp_until")}
+    assert origins == {"lrp": "paper", "lrp_class": "variant", "lrp_until": "extension"}
+    assert specs["lrp"]["preset"]["params"]["n_share"] == n_share
+
+
 @pytest.mark.slow
 def test_compare_issue_command_prints_every_method(capsys):
     """The issue's 'done when' command, verbatim (default recipe, so this takes ~10-20 s)."""

@@ -13,7 +13,13 @@ from torch import nn
 
 from unlearn_core.data import Dataset
 from unlearn_core.forget import ForgetRequest, make_split
-from unlearn_core.methods import MethodNotApplicable, UnlearnTask, get_method, run_method
+from unlearn_core.methods import (
+    MethodNotApplicable,
+    MethodSpec,
+    UnlearnTask,
+    get_method,
+    run_method,
+)
 from unlearn_core.methods.fisher import expected_fisher
 from unlearn_core.methods.lrp_npp import (
     captum_head_relevance,
@@ -50,7 +56,7 @@ def class_task(digits):
 CLASS_OVERRIDES = {"ssd": {"alpha": 3.0, "lam": 1.0}, "lrp": {"k_share": 0.2, "n_share": 0.25}}
 
 
-@pytest.mark.parametrize("name", ["ssd", "fisher", "lrp", "lrp_class", "sisa"])
+@pytest.mark.parametrize("name", ["ssd", "fisher", "lrp", "lrp_class", "lrp_until", "sisa"])
 def test_class_forgetting_keeps_original_and_drops_forget_accuracy(name, digits_mlp, class_task):
     xf, yf = class_task.forget
     xr, yr = class_task.retain
@@ -70,7 +76,7 @@ def json_friendly(obj) -> bool:
     return True
 
 
-@pytest.mark.parametrize("name", ["ssd", "fisher", "lrp", "lrp_class"])
+@pytest.mark.parametrize("name", ["ssd", "fisher", "lrp", "lrp_class", "lrp_until"])
 def test_same_seed_same_model(name, digits_mlp, class_task):
     a = run_method(name, digits_mlp, class_task, seed=3)
     b = run_method(name, digits_mlp, class_task, seed=3)
@@ -195,11 +201,7 @@ def test_ssd_logs_per_layer_fractions(digits_mlp, class_task):
 # --- LRP -----------------------------------------------------------------------------------
 
 
-#: the paper's fixed number of units (the presets may pick the "until forgotten" rule)
-FIXED = {"rule": "fixed"}
-
-
-@pytest.mark.parametrize("name", ["lrp", "lrp_class"])
+@pytest.mark.parametrize("name", ["lrp", "lrp_class", "lrp_until"])
 def test_lrp_is_class_only(name, digits_mlp, digits):
     task = _task(digits, ForgetRequest(fraction=0.1, seed=0))
     with pytest.raises(MethodNotApplicable, match="whole classes"):
@@ -207,11 +209,13 @@ def test_lrp_is_class_only(name, digits_mlp, digits):
 
 
 def test_lrp_log_and_zeroed_weights(digits_mlp, class_task):
-    out = run_method("lrp", digits_mlp, class_task, FIXED, seed=0)
+    out = run_method("lrp", digits_mlp, class_task, seed=0)
     log = out.log
     width = digits_mlp.head.in_features
     assert log["unit_layer"] == "body.3" and log["layer"] == "head" and log["variant"] == "paper"
-    shares = (out.params["k_share"], out.params["n_share"])  # the mlp preset's, if any
+    assert log["rule"] == "fixed" and log["n_max"] is None
+    shares = (out.params["k_share"], out.params["n_share"])  # the paper's MNIST shares
+    assert shares == (0.1, 0.16)
     assert (log["k"], log["n"]) == (round(shares[0] * width), round(shares[1] * width))
     assert len(log["relevance_mean"]) == len(log["counts"]) == width
     assert sum(log["counts"]) == log["n_samples"] * log["k"]
@@ -235,7 +239,7 @@ def test_lrp_log_and_zeroed_weights(digits_mlp, class_task):
 
 
 def test_lrp_class_variant_and_noise_modes(digits_mlp, class_task):
-    out = run_method("lrp_class", digits_mlp, class_task, FIXED, seed=0)
+    out = run_method("lrp_class", digits_mlp, class_task, seed=0)
     assert out.log["variant"] == "class weights only" and out.log["unit_layer"] is None
     width = digits_mlp.head.in_features
     k_share, n_share = out.params["k_share"], out.params["n_share"]
@@ -246,11 +250,11 @@ def test_lrp_class_variant_and_noise_modes(digits_mlp, class_task):
     changed = (out.model.head.weight != digits_mlp.head.weight).nonzero().tolist()
     assert {r for r, _ in changed} == {3}
     # same selection, same code: the variants differ only in the weights they cut
-    same_kn = {**FIXED, "k_share": 0.2, "n_share": 0.25}
+    same_kn = {"k_share": 0.2, "n_share": 0.25}
     paper = run_method("lrp", digits_mlp, class_task, same_kn, seed=0)
     assert paper.log["neurons"] == out.log["neurons"]
-    noisy = run_method("lrp", digits_mlp, class_task, {**FIXED, "mode": "laplace"}, seed=0)
-    zeroed = run_method("lrp", digits_mlp, class_task, FIXED, seed=0)
+    noisy = run_method("lrp", digits_mlp, class_task, {"mode": "laplace"}, seed=0)
+    zeroed = run_method("lrp", digits_mlp, class_task, seed=0)
     assert noisy.log["neurons"] == zeroed.log["neurons"]
     idx = torch.tensor(noisy.log["neurons"])
     w = noisy.model.body[3].weight[idx]
@@ -258,8 +262,8 @@ def test_lrp_class_variant_and_noise_modes(digits_mlp, class_task):
 
 
 def test_lrp_until_forgotten_stops_at_the_first_unit_that_forgets(digits_mlp, digits, class_task):
-    cfg = {"rule": "until forgotten", "n_max_share": 0.5, "k_share": 0.2}
-    out = run_method("lrp", digits_mlp, class_task, cfg, seed=0)
+    cfg = {"n_max_share": 0.5, "k_share": 0.2, "weights": "paper"}
+    out = run_method("lrp_until", digits_mlp, class_task, cfg, seed=0)
     entry = out.log["per_class"][0]
     chosen, analysed = entry["neurons"], digits.x_val[entry["val_indices"]]
     assert out.log["rule"] == "until forgotten" and out.log["n"] is None
@@ -277,7 +281,7 @@ def test_lrp_until_forgotten_stops_at_the_first_unit_that_forgets(digits_mlp, di
         fewer.head.weight[3, idx] = 0.0
     assert not class_forgotten(fewer, analysed, 3)
     # a cap too small to forget is reported, not hidden
-    capped = run_method("lrp", digits_mlp, class_task, {**cfg, "n_max_share": 0.01}, seed=0)
+    capped = run_method("lrp_until", digits_mlp, class_task, {**cfg, "n_max_share": 0.01}, seed=0)
     assert capped.log["per_class"][0]["forgotten_on_analysed"] is False
     assert len(capped.log["neurons"]) == round(0.01 * digits_mlp.head.in_features)
     said = describe_log(capped.log, list(digits.classes))
@@ -285,13 +289,41 @@ def test_lrp_until_forgotten_stops_at_the_first_unit_that_forgets(digits_mlp, di
     assert "reached its cap" not in describe_log(out.log, list(digits.classes))
 
 
-def test_lrp_variants_are_labelled_apart():
+def test_lrp_until_with_class_weights_cuts_only_the_class_row(digits_mlp, class_task):
+    cfg = {"n_max_share": 0.5, "k_share": 0.2, "weights": "class weights"}
+    out = run_method("lrp_until", digits_mlp, class_task, cfg, seed=0)
+    assert out.log["variant"] == "class weights only" and out.log["rule"] == "until forgotten"
+    changed = (out.model.head.weight != digits_mlp.head.weight).nonzero().tolist()
+    assert {r for r, _ in changed} == {3}
+    assert torch.equal(out.model.body[3].weight, digits_mlp.body[3].weight)
+    # the same ranking as lrp_class at the same k: the rule only decides how many units
+    fixed = run_method("lrp_class", digits_mlp, class_task, {"k_share": 0.2}, seed=0)
+    n = len(out.log["neurons"])
+    assert out.log["per_class"][0]["counts"] == fixed.log["per_class"][0]["counts"]
+    order = run_method("lrp_class", digits_mlp, class_task, {"k_share": 0.2, "n": n}, seed=0)
+    assert sorted(order.log["neurons"]) == sorted(out.log["neurons"])
+
+
+def test_lrp_is_the_paper_and_the_others_are_labelled():
     # the paper's k and n shares (MNIST CNN 50 and 80 of 512) are the spec's defaults
-    defaults = get_method("lrp").spec.resolve()
-    assert (defaults["k_share"], defaults["n_share"]) == (0.1, 0.16)
-    paper, variant = get_method("lrp").spec, get_method("lrp_class").spec
-    assert "variant" in variant.label.lower() and "variant" not in paper.label.lower()
-    assert "variant" in variant.paper.lower()
+    specs = {n: get_method(n).spec for n in ("lrp", "lrp_class", "lrp_until")}
+    assert (specs["lrp"].resolve()["k_share"], specs["lrp"].resolve()["n_share"]) == (0.1, 0.16)
+    paper_shares = {"mlp": (0.1, 0.16), "cnn": (0.1, 0.16), "resnet18": (0.1, 0.2)}
+    for arch, shares in paper_shares.items():  # MNIST for MLP and CNN, CIFAR-10 for ResNet
+        cfg = specs["lrp"].resolve(arch=arch)
+        assert (cfg["k_share"], cfg["n_share"]) == shares and cfg["n"] == 0
+        assert specs["lrp"].preset(arch).status == "paper"
+        assert "not calibrated" in specs["lrp"].preset(arch).note
+    assert {p.name for p in specs["lrp"].params}.isdisjoint({"rule", "n_max_share", "weights"})
+    assert [s.origin for s in specs.values()] == ["paper", "variant", "extension"]
+    assert "variant" in specs["lrp_class"].label and "Variant" in specs["lrp_class"].paper
+    assert "our extension" in specs["lrp_until"].label.lower()
+    for spec in specs.values():
+        assert spec.label.lower().count("variant") + spec.label.count("extension") == (
+            spec.origin != "paper"
+        )
+    with pytest.raises(ValueError, match="origin"):
+        MethodSpec("x", "x", "approximate", "", "", origin="ours")
 
 
 def test_direct_relevance_equals_captum(digits_mlp, digits):
@@ -319,12 +351,12 @@ def test_lrp_on_pooled_features_cuts_outgoing_weights(digits):
     net = build_model("resnet18", digits.input_shape, 10, width=4).eval()
     assert unit_layer(net) is None
     task = _task(digits, ForgetRequest(classes=(2,)))
-    out = run_method("lrp", net, task, {**FIXED, "n_samples": 8}, seed=0)
+    out = run_method("lrp", net, task, {"n_samples": 8}, seed=0)
     idx = torch.tensor(out.log["neurons"])
     assert out.log["width"] == 32 and out.log["unit_layer"] is None
     assert (out.model.head.weight[:, idx] == 0).all()
     assert "every class" in out.log["perturbed"]
-    variant = run_method("lrp_class", net, task, {**FIXED, "n_samples": 8}, seed=0)
+    variant = run_method("lrp_class", net, task, {"n_samples": 8}, seed=0)
     idx = torch.tensor(variant.log["neurons"])
     assert (variant.model.head.weight[2, idx] == 0).all()
     others = [c for c in range(10) if c != 2]

@@ -262,3 +262,15 @@ def test_report_draws_its_charts_offline_in_chromium(report):
         timeout=120,
     )
     assert out.stdout.count('class="main-svg"') >= 3, out.stderr[-2000:]
+
+
+def test_report_names_methods_with_their_stored_label():
+    """The label a run stored says what a method is (a variant, "our extension")."""
+    rows = [row("retrain", forget=0.0), row("lrp_until", forget=1.0)]
+    label = "LRP-NPP, cut until forgotten (our extension)"
+    doc = {
+        "record": {"id": "c1", "rows": rows, "seeds": [0]},
+        "comparison": {"results": [{"method": "lrp_until", "label": label, "params": {}}]},
+    }
+    html = render_html(doc)
+    assert html.count(f"lrp_until — {label}") == 2  # the verdict and the parameters

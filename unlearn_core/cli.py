@@ -215,7 +215,7 @@ def cmd_list_methods(args) -> int:
     for s in specs:
         info = preset_info(s.name, args.arch)
         tag = "spec defaults" if info.status == "defaults" else f"preset {info.name}, {info.status}"
-        print(f"{s.name:14s} {s.family:11s} {s.label} — {s.paper}  [{tag}]")
+        print(f"{s.name:14s} {s.family:11s} {s.label} — {s.paper}  [{s.origin_text}; {tag}]")
         for p in s.params:
             rng = f" in [{p.range[0]}, {p.range[1]}]" if p.range else ""
             value = info.params.get(p.name, p.default)

@@ -10,6 +10,7 @@ import pkgutil
 from importlib import import_module
 
 from .base import (
+    ORIGINS,
     REGISTRY,
     Method,
     MethodNotApplicable,
@@ -34,6 +35,7 @@ for _info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
         import_module(f"{__name__}.{_info.name}")
 
 __all__ = [
+    "ORIGINS",
     "REGISTRY",
     "Method",
     "MethodNotApplicable",

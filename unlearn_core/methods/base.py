@@ -61,6 +61,15 @@ class Param:
         return d
 
 
+#: where a method comes from -> how the views say it: as its authors publish it, an authors'
+#: switch (labelled a variant), or ours (not in any paper; its label says "our extension")
+ORIGINS = {
+    "paper": "as published",
+    "variant": "authors' variant",
+    "extension": "our extension",
+}
+
+
 @dataclass(frozen=True)
 class MethodSpec:
     """What the app, the CLI and the docs need to know about a method."""
@@ -73,6 +82,17 @@ class MethodSpec:
     params: tuple[Param, ...] = ()
     #: "forget", "retain" (data the method reads) or "forget_class" (whole classes only)
     needs: tuple[str, ...] = ("forget", "retain")
+    #: a key of :data:`ORIGINS`: "paper", "variant" or "extension"
+    origin: str = "paper"
+
+    def __post_init__(self) -> None:
+        if self.origin not in ORIGINS:
+            raise ValueError(f"{self.name}: origin {self.origin!r} is not one of {list(ORIGINS)}")
+
+    @property
+    def origin_text(self) -> str:
+        """The origin as the views say it ("as published", "our extension", ...)."""
+        return ORIGINS[self.origin]
 
     def resolve(self, overrides: dict | None = None, arch: str | None = None) -> dict:
         """The spec's defaults, then ``arch``'s preset (if any), then ``overrides``; every
@@ -111,6 +131,7 @@ class MethodSpec:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["params"] = [p.to_dict() for p in self.params]
+        d["origin_text"] = self.origin_text
         return d
 
 
@@ -255,7 +276,7 @@ class PresetInfo:
     arch: str | None
     #: the preset's name: the architecture, or "defaults" when no preset applies
     name: str
-    #: "calibrated", "provisional" or "defaults"
+    #: "calibrated", "provisional", "paper" (the authors' setting) or "defaults"
     status: str
     source: str
     #: the values the preset sets (empty for "defaults")

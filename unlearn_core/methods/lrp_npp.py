@@ -24,8 +24,12 @@ from .base import (
 #: the paper's top-k and n as shares of the analysed layer's width: MNIST CNN 50 and 80 of 512
 #: (about 10% and 16%); ResNet-50 on CIFAR-10 200 and 400 of 2048 (10%, 20%)
 PAPER_K_SHARE, PAPER_N_SHARE = 0.1, 0.16
-#: how many units are perturbed: the paper's fixed n, or grown until the class is forgotten
-RULES = ("fixed", "until forgotten")
+#: which weights ``lrp_until`` perturbs: the paper's (as ``lrp``) or the class-weights
+#: variant's (as ``lrp_class``)
+WEIGHTS = ("paper", "class weights")
+#: the shares ``benchmarks/lrp_rule.py`` compares: lrp_class's n_share, lrp_until's cap
+FIXED_GRID = (0.16, 0.2, 0.25, 0.3, 0.4)
+CAP_GRID = (0.16, 0.2, 0.25, 0.3, 0.5)
 #: the "until forgotten" rule tests the analysed images after at most this many steps per class
 MAX_RULE_STEPS = 128
 
@@ -168,7 +172,55 @@ def perturb(
         param[index] = cur + _noise(cur.shape, mode, scale, gen).to(cur.device, cur.dtype)
 
 
-def _params(k_share: float, n_share: float, n_note: str) -> tuple[Param, ...]:
+def _params(
+    *, k_share: float, n: tuple[float, str, tuple | None] | None = None, cap: float | None = None
+) -> tuple[Param, ...]:
+    """The knobs of one LRA-NPP method: the fixed rule's ``n`` / ``n_share`` (``n``: the
+    default share, its note and the calibration grid, None for the paper's method) or the
+    "until forgotten" rule's cap and weights (``cap``)."""
+    count: tuple[Param, ...] = ()
+    if n is not None:
+        n_share, n_note, n_grid = n
+        count = (
+            Param(
+                "n",
+                int,
+                0,
+                (0, 4096),
+                "the fixed rule (the paper's): this many units are perturbed, the most frequent "
+                "in the top-k lists; 0 = auto, n_share of the width (paper: 80 of 512 on MNIST, "
+                "400 of 2048 on CIFAR-10)",
+            ),
+            Param(
+                "n_share",
+                float,
+                n_share,
+                (0.001, 1.0),
+                f"n as a share of the layer's width when n is 0 ({n_note})",
+                grid=n_grid,
+            ),
+        )
+    if cap is not None:
+        count = (
+            Param(
+                "n_max_share",
+                float,
+                cap,
+                (0.001, 1.0),
+                "the most units perturbed, as a share of the width: units are added in the "
+                "ranking's order until every analysed image gives the class less than chance "
+                "probability, or this cap is reached",
+                grid=CAP_GRID,
+            ),
+            Param(
+                "weights",
+                str,
+                "paper",
+                choices=WEIGHTS,
+                help="paper: the paper's perturbation (as lrp); class weights: only the units' "
+                "weights to the forgotten class (as lrp_class)",
+            ),
+        )
     return (
         Param(
             "n_samples",
@@ -192,38 +244,7 @@ def _params(k_share: float, n_share: float, n_note: str) -> tuple[Param, ...]:
             (0.001, 1.0),
             "k as a share of the layer's width when k is 0 (paper: about 0.1)",
         ),
-        Param(
-            "n",
-            int,
-            0,
-            (0, 4096),
-            "units perturbed, the most frequent in the top-k lists; 0 = auto, n_share of "
-            "the width (paper: 80 of 512 on MNIST, 400 of 2048 on CIFAR-10)",
-        ),
-        Param(
-            "n_share",
-            float,
-            n_share,
-            (0.001, 1.0),
-            f"n as a share of the layer's width when n is 0 ({n_note})",
-            grid=(0.1, 0.16, 0.25, 0.4),
-        ),
-        Param(
-            "rule",
-            str,
-            "fixed",
-            choices=RULES,
-            help="fixed: perturb the n units (the paper); until forgotten: add units in the same "
-            "order until every analysed image gives the class less than chance probability "
-            "(1 / classes), at most n_max_share of the width (our extension: the paper fixes n)",
-        ),
-        Param(
-            "n_max_share",
-            float,
-            0.5,
-            (0.001, 1.0),
-            "with rule 'until forgotten': the most units perturbed, as a share of the width",
-        ),
+        *count,
         Param(
             "mode",
             str,
@@ -252,25 +273,23 @@ def _params(k_share: float, n_share: float, n_note: str) -> tuple[Param, ...]:
 
 
 class _NeuronPath(Method):
-    """Shared by both LRA-NPP variants: neuron selection, checks, perturbation and log.
+    """Shared by the LRA-NPP methods: neuron selection, checks, perturbation and log.
 
     For each forgotten class: N random validation images of the class (seeded; the paper takes
-    unseen test-split images, which here only score); LRP epsilon
-    rule (0.1) from the predicted class's logit to the input of ``model.head``; each sample's
-    top-k units by signed relevance; the n units picked most often (ties to the larger summed
-    relevance; the authors' ``Counter`` keeps the first seen). Several forgotten classes are
-    handled one after another. ``mode`` "gaussian" / "laplace" add noise (std / scale
-    ``noise_scale``, authors 1.0) to the same weights instead of zeroing them.
-
-    ``rule`` "until forgotten" (not in the paper, still zero-shot) replaces the fixed n: units
-    are perturbed in the same order until every analysed image gives the class less than chance
-    probability, at most ``n_max_share`` of the width; each class's log says whether that test
-    passed (``forgotten_on_analysed``). A fixed share forgets one class and not the next on the
-    same model (``benchmarks/results/lrp-rule.md``: every class of every development model).
+    unseen test-split images, which here only score); LRP epsilon rule (0.1) from the predicted
+    class's logit to the input of ``model.head``; each sample's top-k units by signed
+    relevance; the units picked most often (ties to the larger summed relevance; the authors'
+    ``Counter`` keeps the first seen). Several forgotten classes are handled one after another.
+    ``mode`` "gaussian" / "laplace" add noise (std / scale ``noise_scale``, authors 1.0) to the
+    same weights instead of zeroing them. How many units: :attr:`rule`.
     """
 
-    #: True: only the chosen units' weights to the forgotten class (the variant)
-    class_only: ClassVar[bool] = False
+    #: "fixed": the paper's n units; "until forgotten": grown until the analysed images lose it
+    rule: ClassVar[str] = "fixed"
+
+    def class_only(self, cfg: dict) -> bool:
+        """True: only the chosen units' weights to the forgotten class are perturbed."""
+        return False
 
     def check(self, model: nn.Module, task: UnlearnTask) -> None:
         super().check(model, task)
@@ -294,7 +313,7 @@ class _NeuronPath(Method):
     ) -> None:
         head: nn.Linear = model.head
         mode, scale = cfg["mode"], cfg["noise_scale"]
-        if self.class_only:
+        if self.class_only(cfg):
             perturb(head.weight, (c, idx), mode, scale, gen)
             return
         unit = unit_layer(model)
@@ -330,8 +349,8 @@ class _NeuronPath(Method):
             chosen += batch
         return chosen, True
 
-    def _describe(self, model: nn.Module) -> tuple[str | None, str]:
-        if self.class_only:
+    def _describe(self, model: nn.Module, cfg: dict) -> tuple[str | None, str]:
+        if self.class_only(cfg):
             return None, "the units' weights to the forgotten class"
         unit = unit_layer(model)
         if unit is not None:
@@ -345,11 +364,13 @@ class _NeuronPath(Method):
         head: nn.Linear = model.head
         width = head.in_features
         k = min(cfg["k"] or max(1, round(width * cfg["k_share"])), width)
-        n = min(cfg["n"] or max(1, round(width * cfg["n_share"])), width)
-        fixed = cfg["rule"] == "fixed"
-        n_max = None if fixed else min(width, max(1, round(width * cfg["n_max_share"])))
+        fixed = self.rule == "fixed"
+        if fixed:
+            n, n_max = min(cfg["n"] or max(1, round(width * cfg["n_share"])), width), None
+        else:
+            n, n_max = None, min(width, max(1, round(width * cfg["n_max_share"])))
         relevance_fn = head_relevance if cfg["relevance"] == "direct" else captum_head_relevance
-        unit_name, perturbed = self._describe(model)
+        unit_name, perturbed = self._describe(model, cfg)
         gen = torch.Generator().manual_seed(seed)
         data = task.data
         x_val, y_val = task.validation
@@ -395,7 +416,7 @@ class _NeuronPath(Method):
             progress((i + 1) / len(classes), f"class {data.classes[c]}: {len(chosen)} units{note}")
         rel_all = torch.cat(all_rel)
         log = {
-            "variant": "class weights only" if self.class_only else "paper",
+            "variant": "class weights only" if self.class_only(cfg) else "paper",
             "layer": "head",
             "analysed": "input of the final Linear (penultimate units)",
             "analysed_split": "validation",
@@ -403,8 +424,8 @@ class _NeuronPath(Method):
             "perturbed": perturbed,
             "width": width,
             "k": k,
-            "rule": cfg["rule"],
-            "n": n if fixed else None,  # the fixed rule's n; per class: len(neurons)
+            "rule": self.rule,
+            "n": n,  # the fixed rule's n; per class: len(neurons)
             "n_max": n_max,  # the "until forgotten" rule's cap
             "mode": cfg["mode"],
             "relevance": cfg["relevance"],
@@ -424,56 +445,95 @@ _SUMMARY = (
     "the units that come up again and again. No retain data and no training, so it is very "
     "fast; it only forgets whole classes."
 )
+_PAPER = "Chang et al., arXiv 2410.23693, 2024"
 
 
 @register
 class LRPNeuronPerturbation(_NeuronPath):
-    """LRA-NPP as in the paper and the authors' ``examples/batch_experiments/core/methods.py``.
+    """LRA-NPP as in the paper and the authors' ``examples/batch_experiments/core/methods.py``:
+    the fixed rule, the n units picked most often.
 
     Perturbation ("zero"), per architecture as the authors': where a chosen unit is the output
     of a Linear + ReLU (MLP, CNN; their MNIST model) its incoming weight row is zeroed (bias
     kept) and so is its weight to the forgotten class; where it is a pooled feature (ResNet;
-    their CIFAR setting) its outgoing weights to every class are zeroed. Silencing whole units
-    costs the other classes accuracy when the layer is narrow: on the 128-unit digits MLP 6-10
-    points at the authors' k/n (``shared/methods.md``); ``lrp_class`` is the gentler variant.
+    their CIFAR setting) its outgoing weights to every class are zeroed. The presets are the
+    paper's shares (MNIST for MLP and CNN, CIFAR-10 for ResNet-18), not calibrated. Silencing
+    whole units costs the other classes accuracy when the layer is narrow: on the 128-unit
+    digits MLP 6-10 points at the authors' k/n (``shared/methods.md``); ``lrp_class`` is the
+    gentler variant.
     """
 
     spec = MethodSpec(
         name="lrp",
         label="LRP neuron-path perturbation (LRA-NPP)",
         family="approximate",
-        paper="Chang et al., arXiv 2410.23693, 2024",
+        paper=_PAPER,
         summary=_SUMMARY
-        + " Cut as in the paper: a hidden unit's incoming weights (and its link to the class); "
-        "for a pooled ResNet feature, its links to every class.",
-        params=_params(PAPER_K_SHARE, PAPER_N_SHARE, "paper: about 0.16 on MNIST, 0.2 on CIFAR-10"),
+        + " Cut as in the paper: a fixed number of units; a hidden unit's incoming weights (and "
+        "its link to the class), for a pooled ResNet feature its links to every class.",
+        params=_params(
+            k_share=PAPER_K_SHARE,
+            n=(PAPER_N_SHARE, "paper: about 0.16 on MNIST, 0.2 on CIFAR-10", None),
+        ),
         needs=("forget_class",),
+        origin="paper",
     )
 
 
 @register
 class LRPClassWeights(_NeuronPath):
-    """LRA-NPP, class-weights variant: the same neuron selection, but only the chosen units'
-    weights to the forgotten class are perturbed, for every architecture (the authors'
+    """LRA-NPP, class-weights variant: the same selection and fixed rule, but only the chosen
+    units' weights to the forgotten class are perturbed, for every architecture (the authors'
     ``target_class_only`` switch of their pooled-feature branch). The other classes keep every
-    path, so their accuracy is spared; on the digits MLP it meets retrain within 0.3 points with
-    k and n at 20% and 25% of the width (``benchmarks/results/digits_mlp.md``).
+    path, so their accuracy is spared; its shares are calibrated
+    (``benchmarks/results/lrp-rule.md``).
     """
 
-    class_only = True
+    def class_only(self, cfg: dict) -> bool:
+        return True
 
     spec = MethodSpec(
         name="lrp_class",
         label="LRP-NPP (class-weights variant)",
         family="approximate",
-        paper="Variant of Chang et al., arXiv 2410.23693, 2024 (authors' target_class_only)",
+        paper=f"Variant of {_PAPER} (authors' target_class_only)",
         summary=_SUMMARY
         + " This variant cuts only the chosen units' links to the forgotten class, so the "
         "other classes keep every path.",
         params=_params(
-            0.2,
-            0.25,
-            "0.25 here: on the 128-unit digits MLP the paper's shares pick too few units to forget",
+            k_share=0.2,
+            n=(0.25, "on narrow layers the paper's shares pick too few units", FIXED_GRID),
         ),
         needs=("forget_class",),
+        origin="variant",
+    )
+
+
+@register
+class LRPUntilForgotten(_NeuronPath):
+    """LRA-NPP with the "until forgotten" rule (our extension, not in the paper; still
+    zero-shot): units are perturbed in the ranking's order until every analysed validation
+    image gives the class less than chance probability (1 / classes), at most ``n_max_share``
+    of the width; each class's log says whether that test passed (``forgotten_on_analysed``).
+    ``weights`` picks the paper's perturbation or the class-weights variant's. A fixed share
+    forgets one class and not the next on the same model (``benchmarks/results/lrp-rule.md``).
+    """
+
+    rule = "until forgotten"
+
+    def class_only(self, cfg: dict) -> bool:
+        return cfg["weights"] == "class weights"
+
+    spec = MethodSpec(
+        name="lrp_until",
+        label="LRP-NPP, cut until forgotten (our extension)",
+        family="approximate",
+        paper=f"Our extension of {_PAPER} (the paper fixes the number of units)",
+        summary=_SUMMARY
+        + " Our extension: instead of the paper's fixed number of units it cuts units one "
+        "after another until the analysed validation images no longer show the class (at most "
+        "a cap), with the paper's cut or only the units' links to the class.",
+        params=_params(k_share=PAPER_K_SHARE, cap=0.2),
+        needs=("forget_class",),
+        origin="extension",
     )

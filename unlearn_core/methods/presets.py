@@ -3,14 +3,15 @@
 A preset is a partial set of a method's parameters that suits one architecture better than
 the spec's defaults (the NegGrad learning rate that is right for the digits MLP wrecks a CNN).
 ``benchmarks/calibrate.py`` writes the file from its search and links each pick to the figures
-behind it; hand-made starting points say ``"status": "provisional"``. The file is read once per
-process (``load_presets``); ``MethodSpec.resolve(overrides, arch)`` applies spec defaults, then
-the preset, then the caller's overrides.
+behind it; hand-made starting points say ``"status": "provisional"``, an authors' published
+setting taken as is ``"status": "paper"``. The file is read once per process
+(``load_presets``); ``MethodSpec.resolve(overrides, arch)`` applies spec defaults, then the
+preset, then the caller's overrides.
 
 File layout::
 
     {"version": 1, "note": "...",
-     "presets": {"<arch>": {"<method>": {"values": {...}, "status": "calibrated|provisional",
+     "presets": {"<arch>": {"<method>": {"values": {...}, "status": "calibrated|provisional|paper",
                                           "source": "where the figures are", "note": "..."}}}}
 
 ``UNLEARN_PRESETS=/path/to/file.json`` points the library at another file (for instance a
@@ -28,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 PRESETS_FILE = Path(__file__).with_name("presets.json")
-STATUSES = ("calibrated", "provisional")
+#: "calibrated" (searched here, figures in the source), "provisional" (a hand-set starting
+#: point) or "paper" (the authors' published setting, taken as is: not calibrated here)
+STATUSES = ("calibrated", "provisional", "paper")
 #: the value of ``UNLEARN_PRESETS`` that turns presets off
 NO_PRESETS = "none"
 
@@ -44,7 +47,7 @@ class Preset:
     method: str
     arch: str
     values: dict[str, Any]
-    status: str  # "calibrated" or "provisional"
+    status: str  # one of STATUSES
     source: str  # the figures behind the choice (a results file and section, or why not yet)
     note: str = ""
 
