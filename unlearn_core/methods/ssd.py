@@ -138,11 +138,11 @@ class LayoutImportances:
     """Both importance passes of SSD, as :func:`layout_importances` ran them."""
 
     forget: dict[str, torch.Tensor]  # I_f, on D_f
-    full: dict[str, torch.Tensor]  # I_D, on D = retain + forget
+    full: dict[str, torch.Tensor]  # I_D, on D = retain + forget (or on the retain set alone)
     batch_size: int
     layout: str  # how D was laid out, in words
     n_forget: int  # |D_f|
-    n_full: int  # |D|
+    n_full: int  # the number of samples I_D was computed on
 
 
 def layout_importances(
@@ -151,29 +151,37 @@ def layout_importances(
     batch_size: int,
     layout: str,
     progress: Progress = no_progress,
+    *,
+    retain_only: bool = False,
 ) -> LayoutImportances:
     """I_f on D_f and I_D on D in :func:`authors_layout`, with the same batch size (``0``: the
-    authors' for the request); ``layout`` is SSD's ``"authors"`` or ``"by_class"`` option."""
+    authors' for the request); ``layout`` is SSD's ``"authors"`` or ``"by_class"`` option.
+    ``retain_only``: I_D on the retain part of that layout alone (D without D_f)."""
     class_wise = task.split.is_class_wise
     bs = batch_size or (CLASS_BATCH if class_wise else RANDOM_BATCH)
     by_class = class_wise or layout == "by_class"
     f_ids, d_ids = authors_layout(task, by_class)
-    x, y = task.data.x_train, task.data.y_train
-    xf, yf = x[f_ids].to(task.device), y[f_ids].to(task.device)
-    xd, yd = x[d_ids].to(task.device), y[d_ids].to(task.device)
+    if retain_only:
+        d_ids = d_ids[: len(d_ids) - len(f_ids)]
+    x, y = task.train_all  # on the device; recorded in ``task.reads``
+    f_ids, d_ids = f_ids.to(x.device), d_ids.to(x.device)
+    xf, yf, xd, yd = x[f_ids], y[f_ids], x[d_ids], y[d_ids]
     nf, nd = -(-len(yf) // bs), -(-len(yd) // bs)
     share = nf / (nf + nd)  # progress in proportion to the batches of each pass
     i_f = importances(model, xf, yf, bs, sub_progress(progress, 0.0, share, "forget set: "))
-    i_d = importances(model, xd, yd, bs, sub_progress(progress, share, 1.0, "training set: "))
+    label = "retain set: " if retain_only else "training set: "
+    i_d = importances(model, xd, yd, bs, sub_progress(progress, share, 1.0, label))
+    if retain_only:
+        words = f"retain {'sorted by class' if by_class else 'in content-hash order'} (unshuffled)"
+    elif by_class:
+        words = "retain sorted by class, then forget (unshuffled)"
+    else:
+        words = "retain then forget, each in content-hash order (unshuffled)"
     return LayoutImportances(
         forget=i_f,
         full=i_d,
         batch_size=bs,
-        layout=(
-            "retain sorted by class, then forget (unshuffled)"
-            if by_class
-            else "retain then forget, each in content-hash order (unshuffled)"
-        ),
+        layout=words,
         n_forget=len(yf),
         n_full=len(yd),
     )
