@@ -5,13 +5,15 @@ touching this file. Runs are made cheap generically from the spec: every int par
 sets an amount of work (epochs, shards, slices, steps, samples) goes to its range minimum (at
 least 1). Checked: the original model is not changed; the output is finite; the same seed gives
 identical weights on the CPU; the run records its preset; a request the method cannot serve is
-refused with ``MethodNotApplicable`` saying why.
+refused with ``MethodNotApplicable`` saying why; the test set takes no part: noise test images
+with permuted labels give bit-identical weights, and the run records which sets it read.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 import pytest
 import torch
@@ -45,12 +47,12 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def tiny(digits) -> Dataset:
-    """Four digit classes, 20 training and 10 test images each (8x8)."""
+    """Four digit classes, 20 training, 10 test and 6 validation images each (8x8)."""
 
     def pick(y: torch.Tensor, per_class: int) -> torch.Tensor:
         return torch.cat([torch.nonzero(y == c).flatten()[:per_class] for c in range(4)])
 
-    tr, te = pick(digits.y_train, 20), pick(digits.y_test, 10)
+    tr, te, va = pick(digits.y_train, 20), pick(digits.y_test, 10), pick(digits.y_val, 6)
     return Dataset(
         "tiny-digits",
         digits.x_train[tr],
@@ -58,6 +60,20 @@ def tiny(digits) -> Dataset:
         digits.x_test[te],
         digits.y_test[te],
         [str(c) for c in range(4)],
+        x_val=digits.x_val[va],
+        y_val=digits.y_val[va],
+    )
+
+
+@pytest.fixture(scope="module")
+def noise_test(tiny) -> Dataset:
+    """``tiny`` with noise test images and permuted test labels: nothing a method computes
+    may change."""
+    gen = torch.Generator().manual_seed(7)
+    return replace(
+        tiny,
+        x_test=torch.rand(tiny.x_test.shape, generator=gen),
+        y_test=tiny.y_test[torch.randperm(tiny.n_test, generator=gen)],
     )
 
 
@@ -138,3 +154,22 @@ def test_cheap_overrides_are_generic():
     assert cheap_overrides(REGISTRY["sisa"].spec) == {"shards": 1, "slices": 1, "stage_epochs": 1}
     assert cheap_overrides(REGISTRY["scrub"].spec) == {"epochs": 1, "msteps": 1}
     assert cheap_overrides(REGISTRY["ssd"].spec) == {}
+
+
+@pytest.mark.parametrize(
+    "request_", [ForgetRequest(classes=(1,)), ForgetRequest(fraction=0.25, seed=1)],
+    ids=["class", "random"],
+)  # fmt: skip
+@pytest.mark.parametrize("arch", ["mlp", "cnn"])
+@pytest.mark.parametrize("name", METHODS)
+def test_the_test_set_takes_no_part(name, arch, request_, tiny, noise_test, originals):
+    """Noise test images with permuted labels give bit-identical unlearned weights: no method,
+    stopping rule or adaptive choice reads the test set (decisions read validation)."""
+    spec = REGISTRY[name].spec
+    if "forget_class" in spec.needs and request_.kind != "class":
+        pytest.skip("a class-only method refuses a random request (checked above)")
+    model, cheap = originals[arch], cheap_overrides(spec)
+    real = run_method(name, model, _task(tiny, request_), cheap, seed=0)
+    noise = run_method(name, model, _task(noise_test, request_), cheap, seed=0)
+    assert weights_hash(real.model) == weights_hash(noise.model), f"{name} read the test set"
+    assert real.reads and set(real.reads) <= {"forget", "retain", "train", "validation"}
