@@ -135,9 +135,9 @@ def _print_relearning(result) -> None:
         "AIN = steps / retrain's steps on the same seed (1: like retrain; well below 1: the "
         "knowledge is still in the model)"
     )
-    print(f"{'model':<18}{'measured':>9}  {'steps to target':<18}{'AIN':<22}reading")
+    print(f"{'model':<18}{'measured':>9}  {'steps to target':<18}{'AIN':<25}reading")
     for x in spreads:
         print(
             f"{x.model:<18}{f'{x.measurable}/{x.seeds}':>9}  {x.steps_text():<18}"
-            f"{x.ain_text():<22}{x.reading}"
+            f"{x.ain_text():<25}{x.reading}"
         )

@@ -373,8 +373,8 @@ class RelearnSpread:
         return s(self.steps_median) + rng
 
     def ain_text(self) -> str:
-        if self.model == REFERENCE:
-            return "1 (reference)" if self.measurable else NOT_MEASURABLE
+        if self.model in (REFERENCE, ORIGINAL) and self.measurable:
+            return "1 (reference)" if self.model == REFERENCE else "— (holds the data)"
         if self.ain_median is None:
             if self.seeds and not self.measurable:
                 return NOT_MEASURABLE
@@ -460,7 +460,7 @@ def relearn_spread(
             s.steps_median = float(statistics.median(steps))
             s.steps_min, s.steps_max = min(steps), max(steps)
         ains = [r for r in measured if r.ain is not None and math.isfinite(r.ain)]
-        if ains and name != REFERENCE:
+        if ains and name not in (REFERENCE, ORIGINAL):  # 1 and 0 by construction
             vals = [r.ain for r in ains]
             s.ain_median = float(statistics.median(vals))
             s.ain_min, s.ain_max = min(vals), max(vals)
