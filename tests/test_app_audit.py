@@ -124,6 +124,11 @@ def test_audit_runs_and_shows_scores_embedding_and_relearning(audited, digits):
     assert sorted(ids) == sorted(np.flatnonzero(digits.y_train.numpy() == 3).tolist())
     curves = {t.name for t in charts["au_relearn_chart"].data if t.x and t.x[0] is not None}
     assert {"original", "retrain", *labels} <= curves
+    # relearning over both seeds: the spread table and figure, and a cell per model
+    assert "au_relearn_spread" in charts
+    assert scores["relearning"].tolist()[1].endswith("steps · AIN 1")  # retrain: the reference
+    spread = _cells(at, 1)
+    assert spread["seeds measured"].tolist()[:2] == ["2 of 2", "2 of 2"]
     # stored in the run store, as an audit, and named in the URL
     doc = RunStore().read_comparison(aid)
     assert AuditResult.from_dict(doc["comparison"]).models_per_side == 2
