@@ -84,13 +84,13 @@ def test_random_requests_are_judged_by_the_average_gap():
 
 
 def test_robustness_cards_read_back_and_describe_themselves(tmp_path):
-    from unlearn_core.methods.robustness import load_cards
+    from unlearn_core.methods.robustness import RobustnessCard
 
     h = rb.HeldOut("digits_mlp", "mlp", "class 3", "ssd", "approximate", [1, 2], [1, 2], [0, 1],
                    rb.spread([_row("ssd", 0, 0.0, -1.0, 0.5), _row("ssd", 1, 1.0, -3.0, 1.5)]))  # fmt: skip
     path = tmp_path / "robustness.json"
     rb.write_robustness([h], path)
-    (card,) = load_cards(path)
+    (card,) = RobustnessCard.load_all(path)
     assert (card.method, card.arch, card.met, card.of) == ("ssd", "mlp", 2, 2)
     assert card.figures["retain_gap"].worst == -3.0
     text = card.describe()

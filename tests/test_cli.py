@@ -408,3 +408,25 @@ def test_progress_bar_on_a_terminal(monkeypatch):
     bar, _ = cli._progress_bar("unlearn")
     assert not isinstance(bar, StageLines)
     bar.close()
+
+
+def test_list_methods_shows_each_presets_robustness_card(capsys, monkeypatch, tmp_path):
+    """Beside the preset: how it fared on held-out data splits (the card's own words), in the
+    text and the JSON; a method with no card prints none."""
+    from unlearn_core.methods import robustness
+
+    card = {
+        "method": "ssd", "arch": "mlp", "request": "class", "target": "t", "met": 1, "of": 3,
+        "cells": ["digits_mlp"], "split_seeds": [1, 2, 3], "seeds": [0, 1, 2],
+        "figures": {"forget_gap": {"median": 0.0, "worst": 100.0}},
+    }  # fmt: skip
+    path = tmp_path / "robustness.json"
+    path.write_text(json.dumps({"version": 1, "cards": [card]}))
+    monkeypatch.setattr(robustness, "load_cards", lambda: robustness.RobustnessCard.load_all(path))
+    code, out, _ = run_cli(capsys, "list-methods", "--arch", "mlp")
+    text = robustness.RobustnessCard.from_dict(card).describe()
+    assert code == 0 and f"held-out splits, {text}" in _method_lines(out, "ssd")[1]
+    assert not any("held-out" in line for line in _method_lines(out, "salun"))
+    code, out, _ = run_cli(capsys, "list-methods", "--json", "--arch", "mlp")
+    specs = {s["name"]: s for s in json.loads(out)}
+    assert specs["ssd"]["robustness"] == [card] and specs["salun"]["robustness"] == []

@@ -199,6 +199,7 @@ def _parse_params(items: list[str] | None) -> dict:
 def cmd_list_methods(args) -> int:
     from .methods import list_methods
     from .methods.base import preset_info
+    from .methods.robustness import robustness_cards
 
     specs = list_methods()
     if args.json:
@@ -206,6 +207,7 @@ def cmd_list_methods(args) -> int:
         for s in specs:
             d = s.to_dict()
             d["preset"] = preset_info(s.name, args.arch).to_dict()
+            d["robustness"] = [c.to_dict() for c in robustness_cards(s.name, args.arch)]
             out.append(d)
         print(json.dumps(out, indent=2, default=str))
         return 0
@@ -216,6 +218,8 @@ def cmd_list_methods(args) -> int:
         info = preset_info(s.name, args.arch)
         tag = "spec defaults" if info.status == "defaults" else f"preset {info.name}, {info.status}"
         print(f"{s.name:14s} {s.family:11s} {s.label} — {s.paper}  [{s.origin_text}; {tag}]")
+        for card in robustness_cards(s.name, args.arch):
+            print(f"{'':16s}held-out splits, {card.describe()}")
         for p in s.params:
             rng = f" in [{p.range[0]}, {p.range[1]}]" if p.range else ""
             value = info.params.get(p.name, p.default)

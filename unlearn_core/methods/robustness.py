@@ -79,6 +79,14 @@ class RobustnessCard:
             "figures": {k: vars(v) for k, v in self.figures.items()},
         }
 
+    @staticmethod
+    def load_all(path: Path) -> tuple[RobustnessCard, ...]:
+        """Every card in ``path`` (none when the file is absent)."""
+        if not path.exists():
+            return ()
+        body = json.loads(path.read_text())
+        return tuple(RobustnessCard.from_dict(d) for d in body.get("cards", []))
+
     def describe(self) -> str:
         """One line: "a whole class: met on 5 of 6 held-out splits; forget gap median +0.0
         (worst +3.1), retain ..., test ... points"."""
@@ -96,12 +104,9 @@ class RobustnessCard:
 
 
 @cache
-def load_cards(path: Path = ROBUSTNESS_FILE) -> tuple[RobustnessCard, ...]:
-    """Every card in ``path`` (none when the file is absent)."""
-    if not path.exists():
-        return ()
-    body = json.loads(path.read_text())
-    return tuple(RobustnessCard.from_dict(d) for d in body.get("cards", []))
+def load_cards() -> tuple[RobustnessCard, ...]:
+    """The package's cards (``robustness.json``), read once per process."""
+    return RobustnessCard.load_all(ROBUSTNESS_FILE)
 
 
 def robustness_cards(method: str, arch: str | None) -> list[RobustnessCard]:
