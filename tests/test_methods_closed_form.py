@@ -250,7 +250,7 @@ def test_lrp_class_variant_and_noise_modes(digits_mlp, class_task):
     changed = (out.model.head.weight != digits_mlp.head.weight).nonzero().tolist()
     assert {r for r, _ in changed} == {3}
     # same selection, same code: the variants differ only in the weights they cut
-    same_kn = {"k_share": 0.2, "n_share": 0.25}
+    same_kn = {"k_share": k_share, "n_share": n_share}
     paper = run_method("lrp", digits_mlp, class_task, same_kn, seed=0)
     assert paper.log["neurons"] == out.log["neurons"]
     noisy = run_method("lrp", digits_mlp, class_task, {"mode": "laplace"}, seed=0)

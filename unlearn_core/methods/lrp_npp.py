@@ -485,8 +485,8 @@ class LRPClassWeights(_NeuronPath):
     """LRA-NPP, class-weights variant: the same selection and fixed rule, but only the chosen
     units' weights to the forgotten class are perturbed, for every architecture (the authors'
     ``target_class_only`` switch of their pooled-feature branch). The other classes keep every
-    path, so their accuracy is spared; its shares are calibrated
-    (``benchmarks/results/lrp-rule.md``).
+    path, so their accuracy is spared; its presets (k 0.2, n 0.3 of the width) are calibrated on
+    validation data (``benchmarks/results/lrp-rule.md``).
     """
 
     def class_only(self, cfg: dict) -> bool:
@@ -516,7 +516,8 @@ class LRPUntilForgotten(_NeuronPath):
     image gives the class less than chance probability (1 / classes), at most ``n_max_share``
     of the width; each class's log says whether that test passed (``forgotten_on_analysed``).
     ``weights`` picks the paper's perturbation or the class-weights variant's. A fixed share
-    forgets one class and not the next on the same model (``benchmarks/results/lrp-rule.md``).
+    forgets one class and not the next on the same model; the presets (class weights, cap 0.5)
+    are calibrated on validation data (``benchmarks/results/lrp-rule.md``).
     """
 
     rule = "until forgotten"
