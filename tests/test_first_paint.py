@@ -79,5 +79,5 @@ def test_big_training_shows_its_estimate_before_the_click():
     at.session_state["recipe"] = {**default_recipe("mlp").to_dict(), "epochs": 100}
     at.run()
     assert not at.exception
-    note = [c.value for c in at.caption if c.value.startswith("Training mlp on 1,438 images")]
+    note = [c.value for c in at.caption if c.value.startswith("Training mlp on 1,295 images")]
     assert note and note[0].endswith("on this machine.")

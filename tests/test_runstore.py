@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -284,10 +285,11 @@ def test_not_a_comparison_is_refused(store, run):
 
 def test_fingerprint_is_content_not_name(run):
     data = run[0]
-    renamed = Dataset(
-        "my-upload", data.x_train, data.y_train, data.x_test, data.y_test, list(data.classes)
-    )
+    renamed = replace(data, name="my-upload", meta={})
     assert dataset_fingerprint(renamed) == dataset_fingerprint(data)
+    # the validation split is part of the content
+    moved = replace(data, x_val=data.x_val[1:], y_val=data.y_val[1:])
+    assert dataset_fingerprint(moved) != dataset_fingerprint(data)
     assert dataset_fingerprint(other_data(data)) != dataset_fingerprint(data)
     relabelled = Dataset(
         "digits", data.x_train, data.y_train, data.x_test, data.y_test, [f"c{i}" for i in range(10)]
