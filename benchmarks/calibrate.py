@@ -87,8 +87,9 @@ class Cell:
     model_kwargs: dict = field(default_factory=dict)
     requests: tuple[str, ...] = ("class", "random")
 
-    def load(self, storage: str) -> Dataset:
-        data = load_dataset(self.dataset, **self.data_kwargs)
+    def load(self, storage: str, split: int = 0) -> Dataset:
+        """The cell's data drawn with split seed ``split`` (the dataset's ``seed``)."""
+        data = load_dataset(self.dataset, **{**self.data_kwargs, "seed": split})
         return data.sorted_by_class() if storage == "sorted by class" else data
 
 
@@ -177,20 +178,27 @@ class Unit:
     reference: dict
     original: dict
     reliable: bool
+    split: int = 0
 
     @property
     def label(self) -> str:
-        return f"{self.cell.name}, {self.storage}, {self.request}, seed {self.seed}"
+        where = f"split {self.split}, " if self.split else ""
+        return f"{self.cell.name}, {where}{self.storage}, {self.request}, seed {self.seed}"
 
 
 def units(
-    cells: list[Cell], seeds: list[int], storages: tuple[str, ...], requests, device
+    cells: list[Cell],
+    seeds: list[int],
+    storages: tuple[str, ...],
+    requests,
+    device,
+    splits: tuple[int, ...] = (0,),
 ) -> Iterator[Unit]:
-    """Train each (cell, storage, seed) model once and retrain it for each request."""
+    """Train each (cell, split, storage, seed) model once and retrain it for each request."""
     for cell in cells:
         recipe = default_recipe(cell.arch)
-        for storage in storages:
-            data = cell.load(storage)
+        for split, storage in itertools.product(splits, storages):
+            data = cell.load(storage, split)
             for seed in seeds:
                 t0 = time.perf_counter()
                 model, _ = train_new_model(
@@ -219,7 +227,7 @@ def units(
                     ref = validation_scores(comp.reference.model, data, split, seed=seed)
                     orig = validation_scores(model, data, split, seed=seed)
                     reliable = ref["retain_acc"] >= orig["retain_acc"] - UNRELIABLE_REFERENCE_POINTS
-                    yield Unit(cell, storage, kind, seed, data, model, ref, orig, reliable)
+                    yield Unit(cell, storage, kind, seed, data, model, ref, orig, reliable, split)
 
 
 @dataclass
@@ -459,6 +467,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--archs", help="comma-separated architectures (default: all cells')")
     ap.add_argument("--methods", help="comma-separated methods (default: every one with a grid)")
     ap.add_argument("--seeds", type=int, nargs="+", help="seeds (default 0 1; quick: 0)")
+    ap.add_argument(
+        "--split-seeds",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="data splits to choose on (the dataset's seed; default 0). Keep the benchmark "
+        "matrix's held-out splits (run_benchmark.py --split-seeds) out of this list",
+    )
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's choice)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument(
@@ -527,7 +543,8 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     runs: list[Run] = []
     unit_list: list[Unit] = []
-    for unit in units(cells, seeds, storages, requests, args.device):
+    splits = tuple(args.split_seeds)
+    for unit in units(cells, seeds, storages, requests, args.device, splits):
         unit_list.append(unit)
         t0 = time.perf_counter()
         if not unit.reliable:
@@ -557,7 +574,8 @@ def main(argv: list[str] | None = None) -> int:
         json.loads(presets_path.read_text()) if presets_path.exists() and not args.quick else None
     )
     scope = (
-        f"searched on {', '.join(c.key for c in cells)}; {' and '.join(storages)}; "
+        f"searched on {', '.join(c.key for c in cells)}; split seeds "
+        f"{', '.join(map(str, splits))}; {' and '.join(storages)}; "
         f"{' and '.join(r for r in requests)} requests; seeds {', '.join(map(str, seeds))}"
     )
     doc = presets_doc(picks, table, md_rel, args.quick, base, scope, not args.skip_defaults)
