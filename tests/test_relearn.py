@@ -351,7 +351,7 @@ def test_every_seed_is_relearned_and_the_spread_reported(digits, capsys):
     assert not curves_fig.layout.shapes
     assert any("not measurable" in (t.name or "") for t in curves_fig.data)
     spread_fig = P.recovery_spread(res.relearn_spread())
-    assert all(len(t.y or ()) == 0 for t in spread_fig.data if t.mode == "markers")
+    assert all(len(t.x or ()) == 0 for t in spread_fig.data if t.mode == "markers")
 
 
 def test_an_audit_stored_before_every_seed_was_relearned_still_loads(digits):

@@ -147,14 +147,15 @@ def recovery_curves(
 def recovery_spread(
     spreads: Sequence[object], *, title: str = "", labels: Mapping[str, str] | None = None
 ) -> go.Figure:
-    """Each model's relearning over the audit's seeds (``RelearnSpread``s): steps to the
-    target per seed (a seed that did not reach it drawn at budget + 1) and the Anamnesis Index
-    per seed (the grey line at 1 is retrain), one dot per seed, the median as a bar. Seeds that
-    are not measurable are left out and counted under the model's name."""
+    """Each model's relearning over the audit's seeds (``RelearnSpread``s), one row a model:
+    steps to the target per seed (a seed that did not reach it drawn at budget + 1, beyond
+    the dotted budget line) and the Anamnesis Index per seed (the dashed line at 1 is
+    retrain), one dot per seed, the median as a tick. Seeds that are not measurable are left
+    out and counted under the model's name."""
     labels = dict(labels or {})
     fig = make_subplots(
-        rows=1, cols=2, horizontal_spacing=0.1,
-        subplot_titles=("steps to the target", "Anamnesis Index (steps / retrain's)"),
+        rows=1, cols=2, horizontal_spacing=0.06, shared_yaxes=True,
+        subplot_titles=("steps to the target", "Anamnesis Index"),
     )  # fmt: skip
     budget = max((s.budget for s in spreads), default=0)
     for s in spreads:
@@ -165,30 +166,31 @@ def recovery_spread(
         steps = [r.budget + 1 if r.steps_to_recover is None else r.steps_to_recover for r in rows]
         ains = [(r.ain, r.ain_kind) for r in rows if r.ain is not None]
         colour = model_colour(s.model)
-        for col, ys, med, texts in (
+        for col, xs, med, texts in (
             (1, steps, s.steps_median, [f"seed {r.seed}" for r in rows]),
             (2, [a for a, _ in ains] if s.model != REFERENCE else [],
              s.ain_median, [f"{k}" for _, k in ains]),
         ):  # fmt: skip
             fig.add_scatter(
-                x=[name] * len(ys), y=ys, mode="markers", name=name, showlegend=False,
+                y=[name] * len(xs), x=xs, mode="markers", name=name, showlegend=False,
                 marker={"color": colour, "size": 8, "opacity": 0.7}, text=texts,
-                hovertemplate="%{y:.3g} (%{text})<extra>" + name + "</extra>",
+                hovertemplate="%{x:.3g} (%{text})<extra>" + name + "</extra>",
                 row=1, col=col,
             )  # fmt: skip
             if med is not None:
                 fig.add_scatter(
-                    x=[name], y=[med], mode="markers", name=name, showlegend=False,
-                    marker={"color": colour, "symbol": "line-ew-open", "size": 28,
+                    y=[name], x=[med], mode="markers", name=name, showlegend=False,
+                    marker={"color": colour, "symbol": "line-ns-open", "size": 22,
                             "line": {"width": 3}},
-                    hovertemplate="median %{y:.3g}<extra>" + name + "</extra>",
+                    hovertemplate="median %{x:.3g}<extra>" + name + "</extra>",
                     row=1, col=col,
                 )  # fmt: skip
     if budget:
-        fig.add_hline(y=budget + 0.5, line={"color": "#999999", "dash": "dot"}, row=1, col=1)
-    fig.add_hline(y=1.0, line={"color": RETRAIN_COLOUR, "dash": "dash"}, row=1, col=2)
-    style(fig, title, height=380)
-    fig.update_yaxes(rangemode="tozero")
+        fig.add_vline(x=budget + 0.5, line={"color": "#999999", "dash": "dot"}, row=1, col=1)
+    fig.add_vline(x=1.0, line={"color": RETRAIN_COLOUR, "dash": "dash"}, row=1, col=2)
+    style(fig, title, height=140 + 44 * max(len(spreads), 1))
+    fig.update_xaxes(rangemode="tozero")
+    fig.update_yaxes(autorange="reversed", automargin=True)
     return fig
 
 
