@@ -197,8 +197,8 @@ def units(
     """Train each (cell, split, storage, seed) model once and retrain it for each request."""
     for cell in cells:
         recipe = default_recipe(cell.arch)
-        for split, storage in itertools.product(splits, storages):
-            data = cell.load(storage, split)
+        for split_seed, storage in itertools.product(splits, storages):
+            data = cell.load(storage, split_seed)
             for seed in seeds:
                 t0 = time.perf_counter()
                 model, _ = train_new_model(
