@@ -210,7 +210,7 @@ def units(
                     model_kwargs=cell.model_kwargs,
                 )
                 print(
-                    f"[{cell.name}, {storage}, seed {seed}] trained in "
+                    f"[{cell.name}, split {split_seed}, {storage}, seed {seed}] trained in "
                     f"{time.perf_counter() - t0:.1f}s, validation "
                     f"{evaluate(model, data.x_val, data.y_val):.1f}%",
                     file=sys.stderr,
@@ -227,7 +227,9 @@ def units(
                     ref = validation_scores(comp.reference.model, data, split, seed=seed)
                     orig = validation_scores(model, data, split, seed=seed)
                     reliable = ref["retain_acc"] >= orig["retain_acc"] - UNRELIABLE_REFERENCE_POINTS
-                    yield Unit(cell, storage, kind, seed, data, model, ref, orig, reliable, split)
+                    yield Unit(
+                        cell, storage, kind, seed, data, model, ref, orig, reliable, split_seed
+                    )
 
 
 @dataclass
