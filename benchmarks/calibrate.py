@@ -367,13 +367,13 @@ def report(picks: dict, table: dict, unit_list: list[Unit], args, seconds: float
         "",
         "## Units",
         "",
-        "| cell | storage | request | seed | retrain forget / retain / val | original forget / retain / val | used |",
-        "|---|---|---|---|---|---|---|",
+        "| cell | split | storage | request | seed | retrain forget / retain / val | original forget / retain / val | used |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for u in unit_list:
         r, o = u.reference, u.original
         lines.append(
-            f"| {u.cell.name} | {u.storage} | {u.request} | {u.seed} | "
+            f"| {u.cell.name} | {u.split} | {u.storage} | {u.request} | {u.seed} | "
             f"{_fmt(r['forget_acc'])} / {_fmt(r['retain_acc'])} / {_fmt(r['val_acc'])} | "
             f"{_fmt(o['forget_acc'])} / {_fmt(o['retain_acc'])} / {_fmt(o['val_acc'])} | "
             f"{'yes' if u.reliable else 'no: retrain failed to train'} |"
