@@ -207,6 +207,17 @@ def dampening_summary(per_param: dict[str, dict]) -> dict:
     return {"dampened": damp, "total": total, "fraction": damp / max(total, 1)}
 
 
+#: both importance passes' batch size (shared with Adaptive SSD)
+BATCH_PARAM = Param(
+    "batch_size",
+    int,
+    0,
+    (0, 4096),
+    f"batch size of both importance passes; 0 = the authors' ({CLASS_BATCH} for class "
+    f"forgetting, {RANDOM_BATCH} otherwise)",
+)
+
+
 @register
 class SSD(Method):
     """Selective Synaptic Dampening: no training, one importance pass over D_f and over D.
@@ -259,14 +270,7 @@ class SSD(Method):
                 "dampening strength lambda: factor min(lambda * I_D / I_f, 1) (paper: 1)",
                 log_scale=True,
             ),
-            Param(
-                "batch_size",
-                int,
-                0,
-                (0, 4096),
-                f"batch size of both importance passes; 0 = the authors' ({CLASS_BATCH} for "
-                f"class forgetting, {RANDOM_BATCH} otherwise)",
-            ),
+            BATCH_PARAM,
             Param(
                 "layout",
                 str,

@@ -35,8 +35,7 @@ from torch import nn
 from ..progress import Progress
 from .base import Method, MethodSpec, Param, UnlearnOutput, UnlearnTask, register
 from .ssd import (
-    CLASS_BATCH,
-    RANDOM_BATCH,
+    BATCH_PARAM,
     dampen,
     dampening_summary,
     layer_summary,
@@ -101,14 +100,7 @@ class AdaptiveSSD(Method):
             "forget set), is shrunk by I_D / I_f. No training, two passes over the data."
         ),
         params=(
-            Param(
-                "batch_size",
-                int,
-                0,
-                (0, 4096),
-                f"batch size of both importance passes; 0 = the authors' ({CLASS_BATCH} for "
-                f"class forgetting, {RANDOM_BATCH} otherwise)",
-            ),
+            BATCH_PARAM,
             Param(
                 "reference",
                 str,
