@@ -699,6 +699,8 @@ def held_out(records: list[CellRecord]) -> list[HeldOut]:
         if rec.skipped or split in CALIBRATION_SPLITS:
             continue
         for row in rec.per_seed:
+            if (row.get("error") or "").startswith("MethodNotApplicable"):
+                continue  # a request the method does not serve (class-only on random): no row
             key = (stem_of(rec.name), row["scenario"], row["method"])
             groups.setdefault(key, {}).setdefault(split, []).append(row)
             family[row["method"]] = row["family"]

@@ -55,6 +55,8 @@ def test_held_out_splits_count_met_splits_and_leave_the_calibration_split_out():
         _record("digits_mlp_split2", [_row("ssd", 0, 0.0, 0.0, 0.0), _row("ssd", 1, 60.0, 0.0, -4.0)]),
         # split 3: a failed seed is a miss
         _record("digits_mlp_split3", [_row("ssd", 0, 0.0, 0.0, 0.0), _row("ssd", 1, None, None, None, error="boom")]),
+        # a request the method refuses is not a held-out row at all
+        _record("digits_mlp_split1", [_row("lrp", 0, None, None, None, error="MethodNotApplicable: x")]),
     ]  # fmt: skip
     (h,) = rb.held_out(records)
     assert (h.cell, h.arch, h.method, h.splits, h.met) == (
