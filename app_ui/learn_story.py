@@ -35,8 +35,8 @@ def story_sentence(doc: dict) -> str:
     budget = doc.get("relearn_budget")
 
     def steps(r: dict) -> str:
-        s = r.get("relearn_steps")
-        return f"not within {budget} steps" if s is None else f"after {s} step(s)"
+        s = r.get("relearn_steps")  # the median over the audit's seeds
+        return f"not within {budget} steps" if s is None else f"after {s:g} step(s)"
 
     sal = rows.get("salun", {})
     return (
@@ -44,8 +44,8 @@ def story_sentence(doc: dict) -> str:
         f"its MIA efficacy {_f(demo.get('mia'))}% (retrain: {_f(ret.get('forget_acc'))}% and "
         f"{_f(ret.get('mia'))}%); its worst-case privacy score is "
         f"{_f(demo.get('privacy_score'), '.2f')} (SalUn: {_f(sal.get('privacy_score'), '.2f')}). "
-        f"Yet it recovered {steps(demo)} of relearning, against retrain's {steps(ret)} and "
-        f"SalUn's {steps(sal)}; its forget quality is {_f(demo.get('forget_quality'), '.2f')} "
+        f"Yet it recovered {steps(demo)} of relearning (median over the seeds), against "
+        f"retrain's {steps(ret)} and SalUn's {steps(sal)}; its forget quality is {_f(demo.get('forget_quality'), '.2f')} "
         f"(SalUn: {_f(sal.get('forget_quality'), '.2f')}, K = {doc['models_per_side']}), and it "
         f"changed {_f(demo.get('params_changed'), '.3g')}% of the parameters (retrain: "
         f"{_f(ret.get('params_changed'), '.3g')}%, SalUn: {_f(sal.get('params_changed'), '.3g')}%)."
