@@ -151,7 +151,8 @@ for name in chosen:
             f"Preset: **{preset.name}** ({preset.status}) — the settings start from it. "
             f"Source: {preset.source}"
         )
-        for card in robustness_cards(name, S["arch"]) or [None]:
+        kind = "class" if split.is_class_wise else "random"  # the card of this kind of request
+        for card in [c for c in robustness_cards(name, S["arch"]) if c.request == kind] or [None]:
             st.caption(
                 f"On data splits it was not chosen on: {card.describe()}."
                 if card
