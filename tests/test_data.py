@@ -13,6 +13,8 @@ import torch
 
 from unlearn_core.data import DataError, list_datasets, load_dataset
 from unlearn_core.data import load_file as load_file_with_validation
+from unlearn_core.data.loaders import CIFAR10_CLASSES, FASHION_CLASSES
+from unlearn_core.data.synthetic import SHAPE_CLASSES
 
 
 def load_file(path, fmt, **kw):
@@ -20,8 +22,6 @@ def load_file(path, fmt, **kw):
     split, so no validation split is carved (the validation tests call the real default)."""
     return load_file_with_validation(path, fmt, **{"val_fraction": 0, **kw})
 
-from unlearn_core.data.loaders import CIFAR10_CLASSES, FASHION_CLASSES
-from unlearn_core.data.synthetic import SHAPE_CLASSES
 
 # --------------------------------------------------------------------------- built-in sources
 

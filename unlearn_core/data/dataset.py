@@ -139,7 +139,9 @@ class Dataset:
         if self.n_val or fraction == 0:
             return self
         if not 0.0 < fraction < 1.0:
-            raise DataError(f"{self.name}: the validation fraction must be in [0, 1), got {fraction}")
+            raise DataError(
+                f"{self.name}: the validation fraction must be in [0, 1), got {fraction}"
+            )
         y = self.y_train.numpy()
         rng = np.random.default_rng(seed)
         val = []
