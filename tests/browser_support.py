@@ -35,6 +35,17 @@ def chromium_path() -> str | None:
     return None
 
 
+def require_chromium_under_ci(env: dict | None = None) -> None:
+    """Under CI (``CI=true``) a missing Chromium is an error, not a skip: CI cannot pass
+    without its browser walk. Elsewhere the browser tests skip."""
+    env = os.environ if env is None else env
+    if chromium_path() is None and env.get("CI", "").lower() == "true":
+        raise RuntimeError(
+            "CI=true but no Chromium is installed, so the browser tests cannot run "
+            "(.ci/run installs Debian's chromium)"
+        )
+
+
 def free_port() -> int:
     with contextlib.closing(socket.socket()) as s:
         s.bind(("127.0.0.1", 0))

@@ -18,10 +18,17 @@ import time
 import pytest
 from figure_checks import BOXES_JS, method_colours, overlaps
 
-from browser_support import CHROMIUM_ARGS, SHOTS, AppServer, chromium_path
+from browser_support import (
+    CHROMIUM_ARGS,
+    SHOTS,
+    AppServer,
+    chromium_path,
+    require_chromium_under_ci,
+)
 from unlearn_core.methods import list_methods
 from unlearn_core.plots.style import method_colour
 
+require_chromium_under_ci()  # under CI, collecting this file fails without Chromium
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
