@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .umap_setup import EXACT_LIMIT, euclidean_matrix, import_umap
+
 #: umap's AlignedUMAP defaults
 N_EPOCHS = 200
 WINDOW = 3
@@ -66,9 +68,7 @@ def _epoch_kernel():
 
 
 def _umap():
-    from .embeddings import _import_umap
-
-    return _import_umap()
+    return import_umap()
 
 
 def model_graph(
@@ -81,15 +81,13 @@ def model_graph(
 
     from umap.spectral import spectral_layout
 
-    from .embeddings import _EXACT_LIMIT, _euclidean_matrix
-
     umap = _umap()
     a = np.asarray(features, dtype=np.float64)
     n = len(a)
     if a.ndim != 2 or n < 3:
         raise ValueError(f"UMAP needs a 2-D array of at least 3 samples, got shape {a.shape}")
-    exact = n < _EXACT_LIMIT
-    data = _euclidean_matrix(a) if exact else a.astype(np.float32)
+    exact = n < EXACT_LIMIT
+    data = euclidean_matrix(a) if exact else a.astype(np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         mapper = umap.UMAP(
