@@ -391,7 +391,7 @@ def test_progress_without_a_terminal_is_one_plain_line_per_stage(capsys):
 
 
 def test_progress_bar_on_a_terminal(monkeypatch):
-    from unlearn_core import cli
+    from unlearn_core import cli_common
     from unlearn_core.progress import StageLines
 
     class Terminal:
@@ -404,8 +404,8 @@ def test_progress_bar_on_a_terminal(monkeypatch):
         def flush(self) -> None:
             pass
 
-    monkeypatch.setattr(cli.sys, "stderr", Terminal())
-    bar, _ = cli._progress_bar("unlearn")
+    monkeypatch.setattr(cli_common.sys, "stderr", Terminal())
+    bar, _ = cli_common.progress_bar("unlearn")
     assert not isinstance(bar, StageLines)
     bar.close()
 

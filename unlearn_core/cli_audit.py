@@ -7,18 +7,27 @@ import json
 import sys
 from pathlib import Path
 
+from .cli_common import (
+    add_data_args,
+    add_forget_args,
+    check_methods,
+    forget_request,
+    load_data,
+    progress_bar,
+    recipe_of,
+)
+
 
 def add_audit_command(sub) -> None:
     """Register ``audit`` on the CLI's subparsers."""
-    from .cli import _add_data_args, _add_forget_args
 
     p = sub.add_parser(
         "audit",
         help="train K originals and K retrained models, run each method on each original, "
         "and score forget quality per sample (NeurIPS-23 challenge)",
     )
-    _add_data_args(p)
-    _add_forget_args(p)
+    add_data_args(p)
+    add_forget_args(p)
     p.add_argument("--methods", default="scrub,salun,finetune", help="comma-separated methods")
     p.add_argument(
         "--models", type=int, default=8, help="K: originals and retrained models (default 8)"
@@ -52,7 +61,6 @@ def add_audit_command(sub) -> None:
 def cmd_audit(args) -> int:
     from .audit.executors import make_executor
     from .audit.pipeline import run_audit
-    from .cli import _check_methods, _forget_request, _load_data, _progress_bar, _recipe
     from .forget import make_split
 
     if args.checkpoint is not None:
@@ -62,16 +70,16 @@ def cmd_audit(args) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if not methods:
         raise SystemExit("--methods: name at least one method")
-    data = _load_data(args)
+    data = load_data(args)
     seed = args.seed if args.seed is not None else 0
-    split = make_split(data, _forget_request(args, seed))
-    _check_methods(methods, args.model)
-    recipe = _recipe(args)
+    split = make_split(data, forget_request(args, seed))
+    check_methods(methods, args.model)
+    recipe = recipe_of(args)
     try:
         ex = make_executor(args.executor, args.workers)
     except RuntimeError as exc:  # Ray missing
         raise SystemExit(f"unlearn audit: {exc}") from None
-    bar, report = _progress_bar("audit", not args.no_progress)
+    bar, report = progress_bar("audit", not args.no_progress)
     try:
         result = run_audit(
             data,

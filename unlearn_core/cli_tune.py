@@ -15,17 +15,27 @@ import json
 import sys
 from pathlib import Path
 
+from .cli_common import (
+    add_data_args,
+    add_forget_args,
+    forget_request,
+    load_data,
+    parse_params,
+    progress_bar,
+    recipe_of,
+    trained_model,
+)
+
 
 def add_tune_command(sub) -> None:
     """Register ``tune`` on the CLI's subparsers."""
-    from .cli import _add_data_args, _add_forget_args
 
     p = sub.add_parser(
         "tune",
         help="search a method's parameters (grid or Optuna) for the smallest gap to retrain",
     )
-    _add_data_args(p)
-    _add_forget_args(p)
+    add_data_args(p)
+    add_forget_args(p)
     p.add_argument("--method", required=True, help="the method to tune")
     p.add_argument("--trials", type=int, default=20, help="number of trials (default 20)")
     p.add_argument(
@@ -63,20 +73,18 @@ def add_tune_command(sub) -> None:
 def _original(args, data, dev):
     """``(model, recipe)``: loaded from ``--checkpoint`` or trained with ``--model``."""
     from .checkpoints import load_checkpoint
-    from .cli import _recipe, _trained_model
     from .training import TrainConfig
 
     if args.checkpoint:
         model, meta = load_checkpoint(args.checkpoint, dataset=data, arch=args.model, device=dev)
-        recipe = TrainConfig.from_dict(meta.get("train_config", _recipe(args).to_dict()))
+        recipe = TrainConfig.from_dict(meta.get("train_config", recipe_of(args).to_dict()))
         return model, recipe
-    model, recipe, _ = _trained_model(args, data, show=not args.no_progress)
+    model, recipe, _ = trained_model(args, data, show=not args.no_progress)
     return model, recipe
 
 
 def cmd_tune(args) -> int:
     from .audit.sweep import SweepError, search_space, tune
-    from .cli import _forget_request, _load_data, _parse_params, _progress_bar
     from .device import pick_device
     from .forget import make_split
     from .methods import get_method
@@ -86,19 +94,19 @@ def cmd_tune(args) -> int:
     except KeyError as exc:
         raise SystemExit(f"unlearn: error: {exc.args[0]}") from None
     search = [s.strip() for s in args.search.split(",") if s.strip()] if args.search else None
-    fixed = _parse_params(args.param)
+    fixed = parse_params(args.param)
     try:
         search_space(args.method, search)  # refuse a bad search before any training
         if args.trials < 1:
             raise SweepError(f"--trials must be at least 1, not {args.trials}")
         if args.workers is not None and args.workers < 1:
             raise SweepError(f"--workers must be at least 1, not {args.workers}")
-        data = _load_data(args)
+        data = load_data(args)
         seed = args.seed if args.seed is not None else 0
-        split = make_split(data, _forget_request(args, seed))
+        split = make_split(data, forget_request(args, seed))
         dev = pick_device(args.device)
         model, recipe = _original(args, data, dev)
-        bar, report = _progress_bar(f"tune {args.method}", not args.no_progress)
+        bar, report = progress_bar(f"tune {args.method}", not args.no_progress)
         try:
             result = tune(
                 data, model, recipe, split, args.method,
