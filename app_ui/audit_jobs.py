@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from app_ui.common import job_for, job_registry, remember_job
 from app_ui.persist import _open_dataset, remember_dataset, run_store
+from app_ui.registries import job_for, job_registry, remember_job
 from unlearn_core.audit.pipeline import run_audit
 from unlearn_core.audit.records import AUDIT_KIND, AuditResult
 from unlearn_core.audit.sweep import SWEEP_KIND, SweepError, SweepResult, tune

@@ -18,8 +18,9 @@ from app_ui.audit_jobs import (
     ray_available,
     start_audit,
 )
-from app_ui.common import POLL_S, chart, job_for, job_registry
+from app_ui.common import chart
 from app_ui.jobline import mark_shown_on_page
+from app_ui.registries import POLL_S, job_for, job_registry
 from app_ui.tables import Column, show_table
 from app_ui.text import clause
 from unlearn_core.audit.executors import default_workers

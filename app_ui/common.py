@@ -16,13 +16,25 @@ import streamlit as st
 
 from app_ui.first_paint import BUILTIN  # noqa: F401 - the pages and persist read it here
 from app_ui.icons import PAGE_ICONS
-from app_ui.text import UPLOAD_PREFIX, clause, scrub_paths, split_summary
-from unlearn_core.data import DataError, Dataset, load_dataset, load_file
+from app_ui.jobline import job_line
+from app_ui.persist import save_model_entry
+from app_ui.registries import (
+    comparison_registry,
+    current_dataset,
+    current_model,
+    dataset_spec,
+    job_for,
+    model_key,
+    model_registry,
+    model_store,
+    remember_job,
+)
+from app_ui.text import UPLOAD_PREFIX, split_summary
+from unlearn_core.data import DataError, Dataset
 from unlearn_core.experiment import Comparison
 from unlearn_core.forget import ForgetError, ForgetRequest, ForgetSplit, make_split
 from unlearn_core.jobs import Job, start_job
 from unlearn_core.runstore import RunStoreError
-from unlearn_core.store import ModelStore, settings_key
 from unlearn_core.training import TrainConfig, default_recipe, evaluate, train_new_model
 
 DEFAULTS: dict[str, Any] = {
@@ -45,62 +57,6 @@ def init_state() -> None:
     for k, v in DEFAULTS.items():
         if k not in st.session_state:
             st.session_state[k] = json.loads(json.dumps(v))
-
-
-# ---------------------------------------------------------------- cached registries
-@st.cache_resource
-def job_registry() -> dict[str, Job]:
-    return {}
-
-
-@st.cache_resource
-def model_registry() -> dict[str, dict]:
-    """model key -> {"model", "recipe", "history", "test_acc", "source"}"""
-    return {}
-
-
-@st.cache_resource
-def comparison_registry() -> dict[str, Comparison]:
-    return {}
-
-
-@st.cache_resource
-def model_store() -> ModelStore:
-    return ModelStore()
-
-
-@st.cache_resource(max_entries=6, show_spinner="Loading the dataset…")
-def _dataset(spec_json: str) -> Dataset:
-    spec = json.loads(spec_json)
-    if spec["name"] == "file":
-        return load_file(spec["path"], spec["format"], **spec.get("kwargs", {}))
-    return load_dataset(spec["name"], **spec.get("params", {}))
-
-
-def dataset_spec() -> dict:
-    return st.session_state["dataset"]
-
-
-def current_dataset() -> Dataset | None:
-    """The chosen dataset, or None (with an error shown) if it cannot be loaded."""
-    try:
-        return _dataset(json.dumps(dataset_spec(), sort_keys=True))
-    except DataError as exc:
-        st.error(f"Cannot load the dataset: {clause(scrub_paths(str(exc)))}.")
-        return None
-
-
-def current_dataset_quiet() -> Dataset | None:
-    """The chosen dataset, or None when it cannot be loaded (nothing shown)."""
-    try:
-        return _dataset(json.dumps(dataset_spec(), sort_keys=True))
-    except DataError:
-        return None
-
-
-def load_spec(spec: dict) -> Dataset:
-    """The (cached) dataset of ``spec``; raises ``DataError`` if it cannot be loaded."""
-    return _dataset(json.dumps(spec, sort_keys=True))
 
 
 def save_uploads(uploads: list, max_bytes: int = 2 << 30) -> Path:
@@ -164,20 +120,6 @@ def page_link(page: str, label: str) -> None:
     st.page_link(page, label=label, icon=PAGE_ICONS[page])
 
 
-# ---------------------------------------------------------------- models
-def model_key(spec: dict | None = None) -> str:
-    s = st.session_state
-    return settings_key(
-        dataset=spec or dataset_spec(), arch=s["arch"], recipe=s["recipe"], seed=s["train_seed"]
-    )
-
-
-def current_model() -> dict | None:
-    """The trained model entry for the current settings, if any."""
-    key = st.session_state.get("model_key")
-    return model_registry().get(key) if key else None
-
-
 def require_data_and_model() -> tuple[Dataset, dict]:
     """The current dataset and trained model; stops the page with a pointer back to the Data
     & model page when either is missing."""
@@ -231,8 +173,6 @@ def start_training(data: Dataset) -> Job:
             "source": "trained",
         }
         try:  # the run store is where models last; the URL names this id
-            from app_ui.persist import save_model_entry
-
             save_model_entry(entry, data, spec, arch=arch, seed=seed)
         except (RunStoreError, OSError) as exc:
             job.message = f"trained, but not stored: {exc}"
@@ -258,18 +198,6 @@ def current_split(data: Dataset) -> ForgetSplit | None:
         return make_split(data, ForgetRequest.from_dict(req))
     except ForgetError:
         return None
-
-
-# ---------------------------------------------------------------- jobs
-def remember_job(purpose: str, job: Job) -> Job:
-    job_registry()[job.id] = job
-    st.session_state["jobs"][purpose] = job.id
-    return job
-
-
-def job_for(purpose: str) -> Job | None:
-    jid = st.session_state["jobs"].get(purpose)
-    return job_registry().get(jid) if jid else None
 
 
 def current_comparison() -> Comparison | None:
@@ -318,12 +246,6 @@ def no_comparison_pointer() -> None:
     page_link("pages/unlearn.py", "Go to 3 · Unlearn")
 
 
-#: seconds between the progress fragments' polls of a running job. Each poll re-renders the
-#: progress in the browser; at 0.5 s, with the browser on the same 2 cores, training the
-#: digits MLP took 13 s instead of 4 s.
-POLL_S = 1.0
-
-
 # ---------------------------------------------------------------- UMAP worker
 @st.cache_resource
 def umap_process():
@@ -366,8 +288,6 @@ def sidebar() -> None:
         comp = current_comparison()
         job = job_for("compare")
         if job is not None and not job.done:
-            from app_ui.jobline import job_line  # (it imports this module)
-
             job_line(job)  # live progress and Cancel on every page
         elif comp is not None:
             ok = [r.method for r in comp.results if r.ok]
@@ -377,8 +297,6 @@ def sidebar() -> None:
         for purpose, label in (("audit", "Audit"), ("sweep", "Sweep")):
             other = job_for(purpose)
             if other is not None and not other.done:
-                from app_ui.jobline import job_line  # (it imports this module)
-
                 job_line(
                     other,
                     label,

@@ -20,6 +20,14 @@ from pathlib import Path
 
 import streamlit as st
 
+from app_ui.first_paint import BUILTIN
+from app_ui.registries import (
+    comparison_registry,
+    job_registry,
+    load_spec,
+    model_key,
+    model_registry,
+)
 from unlearn_core.data import DataError, Dataset
 from unlearn_core.experiment import Comparison, MultiComparison
 from unlearn_core.forget import ForgetRequest
@@ -107,8 +115,6 @@ def remember_dataset(spec: dict, data: Dataset, store: RunStore | None = None) -
 
 def spec_for(fp: str | None, name: str, store: RunStore | None = None) -> dict | None:
     """The app's dataset spec for fingerprint ``fp`` (a built-in by ``name`` as a fallback)."""
-    from app_ui.common import BUILTIN
-
     store = store or run_store()
     if fp:
         path = _spec_path(store, fp)
@@ -159,8 +165,6 @@ def forget_id_for(data: Dataset, spec: dict) -> str | None:
 
 # ------------------------------------------------------------------ restoring
 def _open_dataset(fp: str | None, name: str) -> tuple[dict, Dataset]:
-    from app_ui.common import load_spec
-
     spec = spec_for(fp, name)
     if spec is None:
         raise RunStoreError(
@@ -178,8 +182,6 @@ def _open_dataset(fp: str | None, name: str) -> tuple[dict, Dataset]:
 
 def _use_model(model, rec, data: Dataset, spec: dict) -> None:
     """Make a stored model the session's current one (with the settings it was made with)."""
-    from app_ui.common import model_key, model_registry
-
     S["dataset"] = spec
     S["arch"] = rec.arch
     if rec.recipe:
@@ -241,8 +243,6 @@ def load_comparison(cid: str) -> tuple[Comparison, MultiComparison | None, dict,
 
 
 def restore_run(cid: str) -> None:
-    from app_ui.common import comparison_registry
-
     view, multi, spec, data = load_comparison(cid)
     comparison_registry()[cid] = view
     if multi is not None:
@@ -267,8 +267,6 @@ def restore_run(cid: str) -> None:
 
 
 def restore_job(jid: str) -> None:
-    from app_ui.common import job_registry
-
     if jid not in job_registry():
         raise UnknownRunError(f"job {jid} is not running on this server")
     S["jobs"]["compare"] = jid
@@ -280,134 +278,3 @@ def restore_job(jid: str) -> None:
         if ctx.get("dataset"):
             S["dataset"] = ctx["dataset"]
         S.update(ctx.get("choices") or {})  # the Unlearn page shows the running job's choices
-
-
-def restore_audit(aid: str) -> None:
-    from app_ui.audit_jobs import restore_audit as restore  # (it imports this module)
-
-    restore(aid)
-
-
-def restore_sweep(sid: str) -> None:
-    from app_ui.audit_jobs import restore_sweep as restore  # (it imports this module)
-
-    restore(sid)
-
-
-def _restore_audit_job(key: str):
-    def restore(jid: str) -> None:
-        from app_ui.audit_jobs import restore_job  # (it imports this module)
-
-        restore_job(key, jid)
-
-    return restore
-
-
-def restore_from_url() -> None:
-    """Reopen what the URL names when it differs from what this session shows."""
-    qp = st.query_params
-    want = {k: qp.get(k) for k in URL_KEYS if qp.get(k)}
-    # only ids this session has not shown yet: within a session the URL changes only by
-    # write_url, so an id it wrote once (even if the URL now lags behind) is not reopened
-    known = S.setdefault("_url_known", [])
-    todo = {k: v for k, v in want.items() if v not in known}
-    known.extend(todo.values())
-    if not todo:
-        return
-    steps = (
-        ("run", restore_run),
-        ("model", restore_model),
-        ("forget", restore_forget),
-        ("job", restore_job),
-        ("audit", restore_audit),
-        ("sweep", restore_sweep),
-        ("ajob", _restore_audit_job("ajob")),
-        ("sjob", _restore_audit_job("sjob")),
-    )
-    done_run = False
-    for key, fn in steps:
-        if key not in todo or (done_run and key in ("model", "forget")):
-            continue
-        try:
-            fn(todo[key])
-            done_run = done_run or key == "run"
-        except RunStoreError as exc:
-            S.setdefault("_url_messages", []).append(
-                f"The link names {KIND_WORDS[key]} `{todo[key]}`, which cannot be opened "
-                f"({_plain(exc)}). The app continues with the defaults."
-            )
-            del qp[key]
-    S["_url_ids"] = {k: qp.get(k) for k in URL_KEYS if qp.get(k)}
-
-
-def _plain(exc: Exception) -> str:
-    text = str(exc).strip().rstrip(".")
-    return text[:1].lower() + text[1:] if text else type(exc).__name__
-
-
-def show_url_messages() -> None:
-    for msg in S.pop("_url_messages", []):
-        st.warning(msg)
-
-
-def session_ids() -> dict[str, str]:
-    """The ids of what this session shows, storing a model / forget set the first time."""
-    from app_ui.common import current_dataset_quiet, current_model, job_for
-
-    out: dict[str, str] = {}
-    data = current_dataset_quiet()
-    entry = current_model()
-    spec = S["dataset"]
-    try:
-        if data is not None and entry is not None:
-            out["model"] = save_model_entry(
-                entry, data, spec, arch=S["arch"], seed=int(S["train_seed"])
-            )
-        if data is not None:
-            fid = forget_id_for(data, spec)
-            if fid:
-                out["forget"] = fid
-    except (RunStoreError, OSError, ValueError):
-        pass  # the session goes on; the URL just names less
-    cid = S.get("comparison_id")
-    if cid and cid in stored_runs():
-        out["run"] = cid
-    job = job_for("compare")
-    if job is not None and not job.done:
-        out["job"] = job.id
-    from app_ui.audit_jobs import url_ids  # (it imports this module)
-
-    out.update(url_ids())
-    return out
-
-
-def write_url() -> None:
-    """Put the session's ids in the URL (only what changed)."""
-    ids = session_ids()
-    qp = st.query_params
-    for k in URL_KEYS:
-        if ids.get(k):
-            if qp.get(k) != ids[k]:
-                qp[k] = ids[k]
-        elif k in qp:
-            del qp[k]
-    S["_url_ids"] = ids
-    known = S.setdefault("_url_known", [])
-    known.extend(v for v in ids.values() if v not in known)
-
-
-def adopt_finished_job() -> None:
-    """Show a comparison job's stored result on whichever page is open when it finishes (a
-    reload during a run may land anywhere), if it is still for the session's model and
-    forget set."""
-    from app_ui.common import job_for
-
-    job = job_for("compare")
-    ctx = S.get("_p3_ctx") or {}
-    if job is None or not job.done or not job.result or ctx.get("job") != job.id:
-        return
-    if S.get("_p3_seen") == job.id:
-        return
-    if ctx.get("model_key") == S["model_key"] and ctx.get("forget") == S["forget"]:
-        S["_p3_seen"] = job.id
-        S["comparison_id"] = job.result

@@ -6,13 +6,13 @@ import streamlit as st
 from app_ui.audit_jobs import AUDIT_JOB, current_audit, page_has_work
 from app_ui.audit_view import audit_form, job_progress, show_audit
 from app_ui.common import (
-    current_dataset_quiet,
     current_model,
     current_split,
     page_link,
     require_data_and_model,
 )
 from app_ui.entry import through_app
+from app_ui.registries import current_dataset_quiet
 from app_ui.sweep_view import sweep_section
 from app_ui.text import split_summary
 

@@ -6,7 +6,6 @@ import numpy as np
 import streamlit as st
 
 from app_ui.common import (
-    POLL_S,
     chart,
     comparison_registry,
     remember_job,
@@ -15,6 +14,7 @@ from app_ui.common import (
 )
 from app_ui.entry import through_app
 from app_ui.persist import multi_registry
+from app_ui.registries import POLL_S
 from app_ui.seeds import add_error_bars, mean_view
 from app_ui.tables import Column, show_table
 from app_ui.text import clause, split_summary

@@ -17,14 +17,11 @@ from pathlib import Path
 
 from app_ui.common import (
     BUILTIN,
-    POLL_S,
     chart,
     current_model,
     find_cached_model,
     init_state,
     job_for,
-    job_registry,
-    load_spec,
     model_key,
     model_registry,
     page_link,
@@ -32,6 +29,7 @@ from app_ui.common import (
     start_training,
 )
 from app_ui.first_paint import CAPTION, SOURCE_HELP, SOURCE_LABELS, SOURCES, TITLE, TRAIN_ASAP
+from app_ui.registries import POLL_S, job_registry, load_spec
 from app_ui.text import clause, dataset_title, join, scrub_paths, was_were
 from unlearn_core.checkpoints import CheckpointError, load_checkpoint
 from unlearn_core.data import FORMATS, DataError, Dataset

@@ -9,12 +9,12 @@ import streamlit as st
 
 from app_ui.common import (
     chart,
-    load_spec,
     model_registry,
     page_link,
     require_data_and_model,
 )
 from app_ui.entry import through_app
+from app_ui.registries import load_spec
 from app_ui.text import clause, plural, split_summary
 from unlearn_core.analysis.embeddings import pca_frame
 from unlearn_core.analysis.sampling import SCATTER_MAX, draw_sample

@@ -5,12 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from app_ui.common import (
-    POLL_S,
     comparison_estimate_text,
     current_comparison,
     current_split,
     job_for,
-    job_registry,
     page_link,
     require_data_and_model,
 )
@@ -18,6 +16,7 @@ from app_ui.entry import through_app
 from app_ui.icons import CANCELLED, DAMAGED, DONE, FAILED, RUNNING, WAITING
 from app_ui.jobline import mark_shown_on_page
 from app_ui.persist import forget_id_for, job_context, multi_registry, save_model_entry
+from app_ui.registries import POLL_S, job_registry
 from app_ui.runjobs import is_cancelled, start_comparison
 from app_ui.tables import show_table
 from app_ui.text import clause, split_summary

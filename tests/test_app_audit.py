@@ -42,9 +42,9 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def _session(digits_mlp) -> AppTest:
     """The Audit page with the session's model (digits MLP, seed 0) and class 3 forgotten."""
-    import app_ui.common as C
+    import app_ui.registries as R
 
-    C.model_registry()[KEY] = {
+    R.model_registry()[KEY] = {
         "model": digits_mlp,
         "recipe": CFG,
         "history": {},
@@ -65,9 +65,9 @@ def _session(digits_mlp) -> AppTest:
 
 
 def _wait(at: AppTest, purpose: str, timeout: float = 120.0):
-    import app_ui.common as C
+    import app_ui.registries as R
 
-    job = C.job_registry()[at.session_state["jobs"][purpose]]
+    job = R.job_registry()[at.session_state["jobs"][purpose]]
     assert job.wait(timeout), f"the {purpose} job did not finish in {timeout} s"
     assert job.state == "done", (job.state, job.error, job.traceback)
     at.run()
@@ -231,7 +231,7 @@ def test_learn_page_tells_the_story_from_the_committed_run():
 
 
 def test_cancel_stores_what_finished_and_says_so(digits_mlp):
-    import app_ui.common as C
+    import app_ui.registries as R
 
     at = _session(digits_mlp)
     at.multiselect(key="au_methods").set_value(["finetune"])
@@ -239,7 +239,7 @@ def test_cancel_stores_what_finished_and_says_so(digits_mlp):
     at.number_input(key="au_workers").set_value(1)
     at.run()
     at.button(key="au_run").click().run()
-    job = C.job_registry()[at.session_state["jobs"]["audit"]]
+    job = R.job_registry()[at.session_state["jobs"]["audit"]]
     job.cancel()  # at once: the models not started are not run
     assert job.wait(60)
     at.run()
@@ -281,7 +281,7 @@ def test_a_reload_during_an_audit_shows_the_same_job_then_its_result(
     """The audit's computation is held at two points (the job, its storing, the URL and the
     pages are real); a fresh session on the first one's URL follows the same job."""
     import app_ui.audit_jobs as AJ
-    import app_ui.common as C
+    import app_ui.registries as R
 
     earlier = AuditResult.from_dict(
         RunStore().read_comparison(audited[0].session_state["audit_id"])["comparison"]
@@ -303,7 +303,7 @@ def test_a_reload_during_an_audit_shows_the_same_job_then_its_result(
     at.number_input(key="au_k").set_value(2)
     at.run()
     at.button(key="au_run").click().run()
-    job = C.job_registry()[at.session_state["jobs"]["audit"]]
+    job = R.job_registry()[at.session_state["jobs"]["audit"]]
     try:
         assert entered.wait(30)
         url = _url(at)
@@ -336,7 +336,7 @@ def test_a_reload_during_a_sweep_cancels_there_and_a_restart_reopens_it(digits_m
     are stored; after a server restart (empty registries) the URL's ``sweep`` reopens them
     without a model, and the old job's id is refused in words."""
     import app_ui.audit_jobs as AJ
-    import app_ui.common as C
+    import app_ui.registries as R
     from unlearn_core.audit import sweep as SW
 
     real = SW.run_trial
@@ -350,7 +350,7 @@ def test_a_reload_during_a_sweep_cancels_there_and_a_restart_reopens_it(digits_m
 
     monkeypatch.setattr(SW, "run_trial", held_trial)
     at = _start_ssd_grid_sweep(digits_mlp, trials=3)
-    job = C.job_registry()[at.session_state["jobs"]["sweep"]]
+    job = R.job_registry()[at.session_state["jobs"]["sweep"]]
     try:
         assert entered.wait(60)
         at.run()
@@ -376,7 +376,7 @@ def test_a_reload_during_a_sweep_cancels_there_and_a_restart_reopens_it(digits_m
     assert "cancelled" in RunStore().get_comparison(sid).note
     # a server restart: nothing of it is left in memory
     AJ.sweep_registry().clear()
-    C.job_registry().pop(job.id)
+    R.job_registry().pop(job.id)
     restarted = _fresh({"sweep": sid})
     assert restarted.session_state["sweep_id"] == sid
     again = _cells(restarted, len(restarted.table) - 1)

@@ -69,10 +69,10 @@ def moons_comp():
 
 def _app(comp, model, *, dataset: dict, cid: str) -> AppTest:
     """An AppTest of app.py with ``comp`` as the current comparison."""
-    import app_ui.common as C
+    import app_ui.registries as R
 
-    C.comparison_registry()[cid] = comp
-    C.model_registry()[f"model-{cid}"] = {
+    R.comparison_registry()[cid] = comp
+    R.model_registry()[f"model-{cid}"] = {
         "model": model,
         "recipe": CFG,
         "history": {},
@@ -229,7 +229,7 @@ def test_compare_per_class_and_prediction_matrices(digits_comp, digits_mlp):
 
 
 def test_compare_embeddings_pca_then_umap(digits_comp, digits_mlp):
-    import app_ui.common as C
+    import app_ui.registries as R
 
     at = _digits_app(digits_comp, digits_mlp, "pages/compare.py")
     at.session_state["compare_method"] = "finetune"
@@ -242,7 +242,7 @@ def test_compare_embeddings_pca_then_umap(digits_comp, digits_mlp):
         len(plotly_array(t.x)) == n_forget for t in forget_traces
     )
     assert "chart_moved" in charts
-    job = C.job_registry()[at.session_state["jobs"]["umap"]]
+    job = R.job_registry()[at.session_state["jobs"]["umap"]]
     assert job.wait(90), "UMAP job did not finish"
     assert job.state == "done", job.error
     at.run()

@@ -20,6 +20,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import app_ui.common as common  # noqa: E402
 import app_ui.persist as persist  # noqa: E402
+import app_ui.registries as registries  # noqa: E402
 from unlearn_core.experiment import compare  # noqa: E402
 from unlearn_core.forget import ForgetRequest  # noqa: E402
 from unlearn_core.jobs import start_job  # noqa: E402
@@ -41,11 +42,11 @@ def fresh(monkeypatch, tmp_path):
     monkeypatch.setattr(common, "warm_up_in_background", lambda: None)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    common.model_store.clear()
+    registries.model_store.clear()
     regs = (
-        common.model_registry(),
-        common.comparison_registry(),
-        common.job_registry(),
+        registries.model_registry(),
+        registries.comparison_registry(),
+        registries.job_registry(),
         persist.multi_registry(),
         persist.stored_runs(),
         persist.job_context(),
@@ -53,7 +54,7 @@ def fresh(monkeypatch, tmp_path):
     for reg in regs:
         reg.clear()
     yield tmp_path
-    for job in list(common.job_registry().values()):
+    for job in list(registries.job_registry().values()):
         job.cancel()
         job.wait(30)
     torch.set_num_threads(threads)
@@ -68,7 +69,7 @@ def texts(elements) -> str:
 
 
 def wait_jobs() -> None:
-    for job in list(common.job_registry().values()):
+    for job in list(registries.job_registry().values()):
         assert job.wait(180), f"{job.title} did not finish"
 
 
@@ -102,8 +103,8 @@ def test_a_link_to_a_stored_run_reopens_it_on_every_page(stored):
     assert "not trained yet" not in sidebar and "retrain, finetune" in sidebar
     assert at.session_state["comparison_id"] == stored["run"]
     assert at.session_state["forget"]["classes"] == [3]
-    assert at.session_state["model_key"] in common.model_registry()
-    comp = common.comparison_registry()[stored["run"]]
+    assert at.session_state["model_key"] in registries.model_registry()
+    comp = registries.comparison_registry()[stored["run"]]
     assert [r.method for r in comp.results] == ["retrain", "finetune"]
     assert comp.get("finetune").model is not None  # its stored model came back
     at.switch_page("pages/unlearn.py").run()
@@ -150,7 +151,7 @@ def test_the_run_stores_itself_and_the_url_names_it(stored):
     other = app_with(job=job_id)
     assert other.session_state["jobs"]["compare"] == job_id
     wait_jobs()
-    cid = common.job_registry()[job_id].result
+    cid = registries.job_registry()[job_id].result
     rec = RunStore().get_comparison(cid)  # stored by the worker, whoever is watching
     assert rec.methods == ["retrain", "finetune"]
     doc = RunStore().read_comparison(cid)
@@ -193,7 +194,7 @@ def test_cancel_keeps_the_finished_methods_and_marks_the_rest(stored, slow_metho
     at.switch_page("pages/unlearn.py").run()
     at.multiselect(key="p3_methods").set_value(["finetune", "slow_for_test", "ssd"]).run()
     at.button(key="p3_run").click().run()
-    job = common.job_registry()[at.session_state["jobs"]["compare"]]
+    job = registries.job_registry()[at.session_state["jobs"]["compare"]]
     end = time.perf_counter() + 60
     while not any(r.method == "finetune" for r in job.partial) and time.perf_counter() < end:
         time.sleep(0.05)
@@ -203,7 +204,7 @@ def test_cancel_keeps_the_finished_methods_and_marks_the_rest(stored, slow_metho
     assert job.wait(30)
     assert time.perf_counter() - t0 < 2.0, "cancel took longer than 2 s"
     assert job.state == "cancelled" and job.result
-    comp = common.comparison_registry()[job.result]
+    comp = registries.comparison_registry()[job.result]
     assert comp.get("retrain").ok and comp.get("finetune").ok
     assert comp.get("slow_for_test").error == "cancelled before it finished"
     assert comp.get("ssd").error == "cancelled before it finished"
@@ -223,8 +224,8 @@ def _sidebar_job_line() -> None:
     on the app's pages)."""
     import streamlit as st
 
-    from app_ui.common import job_registry
     from app_ui.jobline import job_line
+    from app_ui.registries import job_registry
 
     label = st.session_state.get("label", "Unlearning")
     with st.sidebar:
@@ -246,7 +247,7 @@ def test_the_sidebar_shows_a_running_job_with_cancel():
             time.sleep(0.05)
 
     job = start_job("Unlearning", work)
-    common.job_registry()[job.id] = job
+    registries.job_registry()[job.id] = job
     at = AppTest.from_function(_sidebar_job_line, default_timeout=30)
     at.session_state["jid"] = job.id
     at.run()
@@ -262,7 +263,7 @@ def test_the_sidebar_shows_a_running_job_with_cancel():
     assert time.perf_counter() - t0 < 2.0
     # a page that shows the run in full marks it: the sidebar then draws the plain line
     job2 = start_job("Unlearning", work)
-    common.job_registry()[job2.id] = job2
+    registries.job_registry()[job2.id] = job2
     at.session_state["jid"] = job2.id
     at.session_state["_jobs_shown_on_page"] = {job2.id}
     at.run()
@@ -279,7 +280,7 @@ def test_the_sidebar_shows_a_running_audit_apart():
             time.sleep(0.05)
 
     job = start_job("Audit", work)
-    common.job_registry()[job.id] = job
+    registries.job_registry()[job.id] = job
     at = AppTest.from_function(_sidebar_job_line, default_timeout=30)
     at.session_state["jid"], at.session_state["label"] = job.id, "Audit"
     at.run()
@@ -393,14 +394,14 @@ def test_a_several_seed_run_shows_error_bars_on_compare(stored):
     assert '"error_x"' in charts["chart_acc"].proto.spec
     assert any("±" in v for v in at.table[0].value["forget acc (%)"])
     # a fresh session on the stored run shows it, with the first seed's stored models
-    common.comparison_registry().clear()
+    registries.comparison_registry().clear()
     persist.multi_registry().clear()
     fresh_at = app_with(run=cid)
     no_exception(fresh_at)
     fresh_at.switch_page("pages/compare.py").run()
     no_exception(fresh_at)
     assert "2 seeds" in texts(fresh_at.caption)
-    assert common.comparison_registry()[cid].get("ssd").model is not None
+    assert registries.comparison_registry()[cid].get("ssd").model is not None
     fresh_at.switch_page("pages/attack.py").run()
     no_exception(fresh_at)
 
@@ -422,5 +423,5 @@ def test_a_reopened_running_job_shows_its_choices_on_the_unlearn_page(stored, sl
         assert again.number_input(key="p3_seed").value == 4
         assert again.toggle(key="p3_retrain").value is True
     finally:
-        common.job_registry()[jid].cancel()
-        assert common.job_registry()[jid].wait(30)
+        registries.job_registry()[jid].cancel()
+        assert registries.job_registry()[jid].wait(30)

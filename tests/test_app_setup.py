@@ -21,7 +21,7 @@ if str(ROOT) not in sys.path:
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from app_ui import common  # noqa: E402
+from app_ui import common, registries  # noqa: E402
 from unlearn_core.checkpoints import save_checkpoint  # noqa: E402
 from unlearn_core.data import load_dataset  # noqa: E402
 from unlearn_core.methods import Method, MethodSpec, Param, UnlearnOutput  # noqa: E402
@@ -41,11 +41,15 @@ def fresh(monkeypatch, tmp_path):
     monkeypatch.setattr(common, "warm_up_in_background", lambda: None)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the jobs' worker thread and the test thread share 2 cores
-    common.model_store.clear()
-    for reg in (common.model_registry(), common.comparison_registry(), common.job_registry()):
+    registries.model_store.clear()
+    for reg in (
+        registries.model_registry(),
+        registries.comparison_registry(),
+        registries.job_registry(),
+    ):
         reg.clear()
     yield tmp_path
-    for job in list(common.job_registry().values()):
+    for job in list(registries.job_registry().values()):
         job.cancel()
         job.wait(30)
     torch.set_num_threads(threads)
@@ -64,7 +68,7 @@ def has(elements, key: str) -> bool:
 
 
 def wait_jobs() -> None:
-    for job in list(common.job_registry().values()):
+    for job in list(registries.job_registry().values()):
         assert job.wait(120), f"{job.title} did not finish"
 
 
@@ -83,7 +87,7 @@ def trained_app() -> AppTest:
         wait_jobs()
         at.run()
     no_exception(at)
-    assert at.session_state["model_key"] in common.model_registry()
+    assert at.session_state["model_key"] in registries.model_registry()
     return at
 
 
@@ -119,7 +123,7 @@ def test_data_page_trains_shows_accuracy_and_reuses_cache():
     at.run()
     no_exception(at)
     key = at.session_state["model_key"]
-    entry = common.model_registry()[key]
+    entry = registries.model_registry()[key]
     assert entry["source"] == "trained"
     metrics = {m.label: m.value for m in at.metric}
     assert float(metrics["Test accuracy"].rstrip("%")) > 80
@@ -133,10 +137,10 @@ def test_data_page_trains_shows_accuracy_and_reuses_cache():
     assert at2.session_state["model_key"] == key
     assert "Loaded from cache" in texts(at2.success)
     assert not has(at2.button, "p1_train")
-    assert len(common.job_registry()) == 1
+    assert len(registries.job_registry()) == 1
 
     # ... and so does a fresh server (empty memory), from the on-disk store
-    common.model_registry().clear()
+    registries.model_registry().clear()
     at3 = new_app()
     no_exception(at3)
     assert at3.session_state["model_key"] == key
@@ -271,20 +275,20 @@ def test_checkpoint_brings_its_architecture_and_one_status_line(fresh):
     assert not at.error
     assert at.selectbox(key="p1_arch").value == "cnn"
     assert at.number_input(key="p1_epochs").value == FAST["epochs"]
-    entry = common.model_registry()[at.session_state["model_key"]]
+    entry = registries.model_registry()[at.session_state["model_key"]]
     assert entry["source"] == "checkpoint cnn.safetensors"
     assert "Test accuracy" in [m.label for m in at.metric]
     # one status: the checkpoint in use, nothing saying there is no model
     assert texts(at.success) == "Using checkpoint cnn.safetensors: a Small CNN."
     assert not at.info and not at.warning
     at.run()  # the checkpoint model stays current across reruns
-    assert at.session_state["model_key"] in common.model_registry()
+    assert at.session_state["model_key"] in registries.model_registry()
     assert at.selectbox(key="p1_arch").value == "cnn"
 
     # the MLP one switches back
     at.text_input(key="p1_ckpt_path").input(str(fresh / "mlp.safetensors")).run()
     at.button(key="p1_ckpt_load").click().run()
-    entry = common.model_registry()[at.session_state["model_key"]]
+    entry = registries.model_registry()[at.session_state["model_key"]]
     assert torch.equal(entry["model"].head.weight, mlp.head.weight)
     assert at.selectbox(key="p1_arch").value == "mlp"
 
@@ -299,7 +303,7 @@ def test_cancelled_training_then_a_checkpoint_shows_one_message(fresh):
     )
     at = new_app(recipe={**FAST, "epochs": 400})
     at.button(key="p1_train").click().run()
-    job = next(iter(common.job_registry().values()))
+    job = next(iter(registries.job_registry().values()))
     job.cancel()
     assert job.wait(60)
     at.run()
@@ -455,7 +459,7 @@ def test_unlearn_runs_methods_and_stores_the_comparison():
     wait_jobs()
     at.run()
     no_exception(at)
-    comp = common.comparison_registry()[at.session_state["comparison_id"]]
+    comp = registries.comparison_registry()[at.session_state["comparison_id"]]
     assert [r.method for r in comp.results] == ["retrain", "finetune", "ssd"]
     assert all(r.ok for r in comp.results)
     assert comp.get("finetune").params["epochs"] == 2  # the control reached the method
@@ -536,7 +540,7 @@ def test_a_failing_method_shows_its_error_and_the_others_finish(odd_methods):
     at.run()
     no_exception(at)
     assert "deliberate failure at power 3.5" in texts(at.error)
-    comp = common.comparison_registry()[at.session_state["comparison_id"]]
+    comp = registries.comparison_registry()[at.session_state["comparison_id"]]
     assert [r.method for r in comp.results] == ["explode_for_test", "finetune"]
     assert not comp.get("explode_for_test").ok and comp.get("finetune").ok
     assert comp.reference is None and comp.get("finetune").time_ratio is None

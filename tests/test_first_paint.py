@@ -16,7 +16,7 @@ if str(ROOT) not in sys.path:
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from app_ui import common, first_paint  # noqa: E402
+from app_ui import common, first_paint, registries  # noqa: E402
 from unlearn_core.training import default_recipe  # noqa: E402
 
 APP = str(ROOT / "app.py")
@@ -28,11 +28,15 @@ def fresh(monkeypatch, tmp_path):
     monkeypatch.setattr(common, "warm_up_in_background", lambda: None)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    common.model_store.clear()
-    for reg in (common.model_registry(), common.comparison_registry(), common.job_registry()):
+    registries.model_store.clear()
+    for reg in (
+        registries.model_registry(),
+        registries.comparison_registry(),
+        registries.job_registry(),
+    ):
         reg.clear()
     yield
-    for job in list(common.job_registry().values()):
+    for job in list(registries.job_registry().values()):
         job.cancel()
         job.wait(30)
     torch.set_num_threads(threads)
@@ -62,7 +66,7 @@ def test_the_first_paint_needs_no_library_and_keeps_what_was_done(monkeypatch):
     assert not at.exception
     assert at.selectbox(key="p1_source").value == "shapes"  # the choice stayed
     assert at.session_state["dataset"]["params"]["n_train"] == 2000
-    jobs = list(common.job_registry().values())
+    jobs = list(registries.job_registry().values())
     assert len(jobs) == 1 and jobs[0].title == "Training mlp"  # the click started training
     assert first_paint.TRAIN_ASAP not in at.session_state
     assert at.session_state["_p1_estimate"].startswith("about ")
