@@ -10,7 +10,7 @@ from app_ui.common import (
 )
 from app_ui.entry import through_app
 from app_ui.tables import Column, show_table
-from unlearn_core import metrics as M
+from unlearn_core.audit.threshold_attack import attack_at, attack_scores, threshold_attack
 from unlearn_core.experiment import REFERENCE, model_logits
 from unlearn_core.plots import results as P
 from unlearn_core.plots import setup as P_setup
@@ -44,13 +44,12 @@ def cached_logits(comparison_id: str, name: str) -> dict:
 
 
 def scores_of(name: str, score: str) -> dict[str, np.ndarray]:
-    lg = cached_logits(cid, name)
     ys = {
         "forget": data.y_train[split.forget_idx],
         "retain": data.y_train[split.retain_idx],
         "test": data.y_test,
     }
-    return {k: M.attack_scores(lg[k], ys[k])[score] for k in ("forget", "retain", "test")}
+    return attack_scores(cached_logits(cid, name), ys, score)
 
 
 models = comp.models()
@@ -113,19 +112,13 @@ st.subheader(f"Threshold attack on {labels[name]}")
 
 # ---------------------------------------------------------------- threshold attack
 sc = scores_of(name, score)
-lo = float(min(np.min(v) for v in sc.values() if len(v)))
-hi = float(max(np.max(v) for v in sc.values() if len(v)))
-if hi <= lo:
-    hi = lo + 1e-6
-fpr, tpr, thr = M.roc_curve_points(sc["retain"], sc["test"], higher_is_member=higher)
-auc = float(np.trapezoid(tpr, fpr)) if len(fpr) else float("nan")
+attack = threshold_attack(sc, higher_is_member=higher)
+lo, hi = attack.lo, attack.hi
 key = "attack_threshold"
 state_for = st.session_state.get("attack_threshold_for")
 if state_for != [name, score] or not lo <= st.session_state.get(key, lo - 1) <= hi:
     # a new model or score: start at the cut that best separates members from non-members
-    finite = np.isfinite(thr)
-    best = float(thr[finite][np.argmax((tpr - fpr)[finite])]) if finite.any() else (lo + hi) / 2
-    st.session_state[key] = float(np.clip(best, lo, hi))
+    st.session_state[key] = attack.best
     st.session_state["attack_threshold_for"] = [name, score]
 threshold = st.slider(
     f"Threshold: call a sample *member* when its {score} is "
@@ -137,18 +130,15 @@ threshold = st.slider(
     format="%.4f",
     key=key,
 )
-tpr_t, fpr_t = M.threshold_rates(sc["retain"], sc["test"], threshold, higher_is_member=higher)
-flag_f, _ = M.threshold_rates(sc["forget"], sc["test"], threshold, higher_is_member=higher)
-ref_flag = None
-if REFERENCE in models and name != REFERENCE:
-    ref_sc = scores_of(REFERENCE, score)
-    ref_flag, _ = M.threshold_rates(
-        ref_sc["forget"], ref_sc["test"], threshold, higher_is_member=higher
-    )
+ref_sc = scores_of(REFERENCE, score) if REFERENCE in models and name != REFERENCE else None
+rates = attack_at(sc, threshold, higher_is_member=higher, reference=ref_sc)
+tpr_t, fpr_t, flag_f, ref_flag = (
+    rates.tpr, rates.fpr, rates.forget_member, rates.reference_forget_member,
+)  # fmt: skip
 k1, k2, k3, k4 = st.columns(4)
 k1.metric("True-positive rate", f"{tpr_t:.1%}", help="retain samples called member")
 k2.metric("False-positive rate", f"{fpr_t:.1%}", help="test samples called member")
-k3.metric("Attack advantage", f"{tpr_t - fpr_t:+.1%}", help="TPR − FPR; 0 = a coin toss")
+k3.metric("Attack advantage", f"{rates.advantage:+.1%}", help="TPR − FPR; 0 = a coin toss")
 k4.metric(
     "Forget called member",
     f"{flag_f:.1%}",
@@ -168,10 +158,10 @@ st.markdown(
 chart(P.score_histograms(sc, score_name=score, threshold=threshold), key="attack_hist")
 chart(
     P.roc_chart(
-        fpr,
-        tpr,
+        attack.fpr,
+        attack.tpr,
         point=(fpr_t, tpr_t),
-        auc=auc,
+        auc=attack.auc,
         model=name,
         attack=f"{score} threshold attack, retain vs test",
     ),
