@@ -45,6 +45,15 @@ def _dataset(spec_json: str) -> Dataset:
     return load_dataset(spec["name"], **spec.get("params", {}))
 
 
+@st.cache_resource(max_entries=4, show_spinner="Projecting the training set…")
+def training_coords(key: str, spec_json: str):
+    """The Forget set page's scatter (ids, 2-D coordinates, axis titles; the library's
+    ``training_scatter``) of the dataset ``spec_json`` under model ``key``, cached by both."""
+    from unlearn_core.analysis.sampling import training_scatter
+
+    return training_scatter(load_spec(json.loads(spec_json)), model_registry()[key]["model"])
+
+
 def dataset_spec() -> dict:
     return st.session_state["dataset"]
 

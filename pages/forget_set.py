@@ -9,15 +9,12 @@ import streamlit as st
 
 from app_ui.common import (
     chart,
-    model_registry,
     page_link,
     require_data_and_model,
 )
 from app_ui.entry import through_app
-from app_ui.registries import load_spec
+from app_ui.registries import training_coords
 from app_ui.text import clause, plural, split_summary
-from unlearn_core.analysis.embeddings import pca_frame
-from unlearn_core.analysis.sampling import SCATTER_MAX, draw_sample
 from unlearn_core.forget import ForgetError, ForgetRequest, make_split
 from unlearn_core.plots import setup as plots
 from unlearn_core.selection import (
@@ -29,7 +26,6 @@ from unlearn_core.selection import (
     selection_signature,
     valid_ids,
 )
-from unlearn_core.training import predict_features
 
 through_app()  # a cold server's deep link runs the app's navigation first
 
@@ -121,18 +117,6 @@ else:
         picked = apply_selection(picked, valid_ids(ids_from_selection(event), n), action)
     S["picked"] = picked
 
-    @st.cache_resource(max_entries=4, show_spinner="Projecting the training set…")
-    def _coords(key: str, spec_json: str) -> tuple[np.ndarray, np.ndarray, tuple[str, str]]:
-        """The sample ids drawn (all, or a class-stratified draw of ``SCATTER_MAX``) and
-        their 2-D coordinates: raw for 2-D points, else PCA of the original model's
-        penultimate features (cached by model key)."""
-        d = load_spec(json.loads(spec_json))
-        ids = draw_sample(d.y_train.numpy(), SCATTER_MAX)
-        if d.kind == "points2d":
-            return ids, d.x_train.numpy()[ids, :2], ("x₁", "x₂")
-        feats = predict_features(model_registry()[key]["model"], d.x_train[ids])
-        return ids, pca_frame([feats.numpy()])[0], ("PC 1 of the model's features", "PC 2")
-
     lasso_tab, tick_tab = st.tabs(["Lasso on the embedding", "Tick thumbnails"])
     with lasso_tab:
         st.radio(
@@ -141,7 +125,9 @@ else:
             key="p2_lasso_action",
             horizontal=True,
         )
-        ids, coords, axes = _coords(S["model_key"], json.dumps(S["dataset"], sort_keys=True))
+        ids, coords, axes = training_coords(
+            S["model_key"], json.dumps(S["dataset"], sort_keys=True)
+        )
         if len(ids) < n:
             st.caption(
                 f"The chart draws {len(ids):,} of the {n:,} training samples (each class in "

@@ -358,3 +358,16 @@ def test_draw_sample_is_stratified_seeded_and_whole_when_small():
     np.testing.assert_array_equal(draw_sample(labels[:300], 5000), np.arange(300))
     with pytest.raises(ValueError, match="at least 1"):
         draw_sample(labels, 0)
+
+
+def test_training_scatter_draws_points_as_they_are_and_images_by_pca(digits, digits_mlp):
+    from unlearn_core.analysis.embeddings import model_features, pca_frame
+    from unlearn_core.analysis.sampling import training_scatter
+
+    ids, xy, axes = training_scatter(digits, digits_mlp, max_points=200)
+    assert len(ids) == 200 and xy.shape == (200, 2) and axes[0].startswith("PC 1")
+    (expected,) = pca_frame(model_features([digits_mlp], digits.x_train[ids]))
+    np.testing.assert_allclose(xy, expected, atol=1e-5)
+    moons = load_dataset("moons", n_train=100, n_test=20)
+    ids, xy, axes = training_scatter(moons, None)
+    assert axes == ("x₁", "x₂") and np.array_equal(xy, moons.x_train.numpy()[ids])

@@ -28,3 +28,20 @@ def draw_sample(labels: np.ndarray, max_points: int = SCATTER_MAX, seed: int = 0
         for c, q, k in zip(classes, quota, counts, strict=True)
     ]
     return np.sort(np.concatenate(picked))[:max_points] if picked else np.arange(0)
+
+
+def training_scatter(
+    data, model, max_points: int = SCATTER_MAX
+) -> tuple[np.ndarray, np.ndarray, tuple[str, str]]:
+    """What the Forget set page draws: the training sample ids (all, or a class-stratified
+    draw of ``max_points``), their 2-D coordinates and the axes' titles. 2-D point data are
+    drawn as they are; anything else as the first two principal components of the model's
+    penultimate features."""
+    from ..training import predict_features
+    from .embeddings import pca_frame
+
+    ids = draw_sample(data.y_train.numpy(), max_points)
+    if data.kind == "points2d":
+        return ids, data.x_train.numpy()[ids, :2], ("x₁", "x₂")
+    feats = predict_features(model, data.x_train[ids]).numpy()
+    return ids, pca_frame([feats])[0], ("PC 1 of the model's features", "PC 2")
