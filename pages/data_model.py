@@ -34,13 +34,17 @@ from app_ui.text import clause, dataset_title, join, scrub_paths, was_were
 from unlearn_core.checkpoints import CheckpointError, load_checkpoint
 from unlearn_core.data import FORMATS, DataError, Dataset
 from unlearn_core.estimates import eta_text, training_estimate
-from unlearn_core.metrics import per_class_accuracy
 from unlearn_core.models import weights_hash
 from unlearn_core.plots import setup as plots
 from unlearn_core.plots.svg import class_balance_svg
 from unlearn_core.selection import examples_per_class
 from unlearn_core.store import settings_key
-from unlearn_core.training import TrainConfig, default_recipe, evaluate, predict_logits
+from unlearn_core.training import (
+    TrainConfig,
+    default_recipe,
+    evaluate,
+    model_report,
+)
 
 S = st.session_state
 init_state()  # (a run that began as the first paint skipped the entry's full path)
@@ -418,9 +422,8 @@ if entry is not None and not running:
         st.success("Model trained.")
     model = entry["model"]
     if "per_class_test" not in entry:
-        logits = predict_logits(model, data.x_test)
-        entry["per_class_test"] = per_class_accuracy(logits, data.y_test, data.num_classes)
-        entry["train_acc"] = evaluate(model, data.x_train, data.y_train)
+        report = model_report(model, data)
+        entry["per_class_test"], entry["train_acc"] = report.per_class_test, report.train_acc
     n_params = sum(p.numel() for p in model.parameters())
     m1, m2, m3 = st.columns(3)
     m1.metric("Test accuracy", f"{entry['test_acc']:.1f}%")

@@ -149,3 +149,14 @@ def test_checkpoint_garbage_file_is_refused(tmp_path, digits, digits_mlp):
     (tmp_path / "m.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(CheckpointError, match="safetensors"):
         load_checkpoint(tmp_path / "m")
+
+
+def test_model_report_is_what_the_first_page_shows(digits, digits_mlp):
+    from unlearn_core.metrics import per_class_accuracy
+    from unlearn_core.training import model_report, predict_logits
+
+    report = model_report(digits_mlp, digits)
+    assert report.test_acc == pytest.approx(evaluate(digits_mlp, digits.x_test, digits.y_test))
+    assert report.train_acc == pytest.approx(evaluate(digits_mlp, digits.x_train, digits.y_train))
+    expected = per_class_accuracy(predict_logits(digits_mlp, digits.x_test), digits.y_test, 10)
+    assert report.per_class_test == pytest.approx(expected.tolist())

@@ -302,6 +302,32 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return 100.0 * float((pred == y.cpu()).float().mean())
 
 
+@dataclass(frozen=True)
+class ModelReport:
+    """What the Data & model page shows of a trained model (percent)."""
+
+    test_acc: float
+    train_acc: float
+    #: accuracy per true class on the test set (nan for a class with no test sample)
+    per_class_test: list[float]
+
+
+def model_report(model: nn.Module, data) -> ModelReport:
+    """Test and train accuracy and the per-class test accuracy of ``model`` on ``data``."""
+    from .metrics import per_class_accuracy
+
+    logits = predict_logits(model, data.x_test)
+    per_class = per_class_accuracy(logits, data.y_test, data.num_classes)
+    test = (
+        100.0 * float((logits.argmax(1) == data.y_test).float().mean()) if data.n_test else math.nan
+    )
+    return ModelReport(
+        test_acc=test,
+        train_acc=evaluate(model, data.x_train, data.y_train),
+        per_class_test=[float(v) for v in per_class],
+    )
+
+
 def train_new_model(
     dataset,
     arch: str,
