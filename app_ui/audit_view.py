@@ -28,7 +28,7 @@ from unlearn_core.audit.pipeline import DEFAULT_MODELS
 from unlearn_core.audit.records import RELEARN_TARGET
 from unlearn_core.audit.recovery import NOT_MEASURABLE, RelearnCurve, recovery_summary
 from unlearn_core.data import Dataset
-from unlearn_core.estimates import format_duration
+from unlearn_core.estimates import Estimate, format_duration
 from unlearn_core.experiment import REFERENCE
 from unlearn_core.forget import ForgetRequest, ForgetSplit, make_split
 from unlearn_core.methods import list_methods
@@ -128,7 +128,7 @@ def audit_form(data: Dataset, entry: dict, split: ForgetSplit) -> None:
         secs, basis = audit_estimate(
             data, split, S["arch"], recipe, list(methods), k, workers, relearn is not None
         )
-        st.caption(f"Estimated time: about {format_duration(secs)} on this machine ({basis}).")
+        st.caption(f"Estimated time: {Estimate(secs, basis).text()} ({basis}).")
     if st.button(
         "Run the audit", key="au_run", type="primary", disabled=running or not methods,
         help="Runs in the background; the result is stored in the run store.",

@@ -24,6 +24,7 @@ from unlearn_core.jobs import Job, start_job
 from unlearn_core.methods.lrp_npp import describe_log
 from unlearn_core.plots import results as P
 from unlearn_core.plots import setup as P_setup
+from unlearn_core.plots.style import FORGET_COLOUR_NAME
 from unlearn_core.results_table import RESULT_COLUMNS, columns_for
 
 through_app()  # a cold server's deep link runs the app's navigation first
@@ -337,7 +338,8 @@ with tabs["Embeddings"]:
             inputs = embedding_inputs(cid, method)
             st.caption(
                 f"Penultimate features of {len(inputs['ids'])} training samples "
-                f"({int(inputs['is_forget'].sum())} forget samples, drawn as red crosses) under "
+                f"({int(inputs['is_forget'].sum())} forget samples, drawn as "
+                f"{FORGET_COLOUR_NAME} crosses) under "
                 "each model, projected into one frame so positions can be compared."
             )
             done = umap_store().get((cid, method))
@@ -500,7 +502,8 @@ if "Neurons" in tabs:
                     chart(fig, key=f"chart_neurons_{r.method}_{pc['class']}")
                 st.caption(
                     "Top: mean LRP relevance of each unit for the images' predicted class; "
-                    "bottom: how often the unit was in an image's top-k. Red units were perturbed."
+                    f"bottom: how often the unit was in an image's top-k. {FORGET_COLOUR_NAME.capitalize()} "
+                    "units were perturbed."
                 )
 
 # ---------------------------------------------------------------- decision boundary

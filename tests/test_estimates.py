@@ -45,7 +45,9 @@ def test_training_estimate_follows_the_measured_run(digits):
     actual = time.perf_counter() - t0
     assert f"6 epochs x {digits.n_train} samples" in est.basis
     assert actual / 4 < est.seconds < actual * 4, (est.seconds, actual)
-    assert est.text().startswith("about ") and est.text().endswith(" on this machine")
+    assert est.text().endswith(" on this machine") and "about under" not in est.text()
+    assert E.Estimate(0.2, "").text() == "under 1 s on this machine"
+    assert E.Estimate(4.2, "").text() == "about 4 s on this machine"
 
 
 def test_comparison_estimate_adds_the_methods_costs(digits):

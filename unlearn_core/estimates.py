@@ -60,7 +60,9 @@ class Estimate:
     basis: str
 
     def text(self) -> str:
-        return f"about {format_duration(self.seconds)} on this machine"
+        """``"about 4 s on this machine"`` (``"under 1 s ..."`` without the "about")."""
+        d = format_duration(self.seconds)
+        return f"{d if self.seconds < 1 else 'about ' + d} on this machine"
 
 
 def format_duration(seconds: float) -> str:

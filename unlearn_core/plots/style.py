@@ -55,6 +55,8 @@ RETRAIN_COLOUR = "#222222"
 #: forget / retain / test samples (attack histograms, displacement boxes)
 SET_COLOURS = {"forget": "#D55E00", "retain": "#0072B2", "test": "#009E73"}
 FORGET_COLOUR = SET_COLOURS["forget"]
+#: how captions name :data:`FORGET_COLOUR` (Okabe-Ito vermillion reads as orange)
+FORGET_COLOUR_NAME = "orange"
 #: class colours (scatter plots, class bars); cycles after 16 classes
 CLASS_PALETTE = METHOD_PALETTE
 
