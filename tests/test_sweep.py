@@ -245,3 +245,13 @@ def test_cli_tune_prints_the_trials_and_the_best_settings(capsys, tmp_path):
     assert [t.params for t in stored.trials] == [t["params"] for t in doc["trials"]]
     assert main(["tune", "--method", "finetune", "--search", "nope", "--no-progress"]) == 2
     assert "no parameter nope" in capsys.readouterr().err
+
+
+def test_validation_scores_reuse_the_forget_and_retain_logits(setup):
+    """A sweep hands its trial's logits on: the validation scores are the same numbers."""
+    from unlearn_core.experiment import model_logits, validation_scores
+
+    data, model, split, _ = setup
+    fresh = validation_scores(model, data, split, seed=0)
+    reused = validation_scores(model, data, split, seed=0, ev=model_logits(model, data, split))
+    assert reused == fresh and set(fresh) >= {"val_acc", "mia_val"}

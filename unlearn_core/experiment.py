@@ -202,21 +202,31 @@ SELECTION_KEYS = ("forget_acc", "retain_acc", "val_acc", "mia_val")
 
 
 def validation_scores(
-    model: nn.Module, data: Dataset, split: ForgetSplit, *, seed: int = 0
+    model: nn.Module,
+    data: Dataset,
+    split: ForgetSplit,
+    *,
+    seed: int = 0,
+    ev: Evaluation | None = None,
 ) -> dict:
     """The scores a decision may read: :func:`score_model`'s definitions with the validation
     split standing in for the test set, which only scores.
 
     ``val_acc`` (class-wise requests: the remaining classes' validation samples),
     ``val_forgotten_acc``, ``mia_val`` (MIA efficacy with validation samples as non-members),
-    and ``forget_acc`` / ``retain_acc``. :func:`selection_gap` reads them."""
+    and ``forget_acc`` / ``retain_acc``. :func:`selection_gap` reads them. ``ev``: the
+    model's forget and retain logits already computed (:func:`model_logits`), reused."""
     if not data.n_val:
         raise ValueError(
             f"{data.name} has no validation split to decide on (load it with load_dataset / "
             "load_file, or call Dataset.with_validation)"
         )
     view = replace(data, x_test=data.x_val, y_test=data.y_val)
-    s = score_model(model_logits(model, view, split), view, split, seed=seed)
+    if ev is None:
+        ev = model_logits(model, view, split)
+    else:
+        ev = Evaluation(forget=ev.forget, retain=ev.retain, test=predict_logits(model, data.x_val))
+    s = score_model(ev, view, split, seed=seed)
     return {
         "forget_acc": s["forget_acc"],
         "retain_acc": s["retain_acc"],

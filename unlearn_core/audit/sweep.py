@@ -49,6 +49,7 @@ from ..device import pick_device
 from ..experiment import (
     REFERENCE,
     SELECTION_KEYS,
+    Evaluation,
     model_logits,
     score_model,
     selection_gap,
@@ -403,7 +404,7 @@ def run_trial(
         raise FloatingPointError("the unlearned model's outputs are not finite (it diverged)")
     scores = {
         **score_model(ev, data, split, seed=seed),
-        **_validation(out.model, data, split, seed),
+        **_validation(out.model, data, split, seed, ev),
     }
     metrics = {k: scores.get(k) for k in TRIAL_KEYS}
     gap = selection_gap(metrics, reference)
@@ -416,10 +417,12 @@ def run_trial(
     )
 
 
-def _validation(model: nn.Module, data: Dataset, split: ForgetSplit, seed: int) -> dict:
+def _validation(
+    model: nn.Module, data: Dataset, split: ForgetSplit, seed: int, ev: Evaluation
+) -> dict:
     """The validation scores the objective reads (forget / retain accuracy come from
-    ``score_model``, the same numbers)."""
-    v = validation_scores(model, data, split, seed=seed)
+    ``score_model``, the same numbers; ``ev``'s forget and retain logits are reused)."""
+    v = validation_scores(model, data, split, seed=seed, ev=ev)
     return {k: v[k] for k in SELECTION_KEYS[2:]}
 
 
@@ -442,14 +445,16 @@ def reference_scores(
     dev = pick_device()
     model = model.to(dev).eval()
     task = UnlearnTask(data=data, split=split, train_config=recipe, device=dev)
+    ev = model_logits(model, data, split)
     original = {
-        **score_model(model_logits(model, data, split), data, split, seed=seed),
-        **_validation(model, data, split, seed),
+        **score_model(ev, data, split, seed=seed),
+        **_validation(model, data, split, seed, ev),
     }
     out = run_method(REFERENCE, model, task, seed=seed, progress=progress)
+    ev = model_logits(out.model, data, split)
     retrain = {
-        **score_model(model_logits(out.model, data, split), data, split, seed=seed),
-        **_validation(out.model, data, split, seed),
+        **score_model(ev, data, split, seed=seed),
+        **_validation(out.model, data, split, seed, ev),
     }
     return (
         {k: retrain.get(k) for k in TRIAL_KEYS},
