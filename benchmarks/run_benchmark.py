@@ -336,6 +336,16 @@ def class_target_methods() -> list[str]:
     return [*CLASS_TARGET_METHODS, *[n for n in names if n.startswith("lrp")]]
 
 
+def class_target_met(forget: float, retain_gap: float, test_gap: float) -> bool:
+    """The class-wise target: forget accuracy <= 2% with retain and test accuracy within 2
+    points of retrain's."""
+    return (
+        forget <= FORGET_ACC_MAX
+        and abs(retain_gap) <= NEAR_RETRAIN_PTS
+        and abs(test_gap) <= NEAR_RETRAIN_PTS
+    )
+
+
 def check_targets(run: CellRun) -> list[Target]:
     cell = run.cell.name
     out: list[Target] = []
@@ -355,11 +365,7 @@ def check_targets(run: CellRun) -> list[Target]:
                 f = s.mean("forget_acc")
                 dr = s.mean("retain_acc") - ref.mean("retain_acc")
                 dt = s.mean("test_acc") - ref.mean("test_acc")
-                ok = (
-                    f <= FORGET_ACC_MAX
-                    and abs(dr) <= NEAR_RETRAIN_PTS
-                    and abs(dt) <= NEAR_RETRAIN_PTS
-                )
+                ok = class_target_met(f, dr, dt)
                 out.append(
                     Target(
                         kind,
@@ -658,9 +664,9 @@ def split_met(rows: list[dict], scenario: str) -> bool:
     if not rows or any(r.get("error") or r.get("forget_acc") is None for r in rows):
         return False
     if scenario.startswith("class"):
-        f, dr, dt = (_mean(rows, k) for k in ("forget_acc", "retain_gap", "test_gap"))
-        return f <= FORGET_ACC_MAX and abs(dr) <= NEAR_RETRAIN_PTS and abs(dt) <= NEAR_RETRAIN_PTS
-    return (_mean(rows, "avg_gap") or math.inf) <= RANDOM_GAP_MAX
+        return class_target_met(*(_mean(rows, k) for k in ("forget_acc", "retain_gap", "test_gap")))
+    gap = _mean(rows, "avg_gap")
+    return gap is not None and gap <= RANDOM_GAP_MAX
 
 
 def spread(rows: list[dict]) -> dict[str, dict[str, float]]:

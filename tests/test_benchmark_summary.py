@@ -83,6 +83,8 @@ def test_random_requests_are_judged_by_the_average_gap():
     ok = [_row("salun", s, 90.0, 0.0, 0.0, gap=2.5, scenario="random 10%") for s in (0, 1)]
     far = [_row("salun", s, 90.0, 0.0, 0.0, gap=3.5, scenario="random 10%") for s in (0, 1)]
     assert rb.split_met(ok, "random 10%") and not rb.split_met(far, "random 10%")
+    exact = [_row("salun", s, 90.0, 0.0, 0.0, gap=0.0, scenario="random 10%") for s in (0, 1)]
+    assert rb.split_met(exact, "random 10%")  # a gap of 0 is met, not read as missing
 
 
 def test_robustness_cards_read_back_and_describe_themselves(tmp_path):
