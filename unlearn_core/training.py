@@ -314,15 +314,12 @@ class ModelReport:
 
 def model_report(model: nn.Module, data) -> ModelReport:
     """Test and train accuracy and the per-class test accuracy of ``model`` on ``data``."""
-    from .metrics import per_class_accuracy
+    from .metrics import accuracy, per_class_accuracy
 
     logits = predict_logits(model, data.x_test)
     per_class = per_class_accuracy(logits, data.y_test, data.num_classes)
-    test = (
-        100.0 * float((logits.argmax(1) == data.y_test).float().mean()) if data.n_test else math.nan
-    )
     return ModelReport(
-        test_acc=test,
+        test_acc=accuracy(logits, data.y_test),
         train_acc=evaluate(model, data.x_train, data.y_train),
         per_class_test=[float(v) for v in per_class],
     )
