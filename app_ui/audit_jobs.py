@@ -1,7 +1,7 @@
 """The Audit page's server-side work: the audit job and the sweep job, their registries, the
 cost estimate shown before a run, and what the URL names (running jobs, stored results).
 
-Both jobs run in a worker thread (``unlearn_core.jobs.start_job``) and belong to the server.
+Both jobs run in a worker thread (``unlearn_core.runtime.jobs.start_job``) and belong to the server.
 Cancel is read through ``should_stop`` (the library leaves unstarted models / trials undone and
 hands back what finished); the progress callback never raises, so the finished part is kept:
 an audit is stored in the run store (kind "audit") even when cancelled, a sweep (kind "sweep")
@@ -23,14 +23,14 @@ from unlearn_core.audit.pipeline import run_audit
 from unlearn_core.audit.records import AUDIT_KIND, AuditResult
 from unlearn_core.audit.sweep import SWEEP_KIND, SweepError, SweepResult, tune
 from unlearn_core.data import Dataset
-from unlearn_core.estimates import (
+from unlearn_core.forget import ForgetSplit
+from unlearn_core.runtime.estimates import (
     comparison_estimate,
     format_duration,
     training_estimate,
 )
-from unlearn_core.forget import ForgetSplit
-from unlearn_core.jobs import Job, JobCancelled, start_job
-from unlearn_core.runstore import CorruptRunError, RunStoreError, UnknownRunError
+from unlearn_core.runtime.jobs import Job, JobCancelled, start_job
+from unlearn_core.store import CorruptRunError, RunStoreError, UnknownRunError
 
 S = st.session_state
 #: session keys: the shown audit's and sweep's ids, and the purposes of the two jobs in

@@ -28,11 +28,11 @@ from unlearn_core.audit.pipeline import DEFAULT_MODELS
 from unlearn_core.audit.records import RELEARN_TARGET
 from unlearn_core.audit.recovery import NOT_MEASURABLE, RelearnCurve, recovery_summary
 from unlearn_core.data import Dataset
-from unlearn_core.estimates import Estimate, format_duration
 from unlearn_core.experiment import REFERENCE
 from unlearn_core.forget import ForgetRequest, ForgetSplit, make_split
 from unlearn_core.methods import list_methods
 from unlearn_core.plots import audit as P
+from unlearn_core.runtime.estimates import Estimate, format_duration
 from unlearn_core.selection import ids_from_selection
 from unlearn_core.training import TrainConfig
 

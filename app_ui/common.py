@@ -33,8 +33,8 @@ from app_ui.text import UPLOAD_PREFIX, split_summary
 from unlearn_core.data import DataError, Dataset
 from unlearn_core.experiment import Comparison
 from unlearn_core.forget import ForgetError, ForgetRequest, ForgetSplit, make_split
-from unlearn_core.jobs import Job, start_job
-from unlearn_core.runstore import RunStoreError
+from unlearn_core.runtime.jobs import Job, start_job
+from unlearn_core.store import RunStoreError
 from unlearn_core.training import TrainConfig, default_recipe, evaluate, train_new_model
 
 DEFAULTS: dict[str, Any] = {
@@ -313,7 +313,11 @@ def comparison_estimate_text(
     """One line for the Unlearn page before a run: the whole comparison's estimated time on
     this machine (measured training steps, the methods' benchmark time ratios) and the cost
     of the dearest method when it is SISA or Fisher."""
-    from unlearn_core.estimates import comparison_estimate, method_cost_note, training_estimate
+    from unlearn_core.runtime.estimates import (
+        comparison_estimate,
+        method_cost_note,
+        training_estimate,
+    )
 
     s = st.session_state
     recipe = TrainConfig.from_dict(s["recipe"])

@@ -48,7 +48,7 @@ def run_app() -> None:
 
     from app_ui.common import init_state, sidebar, warm_up_in_background
     from app_ui.url_state import adopt_finished_job, restore_from_url, show_url_messages, write_url
-    from unlearn_core.device import share_cpu_threads
+    from unlearn_core.runtime.device import share_cpu_threads
 
     share_cpu_threads()  # leave a core to the UMAP worker and the browser
     init_state()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app_ui.registries import POLL_S, job_registry
-from unlearn_core.jobs import Job
+from unlearn_core.runtime.jobs import Job
 
 #: session key: the jobs the page being drawn already shows in full (set by that page)
 SHOWN_ON_PAGE = "_jobs_shown_on_page"

@@ -31,7 +31,7 @@ from app_ui.registries import (
 from unlearn_core.data import DataError, Dataset
 from unlearn_core.experiment import Comparison, MultiComparison
 from unlearn_core.forget import ForgetRequest
-from unlearn_core.runstore import RunStore, RunStoreError, UnknownRunError, dataset_fingerprint
+from unlearn_core.store import RunStore, RunStoreError, UnknownRunError, dataset_fingerprint
 from unlearn_core.training import TrainConfig, evaluate
 
 S = st.session_state

@@ -12,8 +12,8 @@ import streamlit as st
 from app_ui.text import clause, scrub_paths
 from unlearn_core.data import DataError, Dataset, load_dataset, load_file
 from unlearn_core.experiment import Comparison
-from unlearn_core.jobs import Job
-from unlearn_core.store import ModelStore, settings_key
+from unlearn_core.runtime.jobs import Job
+from unlearn_core.store.model_cache import ModelStore, settings_key
 
 
 @st.cache_resource

@@ -3,7 +3,7 @@
 The worker saves the finished (or cancelled) comparison to the run store and registers it, so
 a run whose tab was closed is still stored, and a reload finds the job in the server-wide job
 registry (its id is in the URL while it runs). Cancel raises from the job's progress callback,
-which the library calls at least every batch (``unlearn_core.progress.checkpoint``); the
+which the library calls at least every batch (``unlearn_core.runtime.progress.checkpoint``); the
 library hands back the methods that had finished, the others marked cancelled, and that part
 is stored.
 """
@@ -30,8 +30,8 @@ from unlearn_core.experiment import (
     compare_seeds,
 )
 from unlearn_core.forget import ForgetSplit
-from unlearn_core.jobs import Job, JobCancelled, start_job
-from unlearn_core.runstore import RunStoreError
+from unlearn_core.runtime.jobs import Job, JobCancelled, start_job
+from unlearn_core.store import RunStoreError
 
 #: the error text of a method that had not finished when the run was cancelled
 CANCELLED = STOPPED

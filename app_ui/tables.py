@@ -2,7 +2,7 @@
 carry, missing values as "—", every row shown (no inner scroll), and a table that wraps its
 headers to fit the page or, when it cannot, scrolls sideways as a whole (``st.table``).
 
-Columns are the shared results-table spec's :class:`~unlearn_core.results_table.Column` (the
+Columns are the shared results-table spec's :class:`~unlearn_core.evaluation.tables.Column` (the
 CLI's and the HTML report's), so a row with ``<key>_std`` prints ``mean ± std`` here too.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 import streamlit as st
 
-from unlearn_core.results_table import Column
+from unlearn_core.evaluation.tables import Column
 
 __all__ = ["Column", "frame", "show_table"]
 

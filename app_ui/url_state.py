@@ -21,7 +21,7 @@ from app_ui.persist import (
     stored_runs,
 )
 from app_ui.registries import current_dataset_quiet, current_model, job_for
-from unlearn_core.runstore import RunStoreError
+from unlearn_core.store import RunStoreError
 
 
 def _restore_audit_job(key: str):

@@ -28,12 +28,12 @@ from pathlib import Path
 import torch
 
 from unlearn_core.data import load_dataset, load_file
-from unlearn_core.device import pick_device, timer
 from unlearn_core.experiment import compare
 from unlearn_core.forget import ForgetRequest
 from unlearn_core.methods import list_methods
 from unlearn_core.models import NARROW_RESNET
-from unlearn_core.progress import no_progress
+from unlearn_core.runtime.device import pick_device, timer
+from unlearn_core.runtime.progress import no_progress
 from unlearn_core.training import default_recipe, evaluate, train_new_model
 
 OUT = Path(__file__).parent / "results"

@@ -30,7 +30,7 @@ import unlearn_core.methods.base as base
 from unlearn_core.forget import ForgetRequest, make_split
 from unlearn_core.methods import REGISTRY, list_methods
 from unlearn_core.methods.base import Method, UnlearnTask, run_method
-from unlearn_core.progress import no_progress
+from unlearn_core.runtime.progress import no_progress
 from unlearn_core.training import default_recipe, train_new_model
 
 sys.path.insert(0, str(Path(__file__).parent))

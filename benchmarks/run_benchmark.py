@@ -53,7 +53,7 @@ from unlearn_core.experiment import ROW_KEYS, MultiComparison, SeedSummary, comp
 from unlearn_core.forget import ForgetRequest
 from unlearn_core.methods import list_methods
 from unlearn_core.models import NARROW_RESNET
-from unlearn_core.progress import Progress
+from unlearn_core.runtime.progress import Progress
 from unlearn_core.training import TrainConfig, default_recipe, evaluate, train_new_model
 
 OUT = Path(__file__).parent / "results"

@@ -19,13 +19,13 @@ from app_ui.seeds import add_error_bars, mean_view
 from app_ui.tables import Column, show_table
 from app_ui.text import clause, split_summary
 from unlearn_core.analysis.embeddings import BASE
+from unlearn_core.evaluation.tables import RESULT_COLUMNS, columns_for
 from unlearn_core.experiment import REFERENCE
-from unlearn_core.jobs import Job, start_job
 from unlearn_core.methods.lrp_npp import describe_log
 from unlearn_core.plots import results as P
 from unlearn_core.plots import setup as P_setup
 from unlearn_core.plots.style import FORGET_COLOUR_NAME
-from unlearn_core.results_table import RESULT_COLUMNS, columns_for
+from unlearn_core.runtime.jobs import Job, start_job
 
 through_app()  # a cold server's deep link runs the app's navigation first
 
@@ -150,7 +150,7 @@ def shift_rows(comparison_id: str) -> dict:
 
 
 def start_umap(comparison_id: str, method: str, inputs: dict) -> Job:
-    from unlearn_core.estimates import eta_text
+    from unlearn_core.runtime.estimates import eta_text
 
     def work(job: Job) -> dict:
         n, k = len(inputs["ids"]), len(inputs["names"])
@@ -182,7 +182,7 @@ def attributions(comparison_id: str, method: str, sample_ids: tuple[int, ...]) -
     """Attribution maps of original / method / retrain for the chosen samples; computed with
     an estimate first and a progress bar (time left) that moves per batch, then kept."""
     from unlearn_core.analysis.attributions import attribution_grid
-    from unlearn_core.estimates import attribution_estimate, eta_text, observe
+    from unlearn_core.runtime.estimates import attribution_estimate, eta_text, observe
 
     key = (comparison_id, method, sample_ids)
     store = attribution_store()
@@ -346,7 +346,7 @@ with tabs["Embeddings"]:
             if done is None:
                 job = umap_jobs().get((cid, method))
                 if job is None:
-                    from unlearn_core.estimates import umap_estimate
+                    from unlearn_core.runtime.estimates import umap_estimate
 
                     fresh = not any(k[0] == cid for k in umap_store())
                     new = len(inputs["names"]) if fresh else 1

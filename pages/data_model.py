@@ -31,14 +31,14 @@ from app_ui.common import (
 from app_ui.first_paint import CAPTION, SOURCE_HELP, SOURCE_LABELS, SOURCES, TITLE, TRAIN_ASAP
 from app_ui.registries import POLL_S, job_registry, load_spec
 from app_ui.text import clause, dataset_title, join, scrub_paths, was_were
-from unlearn_core.checkpoints import CheckpointError, load_checkpoint
 from unlearn_core.data import FORMATS, DataError, Dataset
-from unlearn_core.estimates import eta_text, training_estimate
 from unlearn_core.models import weights_hash
 from unlearn_core.plots import setup as plots
 from unlearn_core.plots.svg import class_balance_svg
+from unlearn_core.runtime.estimates import eta_text, training_estimate
 from unlearn_core.selection import examples_per_class
-from unlearn_core.store import settings_key
+from unlearn_core.store.checkpoints import CheckpointError, load_checkpoint
+from unlearn_core.store.model_cache import settings_key
 from unlearn_core.training import (
     TrainConfig,
     default_recipe,

@@ -16,14 +16,14 @@ from app_ui.common import chart, page_link
 from app_ui.entry import through_app
 from app_ui.persist import restore_run, run_store
 from app_ui.tables import show_table
-from unlearn_core.plots.runs import RunRows, side_by_side_figures
-from unlearn_core.results_table import (
+from unlearn_core.evaluation.tables import (
     RESULT_COLUMNS,
     columns_for,
     side_by_side_columns,
     side_by_side_rows,
 )
-from unlearn_core.runstore import ComparisonRecord, RunStoreError
+from unlearn_core.plots.runs import RunRows, side_by_side_figures
+from unlearn_core.store import ComparisonRecord, RunStoreError
 
 through_app()  # a cold server's deep link runs the app's navigation first
 

@@ -20,13 +20,13 @@ from app_ui.registries import POLL_S, job_registry
 from app_ui.runjobs import is_cancelled, start_comparison
 from app_ui.tables import show_table
 from app_ui.text import clause, split_summary
+from unlearn_core.evaluation.tables import RESULT_COLUMNS, columns_for
 from unlearn_core.experiment import REFERENCE, MethodResult
 from unlearn_core.methods import Param, list_methods
 from unlearn_core.methods.base import preset_info
 from unlearn_core.methods.robustness import robustness_cards
-from unlearn_core.results_table import RESULT_COLUMNS, columns_for
-from unlearn_core.runstore import RunStoreError
 from unlearn_core.selection import default_methods, float_format, param_step
+from unlearn_core.store import RunStoreError
 
 through_app()  # a cold server's deep link runs the app's navigation first
 

@@ -41,7 +41,7 @@ def main() -> None:
            "--model", "mlp", "--forget-class", "3", "--methods", "logit_suppression,salun",
            "--models", "2", "--workers", "1", "--relearn", "--no-progress"]  # fmt: skip
     subprocess.run(cmd, check=True, cwd=HERE.parent, stdout=subprocess.DEVNULL)
-    from unlearn_core.runstore import RunStore
+    from unlearn_core.store import RunStore
 
     aid = RunStore(home).list_comparisons()[0].id
     from playwright.sync_api import sync_playwright

@@ -4,7 +4,7 @@ While the file named by ``UNLEARN_TEST_JOB_GATE`` exists, a job whose work has r
 before it is marked done (a cancel still ends it). A test that must see a run *while it runs*
 (the sidebar's live progress on another page) creates the file before the click and removes it
 once it has looked, so the check does not depend on how fast the machine finishes the run.
-The app is not changed: only this process's ``unlearn_core.jobs.start_job`` is wrapped, before
+The app is not changed: only this process's ``unlearn_core.runtime.jobs.start_job`` is wrapped, before
 Streamlit imports the app.
 """
 
@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repo root, as ``-m`` would give
-from unlearn_core import jobs  # noqa: E402
+from unlearn_core.runtime import jobs  # noqa: E402
 
 GATE = Path(os.environ["UNLEARN_TEST_JOB_GATE"])
 _start_job = jobs.start_job

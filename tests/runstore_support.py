@@ -33,7 +33,7 @@ def writer(home: str, body: dict, n: int, tag: str, start) -> list[str]:
     from unlearn_core.data import load_dataset
     from unlearn_core.forget import ForgetRequest
     from unlearn_core.models import build_model
-    from unlearn_core.runstore import RunStore
+    from unlearn_core.store import RunStore
 
     torch.set_num_threads(1)
     data = load_dataset("digits")

@@ -28,7 +28,7 @@ from unlearn_core.audit.records import AuditResult  # noqa: E402
 from unlearn_core.audit.sweep import SweepResult  # noqa: E402
 from unlearn_core.forget import ForgetRequest  # noqa: E402
 from unlearn_core.methods import get_method  # noqa: E402
-from unlearn_core.runstore import RunStore  # noqa: E402
+from unlearn_core.store import RunStore  # noqa: E402
 from unlearn_core.training import TrainConfig  # noqa: E402
 
 APP = str(ROOT / "app.py")

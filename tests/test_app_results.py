@@ -25,14 +25,14 @@ if str(ROOT) not in sys.path:  # the app imports ``app_ui`` from its own folder
 from figure_checks import method_colours, plotly_array  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from unlearn_core import metrics as M  # noqa: E402
 from unlearn_core.data import load_dataset  # noqa: E402
+from unlearn_core.evaluation import metrics as M  # noqa: E402
+from unlearn_core.evaluation.tables import RESULT_COLUMNS, columns_for  # noqa: E402
 from unlearn_core.experiment import compare  # noqa: E402
 from unlearn_core.forget import ForgetRequest  # noqa: E402
 from unlearn_core.methods import REGISTRY, list_methods  # noqa: E402
 from unlearn_core.plots import results as P  # noqa: E402
 from unlearn_core.plots import style  # noqa: E402
-from unlearn_core.results_table import RESULT_COLUMNS, columns_for  # noqa: E402
 from unlearn_core.training import TrainConfig, train_new_model  # noqa: E402
 
 APP = str(ROOT / "app.py")

@@ -23,11 +23,11 @@ import app_ui.persist as persist  # noqa: E402
 import app_ui.registries as registries  # noqa: E402
 from unlearn_core.experiment import compare  # noqa: E402
 from unlearn_core.forget import ForgetRequest  # noqa: E402
-from unlearn_core.jobs import start_job  # noqa: E402
 from unlearn_core.methods import Method, MethodSpec, UnlearnOutput  # noqa: E402
 from unlearn_core.methods.base import REGISTRY, register  # noqa: E402
 from unlearn_core.methods.robustness import robustness_cards  # noqa: E402
-from unlearn_core.runstore import RunStore  # noqa: E402
+from unlearn_core.runtime.jobs import start_job  # noqa: E402
+from unlearn_core.store import RunStore  # noqa: E402
 from unlearn_core.training import TrainConfig  # noqa: E402
 
 APP = str(ROOT / "app.py")

@@ -22,11 +22,11 @@ if str(ROOT) not in sys.path:
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from app_ui import common, registries  # noqa: E402
-from unlearn_core.checkpoints import save_checkpoint  # noqa: E402
 from unlearn_core.data import load_dataset  # noqa: E402
 from unlearn_core.methods import Method, MethodSpec, Param, UnlearnOutput  # noqa: E402
 from unlearn_core.methods.base import REGISTRY, register  # noqa: E402
 from unlearn_core.models import build_model  # noqa: E402
+from unlearn_core.store.checkpoints import save_checkpoint  # noqa: E402
 from unlearn_core.training import default_recipe  # noqa: E402
 
 APP = str(ROOT / "app.py")

@@ -9,9 +9,9 @@ import pytest
 from unlearn_core.audit.executors import LocalExecutor
 from unlearn_core.audit.pipeline import run_audit
 from unlearn_core.audit.records import AuditResult
-from unlearn_core.cli import main
+from unlearn_core.cli.main import main
 from unlearn_core.forget import ForgetRequest
-from unlearn_core.runstore import RunStore
+from unlearn_core.store import RunStore
 from unlearn_core.training import TrainConfig
 
 TINY = TrainConfig(epochs=4, batch_size=64)

@@ -16,11 +16,11 @@ import pytest
 import torch
 from torch import nn
 
-import unlearn_core.metrics as M
+import unlearn_core.evaluation.metrics as M
 from unlearn_core.experiment import STOPPED, compare, compare_seeds
 from unlearn_core.forget import ForgetRequest
-from unlearn_core.jobs import Job, JobCancelled, start_job
-from unlearn_core.progress import CHECK_S, checkpoint, reporting
+from unlearn_core.runtime.jobs import Job, JobCancelled, start_job
+from unlearn_core.runtime.progress import CHECK_S, checkpoint, reporting
 from unlearn_core.training import TrainConfig, train
 
 #: the most a cancel may take; the checks here are expected well under it

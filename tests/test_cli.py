@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from result_keys import row_keys
 
-from unlearn_core.cli import main
+from unlearn_core.cli.main import main
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:
@@ -284,7 +284,7 @@ def test_checkpoint_stands_for_its_own_seed(capsys, tmp_path):
     )
     assert code == 0 and "checkpoint used for seed 1" in err
     assert json.loads(out)["seeds"] == [0, 1]
-    from unlearn_core.runstore import RunStore
+    from unlearn_core.store import RunStore
 
     (rec,) = RunStore(home).list_comparisons()
     full = RunStore(home).read_comparison(rec.id)["comparison"]
@@ -391,8 +391,8 @@ def test_progress_without_a_terminal_is_one_plain_line_per_stage(capsys):
 
 
 def test_progress_bar_on_a_terminal(monkeypatch):
-    from unlearn_core import cli_common
-    from unlearn_core.progress import StageLines
+    from unlearn_core.cli import common as cli_common
+    from unlearn_core.runtime.progress import StageLines
 
     class Terminal:
         def isatty(self) -> bool:

@@ -8,8 +8,8 @@ import json
 import pytest
 from runstore_support import small_run
 
-from unlearn_core.cli_runs import add_runs_commands
-from unlearn_core.runstore import RunStore
+from unlearn_core.cli.runs import add_runs_commands
+from unlearn_core.store import RunStore
 
 
 def unlearn(*argv: str) -> int:

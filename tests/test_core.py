@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from unlearn_core.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
-from unlearn_core.device import pick_device
 from unlearn_core.forget import ForgetError, ForgetRequest, make_split
 from unlearn_core.models import ModelError, build_model, fresh_like, weights_hash
+from unlearn_core.runtime.device import pick_device
+from unlearn_core.store.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from unlearn_core.training import TrainConfig, evaluate, train_new_model
 
 
@@ -152,7 +152,7 @@ def test_checkpoint_garbage_file_is_refused(tmp_path, digits, digits_mlp):
 
 
 def test_model_report_is_what_the_first_page_shows(digits, digits_mlp):
-    from unlearn_core.metrics import per_class_accuracy
+    from unlearn_core.evaluation.metrics import per_class_accuracy
     from unlearn_core.training import model_report, predict_logits
 
     report = model_report(digits_mlp, digits)

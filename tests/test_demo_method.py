@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from unlearn_core.audit.relearn import recovery_summary, relearn
+from unlearn_core.evaluation.verdict import NOT_JUDGED, verdicts
 from unlearn_core.experiment import compare
 from unlearn_core.forget import ForgetRequest, make_split
 from unlearn_core.methods import get_method, list_methods
 from unlearn_core.training import TrainConfig
-from unlearn_core.verdict import NOT_JUDGED, verdicts
 
 RECIPE = TrainConfig(epochs=15, batch_size=64)  # the recipe of the conftest's digits_mlp
 

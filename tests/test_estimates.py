@@ -1,4 +1,4 @@
-"""Time estimates (``unlearn_core.estimates``): wording, time left, and estimates that
+"""Time estimates (``unlearn_core.runtime.estimates``): wording, time left, and estimates that
 follow the measured throughput."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import time
 import pytest
 from benchmark_support import BENCHMARKS
 
-from unlearn_core import estimates as E
+from unlearn_core.runtime import estimates as E
 from unlearn_core.training import TrainConfig, train_new_model
 
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 from result_keys import row_keys
 
-from unlearn_core import metrics as M
 from unlearn_core.data import Dataset
+from unlearn_core.evaluation import metrics as M
 from unlearn_core.experiment import (
     Comparison,
     Evaluation,

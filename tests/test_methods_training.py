@@ -13,7 +13,7 @@ from unlearn_core.methods.random_labels import random_label_loop
 from unlearn_core.methods.salun import saliency_mask
 from unlearn_core.methods.scrub import distill_kl, lr_at, milestones
 from unlearn_core.models import build_model, clone_model, weights_hash
-from unlearn_core.progress import no_progress
+from unlearn_core.runtime.progress import no_progress
 from unlearn_core.training import TrainConfig, evaluate
 
 #: Short runs keep the file fast; each still does the method's real work.

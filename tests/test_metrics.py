@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from unlearn_core import metrics as M
+from unlearn_core.evaluation import metrics as M
 
 LN2 = math.log(2.0)
 

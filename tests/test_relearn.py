@@ -36,11 +36,11 @@ from unlearn_core.audit.relearn import (
     relearn_indices,
     scored_indices,
 )
-from unlearn_core.cli_audit import _print_relearning
+from unlearn_core.cli.audit import _print_relearning
+from unlearn_core.evaluation.report import render_html
 from unlearn_core.forget import ForgetRequest, make_split
 from unlearn_core.models import weights_hash
 from unlearn_core.plots import audit as P
-from unlearn_core.report import render_html
 from unlearn_core.training import TrainConfig, default_recipe, evaluate, train_new_model
 
 #: tiny models: one torch thread is fastest and leaves the other core to other work

@@ -11,8 +11,8 @@ from html.parser import HTMLParser
 import pytest
 from runstore_support import small_run
 
-from unlearn_core.report import figures, render_html
-from unlearn_core.results_table import (
+from unlearn_core.evaluation.report import figures, render_html
+from unlearn_core.evaluation.tables import (
     MISSING,
     RESULT_COLUMNS,
     Column,
@@ -23,8 +23,7 @@ from unlearn_core.results_table import (
     side_by_side_rows,
     text_table,
 )
-from unlearn_core.runstore import RunStore
-from unlearn_core.verdict import (
+from unlearn_core.evaluation.verdict import (
     CLOSE,
     DAMAGED,
     FAILED,
@@ -36,6 +35,7 @@ from unlearn_core.verdict import (
     verdict,
     verdicts,
 )
+from unlearn_core.store import RunStore
 
 REF = {"method": "retrain", "forget_acc": 0.0, "retain_acc": 95.0, "test_acc": 90.0}
 

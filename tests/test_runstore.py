@@ -19,11 +19,11 @@ import pytest
 import torch
 from runstore_support import small_run, writer_process
 
-import unlearn_core.checkpoints as checkpoints_module
-import unlearn_core.runstore.store as store_module
+import unlearn_core.store.checkpoints as checkpoints_module
+import unlearn_core.store.run_store as store_module
 from unlearn_core.data import Dataset
 from unlearn_core.models import weights_hash
-from unlearn_core.runstore import (
+from unlearn_core.store import (
     ComparisonRecord,
     CorruptRunError,
     DatasetMismatchError,
@@ -83,7 +83,7 @@ import json, torch
 torch.set_num_threads(1)
 from unlearn_core.data import load_dataset
 from unlearn_core.models import weights_hash
-from unlearn_core.runstore import RunStore
+from unlearn_core.store import RunStore
 store = RunStore({str(store.home)!r})
 data = load_dataset("digits")
 rec = store.get_comparison({rec.id!r})

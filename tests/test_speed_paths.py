@@ -10,10 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unlearn_core.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from unlearn_core.data import DataError, Dataset, load_dataset
-from unlearn_core.device import seed_everything
 from unlearn_core.models import NARROW_RESNET, ModelError, build_model, fresh_like, weights_hash
+from unlearn_core.runtime.device import seed_everything
+from unlearn_core.store.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from unlearn_core.training import (
     TrainConfig,
     default_recipe,

@@ -8,7 +8,6 @@ import math
 import pytest
 import torch
 
-from unlearn_core import metrics as M
 from unlearn_core.audit import sweep
 from unlearn_core.audit.executors import LocalExecutor
 from unlearn_core.audit.sweep import (
@@ -21,6 +20,7 @@ from unlearn_core.audit.sweep import (
     tune,
 )
 from unlearn_core.data import Dataset
+from unlearn_core.evaluation import metrics as M
 from unlearn_core.forget import ForgetRequest, make_split
 from unlearn_core.methods import get_method
 from unlearn_core.training import TrainConfig, train_new_model
@@ -151,7 +151,7 @@ def test_result_round_trips_through_json(setup):
 
 
 def test_a_stored_sweep_is_listed_and_reads_back_equal(setup, tmp_path):
-    from unlearn_core.runstore import RunStore
+    from unlearn_core.store import RunStore
 
     data, model, split, ref = setup
     res = _tune(setup, sampler="grid", trials=3)
@@ -220,8 +220,8 @@ def _args(setup):
 
 
 def test_cli_tune_prints_the_trials_and_the_best_settings(capsys, tmp_path):
-    from unlearn_core.cli import main
-    from unlearn_core.runstore import RunStore
+    from unlearn_core.cli.main import main
+    from unlearn_core.store import RunStore
 
     home = tmp_path / "runs"
     args = [

@@ -19,13 +19,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import metrics as M
 from .data import Dataset
-from .device import pick_device
+from .evaluation import metrics as M
+from .evaluation.tables import ROW_KEYS
 from .forget import ForgetRequest, ForgetSplit, make_split
 from .methods import UnlearnTask, get_method, run_method
-from .progress import Progress, checkpoint, no_progress, reporting, sub_progress
-from .results_table import ROW_KEYS
+from .runtime.device import pick_device
+from .runtime.progress import Progress, checkpoint, no_progress, reporting, sub_progress
 from .training import TrainConfig, predict_logits
 
 REFERENCE = "retrain"

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .device import pick_device, seed_everything
-from .progress import Progress, checkpoint, no_progress, reporting
+from .runtime.device import pick_device, seed_everything
+from .runtime.progress import Progress, checkpoint, no_progress, reporting
 
 
 @dataclass
@@ -132,7 +132,7 @@ def batches(
 
     The order is drawn from ``generator`` on the CPU (the same order on every device) and, if
     ``device`` is given, moved there once, so each batch is a slice of a device tensor. Before
-    each batch, :func:`~unlearn_core.progress.checkpoint` lets the run's progress callback stop
+    each batch, :func:`~unlearn_core.runtime.progress.checkpoint` lets the run's progress callback stop
     it (a cancel takes effect within a batch, not an epoch)."""
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     if device is not None:
@@ -314,7 +314,7 @@ class ModelReport:
 
 def model_report(model: nn.Module, data) -> ModelReport:
     """Test and train accuracy and the per-class test accuracy of ``model`` on ``data``."""
-    from .metrics import accuracy, per_class_accuracy
+    from .evaluation.metrics import accuracy, per_class_accuracy
 
     logits = predict_logits(model, data.x_test)
     per_class = per_class_accuracy(logits, data.y_test, data.num_classes)
@@ -353,7 +353,7 @@ def train_new_model(
     t0 = time.perf_counter()
     hist = train(model, x, y, cfg, seed=seed, progress=progress, device=dev)
     if not model_kwargs and len(y):  # the next estimate for this model reuses the figure
-        from .estimates import remember_throughput
+        from .runtime.estimates import remember_throughput
 
         sps = cfg.epochs * len(y) / max(time.perf_counter() - t0, 1e-6)
         batch = max(1, min(int(cfg.batch_size), len(y)))

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..progress import Progress, no_progress
+from ..runtime.progress import Progress, no_progress
 
 METHODS = ("integrated_gradients", "saliency", "lrp")
 

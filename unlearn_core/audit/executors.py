@@ -35,7 +35,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import torch
 
-from ..progress import Progress, no_progress
+from ..runtime.progress import Progress, no_progress
 
 T = TypeVar("T")
 

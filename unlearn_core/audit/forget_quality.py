@@ -52,7 +52,7 @@ import math
 
 import numpy as np
 
-from .. import metrics as M
+from ..evaluation import metrics as M
 from .records import ForgetQuality, PrivacyScore
 
 #: the challenge's fixed delta, cap on epsilon and threshold density

@@ -29,12 +29,12 @@ import numpy as np
 import torch
 
 from ..data import Dataset
-from ..device import pick_device
 from ..experiment import REFERENCE, model_logits, score_model
 from ..forget import ForgetRequest, ForgetSplit, make_split
 from ..methods import UnlearnTask, get_method, run_method
 from ..models import build_model
-from ..progress import Progress, no_progress, sub_progress
+from ..runtime.device import pick_device
+from ..runtime.progress import Progress, no_progress, sub_progress
 from ..training import TrainConfig, train_new_model
 from .executors import Executor, TaskFailure, make_executor
 from .forget_quality import final_score, forget_quality, logit_scaled_confidence, worst_case_privacy

@@ -43,9 +43,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import Dataset
-from ..device import seed_everything
 from ..forget import ForgetSplit
-from ..progress import Progress, checkpoint, no_progress
+from ..runtime.device import seed_everything
+from ..runtime.progress import Progress, checkpoint, no_progress
 from ..training import (
     TrainConfig,
     default_recipe,

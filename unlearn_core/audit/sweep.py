@@ -43,9 +43,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import metrics as M
 from ..data import Dataset
-from ..device import pick_device
+from ..evaluation import metrics as M
 from ..experiment import (
     REFERENCE,
     SELECTION_KEYS,
@@ -58,7 +57,8 @@ from ..experiment import (
 from ..forget import ForgetSplit
 from ..methods import Param, UnlearnTask, get_method, model_arch, run_method
 from ..models import build_model
-from ..progress import Progress, no_progress, sub_progress
+from ..runtime.device import pick_device
+from ..runtime.progress import Progress, no_progress, sub_progress
 from ..training import TrainConfig
 from .executors import Executor, TaskFailure, make_executor
 

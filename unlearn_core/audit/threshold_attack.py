@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import metrics as M
+from ..evaluation import metrics as M
 
 #: the score sets a threshold attack reads, by name
 SETS = ("forget", "retain", "test")

@@ -9,10 +9,10 @@ import torch
 from torch import nn
 
 from ..data import Dataset
-from ..device import seed_everything, timer
 from ..forget import ForgetSplit
 from ..models import clone_model, weights_hash
-from ..progress import Progress, no_progress
+from ..runtime.device import seed_everything, timer
+from ..runtime.progress import Progress, no_progress
 from ..training import TrainConfig, model_device
 from .presets import Preset, load_presets
 

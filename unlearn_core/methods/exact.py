@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from ..models import fresh_like
-from ..progress import Progress
+from ..runtime.progress import Progress
 from ..training import train
 from .base import Method, MethodSpec, UnlearnOutput, UnlearnTask, register
 

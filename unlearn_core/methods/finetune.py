@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..progress import Progress
+from ..runtime.progress import Progress
 from ..training import TrainConfig, train
 from .base import Method, MethodSpec, Param, UnlearnOutput, UnlearnTask, register
 

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..progress import Progress, no_progress, sub_progress
+from ..runtime.progress import Progress, no_progress, sub_progress
 from .base import Method, MethodSpec, Param, UnlearnOutput, UnlearnTask, register
 
 #: floats of per-sample Jacobian held at once on the generic (torch.func) path

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..progress import Progress
+from ..runtime.progress import Progress
 from ..training import batches, evaluate, make_optimizer, predict_logits
 from .base import Method, MethodSpec, Param, UnlearnOutput, UnlearnTask, register
 

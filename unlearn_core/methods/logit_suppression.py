@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..progress import Progress
+from ..runtime.progress import Progress
 from ..training import predict_logits
 from .base import (
     DEMONSTRATION,

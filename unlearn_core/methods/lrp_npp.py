@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..progress import Progress
+from ..runtime.progress import Progress
 from ..training import predict_features, predict_logits
 from .base import (
     Method,

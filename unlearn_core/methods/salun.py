@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..progress import Progress, sub_progress
+from ..runtime.progress import Progress, sub_progress
 from ..training import batches
 from .base import Method, MethodSpec, Param, UnlearnOutput, UnlearnTask, register
 from .random_labels import RL_PARAMS, Mask, random_label_loop

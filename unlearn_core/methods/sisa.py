@@ -8,9 +8,9 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from ..device import seed_everything, timer
 from ..models import fresh_like
-from ..progress import Progress, sub_progress
+from ..runtime.device import seed_everything, timer
+from ..runtime.progress import Progress, sub_progress
 from ..training import TrainConfig, train
 from .base import (
     Method,

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..progress import Progress, no_progress, sub_progress
+from ..runtime.progress import Progress, no_progress, sub_progress
 from ..training import batches
 from .base import Method, MethodSpec, Param, UnlearnOutput, UnlearnTask, register
 

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..progress import Progress
+from ..runtime.progress import Progress
 from .base import Method, MethodSpec, Param, UnlearnOutput, UnlearnTask, register
 from .ssd import (
     BATCH_PARAM,

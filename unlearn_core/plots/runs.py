@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..results_table import number as _num
+from ..evaluation.tables import number as _num
 from .style import bar_height, log_axis, style
 
 #: run colours (Okabe & Ito), each run also hatched differently so print and colour-blind

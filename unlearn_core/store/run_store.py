@@ -3,7 +3,7 @@
 Layout of the home folder (``./runs``, ``$UNLEARN_HOME`` or an explicit path)::
 
     index.sqlite                      the index (SQLite, WAL): one row per stored item
-    models/<id>.safetensors|.json     weights and sidecar (unlearn_core.checkpoints)
+    models/<id>.safetensors|.json     weights and sidecar (unlearn_core.store.checkpoints)
     comparisons/<id>.json             a comparison's full record (records.comparison_document)
     forgets/<id>.json                 a forget request's record
 
@@ -56,8 +56,8 @@ if TYPE_CHECKING:
     import torch
 
     from ..data import Dataset
+    from ..evaluation.verdict import VerdictRule
     from ..models import UnlearnModel
-    from ..verdict import VerdictRule
 
 #: version of the index's tables (SQLite ``user_version``)
 INDEX_VERSION = 1
@@ -330,7 +330,7 @@ class RunStore:
         self, placed: list[Path], model: UnlearnModel, dataset: Dataset, rec: ModelRecord
     ) -> dict[str, str]:
         """Write a model's weights and sidecar through a staging folder; return their hashes."""
-        from ..checkpoints import save_checkpoint
+        from .checkpoints import save_checkpoint
 
         stage = self.home / "tmp" / f"{rec.id}.{secrets.token_hex(4)}"
         stage.mkdir(parents=True)
@@ -422,7 +422,7 @@ class RunStore:
         self, id: str, dataset: Dataset, device: torch.device | str = "cpu"
     ) -> tuple[UnlearnModel, ModelRecord]:
         """Load a stored model for ``dataset``; refuse other data, missing or damaged files."""
-        from ..checkpoints import CheckpointError, load_checkpoint
+        from .checkpoints import CheckpointError, load_checkpoint
 
         with self._read() as con:
             row = self._row(con, id, "model")
@@ -813,8 +813,8 @@ class RunStore:
 
     def export_html(self, id: str, path: str | Path, rule: VerdictRule | None = None) -> Path:
         """Write the self-contained HTML report of comparison ``id`` (opens offline)."""
-        from ..report import render_html
-        from ..verdict import VerdictRule
+        from ..evaluation.report import render_html
+        from ..evaluation.verdict import VerdictRule
 
         self._check_id(id, "comparison")
         if _kind_of(id) != "comparison":

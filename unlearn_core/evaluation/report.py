@@ -2,8 +2,8 @@
 
 Plotly's JavaScript is inlined once; there are no external scripts, stylesheets, fonts or
 images. The report holds the setup, the metric table (mean ± std over seeds) from
-:mod:`unlearn_core.results_table`, the main charts and a verdict per method from
-:mod:`unlearn_core.verdict`, with the verdict's thresholds written out.
+:mod:`unlearn_core.evaluation.tables`, the main charts and a verdict per method from
+:mod:`unlearn_core.evaluation.verdict`, with the verdict's thresholds written out.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from .audit.records import AUDIT_KIND, RELEARN_TARGET, AuditResult
-from .results_table import html_table, number
+from ..audit.records import AUDIT_KIND, RELEARN_TARGET, AuditResult
+from .tables import html_table, number
 from .verdict import REFERENCE, VerdictRule, verdicts
 
 _CONFIG = {"displaylogo": False, "responsive": True}
@@ -60,7 +60,7 @@ def _label(name: str) -> str:
 
 
 def _colours(names: Sequence[str]) -> dict[str, str]:
-    from .plots.results import colour_map
+    from ..plots.results import colour_map
 
     return colour_map(list(names))
 

@@ -12,8 +12,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .data import Dataset
-from .models import ModelError, UnlearnModel, build_model
+from ..data import Dataset
+from ..models import ModelError, UnlearnModel, build_model
 
 
 class CheckpointError(ValueError):

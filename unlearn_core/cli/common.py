@@ -13,7 +13,7 @@ def progress_bar(desc: str, enabled: bool = True):
     stderr when it is a terminal, else one plain line per stage (``progress.StageLines``)."""
     from tqdm import tqdm
 
-    from .progress import StageLines
+    from ..runtime.progress import StageLines
 
     isatty = getattr(sys.stderr, "isatty", None)
     if enabled and not (callable(isatty) and isatty()):
@@ -64,7 +64,7 @@ def add_forget_args(p: argparse.ArgumentParser) -> None:
 
 
 def load_data(args):
-    from .data import load_dataset, load_file
+    from ..data import load_dataset, load_file
 
     if args.data is not None:
         if not args.fmt:
@@ -101,7 +101,7 @@ def seeds_of(args) -> list[int]:
 def forget_request(args, seed: int):
     """The forget request; a random fraction is drawn with ``seed`` (the first of --seeds) and
     the same samples are forgotten for every seed."""
-    from .forget import ForgetRequest
+    from ..forget import ForgetRequest
 
     classes = parse_ints(args.forget_class, "--forget-class") if args.forget_class else ()
     indices = parse_ints(args.forget_indices, "--forget-indices") if args.forget_indices else ()
@@ -109,7 +109,7 @@ def forget_request(args, seed: int):
 
 
 def recipe_of(args):
-    from .training import default_recipe
+    from ..training import default_recipe
 
     recipe = default_recipe(args.model)
     if args.epochs:
@@ -118,8 +118,8 @@ def recipe_of(args):
 
 
 def trained_model(args, data, show: bool):
-    from .device import pick_device
-    from .training import train_new_model
+    from ..runtime.device import pick_device
+    from ..training import train_new_model
 
     dev = pick_device(args.device)
     recipe = recipe_of(args)
@@ -139,8 +139,8 @@ def load_originals(args, data, seeds: list[int], dev):
     among them, and train the others' originals with the checkpoint's architecture and recipe.
     A checkpoint that records no seed cannot stand for one of several seeds: an error.
     """
-    from .checkpoints import CheckpointError, load_checkpoint
-    from .training import TrainConfig, train_new_model
+    from ..store.checkpoints import CheckpointError, load_checkpoint
+    from ..training import TrainConfig, train_new_model
 
     recipe = recipe_of(args)
     if not args.checkpoint:
@@ -198,7 +198,7 @@ def check_methods(methods: list, arch: str | None = None) -> None:
     """Refuse unknown method names and bad parameter values before any training starts."""
     import inspect
 
-    from .methods import ParamError, get_method
+    from ..methods import ParamError, get_method
 
     for m in methods:
         name, overrides = (m, {}) if isinstance(m, str) else m

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
-from .results_table import number
+from .tables import number
 
 REFERENCE = "retrain"
 
@@ -137,8 +137,8 @@ def verdict(row: Mapping, reference: Mapping | None, rule: VerdictRule = Verdict
 
 def _is_demonstration(method: str) -> bool:
     """Whether ``method`` is a registered demonstration (family ``"demonstration"``)."""
-    from .methods import REGISTRY
-    from .methods.base import DEMONSTRATION
+    from ..methods import REGISTRY
+    from ..methods.base import DEMONSTRATION
 
     m = REGISTRY.get(method)
     return m is not None and m.spec.family == DEMONSTRATION

@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from .cli_common import (
+from .common import (
     add_data_args,
     add_forget_args,
     forget_request,
@@ -72,8 +72,8 @@ def add_tune_command(sub) -> None:
 
 def _original(args, data, dev):
     """``(model, recipe)``: loaded from ``--checkpoint`` or trained with ``--model``."""
-    from .checkpoints import load_checkpoint
-    from .training import TrainConfig
+    from ..store.checkpoints import load_checkpoint
+    from ..training import TrainConfig
 
     if args.checkpoint:
         model, meta = load_checkpoint(args.checkpoint, dataset=data, arch=args.model, device=dev)
@@ -84,10 +84,10 @@ def _original(args, data, dev):
 
 
 def cmd_tune(args) -> int:
-    from .audit.sweep import SweepError, search_space, tune
-    from .device import pick_device
-    from .forget import make_split
-    from .methods import get_method
+    from ..audit.sweep import SweepError, search_space, tune
+    from ..forget import make_split
+    from ..methods import get_method
+    from ..runtime.device import pick_device
 
     try:
         get_method(args.method)
@@ -119,7 +119,7 @@ def cmd_tune(args) -> int:
         print(f"unlearn: error: {exc}", file=sys.stderr)
         return 2
     if args.save and result.ran:
-        from .runstore import RunStore, RunStoreError
+        from ..store import RunStore, RunStoreError
 
         try:
             rec = RunStore(args.home).save_comparison(
@@ -152,7 +152,7 @@ def _cell(v, width: int) -> str:
 
 def _print_trials(result, doc: dict) -> None:
     """The trials, best first, then the best settings and how to use them."""
-    from .audit.sweep import trials_table
+    from ..audit.sweep import trials_table
 
     names = [d.name for d in result.space]
     print(

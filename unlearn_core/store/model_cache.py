@@ -9,9 +9,9 @@ from pathlib import Path
 
 import torch
 
+from ..data import Dataset
+from ..models import UnlearnModel
 from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
-from .data import Dataset
-from .models import UnlearnModel
 
 
 def default_root() -> Path:

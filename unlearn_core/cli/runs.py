@@ -17,7 +17,7 @@ EXIT_ERROR = 2
 
 
 def _store(args):
-    from .runstore import RunStore
+    from ..store import RunStore
 
     return RunStore(getattr(args, "home", None))
 
@@ -26,7 +26,7 @@ def _guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Name
     """Run a subcommand; a run-store error becomes one line on stderr and exit code 2."""
 
     def run(args: argparse.Namespace) -> int:
-        from .runstore import RunStoreError
+        from ..store import RunStoreError
 
         try:
             return func(args)
@@ -115,7 +115,7 @@ def show_json(doc: dict) -> dict:
     comparison that of ``compare --json``: every row of ``original`` / ``results`` has the same
     keys and values), each row's details beside its keys, then ``id``, ``schema_version``,
     ``record`` and ``setup``. Audits and sweeps keep their stored body (its rows are flat)."""
-    from .experiment import Comparison, MultiComparison
+    from ..experiment import Comparison, MultiComparison
 
     body = doc["comparison"]
     kind = body.get("kind")
@@ -139,8 +139,8 @@ def show_json(doc: dict) -> dict:
 
 def cmd_runs_show(args: argparse.Namespace) -> int:
     """Show one stored run (setup, metric table, verdicts) or one model's record."""
-    from .results_table import text_table
-    from .verdict import verdicts
+    from ..evaluation.tables import text_table
+    from ..evaluation.verdict import verdicts
 
     store = _store(args)
     if not args.id.startswith("c"):

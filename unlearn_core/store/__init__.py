@@ -3,6 +3,8 @@
 ``RunStore(home)`` keeps an SQLite index plus safetensors/JSON files under one folder
 (``./runs``, ``$UNLEARN_HOME`` or ``home``); records are typed dataclasses; a dataset is
 identified by a content fingerprint, so a run is never reopened against other data.
+``checkpoints`` reads and writes one model (safetensors + JSON sidecar); ``model_cache`` keeps
+trained models keyed by the settings that produced them.
 """
 
 from .errors import (
@@ -21,7 +23,7 @@ from .records import (
     headline_rows,
     software_versions,
 )
-from .store import INDEX_VERSION, RunStore, default_home, new_id
+from .run_store import INDEX_VERSION, RunStore, default_home, new_id
 
 __all__ = [
     "INDEX_VERSION",

@@ -144,8 +144,8 @@ def training_throughput(
     :func:`remember_throughput`)."""
     import torch
 
+    from ..models import build_model
     from .device import pick_device
-    from .models import build_model
 
     dev = torch.device(device) if device is not None else pick_device()
     key = _throughput_key(arch, input_shape, num_classes, batch_size, dev)
@@ -266,7 +266,7 @@ def attribution_estimate(
     """Attribution maps: gradient passes (:data:`~unlearn_core.analysis.attributions.PASSES`
     per sample) x samples x models, at the seconds per pass this process observed for
     ``arch`` (``observe("attribution_pass:" + arch, ...)``) or the measured default."""
-    from .analysis.attributions import PASSES
+    from ..analysis.attributions import PASSES
 
     per = rate(f"attribution_pass:{arch}", ATTRIBUTION_PASS_S)
     passes = n_samples * n_models * sum(PASSES.get(m, 1) for m in methods)

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from .cli_common import (
+from .common import (
     add_data_args,
     add_forget_args,
     check_methods,
@@ -59,9 +59,9 @@ def add_audit_command(sub) -> None:
 
 
 def cmd_audit(args) -> int:
-    from .audit.executors import make_executor
-    from .audit.pipeline import run_audit
-    from .forget import make_split
+    from ..audit.executors import make_executor
+    from ..audit.pipeline import run_audit
+    from ..forget import make_split
 
     if args.checkpoint is not None:
         raise SystemExit("audit trains its own K originals: leave out --checkpoint")
@@ -97,7 +97,7 @@ def cmd_audit(args) -> int:
         bar.close()
         ex.close()
     if args.save:
-        from .runstore import RunStore
+        from ..store import RunStore
 
         rec = RunStore(args.home).save_comparison(
             result, dataset=data, recipe=recipe.to_dict(), save_models=False
@@ -133,7 +133,7 @@ def _print_audit(result) -> None:
 
 def _print_relearning(result) -> None:
     """Per model: seeds measured, steps to the target and AIN (median and range over seeds)."""
-    from .audit.records import RELEARN_TARGET
+    from ..audit.records import RELEARN_TARGET
 
     spreads = result.relearn_spread()
     what = "a few forget samples + retain" if result.relearn_mode == "forget" else "retain only"

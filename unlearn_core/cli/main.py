@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from .cli_audit import add_audit_command
-from .cli_common import (
+from .audit import add_audit_command
+from .common import (
     add_data_args,
     add_forget_args,
     check_methods,
@@ -20,14 +20,14 @@ from .cli_common import (
     seeds_of,
     trained_model,
 )
-from .cli_runs import add_runs_commands
-from .cli_tune import add_tune_command
+from .runs import add_runs_commands
+from .tune import add_tune_command
 
 
 def cmd_list_methods(args) -> int:
-    from .methods import list_methods
-    from .methods.base import preset_info
-    from .methods.robustness import robustness_cards
+    from ..methods import list_methods
+    from ..methods.base import preset_info
+    from ..methods.robustness import robustness_cards
 
     specs = list_methods()
     if args.json:
@@ -59,8 +59,8 @@ def cmd_list_methods(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .checkpoints import save_checkpoint
-    from .training import evaluate
+    from ..store.checkpoints import save_checkpoint
+    from ..training import evaluate
 
     data = load_data(args)
     model, recipe, _ = trained_model(args, data, show=True)
@@ -78,9 +78,9 @@ def cmd_train(args) -> int:
 
 def _run_comparison(args, methods: list, include_retrain: bool, keep_models: bool = False):
     """Every seed's comparison through :func:`compare_seeds`; returns ``(multi, data)``."""
-    from .device import pick_device
-    from .experiment import compare_seeds
-    from .forget import make_split
+    from ..experiment import compare_seeds
+    from ..forget import make_split
+    from ..runtime.device import pick_device
 
     data = load_data(args)
     seeds = seeds_of(args)
@@ -108,7 +108,7 @@ def _run_comparison(args, methods: list, include_retrain: bool, keep_models: boo
 
 def _save_run(args, multi, data, recipe) -> None:
     """Store the run in the run store (one seed: with its models) and say where."""
-    from .runstore import RunStore
+    from ..store import RunStore
 
     one = len(multi.comparisons) == 1
     rec = RunStore(args.home).save_comparison(
@@ -202,7 +202,7 @@ def cmd_run(args) -> int:
     summary = multi.get(args.method)
     ok = summary is not None and summary.ok
     if args.out and ok:
-        from .checkpoints import save_checkpoint
+        from ..store.checkpoints import save_checkpoint
 
         res = multi.comparisons[0].get(args.method)
         path = save_checkpoint(
@@ -280,12 +280,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .checkpoints import CheckpointError
-    from .data import DataError
-    from .forget import ForgetError
-    from .methods import ParamError
-    from .models import ModelError
-    from .runstore import RunStoreError
+    from ..data import DataError
+    from ..forget import ForgetError
+    from ..methods import ParamError
+    from ..models import ModelError
+    from ..store import RunStoreError
+    from ..store.checkpoints import CheckpointError
 
     args = build_parser().parse_args(argv)
     try:

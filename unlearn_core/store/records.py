@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from importlib import metadata
 
-from ..results_table import ROW_KEYS
+from ..evaluation.tables import ROW_KEYS
 from .errors import RunStoreError, SchemaVersionError
 
 #: version of the JSON documents written today

@@ -1,0 +1,5 @@
+"""``python -m unlearn_core.cli``."""
+
+from .main import main
+
+raise SystemExit(main())

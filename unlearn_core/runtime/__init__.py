@@ -1,0 +1,1 @@
+"""Running work: background jobs, progress and cancellation, time estimates, the device."""
