@@ -10,8 +10,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..runtime.progress import Progress
-from ..training import batches, evaluate, make_optimizer, predict_logits
+from ..training import batches, evaluate, predict_logits
 from .base import Method, MethodSpec, Param, UnlearnOutput, UnlearnTask, register
+from .loop import Loss, OptimConfig, Pass, PassStats, UnlearnLoop
 
 
 def cycled_batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
@@ -61,6 +62,112 @@ def stop_target(rule: str, stop_acc: float, class_wise: bool, heldout_acc: float
     return heldout_acc
 
 
+class NegGradLoop(UnlearnLoop):
+    """NegGrad's steps: ascent on the cross-entropy of forget batches (SGD, momentum 0.9,
+    weight decay 5e-4, train mode), stopping once forget accuracy is at or below ``target``
+    (None: no stop)."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        forget: tuple[torch.Tensor, torch.Tensor],
+        cfg: dict,
+        *,
+        seed: int,
+        target: float | None,
+    ) -> None:
+        super().__init__(
+            model,
+            epochs=cfg["epochs"],
+            optim=OptimConfig("sgd", cfg["lr"], 0.9, 5e-4),
+            seed=seed,
+        )
+        self.xf, self.yf = forget
+        self.batch_size, self.target = cfg["batch_size"], target
+        self.log = {"loss": [], "forget_acc": []}
+
+    def passes(self, epoch: int) -> list[Pass]:
+        return [Pass("forget", batches(len(self.yf), self.batch_size, self.gen))]
+
+    def compute_loss(self, name: str, batch: torch.Tensor) -> Loss:
+        idx = batch.to(self.xf.device)
+        ce = F.cross_entropy(self.model(self.xf[idx]), self.yf[idx])
+        return Loss(-ce, {"ce": ce}, len(idx))
+
+    def should_stop(self) -> bool:
+        return self.target is not None and evaluate(self.model, self.xf, self.yf) <= self.target
+
+    def end_epoch(self, epoch: int, stats: dict[str, PassStats]) -> str:
+        ce = stats["forget"].mean("ce") if "forget" in stats else 0.0
+        self.log["loss"].append(ce)
+        self.log["forget_acc"].append(evaluate(self.model, self.xf, self.yf))
+        return f"forget CE {ce:.3f}"
+
+
+class NegGradPlusLoop(UnlearnLoop):
+    """NegGrad+'s steps: one retain batch and the next forget batch (forget batches cycled)
+    per step, ``alpha * CE(retain) - (1 - alpha) * CE(forget)`` plus the proximal term's
+    gradient, plain SGD, eval mode; losses logged as means over steps."""
+
+    mode = "eval"  # as the reference: BatchNorm keeps its running statistics
+
+    def __init__(
+        self,
+        model: nn.Module,
+        forget: tuple[torch.Tensor, torch.Tensor],
+        retain: tuple[torch.Tensor, torch.Tensor],
+        cfg: dict,
+        *,
+        seed: int,
+    ) -> None:
+        super().__init__(
+            model, epochs=cfg["epochs"], optim=OptimConfig("sgd", cfg["lr"]), seed=seed
+        )
+        (self.xf, self.yf), (self.xr, self.yr) = forget, retain
+        self.alpha, self.prox, self.batch_size = cfg["alpha"], cfg["prox"], cfg["batch_size"]
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.theta_o = [p.detach().clone() for p in self.params]
+        self.forget_iter = cycled_batches(len(self.yf), cfg["forget_batch_size"], self.gen)
+        self.log = {"retain_loss": [], "forget_loss": [], "forget_acc": []}
+
+    def passes(self, epoch: int) -> list[Pass]:
+        return [Pass("retain", batches(len(self.yr), self.batch_size, self.gen))]
+
+    def compute_loss(self, name: str, batch: torch.Tensor) -> Loss:
+        dev = self.xr.device
+        idx_r, idx_f = batch.to(dev), next(self.forget_iter).to(dev)
+        # one pass over both batches: in eval mode each sample's logits do not depend on the
+        # rest of its batch, so this is the two separate passes in one
+        logits = self.model(torch.cat((self.xr[idx_r], self.xf[idx_f])))
+        nr, a = len(idx_r), self.alpha
+        loss_r = F.cross_entropy(logits[:nr], self.yr[idx_r])
+        loss_f = F.cross_entropy(logits[nr:], self.yf[idx_f])
+        return Loss(a * loss_r - (1.0 - a) * loss_f, {"retain": loss_r, "forget": loss_f})
+
+    def after_backward(self) -> None:
+        if self.prox <= 0:
+            return
+        with torch.no_grad():  # gradient of a * prox/2 * ||theta - theta_o||^2, added in place
+            pairs = [
+                (p, p0)
+                for p, p0 in zip(self.params, self.theta_o, strict=True)
+                if p.grad is not None
+            ]
+            if pairs:
+                ps, p0s = zip(*pairs, strict=True)
+                torch._foreach_add_(
+                    [p.grad for p in ps], torch._foreach_sub(ps, p0s), alpha=self.alpha * self.prox
+                )
+
+    def end_epoch(self, epoch: int, stats: dict[str, PassStats]) -> str:
+        st = stats.get("retain", PassStats())
+        r, f = st.mean("retain"), st.mean("forget")
+        self.log["retain_loss"].append(r)
+        self.log["forget_loss"].append(f)
+        self.log["forget_acc"].append(evaluate(self.model, self.xf, self.yf))
+        return f"retain CE {r:.3f}, forget CE {f:.3f}"
+
+
 @register
 class NegGrad(Method):
     """Gradient ascent: maximise the cross-entropy on the forget set (OPTML ``unlearn/GA.py``).
@@ -72,10 +179,11 @@ class NegGrad(Method):
     The default ``auto`` rule stops a class-wise request once forget accuracy is at or below
     ``stop_acc`` (1%) and any other request once it has fallen to the original model's
     validation accuracy on the forget set's class mix (measured before the first step; the
-    test set is never read), where a retrained
-    model would sit; driving a random forget set to 0% would overshoot it. ``forget_acc`` always uses ``stop_acc``; ``off``
-    runs every epoch, as the paper. A step whose loss is no longer finite is not taken: the run
-    ends there (``log["diverged"]``).
+    test set is never read), where a retrained model would sit; driving a random forget set to
+    0% would overshoot it. ``forget_acc`` always uses ``stop_acc``; ``off`` runs every epoch,
+    as the paper. The steps run on the shared loop (:class:`NegGradLoop`): its
+    divergence guard ends a run whose loss or weights blow up and puts back the last weights
+    that passed (``log["diverged"]``, ``log["notes"]``).
     """
 
     spec = MethodSpec(
@@ -137,56 +245,23 @@ class NegGrad(Method):
         self, model: nn.Module, task: UnlearnTask, cfg: dict, *, seed: int, progress: Progress
     ) -> UnlearnOutput:
         xf, yf = task.forget
-        dev = xf.device
-        gen = torch.Generator().manual_seed(seed)
-        opt = make_optimizer(model.parameters(), "sgd", cfg["lr"], 0.9, 5e-4)
         heldout = (
             heldout_accuracy(model, *task.validation, task.data.num_classes, yf)
             if cfg["stop"] == "auto" and not task.split.is_class_wise
             else math.nan
         )
         target = stop_target(cfg["stop"], cfg["stop_acc"], task.split.is_class_wise, heldout)
+        loop = NegGradLoop(model, (xf, yf), cfg, seed=seed, target=target)
+        res = loop.run(progress)
         log: dict = {
-            "loss": [],
-            "forget_acc": [],
+            **loop.log,
             "stop_rule": cfg["stop"],
             "stop_target": target,
             # the original's validation accuracy on the forget set's class mix (auto rule)
             "original_heldout_acc": None if math.isnan(heldout) else heldout,
-            "stopped_at": None,
-            "diverged": False,
+            "stopped_at": res.stopped_at.to_dict() if res.stopped_at else None,
+            **res.log(),
         }
-        epochs, steps = cfg["epochs"], 0
-        if target is not None and evaluate(model, xf, yf) <= target:
-            log["stopped_at"] = {"epoch": 0, "step": 0}
-            epochs = 0
-        for epoch in range(epochs):
-            model.train()
-            total, seen = 0.0, 0
-            for idx in batches(len(yf), cfg["batch_size"], gen):
-                idx = idx.to(dev)
-                loss = F.cross_entropy(model(xf[idx]), yf[idx])
-                if not torch.isfinite(loss):
-                    log["diverged"] = True
-                    break
-                opt.zero_grad(set_to_none=True)
-                (-loss).backward()
-                opt.step()
-                steps += 1
-                total += float(loss.detach()) * len(idx)
-                seen += len(idx)
-                if target is not None and evaluate(model, xf, yf) <= target:
-                    log["stopped_at"] = {"epoch": epoch + 1, "step": steps}
-                    break
-            log["loss"].append(total / max(seen, 1))
-            log["forget_acc"].append(evaluate(model, xf, yf))
-            progress(
-                (epoch + 1) / epochs,
-                f"epoch {epoch + 1}/{epochs}: forget CE {total / max(seen, 1):.3f}",
-            )
-            if log["stopped_at"] is not None or log["diverged"]:
-                break
-        log["steps"] = steps
         return UnlearnOutput(model, log)
 
 
@@ -203,8 +278,9 @@ class NegGradPlus(Method):
     as in the repo; ``prox``
     is the repo's ``l2_penalty`` towards the original weights (weighted there by the run's weight
     decay). The forget loss has no ceiling: once it takes off it grows until it costs retain
-    accuracy, so ``alpha`` close to 1 keeps the ascent gentle. A non-finite loss ends the run
-    before its step (``log["diverged"]``).
+    accuracy, so ``alpha`` close to 1 keeps the ascent gentle. The shared loop's divergence
+    guard ends a run whose loss or weights blow up and puts back the last weights that passed
+    (``log["diverged"]``, ``log["notes"]``).
     """
 
     spec = MethodSpec(
@@ -257,58 +333,6 @@ class NegGradPlus(Method):
     def unlearn(
         self, model: nn.Module, task: UnlearnTask, cfg: dict, *, seed: int, progress: Progress
     ) -> UnlearnOutput:
-        xf, yf = task.forget
-        xr, yr = task.retain
-        dev = xr.device
-        gen = torch.Generator().manual_seed(seed)
-        opt = make_optimizer(model.parameters(), "sgd", cfg["lr"], 0.0, 0.0)
-        a, wd = cfg["alpha"], cfg["prox"]
-        params = [p for p in model.parameters() if p.requires_grad]
-        theta_o = [p.detach().clone() for p in params]
-        forget_iter = cycled_batches(len(yf), cfg["forget_batch_size"], gen)
-        log: dict = {"retain_loss": [], "forget_loss": [], "forget_acc": [], "diverged": False}
-        epochs = cfg["epochs"]
-        model.eval()  # as the reference: BatchNorm keeps its running statistics
-        for epoch in range(epochs):
-            tot_r, tot_f, steps = 0.0, 0.0, 0
-            for idx_r in batches(len(yr), cfg["batch_size"], gen):
-                idx_r, idx_f = idx_r.to(dev), next(forget_iter).to(dev)
-                # one pass over both batches: in eval mode each sample's logits do not depend
-                # on the rest of its batch, so this is the two separate passes in one
-                logits = model(torch.cat((xr[idx_r], xf[idx_f])))
-                nr = len(idx_r)
-                loss_r = F.cross_entropy(logits[:nr], yr[idx_r])
-                loss_f = F.cross_entropy(logits[nr:], yf[idx_f])
-                loss = a * loss_r - (1.0 - a) * loss_f
-                if not torch.isfinite(loss):
-                    log["diverged"] = True
-                    break
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if wd > 0:  # gradient of a * wd/2 * ||theta - theta_o||^2, added in place
-                    with torch.no_grad():
-                        pairs = [
-                            (p, p0)
-                            for p, p0 in zip(params, theta_o, strict=True)
-                            if p.grad is not None
-                        ]
-                        if pairs:
-                            ps, p0s = zip(*pairs, strict=True)
-                            torch._foreach_add_(
-                                [p.grad for p in ps], torch._foreach_sub(ps, p0s), alpha=a * wd
-                            )
-                opt.step()
-                tot_r += float(loss_r.detach())
-                tot_f += float(loss_f.detach())
-                steps += 1
-            log["retain_loss"].append(tot_r / max(steps, 1))
-            log["forget_loss"].append(tot_f / max(steps, 1))
-            log["forget_acc"].append(evaluate(model, xf, yf))
-            progress(
-                (epoch + 1) / epochs,
-                f"epoch {epoch + 1}/{epochs}: retain CE {tot_r / max(steps, 1):.3f}, "
-                f"forget CE {tot_f / max(steps, 1):.3f}",
-            )
-            if log["diverged"]:
-                break
-        return UnlearnOutput(model, log)
+        loop = NegGradPlusLoop(model, task.forget, task.retain, cfg, seed=seed)
+        res = loop.run(progress)
+        return UnlearnOutput(model, {**loop.log, **res.log()})

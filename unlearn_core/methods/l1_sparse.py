@@ -7,13 +7,59 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..runtime.progress import Progress
-from ..training import batches, evaluate, make_optimizer
+from ..training import batches, evaluate
 from .base import Method, MethodSpec, Param, UnlearnOutput, UnlearnTask, register
+from .loop import Loss, OptimConfig, Pass, PassStats, UnlearnLoop
 
 
 def l1_norm(model: nn.Module) -> torch.Tensor:
     """``||theta||_1`` over every trainable parameter (biases included, as in the paper's code)."""
     return sum(p.abs().sum() for p in model.parameters() if p.requires_grad)
+
+
+class L1SparseLoop(UnlearnLoop):
+    """l1-sparse's steps: retain batches, ``CE + gamma_t * ||theta||_1`` with gamma_t falling
+    per epoch, SGD (momentum 0.9, weight decay 5e-4), train mode."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        retain: tuple[torch.Tensor, torch.Tensor],
+        forget: tuple[torch.Tensor, torch.Tensor],
+        cfg: dict,
+        *,
+        seed: int,
+    ) -> None:
+        super().__init__(
+            model,
+            epochs=cfg["epochs"],
+            optim=OptimConfig("sgd", cfg["lr"], 0.9, 5e-4),
+            seed=seed,
+        )
+        (self.xr, self.yr), (self.xf, self.yf) = retain, forget
+        self.gamma, self.batch_size = cfg["gamma"], cfg["batch_size"]
+        self.gamma_t = self.gamma
+        self.log = {"loss": [], "l1": [], "gamma": [], "forget_acc": []}
+
+    def passes(self, epoch: int) -> list[Pass]:
+        self.gamma_t = self.gamma * (1.0 - (epoch - 1) / self.epochs)
+        return [Pass("retain", batches(len(self.yr), self.batch_size, self.gen))]
+
+    def compute_loss(self, name: str, batch: torch.Tensor) -> Loss:
+        idx = batch.to(self.xr.device)
+        ce = F.cross_entropy(self.model(self.xr[idx]), self.yr[idx])
+        loss = ce + self.gamma_t * l1_norm(self.model) if self.gamma_t > 0 else ce
+        return Loss(loss, {"ce": ce}, len(idx))
+
+    def end_epoch(self, epoch: int, stats: dict[str, PassStats]) -> str:
+        ce = stats["retain"].mean("ce") if "retain" in stats else 0.0
+        with torch.no_grad():
+            self.log["l1"].append(float(l1_norm(self.model)))
+        self.log["loss"].append(ce)
+        self.log["gamma"].append(self.gamma_t)
+        xf, yf = self.xf, self.yf
+        self.log["forget_acc"].append(evaluate(self.model, xf, yf) if len(yf) else float("nan"))
+        return f"retain CE {ce:.3f}, gamma {self.gamma_t:.2g}"
 
 
 @register
@@ -65,34 +111,6 @@ class L1Sparse(Method):
     def unlearn(
         self, model: nn.Module, task: UnlearnTask, cfg: dict, *, seed: int, progress: Progress
     ) -> UnlearnOutput:
-        xr, yr = task.retain
-        xf, yf = task.forget
-        dev = xr.device
-        gen = torch.Generator().manual_seed(seed)
-        opt = make_optimizer(model.parameters(), "sgd", cfg["lr"], 0.9, 5e-4)
-        epochs = cfg["epochs"]
-        log: dict = {"loss": [], "l1": [], "gamma": [], "forget_acc": []}
-        for epoch in range(epochs):
-            gamma_t = cfg["gamma"] * (1.0 - epoch / epochs)
-            model.train()
-            total, n = 0.0, 0
-            for idx in batches(len(yr), cfg["batch_size"], gen):
-                idx = idx.to(dev)
-                ce = F.cross_entropy(model(xr[idx]), yr[idx])
-                loss = ce + gamma_t * l1_norm(model) if gamma_t > 0 else ce
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += float(ce.detach()) * len(idx)
-                n += len(idx)
-            with torch.no_grad():
-                log["l1"].append(float(l1_norm(model)))
-            log["loss"].append(total / max(n, 1))
-            log["gamma"].append(gamma_t)
-            log["forget_acc"].append(evaluate(model, xf, yf) if len(yf) else float("nan"))
-            progress(
-                (epoch + 1) / epochs,
-                f"epoch {epoch + 1}/{epochs}: retain CE {total / max(n, 1):.3f}, "
-                f"gamma {gamma_t:.2g}",
-            )
-        return UnlearnOutput(model, log)
+        loop = L1SparseLoop(model, task.retain, task.forget, cfg, seed=seed)
+        res = loop.run(progress)
+        return UnlearnOutput(model, {**loop.log, **res.log()})

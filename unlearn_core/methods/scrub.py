@@ -9,8 +9,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..runtime.progress import Progress
-from ..training import batches, evaluate, make_optimizer
+from ..training import batches, evaluate
 from .base import Method, MethodSpec, Param, UnlearnOutput, UnlearnTask, register
+from .loop import Loss, OptimConfig, Pass, PassStats, UnlearnLoop
 
 
 def distill_kl(
@@ -44,6 +45,73 @@ def lr_at(epoch: int, epochs: int, lr: float, msteps: int = 0, rate: float = 0.1
     """SCRUB's step schedule (RepDistiller's ``adjust_learning_rate``: lr x ``rate`` per
     milestone passed) over :func:`milestones`. ``epoch`` counts from 1."""
     return lr * rate ** sum(epoch > m for m in milestones(epochs, msteps))
+
+
+class ScrubLoop(UnlearnLoop):
+    """SCRUB's steps on the student (``model``, train mode) against a frozen copy of it as
+    the teacher: per epoch a max pass over forget batches (the first ``msteps`` epochs) and a
+    min pass over retain batches, one Adam optimiser, the learning rate of :func:`lr_at`."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        forget: tuple[torch.Tensor, torch.Tensor],
+        retain: tuple[torch.Tensor, torch.Tensor],
+        cfg: dict,
+        *,
+        seed: int,
+    ) -> None:
+        self.teacher = copy.deepcopy(model).eval()
+        for p in self.teacher.parameters():
+            p.requires_grad_(False)
+        super().__init__(
+            model,
+            epochs=cfg["epochs"],
+            optim=OptimConfig("adam", cfg["lr"], weight_decay=cfg["weight_decay"]),
+            seed=seed,
+        )
+        (self.xf, self.yf), (self.xr, self.yr) = forget, retain
+        self.cfg = cfg
+        self.log = {"max_kl": [], "min_loss": [], "lr": [], "forget_acc": []}
+
+    def lr(self, epoch: int) -> float:
+        return lr_at(epoch, self.epochs, self.cfg["lr"], self.cfg["msteps"])
+
+    def passes(self, epoch: int) -> list[Pass]:
+        cfg, gen = self.cfg, self.gen
+        out = []
+        if epoch <= cfg["msteps"]:
+            out.append(Pass("max", batches(len(self.yf), cfg["forget_batch_size"], gen)))
+        out.append(Pass("min", batches(len(self.yr), cfg["batch_size"], gen)))
+        return out
+
+    def compute_loss(self, name: str, batch: torch.Tensor) -> Loss:
+        t, dev = self.cfg["temperature"], self.xr.device
+        if name == "max":
+            xb = self.xf[batch.to(dev)]
+            with torch.no_grad():
+                logit_t = self.teacher(xb)
+            kl = distill_kl(self.model(xb), logit_t, t)
+            return Loss(-kl, {"kl": kl}, len(batch))
+        idx = batch.to(dev)
+        xb = self.xr[idx]
+        with torch.no_grad():
+            logit_t = self.teacher(xb)
+        logit_s = self.model(xb)
+        loss = self.cfg["gamma"] * F.cross_entropy(logit_s, self.yr[idx]) + self.cfg[
+            "alpha"
+        ] * distill_kl(logit_s, logit_t, t)
+        return Loss(loss, {"loss": loss}, len(idx))
+
+    def end_epoch(self, epoch: int, stats: dict[str, PassStats]) -> str:
+        max_kl = stats["max"].mean("kl") if "max" in stats else None
+        self.log["max_kl"].append(max_kl)
+        self.log["min_loss"].append(stats["min"].mean("loss") if "min" in stats else 0.0)
+        self.log["lr"].append(self.lr(epoch))
+        self.log["forget_acc"].append(evaluate(self.model, self.xf, self.yf))
+        return f"forget acc {self.log['forget_acc'][-1]:.1f}%" + (
+            " (max + min pass)" if max_kl is not None else " (min pass)"
+        )
 
 
 @register
@@ -110,60 +178,6 @@ class SCRUB(Method):
     def unlearn(
         self, model: nn.Module, task: UnlearnTask, cfg: dict, *, seed: int, progress: Progress
     ) -> UnlearnOutput:
-        xf, yf = task.forget
-        xr, yr = task.retain
-        dev = xr.device
-        teacher = copy.deepcopy(model).eval()
-        for p in teacher.parameters():
-            p.requires_grad_(False)
-        student = model
-        gen = torch.Generator().manual_seed(seed)
-        opt = make_optimizer(
-            student.parameters(), "adam", cfg["lr"], weight_decay=cfg["weight_decay"]
-        )
-        t, epochs = cfg["temperature"], cfg["epochs"]
-        log: dict = {"max_kl": [], "min_loss": [], "lr": [], "forget_acc": []}
-        for epoch in range(1, epochs + 1):
-            lr = lr_at(epoch, epochs, cfg["lr"], cfg["msteps"])
-            for group in opt.param_groups:
-                group["lr"] = lr
-            student.train()
-            max_kl = None
-            if epoch <= cfg["msteps"]:
-                tot, n = 0.0, 0
-                for idx in batches(len(yf), cfg["forget_batch_size"], gen):
-                    xb = xf[idx.to(dev)]
-                    with torch.no_grad():
-                        logit_t = teacher(xb)
-                    kl = distill_kl(student(xb), logit_t, t)
-                    opt.zero_grad(set_to_none=True)
-                    (-kl).backward()
-                    opt.step()
-                    tot += float(kl.detach()) * len(idx)
-                    n += len(idx)
-                max_kl = tot / max(n, 1)
-            tot, n = 0.0, 0
-            for idx in batches(len(yr), cfg["batch_size"], gen):
-                idx = idx.to(dev)
-                xb = xr[idx]
-                with torch.no_grad():
-                    logit_t = teacher(xb)
-                logit_s = student(xb)
-                loss = cfg["gamma"] * F.cross_entropy(logit_s, yr[idx]) + cfg["alpha"] * distill_kl(
-                    logit_s, logit_t, t
-                )
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                tot += float(loss.detach()) * len(idx)
-                n += len(idx)
-            log["max_kl"].append(max_kl)
-            log["min_loss"].append(tot / max(n, 1))
-            log["lr"].append(lr)
-            log["forget_acc"].append(evaluate(student, xf, yf))
-            progress(
-                epoch / epochs,
-                f"epoch {epoch}/{epochs}: forget acc {log['forget_acc'][-1]:.1f}%"
-                + (" (max + min pass)" if max_kl is not None else " (min pass)"),
-            )
-        return UnlearnOutput(student, log)
+        loop = ScrubLoop(model, task.forget, task.retain, cfg, seed=seed)
+        res = loop.run(progress)
+        return UnlearnOutput(model, {**loop.log, **res.log()})
