@@ -49,6 +49,16 @@ from pathlib import Path
 import torch
 
 from unlearn_core.data import Dataset, load_dataset
+from unlearn_core.evaluation.tables import (
+    FAMILY_COLUMN,
+    NOTES_COLUMN,
+    RESULT_COLUMNS,
+    Column,
+    columns_for,
+    markdown_table,
+    result_column,
+    seed_row,
+)
 from unlearn_core.experiment import ROW_KEYS, MultiComparison, SeedSummary, compare_seeds
 from unlearn_core.forget import ForgetRequest
 from unlearn_core.methods import list_methods
@@ -427,24 +437,77 @@ def check_targets(run: CellRun) -> list[Target]:
 # ----------------------------------------------------------------------------- writing
 
 
-def _cell_text(s: SeedSummary, key: str, digits: int = 2) -> str:
-    m, sd = s.mean(key), s.std(key)
-    if m is None:
-        return "—"
-    return f"{m:.{digits}f} ± {sd:.{digits}f}"
-
-
-COLUMNS = (
-    ("forget acc", "forget_acc", 2),
-    ("retain acc", "retain_acc", 2),
-    ("test acc", "test_acc", 2),
-    ("test acc, forgotten classes", "test_forgotten_acc", 2),
-    ("MIA", "mia", 2),
-    ("loss AUC", "loss_auc", 3),
-    ("avg gap", "avg_gap", 2),
-    ("seconds", "seconds", 3),
-    ("time ratio", "time_ratio", 3),
+#: the per-cell results table: the results-table spec's columns (headers, units, number
+#: formats), the family beside the method and the notes (damaged seeds, errors) last
+CELL_COLUMNS = (RESULT_COLUMNS[0], FAMILY_COLUMN, *RESULT_COLUMNS[1:], NOTES_COLUMN)
+#: the originals' training, one row per seed
+TRAINING_COLUMNS = (
+    Column("seed", "seed", fmt=".0f"),
+    replace(result_column("seconds"), header="training time"),
+    result_column("test_acc"),
 )
+TARGET_COLUMN = Column("kind", "target", text=True)
+CELL_COLUMN = Column("cell", "cell", text=True)
+SCENARIO_COLUMN = Column("scenario", "scenario", text=True)
+MET_COLUMN = Column("met", "met", text=True)
+FIGURES_COLUMN = Column("figures", "figures", text=True)
+#: a cell's targets; the summary's have the cell too
+CELL_TARGET_COLUMNS = (TARGET_COLUMN, SCENARIO_COLUMN, MET_COLUMN, FIGURES_COLUMN)
+TARGET_COLUMNS = (TARGET_COLUMN, CELL_COLUMN, SCENARIO_COLUMN, MET_COLUMN, FIGURES_COLUMN)
+#: the summary's cells
+CELLS_COLUMNS = (
+    Column("name", "cell", text=True),
+    Column("title", "what", text=True),
+    Column("seconds", "wall time", "s", fmt=".0f"),
+    Column("cpu_seconds", "CPU time", "s", fmt=".0f"),
+    Column("files", "per-cell results", text=True),
+)
+#: the summary's verdict, one row per target
+VERDICT_COLUMNS = (
+    TARGET_COLUMN,
+    Column("met", "met in every cell", text=True),
+    FIGURES_COLUMN,
+)
+#: the held-out splits, one row per cell, scenario and method (gaps: median (worst))
+HELD_OUT_COLUMNS = (
+    CELL_COLUMN,
+    SCENARIO_COLUMN,
+    Column("method", "method", text=True),
+    Column("met", "met on held-out splits", text=True),
+    Column("forget_gap", "forget gap", "pts", text=True),
+    Column("retain_gap", "retain gap", "pts", text=True),
+    Column("test_gap", "test gap", "pts", text=True),
+    Column("avg_gap", "avg gap", "pts", text=True),
+)
+
+
+def table_row(row: dict, damaged_seeds: list[int], error: str | None) -> dict:
+    """A row of :data:`CELL_COLUMNS`: ``row``'s numbers (means over the seeds that ran, also
+    where some failed), the damaged seeds and the error in the notes."""
+    notes = []
+    if damaged_seeds:
+        notes.append(f"**damaged** (seeds {', '.join(map(str, damaged_seeds))})")
+    if error:
+        notes.append(f"n/a: {error}")
+    return {**row, "error": None, "notes": "; ".join(notes)}
+
+
+def scenario_rows(multi: MultiComparison) -> list[dict]:
+    """One scenario's rows of :data:`CELL_COLUMNS` (mean ± std over seeds)."""
+    return [
+        table_row({**seed_row(s), "family": s.family}, s.damaged_seeds, s.error)
+        for s in _rows(multi)
+    ]
+
+
+def results_table(rows: list[dict]) -> str:
+    """One scenario's results as a markdown table (the optional columns where a row has a
+    value)."""
+    return markdown_table(rows, columns_for(rows, CELL_COLUMNS))
+
+
+def target_rows(targets: list[Target]) -> list[dict]:
+    return [{**asdict(t), "met": _yes(t.met)} for t in targets]
 
 
 def write_cell(run: CellRun, out: Path, seeds: list[int], targets: list[Target]) -> None:
@@ -493,37 +556,20 @@ def write_cell(run: CellRun, out: Path, seeds: list[int], targets: list[Target])
         f"the same forget set for every seed. Cell wall time {run.seconds:.0f} s "
         f"(CPU time {run.cpu_seconds:.0f} s).",
         "",
-        "Mean ± std (sample) over seeds. Percent except loss AUC. Class-wise: test acc is on the "
-        "remaining classes' test samples, the forgotten classes' apart (OPTML/SalUn); MIA "
+        "Mean ± std (sample) over seeds. Class-wise: test acc is on the remaining classes' test "
+        "samples, the forgotten classes' apart (test acc, forgotten; OPTML/SalUn); MIA "
         "efficacy = mean over 5 member draws; loss AUC compares the forget set with held-out "
-        "samples of the same classes (0.5 = indistinguishable). avg gap = mean |metric − "
-        "retrain's| over forget/retain/test acc and MIA; time ratio = seconds / retrain's. "
+        "samples of the same classes (0.5 = indistinguishable). gap to retrain = mean |metric − "
+        "retrain's| over forget/retain/test acc and MIA; time / retrain = time / retrain's. "
         "**damaged**: retain accuracy > 10 points below retrain's on the seeds named.",
         "",
         "## Training the originals",
         "",
-        "| seed | seconds | test acc |",
-        "|---|---|---|",
-        *[f"| {t.seed} | {t.seconds:.2f} | {t.test_acc:.2f} |" for t in run.training],
+        markdown_table([asdict(t) for t in run.training], TRAINING_COLUMNS),
     ]
     for scenario, multi in run.scenarios.items():
-        lines += [
-            "",
-            f"## {scenario}",
-            "",
-            "| method | family | " + " | ".join(t for t, _, _ in COLUMNS) + " | notes |",
-            "|---|---|" + "---|" * (len(COLUMNS) + 1),
-        ]
-        for s in _rows(multi):
-            notes = []
-            if s.damaged:
-                notes.append(f"**damaged** (seeds {', '.join(map(str, s.damaged_seeds))})")
-            if s.errors:
-                notes.append(f"n/a: {s.error}")
-            cells = " | ".join(_cell_text(s, k, d) for _, k, d in COLUMNS)
-            lines.append(f"| {s.method} | {s.family} | {cells} | {'; '.join(notes)} |")
-    lines += ["", "## Targets", "", "| target | scenario | met | figures |", "|---|---|---|---|"]
-    lines += [f"| {t.kind} | {t.scenario} | {_yes(t.met)} | {t.figures} |" for t in targets]
+        lines += ["", f"## {scenario}", "", results_table(scenario_rows(multi))]
+    lines += ["", "## Targets", "", markdown_table(target_rows(targets), CELL_TARGET_COLUMNS)]
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     record = CellRecord.of(run, seeds, targets)
     (out / f"{cell.name}_targets.json").write_text(json.dumps(asdict(record), indent=1) + "\n")
@@ -589,30 +635,21 @@ def write_summary(
         "",
         "## Cells",
         "",
-        "| cell | what | wall time | CPU time | per-cell results |",
-        "|---|---|---|---|---|",
+        markdown_table(
+            [
+                {"name": r.name, "title": r.title, "files": f"skipped: {r.skipped}"}
+                if r.skipped
+                else {**asdict(r), "files": f"[{r.name}.md]({r.name}.md), [csv]({r.name}.csv)"}
+                for r in records
+            ],
+            CELLS_COLUMNS,
+        ),
     ]
-    for r in records:
-        if r.skipped:
-            lines.append(f"| {r.name} | {r.title} | skipped | — | {r.skipped} |")
-        else:
-            lines.append(
-                f"| {r.name} | {r.title} | {r.seconds:.0f} s | {r.cpu_seconds:.0f} s | "
-                f"[{r.name}.md]({r.name}.md), [csv]({r.name}.csv) |"
-            )
     verdicts: list[tuple[str, bool, str]] = []
     groups: dict[str, list[Target]] = {}
     for t in targets:
         groups.setdefault(t.kind, []).append(t)
-    lines += [
-        "",
-        "## Targets, cell by cell",
-        "",
-        "| target | cell | scenario | met | figures |",
-        "|---|---|---|---|---|",
-    ]
     for kind, ts in groups.items():
-        lines += [f"| {kind} | {t.cell} | {t.scenario} | {_yes(t.met)} | {t.figures} |" for t in ts]
         misses = [f"{t.cell} ({t.scenario})" for t in ts if not t.met]
         ok = not misses
         verdicts.append((kind, ok, f"{len(ts)} checks" if ok else "missed in " + ", ".join(misses)))
@@ -625,9 +662,15 @@ def write_summary(
             + (f" (CPU time {cpu:.0f} s)" if cpu is not None else ""),
         )
     )
+    lines += [
+        "",
+        "## Targets, cell by cell",
+        "",
+        markdown_table(target_rows([t for ts in groups.values() for t in ts]), TARGET_COLUMNS),
+    ]
     lines += held_out_lines(held_out(records))
-    lines += ["", "## Verdict", "", "| target | met in every cell | figures |", "|---|---|---|"]
-    lines += [f"| {k} | {_yes(ok)} | {fig} |" for k, ok, fig in verdicts]
+    verdict_rows = [{"kind": k, "met": _yes(ok), "figures": fig} for k, ok, fig in verdicts]
+    lines += ["", "## Verdict", "", markdown_table(verdict_rows, VERDICT_COLUMNS)]
     skipped = [r for r in records if r.skipped]
     if skipped:
         lines += ["", "Skipped: " + "; ".join(f"{r.name} ({r.skipped})" for r in skipped)]
@@ -729,15 +772,15 @@ def held_out(records: list[CellRecord]) -> list[HeldOut]:
     return sorted(out, key=lambda h: (h.cell, h.scenario, _order(h.method)))
 
 
-def _fig(h: HeldOut, key: str) -> str:
+def _fig(h: HeldOut, key: str) -> str | None:
     f = h.figures.get(key)
-    return f"{f['median']:+.2f} ({f['worst']:+.2f})" if f else "—"
+    return f"{f['median']:+.2f} ({f['worst']:+.2f})" if f else None
 
 
 def held_out_lines(held: list[HeldOut]) -> list[str]:
     if not held:
         return []
-    lines = [
+    return [
         "",
         "## Held-out splits",
         "",
@@ -750,18 +793,19 @@ def held_out_lines(held: list[HeldOut]) -> list[str]:
         "retrain's forget accuracy is 0, so the forget gap is the forget accuracy) and the "
         "average gap.",
         "",
-        "| cell | scenario | method | met on held-out splits | forget gap | retain gap | "
-        "test gap | avg gap |",
-        "|---|---|---|---|---|---|---|---|",
+        markdown_table(
+            [
+                {
+                    **asdict(h),
+                    "met": f"{len(h.met)} of {len(h.splits)} (splits "
+                    f"{','.join(map(str, h.splits))}; seeds {','.join(map(str, h.seeds))})",
+                    **{k: _fig(h, k) for k in HELD_KEYS},
+                }
+                for h in held
+            ],
+            HELD_OUT_COLUMNS,
+        ),
     ]
-    for h in held:
-        lines.append(
-            f"| {h.cell} | {h.scenario} | {h.method} | {len(h.met)} of {len(h.splits)} "
-            f"(splits {','.join(map(str, h.splits))}; seeds {','.join(map(str, h.seeds))}) | "
-            f"{_fig(h, 'forget_gap')} | {_fig(h, 'retain_gap')} | {_fig(h, 'test_gap')} | "
-            f"{_fig(h, 'avg_gap')} |"
-        )
-    return lines
 
 
 def robustness_cards(held: list[HeldOut]) -> list[dict]:

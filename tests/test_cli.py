@@ -262,7 +262,11 @@ def test_table_shows_mean_and_std(capsys):
     )
     assert code == 0 and "seeds 3,4 (mean ± std)" in out
     line = next(ln for ln in out.splitlines() if ln.startswith("finetune"))
-    assert line.count("±") == 8  # every number, the forgotten-class test accuracy included
+    # every number, the forgotten-class test accuracy and the loss AUC included: the columns
+    # of the one results table (RESULT_COLUMNS), as `runs show` prints them
+    assert line.count("±") == 9
+    head = next(ln for ln in out.splitlines() if ln.startswith("method"))
+    assert "forget acc (%)" in head and "loss AUC" in head and "time / retrain (×)" in head
 
 
 def test_seed_and_seeds_together_are_refused(capsys):

@@ -33,10 +33,12 @@ def test_list(stored, capsys):
     home, first, second = stored
     assert unlearn("runs", "list", "--home", home) == 0
     lines = capsys.readouterr().out.splitlines()
+    # the run store's columns (RUN_COLUMNS), a rule under the headers
     assert lines[0].split()[:6] == ["id", "saved", "kind", "dataset", "model", "forget"]
-    assert lines[1].split()[3] == "compare"  # after the id and the date's two words
-    assert lines[1].startswith(second.id) and lines[2].startswith(first.id)  # newest first
-    assert "finetune,neggrad" in lines[1] and "class 3" in lines[1] and "first try" in lines[2]
+    assert set(lines[1]) == {"-"}
+    assert lines[2].split()[3] == "comparison"  # after the id and the date's two words
+    assert lines[2].startswith(second.id) and lines[3].startswith(first.id)  # newest first
+    assert "finetune, neggrad" in lines[2] and "class 3" in lines[2] and "first try" in lines[3]
     assert unlearn("runs", "--home", home, "list", "--json") == 0  # --home before the verb too
     listed = json.loads(capsys.readouterr().out)
     assert [r["id"] for r in listed] == [second.id, first.id]

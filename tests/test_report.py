@@ -13,12 +13,18 @@ from runstore_support import small_run
 
 from unlearn_core.evaluation.report import figures, render_html
 from unlearn_core.evaluation.tables import (
+    AUDIT_COLUMNS,
+    ERROR_COLUMN,
     MISSING,
+    NOTES_COLUMN,
     RESULT_COLUMNS,
     Column,
+    audit_columns,
     columns_for,
     display_rows,
     html_table,
+    markdown_table,
+    seed_row,
     side_by_side_columns,
     side_by_side_rows,
     text_table,
@@ -101,6 +107,64 @@ def test_html_table_escapes():
     assert "&lt;b&gt;x&lt;/b&gt;" in out and "<b>x" not in out
     out = html_table([{"method": "a", "error": "<oops>"}], RESULT_COLUMNS[:3])
     assert 'colspan="2"' in out and "&lt;oops&gt;" in out
+
+
+def test_a_significant_digits_column_prints_the_spread_to_the_means_last_place():
+    time = Column("seconds", "time", "s", fmt=".3g")
+    assert time.format(0.153, 0.0769) == "0.153 ± 0.077"
+    assert time.format(1.0, 0.0) == "1 ± 0" and time.format(1.92, 1.4) == "1.92 ± 1.40"
+
+
+def test_text_columns_cut_long_text_and_say_nothing_for_no_note():
+    note = Column("note", "note", text=True, width=8, empty="")
+    assert note.format("a long note\nover two lines") == "a long …" and note.format("") == ""
+    assert NOTES_COLUMN.format(None) == "" and ERROR_COLUMN.format(None) == ""
+
+
+def test_a_table_with_an_error_column_keeps_a_failed_rows_numbers():
+    cols = [RESULT_COLUMNS[0], RESULT_COLUMNS[1], ERROR_COLUMN]
+    out = text_table([{"method": "ssd", "forget_acc": 3.0, "error": "seed 1: boom"}], cols)
+    assert out.splitlines()[2].split() == ["ssd", "3.00", "seed", "1:", "boom"]
+    # without it the error takes the numbers' place, after the leading text columns only
+    cols = [RESULT_COLUMNS[0], RESULT_COLUMNS[1], NOTES_COLUMN]
+    assert text_table([{"method": "a", "error": "x", "notes": "n"}], cols).endswith(
+        "a       error: x"
+    )
+
+
+def test_markdown_table_right_aligns_numbers_and_escapes_pipes():
+    rows = [row("scrub", 1.0, forget_acc_std=0.5), {"method": "a|b", "error": "x|y"}]
+    head, rule, first, failed = markdown_table(rows, RESULT_COLUMNS[:3]).splitlines()
+    assert head == "| method | forget acc (%) | retain acc (%) |"
+    assert rule == "|---|---:|---:|" and first == "| scrub | 1.00 ± 0.50 | 95.00 |"
+    assert failed == "| a\\|b | error: x\\|y |  |"
+
+
+def test_seed_row_shows_no_spread_where_one_seed_gave_the_number():
+    class Spread:
+        def __init__(self, n):
+            self.n = n
+
+    class Summary:  # the shape of experiment.SeedSummary
+        stats = {"forget_acc": Spread(3), "retain_acc": Spread(1)}
+
+        def row(self):
+            return {"method": "m", "forget_acc": 1.0, "forget_acc_std": 0.2,
+                    "retain_acc": 90.0, "retain_acc_std": 0.0}  # fmt: skip
+
+    r = seed_row(Summary())
+    assert r["forget_acc_std"] == 0.2 and r["retain_acc_std"] is None
+    assert text_table([r], RESULT_COLUMNS[:3]).splitlines()[2].split() == [
+        "m", "1.00", "±", "0.20", "90.00"
+    ]  # fmt: skip
+
+
+def test_audit_columns_show_relearning_and_failed_models_only_when_there():
+    rows = [{"method": "original", "forget_quality": None, "failed_models": 0}]
+    keys = [c.key for c in audit_columns(rows)]
+    assert "relearning" not in keys and "failed_models" not in keys
+    rows += [{"method": "scrub", "relearning": "5 steps", "failed_models": 1}]
+    assert [c.key for c in audit_columns(rows)] == [c.key for c in AUDIT_COLUMNS]
 
 
 # ----------------------------------------------------------------------------- verdicts

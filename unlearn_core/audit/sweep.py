@@ -45,6 +45,7 @@ from torch import nn
 
 from ..data import Dataset
 from ..evaluation import metrics as M
+from ..evaluation.tables import ERROR_COLUMN, Column, columns_for, result_column
 from ..experiment import (
     REFERENCE,
     SELECTION_KEYS,
@@ -611,9 +612,20 @@ def _optuna_loop(space, trials, seed, workers, run_batch, should_stop) -> None:
             return
 
 
+def trials_columns(result: SweepResult, rows: Sequence[Mapping] = ()) -> list[Column]:
+    """The columns of :func:`trials_table` (the shared table spec): the trial, each searched
+    setting (a choice as text), the validation gap, the scores and the time as the results
+    tables print them, and the error when a row of ``rows`` has one."""
+    cols = [Column("trial", "trial", fmt=".0f")]
+    cols += [Column(d.name, d.name, fmt=".4g", text=d.kind == "categorical") for d in result.space]
+    cols.append(Column("gap", "gap to retrain", "pts", help=OBJECTIVE))
+    cols += [result_column(k) for k in ("forget_acc", "retain_acc", "test_acc", "mia", "seconds")]
+    return columns_for(rows, [*cols, ERROR_COLUMN])
+
+
 def trials_table(result: SweepResult) -> list[dict]:
     """One flat row per trial (number, searched settings, gap, scores, seconds, error), best
-    first among the finished ones, for the CLI table and the app."""
+    first among the finished ones, for the CLI table and the app (:func:`trials_columns`)."""
     order = sorted(result.trials, key=lambda t: (not t.ok, t.gap if t.ok else 0.0, t.number))
     return [
         {
@@ -640,6 +652,7 @@ __all__ = [
     "reference_scores",
     "run_trial",
     "search_space",
+    "trials_columns",
     "trials_table",
     "tune",
 ]

@@ -111,29 +111,27 @@ def cmd_audit(args) -> int:
 
 
 def _print_audit(result) -> None:
-    def f(v, d=3):
-        return "-" if v is None else f"{v:.{d}f}"
+    """The audit's scores (:data:`AUDIT_COLUMNS`, an error column when a model failed; the
+    relearning in a table of its own), then its relearning."""
+    from ..evaluation.tables import AUDIT_COLUMNS, ERROR_COLUMN, audit_columns, text_table
 
     s = result.summary()
+    seconds = "-" if s["seconds"] is None else f"{s['seconds']:.1f}"
     print(
         f"audit on {s['dataset']} / {s['model']}, forget {s['forget'].get('description')}, "
-        f"K = {s['models']} ({s['executor']}, {s['workers']} workers, {f(s['seconds'], 1)} s)"
+        f"K = {s['models']} ({s['executor']}, {s['workers']} workers, {seconds} s)"
     )
-    print(f"{'method':<12}{'quality':>9}{'final':>8}{'privacy':>9}{'forget%':>9}{'retain%':>9}"
-          f"{'test%':>8}  error")  # fmt: skip
-    for r in [s["original"], s["retrain"], *s["results"]]:
-        print(
-            f"{r['method']:<12}{f(r.get('forget_quality')):>9}{f(r.get('final_score')):>8}"
-            f"{f(r.get('privacy_score')):>9}{f(r.get('forget_acc'), 1):>9}"
-            f"{f(r.get('retain_acc'), 1):>9}{f(r.get('test_acc'), 1):>8}  {r.get('error') or ''}"
-        )
+    rows = [s["original"], s["retrain"], *s["results"]]
+    print(text_table(rows, audit_columns(rows, (*AUDIT_COLUMNS, ERROR_COLUMN))))
     if result.relearn_mode:
         _print_relearning(result)
 
 
 def _print_relearning(result) -> None:
-    """Per model: seeds measured, steps to the target and AIN (median and range over seeds)."""
+    """Per model: seeds measured, steps to the target and AIN (median and range over seeds):
+    :data:`RELEARN_COLUMNS`."""
     from ..audit.records import RELEARN_TARGET
+    from ..evaluation.tables import RELEARN_COLUMNS, relearn_rows, text_table
 
     spreads = result.relearn_spread()
     what = "a few forget samples + retain" if result.relearn_mode == "forget" else "retain only"
@@ -143,9 +141,4 @@ def _print_relearning(result) -> None:
         "AIN = steps / retrain's steps on the same seed (1: like retrain; well below 1: the "
         "knowledge is still in the model)"
     )
-    print(f"{'model':<18}{'measured':>9}  {'steps to target':<18}{'AIN':<25}reading")
-    for x in spreads:
-        print(
-            f"{x.model:<18}{f'{x.measurable}/{x.seeds}':>9}  {x.steps_text():<18}"
-            f"{x.ain_text():<25}{x.reading}"
-        )
+    print(text_table(relearn_rows(spreads), RELEARN_COLUMNS))

@@ -117,30 +117,31 @@ def _save_run(args, multi, data, recipe) -> None:
     print(f"saved run {rec.id} (unlearn runs show {rec.id})", file=sys.stderr)
 
 
-def _fmt(v: float | None, std: float | None, width: int, digits: int, spread: bool) -> str:
-    if v is None:
-        return f"{'—':>{width}s}"
-    text = f"{v:.{digits}f}" + (f" ± {std:.{digits}f}" if spread and std is not None else "")
-    return f"{text:>{width}s}"
-
-
 def _print_table(multi) -> None:
-    """One line per model; with several seeds every number reads ``mean ± std``."""
+    """The results table (:data:`RESULT_COLUMNS` and notes): one line per model; a number that
+    several seeds gave reads ``mean ± std``."""
+    from ..evaluation.tables import (
+        NOTES_COLUMN,
+        RESULT_COLUMNS,
+        columns_for,
+        result_column,
+        seed_row,
+        text_table,
+    )
+
     spread = len(multi.seeds) > 1
-    rows = [multi.original, *multi.results]
-    cols = [
-        ("forget", "forget_acc", 2),
-        ("retain", "retain_acc", 2),
-        ("test", "test_acc", 2),
-        ("forgot", "test_forgotten_acc", 2),
-        ("MIA", "mia", 2),
-        ("gap", "avg_gap", 2),
-        ("sec", "seconds", 3),
-        ("ratio", "time_ratio", 3),
-    ]
-    if all(r.mean("test_forgotten_acc") is None for r in rows):  # not a class-wise request
-        cols = [c for c in cols if c[1] != "test_forgotten_acc"]
-    width = 15 if spread else 7
+    rows = []
+    for s in [multi.original, *multi.results]:
+        row, notes = seed_row(s), []
+        if s.damaged:
+            notes.append(
+                "DAMAGED: retain > 10 pts below retrain"
+                + (f" (seeds {','.join(map(str, s.damaged_seeds))})" if spread else "")
+            )
+        if s.errors and (s.stats["forget_acc"].n or s.stats["seconds"].n):
+            notes.append(f"failed: {s.error}")  # some seeds failed: the others' numbers
+            row["error"] = None
+        rows.append({**row, "notes": "; ".join(notes)})
     forget = multi.forget
     seeds = ",".join(map(str, multi.seeds))
     print(
@@ -148,25 +149,14 @@ def _print_table(multi) -> None:
         f"({forget['n_forget']} samples); seed{'s' if spread else ''} {seeds}"
         + (" (mean ± std)" if spread else "")
     )
-    head = f"{'method':14s} " + " ".join(f"{t:>{width}s}" for t, _, _ in cols)
-    print(head)
-    print("-" * len(head))
-    for r in rows:
-        if r.errors and not r.stats["forget_acc"].n and not r.stats["seconds"].n:
-            print(f"{r.method:14s} error: {r.error}")
-            continue
-        cells = " ".join(_fmt(r.mean(k), r.std(k), width, d, spread) for _, k, d in cols)
-        notes = []
-        if r.damaged:
-            notes.append(
-                "DAMAGED: retain > 10 pts below retrain"
-                + (f" (seeds {','.join(map(str, r.damaged_seeds))})" if spread else "")
-            )
-        if r.errors:
-            notes.append(f"failed: {r.error}")
-        print(f"{r.method:14s} {cells}" + (f"  {'; '.join(notes)}" if notes else ""))
-    if any(k == "test_forgotten_acc" for _, k, _ in cols):
-        print("test: the remaining classes' test samples; forgot: the forgotten classes' (OPTML)")
+    columns = columns_for(rows, (*RESULT_COLUMNS, NOTES_COLUMN))
+    print(text_table(rows, columns))
+    if any(c.key == "test_forgotten_acc" for c in columns):
+        test, forgot = result_column("test_acc"), result_column("test_forgotten_acc")
+        print(
+            f"{test.title}: the remaining classes' test samples; {forgot.title}: the forgotten "
+            "classes' (OPTML)"
+        )
 
 
 def cmd_compare(args) -> int:

@@ -39,19 +39,6 @@ def _guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Name
     return run
 
 
-def _short(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _closest(rec) -> str:
-    best = rec.closest()
-    return f"{best['method']} (gap {best['avg_gap']:.2f})" if best else "—"
-
-
-#: what ``runs list`` calls each kind of stored run (a comparison over seeds is a comparison)
-LISTED_KIND = {"comparison": "compare", "multi_comparison": "compare"}
-
-
 def cmd_runs_list(args: argparse.Namespace) -> int:
     """List stored runs (comparisons, audits, sweeps; models with ``--models``), newest first."""
     store = _store(args)
@@ -62,34 +49,12 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
     if not recs:
         print(f"no stored {'models' if args.models else 'runs'} in {store.home}", file=sys.stderr)
         return 0
+    from ..evaluation.tables import MODEL_COLUMNS, RUN_COLUMNS, model_rows, run_rows, text_table
+
     if args.models:
-        head = ("id", "saved", "dataset", "model", "role", "run", "name")
-        lines = [
-            (r.id, r.created.replace("T", " ")[:16], r.dataset, r.arch, r.role,
-             r.comparison_id or "—", r.name or "—")
-            for r in recs
-        ]  # fmt: skip
+        print(text_table(model_rows(recs), MODEL_COLUMNS))
     else:
-        head = ("id", "saved", "kind", "dataset", "model", "forget", "methods", "seeds", "closest",
-                "note")  # fmt: skip
-        lines = [
-            (
-                r.id,
-                r.created.replace("T", " ")[:16],
-                LISTED_KIND.get(r.kind, r.kind),
-                r.dataset,
-                r.model,
-                _short(r.forget, 24),
-                _short(",".join(m for m in r.methods if m != "retrain"), 32),
-                ",".join(str(s) for s in r.seeds) or "—",
-                _closest(r),
-                _short(r.note.replace("\n", " "), 30) or "",
-            )
-            for r in recs
-        ]
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *lines, strict=True)]
-    for line in [head, *lines]:
-        print("  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True)).rstrip())
+        print(text_table(run_rows(recs), RUN_COLUMNS))
     return 0
 
 
@@ -139,7 +104,7 @@ def show_json(doc: dict) -> dict:
 
 def cmd_runs_show(args: argparse.Namespace) -> int:
     """Show one stored run (setup, metric table, verdicts) or one model's record."""
-    from ..evaluation.tables import text_table
+    from ..evaluation.tables import VERDICT_COLUMNS, text_table
     from ..evaluation.verdict import verdicts
 
     store = _store(args)
@@ -170,9 +135,7 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
     vs = verdicts(rec.get("rows") or [])
     if vs:
         print()
-        width = max(len(v.method) for v in vs)
-        for v in vs:
-            print(f"{v.method.ljust(width)}  {v.label}: {v.reason}")
+        print(text_table([v.to_dict() for v in vs], VERDICT_COLUMNS))
     if rec.get("models"):
         print()
         print("models   " + ", ".join(f"{m} {i}" for m, i in rec["models"].items()))

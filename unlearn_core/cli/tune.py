@@ -140,21 +140,12 @@ def cmd_tune(args) -> int:
     return 0 if result.best is not None else 1
 
 
-def _cell(v, width: int) -> str:
-    if v is None:
-        return f"{'—':>{width}s}"
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        return f"{str(v):>{width}s}"
-    if isinstance(v, int):
-        return f"{v:>{width}d}"
-    return f"{v:>{width}.4g}" if abs(v) < 0.01 and v != 0 else f"{v:>{width}.2f}"
-
-
 def _print_trials(result, doc: dict) -> None:
-    """The trials, best first, then the best settings and how to use them."""
-    from ..audit.sweep import trials_table
+    """The trials, best first (``trials_columns``), then the best settings and how to use
+    them."""
+    from ..audit.sweep import trials_columns, trials_table
+    from ..evaluation.tables import text_table
 
-    names = [d.name for d in result.space]
     print(
         f"{doc['dataset']} / {doc['model']} — forget {doc['forget']}; {result.method}, "
         f"{len(result.trials)} trials ({result.sampler}, seed {result.seed}, "
@@ -170,15 +161,8 @@ def _print_trials(result, doc: dict) -> None:
             )
         )
     )
-    cols = ["trial", *names, "gap", "forget_acc", "retain_acc", "test_acc", "mia", "seconds"]
-    heads = ["#", *names, "gap", "forget", "retain", "test", "MIA", "sec"]
-    widths = [4, *[max(10, len(n)) for n in names], 7, 7, 7, 7, 7, 7]
-    line = " ".join(f"{h:>{w}s}" for h, w in zip(heads, widths, strict=True))
-    print(line)
-    print("-" * len(line))
-    for row in trials_table(result):
-        cells = " ".join(_cell(row.get(c), w) for c, w in zip(cols, widths, strict=True))
-        print(cells + (f"  {row['error']}" if row.get("error") else ""))
+    rows = trials_table(result)
+    print(text_table(rows, trials_columns(result, rows)))
     if result.stopped:
         print("stopped before every trial ran")
     best = result.best

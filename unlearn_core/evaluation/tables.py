@@ -1,8 +1,18 @@
-"""One results-table specification for the CLI table, the app and the HTML report.
+"""One table specification for every table the project prints: the CLI's, the app's, the HTML
+report's, the benchmark's markdown, the audit's and the sweep's.
 
-A row is a flat mapping such as :meth:`MethodResult.row` gives (accuracies and MIA in percent);
-``<key>_std`` next to ``<key>`` (the multi-seed aggregate) is shown as ``mean ± std``. Missing
-or non-finite values show as "—".
+A table is a sequence of :class:`Column` s (a row key, a human header, its unit, a number
+format) over flat rows; :func:`text_table` (terminal), :func:`markdown_table` (the benchmark's
+files), :func:`html_table` (the report) and ``app_ui.tables.show_table`` (the app) render it.
+A result row is a flat mapping such as :meth:`MethodResult.row` gives (accuracies and MIA in
+percent); ``<key>_std`` next to ``<key>`` (the multi-seed aggregate) is shown as ``mean ± std``
+(:func:`seed_row` leaves it out where fewer than two seeds gave the number). Missing or
+non-finite values show as "—".
+
+The declared tables: :data:`RESULT_COLUMNS` (a comparison), :data:`AUDIT_COLUMNS` (an audit's
+scores), :data:`RELEARN_COLUMNS` (an audit's relearning), :data:`RUN_COLUMNS` (the run store's
+listing), :data:`MODEL_COLUMNS` (its models); the sweep's trials are
+``unlearn_core.audit.sweep.trials_columns``.
 """
 
 from __future__ import annotations
@@ -35,6 +45,8 @@ class Column:
 
     ``fmt`` is a format spec for one number (``".2f"``, ``".3g"``); ``text`` columns print the
     value as is. ``optional`` columns are left out of a table when no row has a value.
+    ``empty`` is what a cell without a value shows (:data:`MISSING`; a notes column: nothing);
+    ``width`` cuts longer text with "…" (a listing that must fit a line or a page).
     """
 
     key: str
@@ -44,6 +56,8 @@ class Column:
     help: str = ""
     text: bool = False
     optional: bool = False
+    empty: str = MISSING
+    width: int | None = None
 
     @property
     def title(self) -> str:
@@ -51,18 +65,34 @@ class Column:
         return f"{self.header} ({self.unit})" if self.unit else self.header
 
     def format(self, value: object, std: object = None) -> str:
-        """``value`` printed for this column; ``value ± std`` when a std is given."""
+        """``value`` printed for this column; ``value ± std`` when a std is given (with a
+        ``g`` format, the std to the value's last decimal place: ``0.153 ± 0.077``)."""
         if self.text:
-            return MISSING if value is None or value == "" else str(value)
+            if value is None or value == "":
+                return self.empty
+            out = " ".join(str(value).split("\n"))
+            return out if self.width is None else short(out, self.width)
         v = number(value)
         if v is None:
-            return MISSING
+            return self.empty
         out = f"{v:{self.fmt}}"
         s = number(std)
-        return f"{out} ± {s:{self.fmt}}" if s is not None else out
+        if s is None:
+            return out
+        # a significant-digits format ("g") prints the spread to the mean's last place
+        places = len(out.split(".")[1]) if "." in out else 0
+        spread = (
+            f"{s:.{places}f}" if self.fmt.endswith("g") and "e" not in out else f"{s:{self.fmt}}"
+        )
+        return f"{out} ± {spread}"
 
     def cell(self, row: Mapping) -> str:
         return self.format(row.get(self.key), None if self.text else row.get(f"{self.key}_std"))
+
+
+def short(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, the last one "…" when it was longer."""
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
 
 
 def number(v: object) -> float | None:
@@ -103,12 +133,188 @@ RESULT_COLUMNS: tuple[Column, ...] = (
 )
 
 
+def result_column(key: str) -> Column:
+    """The :data:`RESULT_COLUMNS` column of ``key`` (tables that show some result numbers)."""
+    return next(c for c in RESULT_COLUMNS if c.key == key)
+
+
+#: beside a result row: what is worth knowing about it (damaged, failed on some seeds)
+NOTES_COLUMN = Column("notes", "notes", text=True, optional=True, empty="")
+#: the error of a row whose numbers are shown all the same (a table with this column keeps a
+#: failed row's numbers; without it, the error takes their place)
+ERROR_COLUMN = Column("error", "error", text=True, optional=True, empty="")
+#: a method's family (exact, approximate, none)
+FAMILY_COLUMN = Column("family", "family", text=True)
+
+
+def has_value(row: Mapping, column: Column) -> bool:
+    v = row.get(column.key)
+    if column.text:
+        return v is not None and v != ""
+    return number(v) is not None
+
+
 def columns_for(
     rows: Sequence[Mapping], columns: Sequence[Column] = RESULT_COLUMNS
 ) -> list[Column]:
     """``columns`` less the optional ones that no row has a value for."""
+    return [c for c in columns if not c.optional or any(has_value(r, c) for r in rows)]
+
+
+def seed_row(summary) -> dict:
+    """A several-seed summary's row (``SeedSummary.row()``: the means, ``<key>_std`` beside
+    them) with the spread left out where fewer than two seeds gave the number: one value has
+    no spread to show, so it prints as a plain number, not "± 0.00"."""
+    row = summary.row()
+    for k, spread in summary.stats.items():
+        if spread.n < 2:
+            row[f"{k}_std"] = None
+    return row
+
+
+# ----------------------------------------------------------------------------- audits
+
+#: an audit's scores (``AuditResult.reference_row`` / ``method_row``), one row per model
+AUDIT_COLUMNS: tuple[Column, ...] = (
+    Column("method", "model", text=True),
+    Column("forget_quality", "forget quality", fmt=".3f",
+           help="NeurIPS-23 score over the K models (0-1, higher: closer to retrain)"),
+    Column("final_score", "final score", fmt=".3f",
+           help="forget quality x retain and test accuracy ratios to retrain"),
+    Column("privacy_score", "worst-case privacy", fmt=".3f",
+           help="Unlearning Comparator's single-model score (1: no threshold attack tells "
+           "it from retrain)"),
+    result_column("forget_acc"),
+    result_column("retain_acc"),
+    result_column("test_acc"),
+    result_column("mia"),
+    Column("relearning", "relearning", text=True, optional=True,
+           help="median over the seeds of the steps to the relearning target and the Anamnesis "
+           "Index (steps / retrain's; 1: like retrain); 'not measurable' when retrain starts "
+           "near the original (see Relearning below)"),
+    Column("failed_models", "failed models", fmt=".0f", optional=True,
+           help="of the K models, how many failed (shown when one did)"),
+)  # fmt: skip
+
+
+def audit_columns(rows: Sequence[Mapping], columns: Sequence[Column] = AUDIT_COLUMNS) -> list:
+    """:data:`AUDIT_COLUMNS` for these rows: relearning when it ran, failed models when one
+    failed."""
     return [
-        c for c in columns if not c.optional or any(number(r.get(c.key)) is not None for r in rows)
+        c
+        for c in columns_for(rows, columns)
+        if c.key != "failed_models" or any(number(r.get(c.key)) for r in rows)
+    ]
+
+
+#: an audit's relearning over its seeds, one row per model (:func:`relearn_rows`)
+RELEARN_COLUMNS: tuple[Column, ...] = (
+    Column("model", "model", text=True),
+    Column("measured", "seeds measured", text=True,
+           help="seeds on which retrain starts below the target (the others are not "
+           "measurable)"),
+    Column("steps", "steps to target: median (range)", text=True,
+           help=">budget: not reached within the budget"),
+    Column("ain", "AIN: median (range)", text=True,
+           help="steps / retrain's steps on the same seed; <= or >=: a bound (one side "
+           "did not reach the target within the budget)"),
+    Column("reading", "reading", text=True),
+)  # fmt: skip
+
+
+def relearn_rows(spreads: Sequence, labels: Mapping[str, str] | None = None) -> list[dict]:
+    """:data:`RELEARN_COLUMNS` rows of ``AuditResult.relearn_spread()`` (a model's name shown
+    as its label where ``labels`` has one)."""
+    labels = labels or {}
+    return [
+        {
+            "model": labels.get(x.model, x.model),
+            "measured": f"{x.measurable} of {x.seeds}",
+            "steps": x.steps_text(),
+            "ain": x.ain_text(),
+            "reading": x.reading,
+        }
+        for x in spreads
+    ]
+
+
+#: a run's verdicts against retraining (``evaluation.verdict.verdicts``), one row per method
+VERDICT_COLUMNS: tuple[Column, ...] = (
+    Column("method", "method", text=True),
+    Column("label", "verdict", text=True),
+    Column("reason", "why", text=True),
+)
+
+
+# ----------------------------------------------------------------------------- the run store
+
+#: what a listing calls each kind of stored run (a comparison over seeds is a comparison)
+RUN_KINDS = {"comparison": "comparison", "multi_comparison": "comparison"}
+
+#: the run store's runs, newest first (:func:`run_rows`); long texts are cut to fit a line
+RUN_COLUMNS: tuple[Column, ...] = (
+    Column("id", "id", text=True),
+    Column("saved", "saved", text=True),
+    Column("kind", "kind", text=True),
+    Column("dataset", "dataset", text=True),
+    Column("model", "model", text=True),
+    Column("forget", "forget set", text=True, width=24),
+    Column("methods", "methods", text=True, width=32,
+           help="the methods run beside retrain"),
+    Column("seeds", "seeds", text=True),
+    Column("closest", "closest to retrain", text=True,
+           help="the method with the smallest gap to retrain (points)"),
+    Column("note", "note", text=True, width=30, empty=""),
+)  # fmt: skip
+
+
+def run_rows(records: Sequence) -> list[dict]:
+    """:data:`RUN_COLUMNS` rows of ``ComparisonRecord`` s (``RunStore.list_comparisons``)."""
+    out = []
+    for r in records:
+        best = r.closest()
+        out.append(
+            {
+                "id": r.id,
+                "kind": RUN_KINDS.get(r.kind, r.kind),
+                "saved": r.created.replace("T", " ")[:16],
+                "dataset": r.dataset,
+                "model": r.model,
+                "forget": r.forget,
+                "methods": ", ".join(m for m in r.methods if m != "retrain"),
+                "seeds": ", ".join(str(s) for s in r.seeds),
+                "closest": f"{best['method']} (gap {best['avg_gap']:.2f} pts)" if best else None,
+                "note": r.note,
+            }
+        )
+    return out
+
+
+#: the run store's models, newest first (``RunStore.list_models``)
+MODEL_COLUMNS: tuple[Column, ...] = (
+    Column("id", "model id", text=True),
+    Column("saved", "saved", text=True),
+    Column("dataset", "dataset", text=True),
+    Column("arch", "model", text=True),
+    Column("role", "role", text=True),
+    Column("run", "run", text=True),
+    Column("name", "name", text=True),
+)
+
+
+def model_rows(records: Sequence) -> list[dict]:
+    """:data:`MODEL_COLUMNS` rows of ``ModelRecord`` s (``RunStore.list_models``)."""
+    return [
+        {
+            "id": r.id,
+            "saved": r.created.replace("T", " ")[:16],
+            "dataset": r.dataset,
+            "arch": r.arch,
+            "role": r.role,
+            "run": r.comparison_id,
+            "name": r.name,
+        }
+        for r in records
     ]
 
 
@@ -140,12 +346,28 @@ def side_by_side_columns(rows: Sequence[Mapping]) -> list[Column]:
     return [METHOD_RUN_COLUMN, *(c for c in numbers if c.key != "seconds")]
 
 
+def _lead(columns: Sequence[Column]) -> int:
+    """How many text columns come before the first number column (a failed row keeps them)."""
+    return next((i for i, c in enumerate(columns) if not c.text), len(columns))
+
+
+def failed(row: Mapping, columns: Sequence[Column]) -> bool:
+    """Whether ``row`` shows its error in place of its numbers: it has one, the table has
+    numbers and no ``error`` column of its own."""
+    return (
+        bool(row.get("error"))
+        and _lead(columns) < len(columns)
+        and not any(c.key == "error" for c in columns)
+    )
+
+
 def cells(row: Mapping, columns: Sequence[Column]) -> list[str]:
-    """One row as strings; a failed row shows its error in place of the numbers."""
-    err = row.get("error")
-    if err:
-        first = [c.cell(row) for c in columns if c.text]
-        return first + [f"error: {err}"] + [""] * (len(columns) - len(first) - 1)
+    """One row as strings; a failed row (:func:`failed`) shows its error in place of the
+    numbers: the leading text columns, then ``error: ...``, then empty cells."""
+    if failed(row, columns):
+        lead = _lead(columns)
+        first = [c.cell(row) for c in columns[:lead]]
+        return first + [f"error: {row['error']}"] + [""] * (len(columns) - lead - 1)
     return [c.cell(row) for c in columns]
 
 
@@ -158,25 +380,43 @@ def display_rows(
 
 
 def text_table(rows: Sequence[Mapping], columns: Sequence[Column] | None = None) -> str:
-    """A plain-text table with aligned columns (numbers right-aligned) for the terminal."""
+    """A plain-text table with aligned columns (numbers right-aligned) for the terminal; a
+    failed row's error runs on from its text columns."""
     cols = columns_for(rows) if columns is None else list(columns)
-    body = [cells(r, cols) for r in rows]
+    lead = _lead(cols)
+    body = [(cells(r, cols), failed(r, cols)) for r in rows]
     heads = [c.title for c in cols]
     widths = [
-        max([len(h)] + [len(b[i]) for b in body if not b[i].startswith("error:")])
+        max([len(h)] + [len(b[i]) for b, bad in body if not (bad and i >= lead)])
         for i, h in enumerate(heads)
     ]
 
-    def line(parts: list[str]) -> str:
-        out = []
-        for i, (p, c) in enumerate(zip(parts, cols, strict=True)):
-            if p.startswith("error:"):
-                return "  ".join(out + [p])
-            out.append(p.ljust(widths[i]) if c.text else p.rjust(widths[i]))
+    def line(parts: list[str], bad: bool = False) -> str:
+        shown = parts[: lead + 1] if bad else parts
+        out = [
+            p if bad and i == lead else p.ljust(widths[i]) if c.text else p.rjust(widths[i])
+            for i, (p, c) in enumerate(zip(shown, cols, strict=False))
+        ]
         return "  ".join(out).rstrip()
 
-    rule = "-" * len(line(heads))
-    return "\n".join([line(heads), rule, *(line(b) for b in body)])
+    head = line(heads)
+    return "\n".join([head, "-" * len(head), *(line(b, bad) for b, bad in body)])
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def markdown_table(rows: Sequence[Mapping], columns: Sequence[Column] | None = None) -> str:
+    """A GitHub-flavoured markdown table (numbers right-aligned; a failed row's error in its
+    first number's cell)."""
+    cols = columns_for(rows) if columns is None else list(columns)
+    out = [
+        "| " + " | ".join(_md(c.title) for c in cols) + " |",
+        "|" + "|".join("---" if c.text else "---:" for c in cols) + "|",
+    ]
+    out += ["| " + " | ".join(_md(p) for p in cells(r, cols)) + " |" for r in rows]
+    return "\n".join(out)
 
 
 def html_table(rows: Sequence[Mapping], columns: Sequence[Column] | None = None) -> str:
@@ -186,8 +426,8 @@ def html_table(rows: Sequence[Mapping], columns: Sequence[Column] | None = None)
     out = [f'<table class="results"><thead><tr>{head}</tr></thead><tbody>']
     for r in rows:
         parts = cells(r, cols)
-        if r.get("error"):
-            n_text = sum(c.text for c in cols)
+        if failed(r, cols):
+            n_text = _lead(cols)
             tds = "".join(f"<td>{html.escape(p)}</td>" for p in parts[:n_text])
             tds += f'<td class="error" colspan="{len(cols) - n_text}">{html.escape(parts[n_text])}</td>'
         else:
