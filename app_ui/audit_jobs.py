@@ -19,6 +19,7 @@ import streamlit as st
 
 from app_ui.persist import _open_dataset, remember_dataset, run_store
 from app_ui.registries import job_for, job_registry, remember_job
+from app_ui.state import AU_SEEN, AUDIT_ID, JOBS, SWEEP_ID, URL_PARAMS
 from unlearn_core.audit.pipeline import run_audit
 from unlearn_core.audit.records import AUDIT_KIND, AuditResult
 from unlearn_core.audit.sweep import SWEEP_KIND, SweepError, SweepResult, tune
@@ -32,17 +33,11 @@ from unlearn_core.runtime.estimates import (
 from unlearn_core.runtime.jobs import Job, JobCancelled, start_job
 from unlearn_core.store import CorruptRunError, RunStoreError, UnknownRunError
 
-S = st.session_state
-#: session keys: the shown audit's and sweep's ids, and the purposes of the two jobs in
-#: ``S["jobs"]``
-AUDIT_ID = "audit_id"
-SWEEP_ID = "sweep_id"
+#: the purposes of the two jobs in ``state.JOBS``
 AUDIT_JOB = "audit"
 SWEEP_JOB = "sweep"
 #: URL key -> the purpose of the running job it names
-JOB_URL_KEYS = {"ajob": AUDIT_JOB, "sjob": SWEEP_JOB}
-#: session key: the last finished job of each purpose whose result was adopted
-_ADOPTED = "_au_seen"
+JOB_URL_KEYS = {p.name: p.job for p in URL_PARAMS if p.job in (AUDIT_JOB, SWEEP_JOB)}
 #: relearning steps and models per relearning call: a small fixed cost (seconds per model)
 RELEARN_S_PER_MODEL = 1.0
 
@@ -247,7 +242,7 @@ def restore_audit(aid: str) -> None:
         rec, body = _read_stored(aid, AUDIT_KIND)
         spec, data = _open_dataset(rec.get("fingerprint"), rec.get("dataset", ""))
         reg[aid] = ShownAudit(AuditResult.from_dict(body), data, spec)
-    S[AUDIT_ID] = aid
+    AUDIT_ID.set(aid)
 
 
 def restore_sweep(sid: str) -> None:
@@ -260,7 +255,7 @@ def restore_sweep(sid: str) -> None:
             reg[sid] = ShownSweep(SweepResult.from_dict(body))
         except SweepError as exc:
             raise CorruptRunError(f"run {sid}: {exc}") from exc
-    S[SWEEP_ID] = sid
+    SWEEP_ID.set(sid)
 
 
 def restore_job(key: str, jid: str) -> None:
@@ -271,7 +266,7 @@ def restore_job(key: str, jid: str) -> None:
             f"no {purpose} job {jid} is running on this server (it ended with an earlier "
             "server, or it was never started here)"
         )
-    S["jobs"][purpose] = jid
+    JOBS.setdefault()[purpose] = jid
 
 
 def adopt_finished(purpose: str) -> Job | None:
@@ -280,22 +275,22 @@ def adopt_finished(purpose: str) -> Job | None:
     job = job_for(purpose)
     if job is None or not job.done:
         return job
-    adopted = S.setdefault(_ADOPTED, {})
+    adopted = AU_SEEN.setdefault()
     if adopted.get(purpose) != job.id:
         adopted[purpose] = job.id
         if job.result:
-            S[AUDIT_ID if purpose == AUDIT_JOB else SWEEP_ID] = job.result
+            (AUDIT_ID if purpose == AUDIT_JOB else SWEEP_ID).set(job.result)
     return job
 
 
 def current_audit() -> tuple[str, ShownAudit] | None:
-    aid = S.get(AUDIT_ID)
+    aid = AUDIT_ID.get()
     shown = audit_registry().get(aid) if aid else None
     return (aid, shown) if shown is not None else None
 
 
 def current_sweep() -> tuple[str, ShownSweep] | None:
-    sid = S.get(SWEEP_ID)
+    sid = SWEEP_ID.get()
     shown = sweep_registry().get(sid) if sid else None
     return (sid, shown) if shown is not None else None
 
@@ -317,14 +312,14 @@ def open_stored(kind: str, rid: str) -> None:
 
 def is_shown(rid: str) -> bool:
     """Whether the Audit page shows stored audit or sweep ``rid``."""
-    return any(S.get(key) == rid for key in STORED_KINDS.values())
+    return any(key.get() == rid for key in STORED_KINDS.values())
 
 
 def drop_deleted(rid: str) -> None:
     """Forget a deleted audit or sweep: this session no longer shows it, the server drops it."""
     for key in STORED_KINDS.values():
-        if S.get(key) == rid:
-            S[key] = None
+        if key.get() == rid:
+            key.set(None)
     audit_registry().pop(rid, None)
     sweep_registry().pop(rid, None)
 

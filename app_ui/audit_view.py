@@ -21,6 +21,7 @@ from app_ui.audit_jobs import (
 from app_ui.common import chart
 from app_ui.jobline import mark_shown_on_page
 from app_ui.registries import POLL_S, job_for, job_registry
+from app_ui.state import ARCH, AU, AU_INSTANCE, DATASET, RECIPE, TRAIN_SEED
 from app_ui.tables import Column, show_table
 from app_ui.text import clause
 from unlearn_core.audit.executors import default_workers
@@ -36,7 +37,6 @@ from unlearn_core.runtime.estimates import Estimate, format_duration
 from unlearn_core.selection import ids_from_selection
 from unlearn_core.training import TrainConfig
 
-S = st.session_state
 #: the relearning choices: label -> ``run_audit``'s ``relearn``
 RELEARN_CHOICES = {"off": None, "forget samples": "forget", "retain only": "retain"}
 #: retained samples drawn behind the forget samples on the embedding
@@ -75,19 +75,19 @@ def audit_options(split: ForgetSplit) -> dict[str, str]:
 def audit_form(data: Dataset, entry: dict, split: ForgetSplit) -> None:
     """Methods, K, seed, executor, relearning, the estimate, and Run."""
     options = audit_options(split)
-    S.setdefault("au_methods", [m for m in DEFAULT_AUDIT_METHODS if m in options])
-    S["au_methods"] = [m for m in S["au_methods"] if m in options]
-    S.setdefault("au_k", DEFAULT_MODELS)
-    S.setdefault("au_seed", int(S["train_seed"]))
-    S.setdefault("au_workers", default_workers())
+    AU.METHODS.setdefault([m for m in DEFAULT_AUDIT_METHODS if m in options])
+    AU.METHODS.set([m for m in AU.METHODS.get() if m in options])
+    AU.K.setdefault(DEFAULT_MODELS)
+    AU.SEED.setdefault(int(TRAIN_SEED.get()))
+    AU.WORKERS.setdefault(default_workers())
     methods = st.multiselect(
-        "Methods to audit", list(options), key="au_methods", format_func=options.get
+        "Methods to audit", list(options), key=AU.METHODS, format_func=options.get
     )
     cols = st.columns(4)
     with cols[0]:
         k = int(
             st.number_input(
-                "K (models per side)", 2, 64, step=1, key="au_k",
+                "K (models per side)", 2, 64, step=1, key=AU.K,
                 help="The audit trains K originals and K retrained models and runs each "
                 "method on each original. More models resolve epsilon finer, at K times the cost.",
             )
@@ -95,7 +95,7 @@ def audit_form(data: Dataset, entry: dict, split: ForgetSplit) -> None:
     with cols[1]:
         seed = int(
             st.number_input(
-                "First seed", 0, 2**31 - 1, step=1, key="au_seed",
+                "First seed", 0, 2**31 - 1, step=1, key=AU.SEED,
                 help="Seeds run from this one up; with your model's training seed, the first "
                 "original is your model's recipe and seed.",
             )
@@ -103,7 +103,7 @@ def audit_form(data: Dataset, entry: dict, split: ForgetSplit) -> None:
     with cols[2]:
         executors = ["local"] + (["ray"] if ray_available() else [])
         executor = st.radio(
-            "Executor", executors, key="au_executor", horizontal=True,
+            "Executor", executors, key=AU.EXECUTOR, horizontal=True,
             help=None if len(executors) > 1 else "Ray is offered when it is installed "
             '(pip install -e ".[ray]").',
         )  # fmt: skip
@@ -111,37 +111,37 @@ def audit_form(data: Dataset, entry: dict, split: ForgetSplit) -> None:
         workers = int(
             st.number_input(
                 "Workers", 1, max(default_workers(), 1), step=1,
-                key="au_workers", help="Parallel processes (one torch thread each).",
+                key=AU.WORKERS, help="Parallel processes (one torch thread each).",
             )
         )  # fmt: skip
     relearn_label = st.radio(
-        "Relearning attack", list(RELEARN_CHOICES), key="au_relearn", horizontal=True,
+        "Relearning attack", list(RELEARN_CHOICES), key=AU.RELEARN, horizontal=True,
         help="Fine-tune every seed's models on a few forget samples (plus retain samples), or "
         "on retain samples only, and count the steps until forget accuracy (on the forget "
         "samples not relearned on) reaches a target relative to retrain's start.",
     )  # fmt: skip
     relearn = RELEARN_CHOICES[relearn_label]
-    recipe = TrainConfig.from_dict(S["recipe"])
+    recipe = TrainConfig.from_dict(RECIPE.get())
     job = job_for(AUDIT_JOB)
     running = job is not None and not job.done
     if methods and not running:
         secs, basis = audit_estimate(
-            data, split, S["arch"], recipe, list(methods), k, workers, relearn is not None
+            data, split, ARCH.get(), recipe, list(methods), k, workers, relearn is not None
         )
         st.caption(f"Estimated time: {Estimate(secs, basis).text()} ({basis}).")
     if st.button(
-        "Run the audit", key="au_run", type="primary", disabled=running or not methods,
+        "Run the audit", key=AU.RUN, type="primary", disabled=running or not methods,
         help="Runs in the background; the result is stored in the run store.",
     ):  # fmt: skip
         start_audit(
-            data=data, spec=dict(S["dataset"]), arch=S["arch"], recipe=recipe, split=split,
+            data=data, spec=dict(DATASET.get()), arch=ARCH.get(), recipe=recipe, split=split,
             methods=list(methods), models=k, seed=seed, executor=executor, workers=workers,
             relearn=relearn,
         )  # fmt: skip
         st.rerun()
 
 
-def job_progress(purpose: str, key: str) -> None:
+def job_progress(purpose: str, cancel_key: str) -> None:
     """A running job's progress (moving) and Cancel; a finished one's outcome. The job may
     have been started in another session (the URL's ``ajob`` / ``sjob`` after a reload)."""
     job = job_for(purpose)
@@ -156,7 +156,7 @@ def job_progress(purpose: str, key: str) -> None:
             if j is None or j.done:
                 st.rerun()
             st.progress(j.fraction, text=f"{j.message or 'starting'} · {j.elapsed:.0f} s")
-            if st.button("Cancel", key=f"{key}_cancel"):
+            if st.button("Cancel", key=cancel_key):
                 j.cancel()
                 st.toast("Cancelling: work already started finishes, the rest is not run.")
 
@@ -221,10 +221,10 @@ def _first_original(aid: str, shown: ShownAudit, entry: dict | None):
     r = shown.result
     same = (
         entry is not None
-        and S["arch"] == r.model
-        and int(S["train_seed"]) == r.seeds[0]
-        and TrainConfig.from_dict(S["recipe"]).to_dict() == r.train_config
-        and S["dataset"] == shown.spec
+        and ARCH.get() == r.model
+        and int(TRAIN_SEED.get()) == r.seeds[0]
+        and TrainConfig.from_dict(RECIPE.get()).to_dict() == r.train_config
+        and DATASET.get() == shown.spec
     )
     if same:
         return entry["model"], "your trained model (the audit's recipe and first seed)"
@@ -284,11 +284,11 @@ def show_embedding(aid: str, shown: ShownAudit, entry: dict | None) -> None:
     cols = st.columns([2, 1])
     with cols[0]:
         method = st.selectbox(
-            "Epsilons of", [m.method for m in scored], key="au_emb_method",
+            "Epsilons of", [m.method for m in scored], key=AU.EMB_METHOD,
             format_func=lambda n: r.get(n).label,
         )  # fmt: skip
     with cols[1]:
-        kind = st.radio("Frame", ["PCA", "UMAP"], key="au_frame", horizontal=True)
+        kind = st.radio("Frame", ["PCA", "UMAP"], key=AU.FRAME, horizontal=True)
     model, source = _first_original(aid, shown, entry)
     with st.spinner(f"Computing the {kind} frame…"):
         ids, xy, axes = _frame(aid, shown, model, kind)
@@ -310,12 +310,12 @@ def show_embedding(aid: str, shown: ShownAudit, entry: dict | None) -> None:
         f"K = {r.models_per_side} models resolve epsilons up to {q.max_finite_epsilon:.2f} short "
         "of full separation). Click any point for its instance view."
     )
-    event = chart(fig, "au_scatter", tools=True, on_select="rerun", selection_mode=("points",))
-    picked = ids_from_selection(event if event else S.get("au_scatter"))
+    event = chart(fig, AU.SCATTER, tools=True, on_select="rerun", selection_mode=("points",))
+    picked = ids_from_selection(event if event else AU.SCATTER.get())
     if picked:
-        S["au_instance"] = int(picked[0])
-    if S.get("au_instance") is not None:
-        instance_view(shown, int(S["au_instance"]), method)
+        AU_INSTANCE.set(int(picked[0]))
+    if AU_INSTANCE.get() is not None:
+        instance_view(shown, int(AU_INSTANCE.get()), method)
 
 
 def instance_probabilities(shown: ShownAudit, sample: int, method: str) -> dict[str, np.ndarray]:
@@ -366,7 +366,7 @@ def instance_view(shown: ShownAudit, sample: int, method: str) -> None:
             data.classes, label=label,
             title=f"Class probabilities of sample {sample} under each model (first seed)",
         )  # fmt: skip
-        chart(fig, "au_instance_chart")
+        chart(fig, AU.INSTANCE_CHART)
     st.caption(
         "How to read it: a forgotten sample should get about the probabilities retrain gives "
         "it; an unlearned model that still favours the true class, like the original, kept it."
@@ -435,16 +435,16 @@ def show_relearning(result) -> None:
     )  # fmt: skip
     if any(x.measurable for x in spreads):
         fig = P.recovery_spread(spreads, title="Relearning over the seeds", labels=labels)
-        chart(fig, "au_relearn_spread")
+        chart(fig, AU.RELEARN_SPREAD)
     seeds = list(dict.fromkeys(c.seed for c in result.relearn_curves if c.ok))
     seed = seeds[0]
     if len(seeds) > 1:
-        seed = st.selectbox("Seed whose curves are drawn", seeds, key="au_relearn_seed")
+        seed = st.selectbox("Seed whose curves are drawn", seeds, key=AU.RELEARN_SEED)
     curves = relearn_curves(result, seed)
     fig = P.recovery_curves(
         curves, title=f"Forget accuracy while relearning (seed {seed})", labels=labels
     )
-    chart(fig, "au_relearn_chart")
+    chart(fig, AU.RELEARN_CHART)
     rows = [
         {**s.to_dict(), "model": labels.get(s.model, s.model)} for s in recovery_summary(curves)
     ]

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import streamlit as st
 
+from app_ui import state
 from app_ui.first_paint import BUILTIN  # noqa: F401 - the pages and persist read it here
 from app_ui.icons import PAGE_ICONS
 from app_ui.jobline import job_line
@@ -35,28 +35,12 @@ from unlearn_core.experiment import Comparison
 from unlearn_core.forget import ForgetError, ForgetRequest, ForgetSplit, make_split
 from unlearn_core.runtime.jobs import Job, start_job
 from unlearn_core.store import RunStoreError
-from unlearn_core.training import TrainConfig, default_recipe, evaluate, train_new_model
-
-DEFAULTS: dict[str, Any] = {
-    "dataset": {"name": "digits", "params": {}},  # or {"name": "file", "path", "format", ...}
-    "arch": "mlp",
-    "recipe": default_recipe("mlp").to_dict(),
-    "train_seed": 0,
-    "model_key": None,  # key into model_registry() of the current trained model
-    "forget": None,  # ForgetRequest.to_dict() of the confirmed forget set
-    "picked": [],  # sample ids picked by hand (lasso / thumbnails) before confirming
-    "methods": {},  # method name -> parameter overrides
-    "chosen_methods": None,  # the Unlearn page's methods box (None: not chosen yet, defaults)
-    "include_retrain": True,
-    "comparison_id": None,  # key into comparison_registry()
-    "jobs": {},  # purpose ("train", "compare") -> job id
-}
+from unlearn_core.training import TrainConfig, evaluate, train_new_model
 
 
 def init_state() -> None:
-    for k, v in DEFAULTS.items():
-        if k not in st.session_state:
-            st.session_state[k] = json.loads(json.dumps(v))
+    """Every ``app`` key of :mod:`app_ui.state` at its default where the session has none."""
+    state.init()
 
 
 def save_uploads(uploads: list, max_bytes: int = 2 << 30) -> Path:
@@ -146,7 +130,7 @@ def find_cached_model(data: Dataset) -> dict | None:
     model, meta = got
     entry = {
         "model": model,
-        "recipe": TrainConfig.from_dict(meta.get("train_config", st.session_state["recipe"])),
+        "recipe": TrainConfig.from_dict(meta.get("train_config", state.RECIPE.get())),
         "history": meta.get("history", {}),
         "test_acc": meta.get("test_acc", evaluate(model, data.x_test, data.y_test)),
         "source": "disk cache",
@@ -157,9 +141,8 @@ def find_cached_model(data: Dataset) -> dict | None:
 
 def start_training(data: Dataset) -> Job:
     """Train the current settings' model in a background job (stored when done)."""
-    s = st.session_state
-    key, arch, seed = model_key(), s["arch"], int(s["train_seed"])
-    recipe = TrainConfig.from_dict(s["recipe"])
+    key, arch, seed = model_key(), state.ARCH.get(), int(state.TRAIN_SEED.get())
+    recipe = TrainConfig.from_dict(state.RECIPE.get())
     spec = json.loads(json.dumps(dataset_spec()))
 
     def work(job: Job) -> str:
@@ -191,7 +174,7 @@ def start_training(data: Dataset) -> Job:
 
 # ---------------------------------------------------------------- forget set
 def current_split(data: Dataset) -> ForgetSplit | None:
-    req = st.session_state.get("forget")
+    req = state.FORGET.get()
     if not req:
         return None
     try:
@@ -201,7 +184,7 @@ def current_split(data: Dataset) -> ForgetSplit | None:
 
 
 def current_comparison() -> Comparison | None:
-    cid = st.session_state.get("comparison_id")
+    cid = state.COMPARISON_ID.get()
     return comparison_registry().get(cid) if cid else None
 
 
@@ -233,7 +216,7 @@ def require_comparison() -> tuple[Comparison, Dataset, ForgetSplit, str]:
     split = comparison_split(data, comp)
     if split is None:
         st.stop()
-    return comp, data, split, st.session_state["comparison_id"]
+    return comp, data, split, state.COMPARISON_ID.get()
 
 
 def no_comparison_pointer() -> None:
@@ -264,8 +247,8 @@ def warm_up_in_background() -> None:
 # ---------------------------------------------------------------- sidebar
 def sidebar() -> None:
     """The state of the flow, always visible."""
-    s = st.session_state
     data = current_dataset()
+    arch = state.ARCH.get()
     with st.sidebar:
         st.markdown("### Session")
         if data is None:
@@ -277,9 +260,9 @@ def sidebar() -> None:
         )
         entry = current_model()
         if entry is None:
-            st.markdown(f"**Model** · {s['arch']} — not trained yet")
+            st.markdown(f"**Model** · {arch} — not trained yet")
         else:
-            st.markdown(f"**Model** · {s['arch']} — test acc {entry['test_acc']:.1f}%")
+            st.markdown(f"**Model** · {arch} — test acc {entry['test_acc']:.1f}%")
         split = current_split(data)
         if split is None:
             st.markdown("**Forget set** · none yet")
@@ -300,7 +283,7 @@ def sidebar() -> None:
                 job_line(
                     other,
                     label,
-                    key=f"jobline_{purpose}",
+                    purpose=purpose,
                     noun=purpose,
                     kept="finished work is kept",
                 )
@@ -319,17 +302,16 @@ def comparison_estimate_text(
         training_estimate,
     )
 
-    s = st.session_state
-    recipe = TrainConfig.from_dict(s["recipe"])
+    arch, recipe = state.ARCH.get(), TrainConfig.from_dict(state.RECIPE.get())
     args = (data.input_shape, data.num_classes)
     est = comparison_estimate(
-        data.n_train, split.n_forget, s["arch"], recipe, methods, *args,
+        data.n_train, split.n_forget, arch, recipe, methods, *args,
         include_retrain=include_retrain,
     )  # fmt: skip
     seeds = f" per seed, {n_seeds} seeds" if n_seeds > 1 else ""
     text = f"Estimated run time: {est.text()}{seeds} ({est.basis})."
     dear = [m for m in methods if m in ("sisa", "fisher")]
     if dear:
-        retrain = training_estimate(split.n_retain, s["arch"], recipe, *args).seconds
-        text += " " + "; ".join(method_cost_note(m, s["arch"], retrain) for m in dear) + "."
+        retrain = training_estimate(split.n_retain, arch, recipe, *args).seconds
+        text += " " + "; ".join(method_cost_note(m, arch, retrain) for m in dear) + "."
     return text

@@ -11,8 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app_ui.icons import PAGE_ICONS
-
-_FLAG = "_in_app_run"
+from app_ui.state import IN_APP_RUN, LIGHT, SCRIPT_RUNS
 
 
 def _page(path: str, title: str, **kw) -> st.Page:
@@ -41,7 +40,7 @@ def run_app() -> None:
     light = False
     if not first_paint.heavy_ready():
         light = nav.title == first.title and not st.query_params
-    st.session_state[first_paint.LIGHT] = light
+    LIGHT.set(light)
     if light:  # the page draws itself torch-free (before its through_app); the app reruns
         nav.run()  # once the imports are done
         return
@@ -52,17 +51,17 @@ def run_app() -> None:
 
     share_cpu_threads()  # leave a core to the UMAP worker and the browser
     init_state()
-    if st.session_state.setdefault("_script_runs", 0) > 0:
+    if SCRIPT_RUNS.setdefault() > 0:
         warm_up_in_background()  # from the first interaction on: the first paint is not slowed
-    st.session_state["_script_runs"] += 1
+    SCRIPT_RUNS.set(SCRIPT_RUNS.get() + 1)
     restore_from_url()  # a reload, new tab or shared link reopens what the URL names
     show_url_messages()
     adopt_finished_job()
-    st.session_state[_FLAG] = True
+    IN_APP_RUN.set(True)
     try:
         nav.run()
     finally:  # after the page (also when it stops early), so it shows what the page just did
-        st.session_state[_FLAG] = False
+        IN_APP_RUN.set(False)
         write_url()
         sidebar()
 
@@ -70,6 +69,6 @@ def run_app() -> None:
 def through_app() -> None:
     """Call first in every page file: a page run directly (a cold server's deep link) runs
     the whole app instead, whose navigation runs this page."""
-    if not st.session_state.get(_FLAG):
+    if not IN_APP_RUN.get():
         run_app()
         st.stop()

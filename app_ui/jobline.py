@@ -8,17 +8,16 @@ from __future__ import annotations
 import streamlit as st
 
 from app_ui.registries import POLL_S, job_registry
+from app_ui.state import JOBLINE, JOBS_SHOWN
 from unlearn_core.runtime.jobs import Job
 
-#: session key: the jobs the page being drawn already shows in full (set by that page)
-SHOWN_ON_PAGE = "_jobs_shown_on_page"
 #: the longest progress message shown in the sidebar
 MESSAGE_CHARS = 48
 
 
 def mark_shown_on_page(job: Job) -> None:
     """Called by a page that draws ``job``'s progress itself, during this script run."""
-    st.session_state.setdefault(SHOWN_ON_PAGE, set()).add(job.id)
+    JOBS_SHOWN.setdefault().add(job.id)
 
 
 def short(message: str, limit: int = MESSAGE_CHARS) -> str:
@@ -30,27 +29,28 @@ def short(message: str, limit: int = MESSAGE_CHARS) -> str:
 
 
 def job_line(
-    job: Job, label: str = "Unlearning", *, key: str = "jobline", noun: str = "run", kept: str = ""
-) -> None:
+    job: Job, label: str = "Unlearning", *, purpose: str = "compare", noun: str = "run",
+    kept: str = "",
+) -> None:  # fmt: skip
     """Draw the running job's line in the current container (the sidebar). ``label`` names
-    the work, ``noun`` its Cancel button ("Cancel the run"), ``key`` keeps the buttons of
+    the work, ``noun`` its Cancel button ("Cancel the run"), ``purpose`` keeps the buttons of
     several jobs apart, ``kept`` says what a cancel keeps."""
-    shown = st.session_state.get(SHOWN_ON_PAGE, set())
+    shown = JOBS_SHOWN.get()
     if job.id in shown:
         shown.discard(job.id)
         st.markdown(f"**{label}** · running: its progress is on this page")
         return
-    _live(job.id, label, key, noun, kept or "the finished methods are kept")
+    _live(job.id, label, purpose, noun, kept or "the finished methods are kept")
 
 
 @st.fragment(run_every=POLL_S)
-def _live(job_id: str, label: str, key: str, noun: str, kept: str) -> None:
+def _live(job_id: str, label: str, purpose: str, noun: str, kept: str) -> None:
     job = job_registry().get(job_id)
     if job is None or job.done:
         st.rerun()  # the whole app: the page then shows (and adopts) the result
     st.progress(job.fraction, text=f"**{label}** · {job.fraction:.0%} · {job.elapsed:.0f} s")
     if job.message:
         st.caption(short(job.message))
-    if st.button(f"Cancel the {noun}", key=f"{key}_cancel", help="Stops soon"):
+    if st.button(f"Cancel the {noun}", key=JOBLINE.of(purpose, "cancel"), help="Stops soon"):
         job.cancel()
         st.toast(f"Cancelling: {kept}.")

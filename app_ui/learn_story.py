@@ -9,6 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 from app_ui.common import chart
+from app_ui.state import LEARN
 from unlearn_core.audit.relearn import RelearnCurve
 from unlearn_core.plots import audit as P
 
@@ -86,10 +87,10 @@ def verification_story() -> None:
         f"{doc['forget']}, K = {doc['models_per_side']} models per side, relearning on "
         f"{doc['relearn_mode']} samples ({doc['seconds']:.0f} s, benchmarks/learn_story.py)."
     )
-    chart(checks, "learn_checks")
+    chart(checks, LEARN.CHECKS)
     st.caption(
         "How to read it: on the first row (the cheap checks) the demonstration looks like "
         "retrain; on the second it does not (a steps bar at budget + 1 did not recover within "
         "the budget). " + story_sentence(doc)
     )
-    chart(recovery, "learn_curves")
+    chart(recovery, LEARN.CURVES)

@@ -28,24 +28,29 @@ from app_ui.registries import (
     model_key,
     model_registry,
 )
+from app_ui.state import (
+    ARCH,
+    COMPARISON_ID,
+    DATASET,
+    FORGET,
+    FORGET_SAVED,
+    JOBS,
+    MODEL_KEY,
+    P1_SETTINGS,
+    P3_CTX,
+    RECIPE,
+    TRAIN_SEED,
+    URL_PARAMS,
+)
 from unlearn_core.data import DataError, Dataset
 from unlearn_core.experiment import Comparison, MultiComparison
 from unlearn_core.forget import ForgetRequest
 from unlearn_core.store import RunStore, RunStoreError, UnknownRunError, dataset_fingerprint
 from unlearn_core.training import TrainConfig, evaluate
 
-S = st.session_state
-URL_KEYS = ("model", "forget", "run", "job", "audit", "sweep", "ajob", "sjob")
-KIND_WORDS = {
-    "model": "model",
-    "forget": "forget set",
-    "run": "run",
-    "job": "job",
-    "audit": "audit",
-    "sweep": "sweep",
-    "ajob": "audit job",
-    "sjob": "sweep job",
-}
+#: the query parameters, in restoring order, and how a message names what each holds
+URL_KEYS = tuple(p.name for p in URL_PARAMS)
+KIND_WORDS = {p.name: p.words for p in URL_PARAMS}
 
 
 def run_store() -> RunStore:
@@ -150,16 +155,16 @@ def save_model_entry(entry: dict, data: Dataset, spec: dict, *, arch: str, seed:
 
 def forget_id_for(data: Dataset, spec: dict) -> str | None:
     """The stored id of the session's confirmed forget set (stored the first time)."""
-    req = S.get("forget")
+    req = FORGET.get()
     if not req:
         return None
-    saved = S.get("_forget_saved")
+    saved = FORGET_SAVED.get()
     if saved and saved[0] == req:
         return saved[1]
     store = run_store()
     remember_dataset(spec, data, store)
     rec = store.save_forget(ForgetRequest.from_dict(req), data)
-    S["_forget_saved"] = [req, rec.id]
+    FORGET_SAVED.set([req, rec.id])
     return rec.id
 
 
@@ -182,11 +187,11 @@ def _open_dataset(fp: str | None, name: str) -> tuple[dict, Dataset]:
 
 def _use_model(model, rec, data: Dataset, spec: dict) -> None:
     """Make a stored model the session's current one (with the settings it was made with)."""
-    S["dataset"] = spec
-    S["arch"] = rec.arch
+    DATASET.set(spec)
+    ARCH.set(rec.arch)
     if rec.recipe:
-        S["recipe"] = dict(rec.recipe)
-    S["train_seed"] = int(rec.seed or 0)
+        RECIPE.set(dict(rec.recipe))
+    TRAIN_SEED.set(int(rec.seed or 0))
     key = model_key(spec)
     reg = model_registry()
     if key not in reg or reg[key].get("model_id") != rec.id:
@@ -198,8 +203,8 @@ def _use_model(model, rec, data: Dataset, spec: dict) -> None:
             "source": "run store",
             "model_id": rec.id,
         }
-    S["model_key"] = key
-    S["_p1_settings"] = None  # the Data page keeps a restored model on its first visit
+    MODEL_KEY.set(key)
+    P1_SETTINGS.set(None)  # the Data page keeps a restored model on its first visit
 
 
 def restore_model(mid: str) -> None:
@@ -212,8 +217,8 @@ def restore_model(mid: str) -> None:
 
 def restore_forget(fid: str) -> None:
     rec = run_store().get_forget(fid)
-    S["forget"] = ForgetRequest.from_dict(rec.request).to_dict()
-    S["_forget_saved"] = [S["forget"], fid]
+    FORGET.set(ForgetRequest.from_dict(rec.request).to_dict())
+    FORGET_SAVED.set([FORGET.get(), fid])
 
 
 def load_comparison(cid: str) -> tuple[Comparison, MultiComparison | None, dict, Dataset]:
@@ -251,7 +256,7 @@ def restore_run(cid: str) -> None:
     doc = run_store().read_comparison(cid)
     setup = doc.get("setup") or {}
     mid = setup.get("original_model_id") or (doc["record"].get("models") or {}).get("original")
-    S["dataset"] = spec
+    DATASET.set(spec)
     if mid:
         try:
             store = run_store()
@@ -259,22 +264,23 @@ def restore_run(cid: str) -> None:
             _use_model(model, mrec, data, spec)
         except RunStoreError:
             pass
-    S["forget"] = ForgetRequest.from_dict(view.forget).to_dict()
+    FORGET.set(ForgetRequest.from_dict(view.forget).to_dict())
     fid = setup.get("forget_id")
     if fid:
-        S["_forget_saved"] = [S["forget"], fid]
-    S["comparison_id"] = cid
+        FORGET_SAVED.set([FORGET.get(), fid])
+    COMPARISON_ID.set(cid)
 
 
 def restore_job(jid: str) -> None:
     if jid not in job_registry():
         raise UnknownRunError(f"job {jid} is not running on this server")
-    S["jobs"]["compare"] = jid
+    JOBS.setdefault()["compare"] = jid
     ctx = job_context().get(jid)
     if ctx is not None:
-        S["_p3_ctx"] = dict(ctx)
-        S["model_key"] = ctx.get("model_key", S["model_key"])
-        S["forget"] = ctx.get("forget", S["forget"])
+        P3_CTX.set(dict(ctx))
+        MODEL_KEY.set(ctx.get("model_key", MODEL_KEY.get()))
+        FORGET.set(ctx.get("forget", FORGET.get()))
         if ctx.get("dataset"):
-            S["dataset"] = ctx["dataset"]
-        S.update(ctx.get("choices") or {})  # the Unlearn page shows the running job's choices
+            DATASET.set(ctx["dataset"])
+        for key, value in (ctx.get("choices") or {}).items():
+            key.set(value)  # the Unlearn page shows the running job's choices

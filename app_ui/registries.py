@@ -1,7 +1,7 @@
 """The server's caches and the session's pointers into them: jobs, trained models,
 comparisons, the model store and loaded datasets (``st.cache_resource``), and the accessors
 that read them through the session's small keys. Below the other app modules: of them it
-imports only ``app_ui.text``."""
+imports only ``app_ui.state`` and ``app_ui.text``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 
 import streamlit as st
 
+from app_ui.state import ARCH, DATASET, JOBS, MODEL_KEY, RECIPE, TRAIN_SEED
 from app_ui.text import clause, scrub_paths
 from unlearn_core.data import DataError, Dataset, load_dataset, load_file
 from unlearn_core.experiment import Comparison
@@ -55,7 +56,7 @@ def training_coords(key: str, spec_json: str):
 
 
 def dataset_spec() -> dict:
-    return st.session_state["dataset"]
+    return DATASET.get()
 
 
 def current_dataset() -> Dataset | None:
@@ -82,27 +83,26 @@ def load_spec(spec: dict) -> Dataset:
 
 # ---------------------------------------------------------------- models
 def model_key(spec: dict | None = None) -> str:
-    s = st.session_state
     return settings_key(
-        dataset=spec or dataset_spec(), arch=s["arch"], recipe=s["recipe"], seed=s["train_seed"]
+        dataset=spec or dataset_spec(), arch=ARCH.get(), recipe=RECIPE.get(), seed=TRAIN_SEED.get()
     )
 
 
 def current_model() -> dict | None:
     """The trained model entry for the current settings, if any."""
-    key = st.session_state.get("model_key")
+    key = MODEL_KEY.get()
     return model_registry().get(key) if key else None
 
 
 # ---------------------------------------------------------------- jobs
 def remember_job(purpose: str, job: Job) -> Job:
     job_registry()[job.id] = job
-    st.session_state["jobs"][purpose] = job.id
+    JOBS.setdefault()[purpose] = job.id
     return job
 
 
 def job_for(purpose: str) -> Job | None:
-    jid = st.session_state["jobs"].get(purpose)
+    jid = JOBS.get().get(purpose)
     return job_registry().get(jid) if jid else None
 
 

@@ -20,6 +20,7 @@ from app_ui.persist import (
     run_store,
     stored_runs,
 )
+from app_ui.state import CHOSEN_METHODS, INCLUDE_RETRAIN, METHODS, UNLEARN_N_SEEDS, UNLEARN_SEED
 from unlearn_core.data import Dataset
 from unlearn_core.experiment import (
     REFERENCE,
@@ -170,11 +171,11 @@ def start_comparison(
         "plan": [list(p) for p in plan],
         # the Unlearn page's choices, shown again by a session that reopens the job
         "choices": {
-            "chosen_methods": list(methods),
-            "methods": {n: dict(v) for n, v in methods.items()},
-            "unlearn_seed": int(seeds[0]),
-            "unlearn_n_seeds": len(seeds),
-            "include_retrain": bool(include_retrain),
+            CHOSEN_METHODS: list(methods),
+            METHODS: {n: dict(v) for n, v in methods.items()},
+            UNLEARN_SEED: int(seeds[0]),
+            UNLEARN_N_SEEDS: len(seeds),
+            INCLUDE_RETRAIN: bool(include_retrain),
         },
     }
     return job

@@ -10,6 +10,7 @@ import streamlit as st
 from app_ui.audit_jobs import SWEEP_JOB, ShownSweep, current_sweep, start_sweep
 from app_ui.audit_view import job_progress
 from app_ui.common import chart, job_for, page_link
+from app_ui.state import CHOSEN_METHODS, DATASET, METHODS, RECIPE, SW, TRAIN_SEED
 from app_ui.tables import Column, show_table
 from unlearn_core.audit.executors import default_workers
 from unlearn_core.audit.sweep import SAMPLERS, SweepError, SweepResult, search_space, trials_table
@@ -21,7 +22,6 @@ from unlearn_core.plots import audit as P
 from unlearn_core.selection import default_methods
 from unlearn_core.training import TrainConfig
 
-S = st.session_state
 #: trials offered by default (a grid of 3 x 3 over two knobs plus a few)
 DEFAULT_TRIALS = 12
 
@@ -45,16 +45,16 @@ def apply_best(result: SweepResult, class_wise: bool) -> dict:
     (``methods[name]``) and add the method to its chosen methods (``class_wise``: the default
     methods of a class-wise request); returns the settings."""
     best = dict(result.best.params)
-    methods = dict(S.get("methods") or {})
+    methods = dict(METHODS.get() or {})
     methods[result.method] = {**methods.get(result.method, {}), **result.fixed, **best}
-    S["methods"] = methods
-    chosen = S.get("chosen_methods")
+    METHODS.set(methods)
+    chosen = CHOSEN_METHODS.get()
     if chosen is None:
         names = [s.name for s in list_methods() if s.name != REFERENCE]
         chosen = default_methods(names, class_wise)
     if result.method not in chosen:
         chosen = [*chosen, result.method]
-    S["chosen_methods"] = list(chosen)
+    CHOSEN_METHODS.set(list(chosen))
     return best
 
 
@@ -74,7 +74,7 @@ def sweep_section(data: Dataset | None, entry: dict | None, split: ForgetSplit |
     )
     if ready:
         sweep_form(data, entry, split, running=job is not None and not job.done)
-    job_progress(SWEEP_JOB, "sw")
+    job_progress(SWEEP_JOB, SW.CANCEL)
     got = current_sweep()
     if got is not None:
         show_sweep(*got)
@@ -86,17 +86,17 @@ def sweep_form(data: Dataset, entry: dict, split: ForgetSplit, *, running: bool)
         st.info("No method offered here has settings marked for search.")
         return
     cols = st.columns(4)
-    S.setdefault("sw_trials", DEFAULT_TRIALS)
+    SW.TRIALS.setdefault(DEFAULT_TRIALS)
     with cols[0]:
-        method = st.selectbox("Method", list(options), key="sw_method", format_func=options.get)
+        method = st.selectbox("Method", list(options), key=SW.METHOD, format_func=options.get)
     with cols[1]:
-        trials = int(st.number_input("Trials", 1, 200, step=1, key="sw_trials"))
+        trials = int(st.number_input("Trials", 1, 200, step=1, key=SW.TRIALS))
     with cols[2]:
-        sampler = st.radio("Sampler", list(SAMPLERS), key="sw_sampler", horizontal=True,
+        sampler = st.radio("Sampler", list(SAMPLERS), key=SW.SAMPLER, horizontal=True,
                            help="optuna: seeded TPE; grid: evenly over each declared range")  # fmt: skip
     with cols[3]:
-        S.setdefault("sw_workers", default_workers())
-        workers = int(st.number_input("Workers", 1, max(default_workers(), 1), key="sw_workers"))
+        SW.WORKERS.setdefault(default_workers())
+        workers = int(st.number_input("Workers", 1, max(default_workers(), 1), key=SW.WORKERS))
     space = search_space(method)
     st.caption(
         "Searched: "
@@ -107,11 +107,11 @@ def sweep_form(data: Dataset, entry: dict, split: ForgetSplit, *, running: bool)
             for d in space
         )
     )
-    if st.button("Run the sweep", key="sw_run", disabled=running):
+    if st.button("Run the sweep", key=SW.RUN, disabled=running):
         start_sweep(
-            data=data, spec=dict(S["dataset"]), model=entry["model"],
-            recipe=TrainConfig.from_dict(S["recipe"]), split=split, method=method,
-            trials=trials, sampler=sampler, seed=int(S["train_seed"]), executor="local",
+            data=data, spec=dict(DATASET.get()), model=entry["model"],
+            recipe=TrainConfig.from_dict(RECIPE.get()), split=split, method=method,
+            trials=trials, sampler=sampler, seed=int(TRAIN_SEED.get()), executor="local",
             workers=workers,
         )  # fmt: skip
         st.rerun()
@@ -153,13 +153,13 @@ def show_sweep(sid: str, shown: ShownSweep) -> None:
         rows, params, log={d.name: d.log for d in result.space}, best=best,
         title=f"Gap to retrain against each searched setting of {result.method}",
     )  # fmt: skip
-    chart(fig, "sw_gap")
+    chart(fig, SW.GAP)
     if result.best is None:
         st.warning("No trial finished, so there are no best settings to apply.")
         return
     settings = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
                          for k, v in result.best.params.items())  # fmt: skip
-    if st.button(f"Apply the best settings to Unlearn ({settings})", key="sw_apply"):
+    if st.button(f"Apply the best settings to Unlearn ({settings})", key=SW.APPLY):
         apply_best(result, _class_wise(result))
         st.success(f"{result.method} now starts from {settings} on the Unlearn page.")
         page_link("pages/unlearn.py", "Go to 3 · Unlearn")

@@ -11,7 +11,6 @@ from app_ui.audit_jobs import restore_job as restore_audit_job
 from app_ui.persist import (
     KIND_WORDS,
     URL_KEYS,
-    S,
     forget_id_for,
     restore_forget,
     restore_job,
@@ -21,6 +20,19 @@ from app_ui.persist import (
     stored_runs,
 )
 from app_ui.registries import current_dataset_quiet, current_model, job_for
+from app_ui.state import (
+    ARCH,
+    COMPARISON_ID,
+    DATASET,
+    FORGET,
+    MODEL_KEY,
+    P3_CTX,
+    P3_SEEN,
+    TRAIN_SEED,
+    URL_IDS,
+    URL_KNOWN,
+    URL_MESSAGES,
+)
 from unlearn_core.store import RunStoreError
 
 
@@ -37,7 +49,7 @@ def restore_from_url() -> None:
     want = {k: qp.get(k) for k in URL_KEYS if qp.get(k)}
     # only ids this session has not shown yet: within a session the URL changes only by
     # write_url, so an id it wrote once (even if the URL now lags behind) is not reopened
-    known = S.setdefault("_url_known", [])
+    known = URL_KNOWN.setdefault()
     todo = {k: v for k, v in want.items() if v not in known}
     known.extend(todo.values())
     if not todo:
@@ -60,12 +72,12 @@ def restore_from_url() -> None:
             fn(todo[key])
             done_run = done_run or key == "run"
         except RunStoreError as exc:
-            S.setdefault("_url_messages", []).append(
+            URL_MESSAGES.setdefault().append(
                 f"The link names {KIND_WORDS[key]} `{todo[key]}`, which cannot be opened "
                 f"({_plain(exc)}). The app continues with the defaults."
             )
             del qp[key]
-    S["_url_ids"] = {k: qp.get(k) for k in URL_KEYS if qp.get(k)}
+    URL_IDS.set({k: qp.get(k) for k in URL_KEYS if qp.get(k)})
 
 
 def _plain(exc: Exception) -> str:
@@ -74,7 +86,7 @@ def _plain(exc: Exception) -> str:
 
 
 def show_url_messages() -> None:
-    for msg in S.pop("_url_messages", []):
+    for msg in URL_MESSAGES.pop([]):
         st.warning(msg)
 
 
@@ -83,11 +95,11 @@ def session_ids() -> dict[str, str]:
     out: dict[str, str] = {}
     data = current_dataset_quiet()
     entry = current_model()
-    spec = S["dataset"]
+    spec = DATASET.get()
     try:
         if data is not None and entry is not None:
             out["model"] = save_model_entry(
-                entry, data, spec, arch=S["arch"], seed=int(S["train_seed"])
+                entry, data, spec, arch=ARCH.get(), seed=int(TRAIN_SEED.get())
             )
         if data is not None:
             fid = forget_id_for(data, spec)
@@ -95,7 +107,7 @@ def session_ids() -> dict[str, str]:
                 out["forget"] = fid
     except (RunStoreError, OSError, ValueError):
         pass  # the session goes on; the URL just names less
-    cid = S.get("comparison_id")
+    cid = COMPARISON_ID.get()
     if cid and cid in stored_runs():
         out["run"] = cid
     job = job_for("compare")
@@ -115,8 +127,8 @@ def write_url() -> None:
                 qp[k] = ids[k]
         elif k in qp:
             del qp[k]
-    S["_url_ids"] = ids
-    known = S.setdefault("_url_known", [])
+    URL_IDS.set(ids)
+    known = URL_KNOWN.setdefault()
     known.extend(v for v in ids.values() if v not in known)
 
 
@@ -125,11 +137,11 @@ def adopt_finished_job() -> None:
     reload during a run may land anywhere), if it is still for the session's model and
     forget set."""
     job = job_for("compare")
-    ctx = S.get("_p3_ctx") or {}
+    ctx = P3_CTX.get() or {}
     if job is None or not job.done or not job.result or ctx.get("job") != job.id:
         return
-    if S.get("_p3_seen") == job.id:
+    if P3_SEEN.get() == job.id:
         return
-    if ctx.get("model_key") == S["model_key"] and ctx.get("forget") == S["forget"]:
-        S["_p3_seen"] = job.id
-        S["comparison_id"] = job.result
+    if ctx.get("model_key") == MODEL_KEY.get() and ctx.get("forget") == FORGET.get():
+        P3_SEEN.set(job.id)
+        COMPARISON_ID.set(job.result)

@@ -9,6 +9,7 @@ from app_ui.common import (
     require_comparison,
 )
 from app_ui.entry import through_app
+from app_ui.state import ATK, ATTACK_THRESHOLD_FOR
 from app_ui.tables import Column, show_table
 from unlearn_core.audit.threshold_attack import attack_at, attack_scores, threshold_attack
 from unlearn_core.experiment import REFERENCE, model_logits
@@ -60,18 +61,18 @@ if not names:
     st.stop()
 # open on the first unlearned method: attacking retrain (the reference) compares it with itself
 first = next((n for n in names if n not in ("original", REFERENCE)), names[-1])
-if st.session_state.get("attack_model") not in names:
-    st.session_state["attack_model"] = first
+if ATK.MODEL.get() not in names:
+    ATK.MODEL.set(first)
 c1, c2 = st.columns([2, 1])
 with c1:
     name = st.selectbox(
         "Model under attack",
         names,
         format_func=lambda n: labels[n],
-        key="attack_model",
+        key=ATK.MODEL,
     )
 with c2:
-    score = st.radio("Attack score", list(SCORES), horizontal=True, key="attack_score")
+    score = st.radio("Attack score", list(SCORES), horizontal=True, key=ATK.SCORE)
 higher, how = SCORES[score]
 st.caption(f"**{score}** — {how}.")
 
@@ -114,12 +115,12 @@ st.subheader(f"Threshold attack on {labels[name]}")
 sc = scores_of(name, score)
 attack = threshold_attack(sc, higher_is_member=higher)
 lo, hi = attack.lo, attack.hi
-key = "attack_threshold"
-state_for = st.session_state.get("attack_threshold_for")
-if state_for != [name, score] or not lo <= st.session_state.get(key, lo - 1) <= hi:
+state_for = ATTACK_THRESHOLD_FOR.get()
+shown_threshold = ATK.THRESHOLD.get()
+if state_for != [name, score] or shown_threshold is None or not lo <= shown_threshold <= hi:
     # a new model or score: start at the cut that best separates members from non-members
-    st.session_state[key] = attack.best
-    st.session_state["attack_threshold_for"] = [name, score]
+    ATK.THRESHOLD.set(attack.best)
+    ATTACK_THRESHOLD_FOR.set([name, score])
 threshold = st.slider(
     f"Threshold: call a sample *member* when its {score} is "
     + ("at or above" if higher else "at or below")
@@ -128,7 +129,7 @@ threshold = st.slider(
     max_value=hi,
     step=(hi - lo) / 200,
     format="%.4f",
-    key=key,
+    key=ATK.THRESHOLD,
 )
 ref_sc = scores_of(REFERENCE, score) if REFERENCE in models and name != REFERENCE else None
 rates = attack_at(sc, threshold, higher_is_member=higher, reference=ref_sc)
@@ -155,7 +156,7 @@ st.markdown(
     "Well above retrain's share: the model still remembers them. Far below: it over-forgot, which "
     "an attacker can notice too."
 )
-chart(P.score_histograms(sc, score_name=score, threshold=threshold), key="attack_hist")
+chart(P.score_histograms(sc, score_name=score, threshold=threshold), key=ATK.HIST)
 chart(
     P.roc_chart(
         attack.fpr,
@@ -165,7 +166,7 @@ chart(
         model=name,
         attack=f"{score} threshold attack, retain vs test",
     ),
-    key="attack_roc",
+    key=ATK.ROC,
 )
 
 # ---------------------------------------------------------------- worst-leaking samples

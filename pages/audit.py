@@ -13,10 +13,9 @@ from app_ui.common import (
 )
 from app_ui.entry import through_app
 from app_ui.registries import current_dataset_quiet
+from app_ui.state import ARCH, AU
 from app_ui.sweep_view import sweep_section
 from app_ui.text import split_summary
-
-S = st.session_state
 
 through_app()  # a cold server's deep link runs the app's navigation first
 
@@ -40,9 +39,9 @@ if not busy and split is None:
     st.stop()
 if split is not None and entry is not None:
     summary = split_summary(split, data.classes)
-    st.markdown(f"**Forget set** · {summary} · **model** · {S['arch']} ({entry['source']})")
+    st.markdown(f"**Forget set** · {summary} · **model** · {ARCH.get()} ({entry['source']})")
     audit_form(data, entry, split)
-job_progress(AUDIT_JOB, "au")
+job_progress(AUDIT_JOB, AU.CANCEL)
 
 shown = current_audit()
 if shown is not None:

@@ -16,6 +16,7 @@ from app_ui.entry import through_app
 from app_ui.persist import multi_registry
 from app_ui.registries import POLL_S
 from app_ui.seeds import add_error_bars, mean_view
+from app_ui.state import CMP, UMAP_ESTIMATE
 from app_ui.tables import Column, show_table
 from app_ui.text import clause, split_summary
 from unlearn_core.analysis.embeddings import BASE
@@ -70,7 +71,7 @@ if not models:
     )
 
 
-CHART_KEYS = {"mia": "chart_mia", "avg_gap": "chart_gap", "loss_auc": "chart_auc"}
+CHART_KEYS = {"mia": CMP.MIA, "avg_gap": CMP.GAP, "loss_auc": CMP.AUC}
 
 
 def _bars(fig, key: str | None = None):
@@ -243,7 +244,7 @@ def umap_progress(comparison_id: str, method: str) -> None:
     if job is None or job.done:
         st.rerun(scope="app")
     st.progress(job.fraction, text=f"Aligned UMAP: {job.message or 'running'}")
-    est = st.session_state.get("umap_estimate")
+    est = UMAP_ESTIMATE.get()
     st.caption(
         "The PCA frame below is shown meanwhile"
         + (f"; the UMAP frame takes {est} (estimate)." if est else ".")
@@ -263,7 +264,7 @@ if lrp_results:
     tab_names.append("Neurons")
 if data.kind == "points2d":
     tab_names.append("Decision boundary")
-tabs = dict(zip(tab_names, st.tabs(tab_names, key="compare_tab", on_change="rerun"), strict=True))
+tabs = dict(zip(tab_names, st.tabs(tab_names, key=CMP.TAB, on_change="rerun"), strict=True))
 
 
 def pick_method(where: str) -> str | None:
@@ -272,13 +273,13 @@ def pick_method(where: str) -> str | None:
         st.info("No unlearning method finished, so there is nothing to compare in detail.")
         return None
     names = [r.method for r in unlearned]
-    if st.session_state.get("compare_method") not in names:
-        st.session_state["compare_method"] = names[0]
+    if CMP.METHOD.get() not in names:
+        CMP.METHOD.set(names[0])
     return st.selectbox(
         "Unlearned model",
         names,
         format_func=lambda n: comp.get(n).label,
-        key="compare_method",
+        key=CMP.METHOD,
         help=f"The method whose {where} is compared with the original and retrained models.",
     )
 
@@ -299,7 +300,7 @@ with tabs["Overview"]:
                 "Run it again with *Retrain* switched on to read the others against it."
             )
         # one chart per row: legible at 1024 px, and every chart keeps each method's colour
-        chart(_bars(P.accuracy_bars(comp)), key="chart_acc")
+        chart(_bars(P.accuracy_bars(comp)), key=CMP.ACC)
         for key, title, unit, spec, extra in (
             (
                 "mia",
@@ -319,12 +320,12 @@ with tabs["Overview"]:
         ):
             fig = P.metric_bars(comp, key, title, unit=unit, spec=spec, **extra)
             chart(_bars(fig, key), key=CHART_KEYS[key])
-        chart(P.time_bars(comp), key="chart_time")
+        chart(P.time_bars(comp), key=CMP.TIME)
 
 # ---------------------------------------------------------------- per class
 with tabs["Per class"]:
     if tabs["Per class"].open:
-        chart(P.per_class_chart(comp, data.classes), key="chart_per_class")
+        chart(P.per_class_chart(comp, data.classes), key=CMP.PER_CLASS)
         st.caption(
             "Test accuracy per class before (original) and after each method; retrain is the "
             "target. A forgotten class should drop to retrain's level while the others stay."
@@ -351,11 +352,11 @@ with tabs["Embeddings"]:
                     fresh = not any(k[0] == cid for k in umap_store())
                     new = len(inputs["names"]) if fresh else 1
                     est = umap_estimate(len(inputs["ids"]), new)
-                    st.session_state["umap_estimate"] = est.text()
+                    UMAP_ESTIMATE.set(est.text())
                     job = start_umap(cid, method, inputs)
                 if job.state in ("failed", "cancelled"):
                     st.warning(f"Aligned UMAP did not finish ({job.error}); showing PCA.")
-                    if st.button("Try UMAP again", key="umap_retry"):
+                    if st.button("Try UMAP again", key=CMP.UMAP_RETRY):
                         umap_jobs().pop((cid, method), None)
                         st.rerun()
                 else:
@@ -373,14 +374,14 @@ with tabs["Embeddings"]:
                     ids=inputs["ids"],
                     title=f"Penultimate features: {how}",
                 ),
-                key="chart_embed",
+                key=CMP.EMBED,
             )
             from unlearn_core.analysis.embeddings import shift_summary
 
             shifts = shift_rows(cid)
             moved = shifts["moved"]
             shown = {n: moved[n] for n in (method, REFERENCE) if n in moved}
-            chart(P.displacement_chart(shown, shifts["is_forget"]), key="chart_moved")
+            chart(P.displacement_chart(shown, shifts["is_forget"]), key=CMP.MOVED)
             show_table(
                 [{"model": n, **shift_summary(d, shifts["is_forget"])} for n, d in moved.items()],
                 SHIFT_TABLE,
@@ -400,8 +401,8 @@ with tabs["Attributions"]:
         method = pick_method("attributions")
         if method is not None:
             forget_ids = split.forget_idx.tolist()
-            if not set(st.session_state.get("attr_samples") or [None]) <= set(forget_ids):
-                st.session_state["attr_samples"] = forget_ids[:2]
+            if not set(CMP.ATTR_SAMPLES.get() or [None]) <= set(forget_ids):
+                CMP.ATTR_SAMPLES.set(forget_ids[:2])
             if data.kind == "image":
                 st.caption("Some forget samples and their ids:")
                 first = forget_ids[:12]
@@ -412,7 +413,7 @@ with tabs["Attributions"]:
                 "Forget samples to explain",
                 forget_ids,
                 max_selections=4,
-                key="attr_samples",
+                key=CMP.ATTR_SAMPLES,
                 help="Pick by id; the thumbnails above show a few of them.",
             )
             if not picked:
@@ -436,7 +437,7 @@ with tabs["Attributions"]:
                             image=data.image(i) if data.kind == "image" else None,
                             title=f"Sample #{i} ({data.classes[int(data.y_train[i])]})",
                         ),
-                        key=f"chart_attr_{i}",
+                        key=CMP.ATTR.of(i),
                     )
 
 # ---------------------------------------------------------------- prediction matrices
@@ -456,7 +457,7 @@ with tabs["Predictions"]:
                     with col:
                         chart(
                             P.confusion_heatmap(np.asarray(cm), data.classes, r.label),
-                            key=f"chart_cm_{r.method}",
+                            key=CMP.CM.of(r.method),
                         )
 
 # ---------------------------------------------------------------- layer similarity
@@ -475,7 +476,7 @@ with tabs["Layers"]:
                 layers = list(next(iter(cka.values())))
                 chart(
                     P.cka_chart(layers, {k: list(v.values()) for k, v in cka.items()}),
-                    key="chart_cka",
+                    key=CMP.CKA,
                 )
             st.caption(
                 "Linear CKA of each layer's activations on the test set: 1 = the same "
@@ -499,7 +500,7 @@ if "Neurons" in tabs:
                         pc["relevance_mean"], pc["neurons"], counts=pc.get("counts")
                     )
                     fig.update_layout(title_text=f"Relevance per neuron{name}")
-                    chart(fig, key=f"chart_neurons_{r.method}_{pc['class']}")
+                    chart(fig, key=CMP.NEURONS.of(r.method, pc["class"]))
                 st.caption(
                     "Top: mean LRP relevance of each unit for the images' predicted class; "
                     f"bottom: how often the unit was in an image's top-k. {FORGET_COLOUR_NAME.capitalize()} "
@@ -523,7 +524,7 @@ if "Decision boundary" in tabs:
                         is_forget,
                         data.classes,
                     ),
-                    key="chart_boundary",
+                    key=CMP.BOUNDARY,
                 )
                 st.caption(
                     "Predicted class over the plane; black crosses are the forget samples. "

@@ -7,8 +7,9 @@ import streamlit as st
 
 from app_ui import first_paint
 from app_ui.entry import through_app
+from app_ui.state import LIGHT
 
-if st.session_state.get(first_paint.LIGHT) and not first_paint.heavy_ready():
+if LIGHT.get() and not first_paint.heavy_ready():
     first_paint.first_page()  # a fresh server: torch is still being imported
     st.stop()
 through_app()  # a cold server's deep link runs the app's navigation first
@@ -28,8 +29,29 @@ from app_ui.common import (
     save_uploads,
     start_training,
 )
-from app_ui.first_paint import CAPTION, SOURCE_HELP, SOURCE_LABELS, SOURCES, TITLE, TRAIN_ASAP
+from app_ui.first_paint import CAPTION, SOURCE_HELP, SOURCE_LABELS, SOURCES, TITLE
 from app_ui.registries import POLL_S, job_registry, load_spec
+from app_ui.state import (
+    ARCH,
+    COMPARISON_ID,
+    DATASET,
+    FORGET,
+    MODEL_KEY,
+    P1,
+    P1_CKPT_MSG,
+    P1_ESTIMATE,
+    P1_JOB_SEEN,
+    P1_ORIGIN,
+    P1_SETTINGS,
+    P1_TRAIN_FOR,
+    PICKED,
+    RECIPE,
+    TRAIN_ASAP,
+    TRAIN_SEED,
+    WRITTEN_P1,
+    bind,
+    wrote,
+)
 from app_ui.text import clause, dataset_title, join, scrub_paths, was_were
 from unlearn_core.data import FORMATS, DataError, Dataset
 from unlearn_core.models import weights_hash
@@ -46,7 +68,6 @@ from unlearn_core.training import (
     model_report,
 )
 
-S = st.session_state
 init_state()  # (a run that began as the first paint skipped the entry's full path)
 FORMAT_HELP = {
     "idx": "MNIST-style IDX: the four files (train/t10k images and labels, .gz allowed)",
@@ -64,33 +85,31 @@ SHAPES_SIZES = [2000, 10000, 50000]
 
 
 # ------------------------------------------------------------------ widget <-> state binding
-def _bind(key: str, value) -> None:
-    """Show ``value`` in widget ``key`` unless the widget already shows what it last wrote."""
-    written = S.setdefault("_p1_written", {})
-    if key not in S or written.get(key) != value:
-        S[key] = value
-        written[key] = value
+def _bind(widget: str, value) -> None:
+    bind(widget, value, WRITTEN_P1)
 
 
-def _wrote(key: str, value) -> None:
-    S.setdefault("_p1_written", {})[key] = value
+def _wrote(widget: str, value) -> None:
+    wrote(widget, value, WRITTEN_P1)
 
 
 def _set_dataset(spec: dict) -> None:
     """Switch to ``spec``; a new dataset invalidates the forget set, picks and comparison."""
-    if spec == S["dataset"]:
+    if spec == DATASET.get():
         return
     stale = [
         (what, many)
         for key, what, many in (
-            ("forget", "the forget set", False),
-            ("picked", "the picked samples", True),
-            ("comparison_id", "the comparison", False),
+            (FORGET, "the forget set", False),
+            (PICKED, "the picked samples", True),
+            (COMPARISON_ID, "the comparison", False),
         )
-        if S.get(key)
+        if key.get()
     ]
-    S["dataset"] = spec
-    S["forget"], S["picked"], S["comparison_id"] = None, [], None
+    DATASET.set(spec)
+    FORGET.set(None)
+    PICKED.set([])
+    COMPARISON_ID.set(None)
     if stale:
         verb = was_were(2 if len(stale) > 1 or stale[0][1] else 1)
         st.info(
@@ -101,11 +120,11 @@ def _set_dataset(spec: dict) -> None:
 
 def _use_model(key: str | None, origin: str) -> None:
     """Make ``key`` the current model; a different model makes the comparison stale."""
-    if key != S["model_key"] and S.get("comparison_id"):
-        S["comparison_id"] = None
+    if key != MODEL_KEY.get() and COMPARISON_ID.get():
+        COMPARISON_ID.set(None)
         st.info("The model changed: the previous comparison was cleared.")
-    S["model_key"] = key
-    S["_p1_origin"] = origin
+    MODEL_KEY.set(key)
+    P1_ORIGIN.set(origin)
 
 
 # ------------------------------------------------------------------ 1. dataset
@@ -113,27 +132,27 @@ st.title(TITLE)
 st.caption(CAPTION)
 
 st.subheader("Dataset")
-spec = S["dataset"]
-_bind("p1_source", spec["name"] if spec["name"] in BUILTIN else "your file")
+spec = DATASET.get()
+_bind(P1.SOURCE, spec["name"] if spec["name"] in BUILTIN else "your file")
 source = st.selectbox(
-    "Dataset", SOURCES, key="p1_source", format_func=SOURCE_LABELS.get, help=SOURCE_HELP
+    "Dataset", SOURCES, key=P1.SOURCE, format_func=SOURCE_LABELS.get, help=SOURCE_HELP
 )
 if source == "shapes":
-    _bind("p1_shapes_size", int(spec.get("params", {}).get("size", BUILTIN["shapes"]["size"])))
+    _bind(P1.SHAPES_SIZE, int(spec.get("params", {}).get("size", BUILTIN["shapes"]["size"])))
     size = st.slider(
-        "Image size (pixels)", 8, 64, step=8, key="p1_shapes_size", help="Side of each image."
+        "Image size (pixels)", 8, 64, step=8, key=P1.SHAPES_SIZE, help="Side of each image."
     )
-    _wrote("p1_shapes_size", size)
+    _wrote(P1.SHAPES_SIZE, size)
     params = spec.get("params", {})
-    _bind("p1_shapes_n", int(params.get("n_train", BUILTIN["shapes"]["n_train"])))
+    _bind(P1.SHAPES_N, int(params.get("n_train", BUILTIN["shapes"]["n_train"])))
     n_shapes = st.selectbox(
         "Training images",
-        sorted({*SHAPES_SIZES, S["p1_shapes_n"]}),
-        key="p1_shapes_n",
+        sorted({*SHAPES_SIZES, P1.SHAPES_N.get()}),
+        key=P1.SHAPES_N,
         format_func=lambda n: f"{n:,}",
         help="50,000 is CIFAR-10's size: pages draw a sample of it, training takes minutes.",
     )
-    _wrote("p1_shapes_n", n_shapes)
+    _wrote(P1.SHAPES_N, n_shapes)
     _set_dataset(
         {
             "name": "shapes",
@@ -147,25 +166,25 @@ else:
         fmt = st.selectbox(
             "Format",
             list(FORMATS),
-            key="p1_format",
+            key=P1.FORMAT,
             format_func=lambda f: f"{f} · {FORMAT_HELP.get(f, '')}",
         )
         where = st.radio(
-            "Where is it?", ["Upload", "Path on the server"], key="p1_where", horizontal=True
+            "Where is it?", ["Upload", "Path on the server"], key=P1.WHERE, horizontal=True
         )
         uploads, path_text = [], ""
         if where == "Upload":
             uploads = st.file_uploader(
                 "Files (several for idx / cifar; a .zip for a folder)",
                 accept_multiple_files=True,
-                key="p1_upload",
+                key=P1.UPLOAD,
             )
         else:
-            path_text = st.text_input("File or folder path", key="p1_path")
+            path_text = st.text_input("File or folder path", key=P1.PATH)
         kwargs: dict = {}
         if fmt == "csv":
-            kwargs["label"] = st.text_input("Label column", value="label", key="p1_csv_label")
-        if st.button("Load this dataset", key="p1_load", type="primary"):
+            kwargs["label"] = st.text_input("Label column", value="label", key=P1.CSV_LABEL)
+        if st.button("Load this dataset", key=P1.LOAD, type="primary"):
             what, folder = "this dataset", ""
             try:
                 if where == "Upload":
@@ -190,7 +209,7 @@ else:
             except (DataError, OSError, ValueError) as exc:
                 st.error(
                     f"Cannot load {what}: {clause(scrub_paths(str(exc), folder))}. "
-                    f"The current dataset, {dataset_title(S['dataset'])}, stays."
+                    f"The current dataset, {dataset_title(DATASET.get())}, stays."
                 )
             else:
                 _set_dataset(new)
@@ -200,7 +219,7 @@ else:
                 )
 
 try:
-    data: Dataset | None = load_spec(S["dataset"])
+    data: Dataset | None = load_spec(DATASET.get())
 except (DataError, OSError, ValueError) as exc:
     st.error(f"Cannot load the dataset: {clause(scrub_paths(str(exc)))}.")
     data = None
@@ -229,7 +248,7 @@ else:
             data.classes,
             title=f"The training set ({what}), coloured by class",
         ),
-        key="p1_scatter",
+        key=P1.SCATTER,
     )
 # an SVG, not a plotly chart: a new tab draws the Train button below without loading plotly
 st.image(class_balance_svg(counts, data.class_counts("test"), data.classes))
@@ -237,39 +256,42 @@ st.image(class_balance_svg(counts, data.class_counts("test"), data.classes))
 # ------------------------------------------------------------------ 2. model settings
 st.subheader("Model")
 allowed = ["mlp", "cnn", "resnet18"] if data.kind == "image" else ["mlp"]
-if S["arch"] not in allowed:
-    S["arch"], S["recipe"] = "mlp", default_recipe("mlp").to_dict()
-_bind("p1_arch", S["arch"])
+if ARCH.get() not in allowed:
+    ARCH.set("mlp")
+    RECIPE.set(default_recipe("mlp").to_dict())
+_bind(P1.ARCH, ARCH.get())
 c_arch, c_seed = st.columns([3, 1])
-arch = c_arch.selectbox("Architecture", allowed, key="p1_arch", format_func=ARCH_LABELS.get)
-_wrote("p1_arch", arch)
+arch = c_arch.selectbox("Architecture", allowed, key=P1.ARCH, format_func=ARCH_LABELS.get)
+_wrote(P1.ARCH, arch)
 if data.kind != "image":
     c_arch.caption(
         f"CNN and ResNet-18 need images; {data.name} is {data.kind} data, so only the MLP fits."
     )
-if arch != S["arch"]:
-    S["arch"], S["recipe"] = arch, default_recipe(arch).to_dict()
+if arch != ARCH.get():
+    ARCH.set(arch)
+    RECIPE.set(default_recipe(arch).to_dict())
 
-recipe = dict(S["recipe"])
-for field in ("epochs", "lr", "batch_size", "optimizer"):
-    _bind(f"p1_{field}", recipe[field])
-_bind("p1_seed", int(S["train_seed"]))
-seed = c_seed.number_input("Seed", 0, 2**31 - 1, step=1, key="p1_seed")
+recipe = dict(RECIPE.get())
+for field, widget in P1.RECIPE_FIELDS.items():
+    _bind(widget, recipe[field])
+_bind(P1.SEED, int(TRAIN_SEED.get()))
+seed = c_seed.number_input("Seed", 0, 2**31 - 1, step=1, key=P1.SEED)
 c1, c2, c3, c4 = st.columns(4)
-epochs = c1.number_input("Epochs", 1, 500, step=1, key="p1_epochs")
-lr = c2.number_input("Learning rate", 1e-6, 10.0, step=1e-4, format="%g", key="p1_lr")
-batch = c3.number_input("Batch size", 1, 8192, step=16, key="p1_batch_size")
-opt = c4.selectbox("Optimizer", ["adam", "sgd"], key="p1_optimizer")
+epochs = c1.number_input("Epochs", 1, 500, step=1, key=P1.EPOCHS)
+lr = c2.number_input("Learning rate", 1e-6, 10.0, step=1e-4, format="%g", key=P1.LR)
+batch = c3.number_input("Batch size", 1, 8192, step=16, key=P1.BATCH_SIZE)
+opt = c4.selectbox("Optimizer", ["adam", "sgd"], key=P1.OPTIMIZER)
 recipe.update(epochs=int(epochs), lr=float(lr), batch_size=int(batch), optimizer=opt)
-for field in ("epochs", "lr", "batch_size", "optimizer"):
-    _wrote(f"p1_{field}", recipe[field])
-_wrote("p1_seed", int(seed))
-S["recipe"], S["train_seed"] = recipe, int(seed)
+for field, widget in P1.RECIPE_FIELDS.items():
+    _wrote(widget, recipe[field])
+_wrote(P1.SEED, int(seed))
+RECIPE.set(recipe)
+TRAIN_SEED.set(int(seed))
 if recipe != default_recipe(arch).to_dict():
     st.button(
         "Reset to the default recipe",
-        key="p1_reset",
-        on_click=lambda: S.update(recipe=default_recipe(S["arch"]).to_dict()),
+        key=P1.RESET,
+        on_click=lambda: RECIPE.set(default_recipe(ARCH.get()).to_dict()),
     )
 
 
@@ -277,12 +299,12 @@ if recipe != default_recipe(arch).to_dict():
 def _load_checkpoint() -> None:
     """Button callback (runs before the page, so the page then shows the loaded model, its
     architecture and recipe, and one status line)."""
-    S["_p1_ckpt_msg"] = None
-    files = list(S.get("p1_ckpt_files") or [])
-    typed = str(S.get("p1_ckpt_path") or "").strip()
+    P1_CKPT_MSG.set(None)
+    files = list(P1.CKPT_FILES.get() or [])
+    typed = str(P1.CKPT_PATH.get() or "").strip()
     folder = ""
     try:
-        data_now = load_spec(S["dataset"])
+        data_now = load_spec(DATASET.get())
         if files:
             if {Path(f.name).suffix for f in files} != {".safetensors", ".json"}:
                 raise CheckpointError("upload both the .safetensors file and its .json description")
@@ -299,12 +321,11 @@ def _load_checkpoint() -> None:
         model, meta = load_checkpoint(path, dataset=data_now)  # it brings its architecture
         arch_now = str(meta["model"]["arch"])
     except (CheckpointError, DataError, OSError, KeyError) as exc:
-        S["_p1_ckpt_msg"] = (
-            "error",
-            f"Cannot use this checkpoint: {clause(scrub_paths(str(exc), folder))}.",
+        P1_CKPT_MSG.set(
+            ("error", f"Cannot use this checkpoint: {clause(scrub_paths(str(exc), folder))}.")
         )
         return
-    key = settings_key(dataset=S["dataset"], checkpoint=weights_hash(model))
+    key = settings_key(dataset=DATASET.get(), checkpoint=weights_hash(model))
     recipe_now = TrainConfig.from_dict(
         meta.get("train_config") or default_recipe(arch_now).to_dict()
     )
@@ -315,36 +336,40 @@ def _load_checkpoint() -> None:
         "test_acc": evaluate(model, data_now.x_test, data_now.y_test),
         "source": f"checkpoint {path.name}",
     }
-    S["arch"], S["recipe"] = arch_now, recipe_now.to_dict()
-    if key != S["model_key"] and S.get("comparison_id"):
-        S["comparison_id"] = None
-    S["model_key"], S["_p1_origin"] = key, "checkpoint"
-    S["_p1_settings"] = model_key()  # these settings now show the checkpoint's model
+    ARCH.set(arch_now)
+    RECIPE.set(recipe_now.to_dict())
+    if key != MODEL_KEY.get() and COMPARISON_ID.get():
+        COMPARISON_ID.set(None)
+    MODEL_KEY.set(key)
+    P1_ORIGIN.set("checkpoint")
+    P1_SETTINGS.set(model_key())  # these settings now show the checkpoint's model
     trained_on = meta.get("dataset", {}).get("name")
     if trained_on and trained_on != data_now.name:
-        S["_p1_ckpt_msg"] = (
-            "warning",
-            f"The checkpoint was trained on {trained_on}; its input shape and classes fit "
-            f"{data_now.name}, so it is used as is.",
+        P1_CKPT_MSG.set(
+            (
+                "warning",
+                f"The checkpoint was trained on {trained_on}; its input shape and classes fit "
+                f"{data_now.name}, so it is used as is.",
+            )
         )
 
 
 def _estimate(d: Dataset):
     """How long training the current settings should take (measured steps, per process)."""
     return training_estimate(
-        d.n_train, S["arch"], TrainConfig.from_dict(S["recipe"]), d.input_shape, d.num_classes
+        d.n_train, ARCH.get(), TrainConfig.from_dict(RECIPE.get()), d.input_shape, d.num_classes
     )
 
 
 settings = model_key()
 job = job_for("train")
-if job is not None and job.done and S.get("_p1_job_seen") != job.id:
-    S["_p1_job_seen"] = job.id
+if job is not None and job.done and P1_JOB_SEEN.get() != job.id:
+    P1_JOB_SEEN.set(job.id)
     if job.state == "done" and job.result == settings:
         _use_model(job.result, "trained")
-if S.get("_p1_settings") != settings:
-    first_visit = S.get("_p1_settings") is None
-    S["_p1_settings"] = settings
+if P1_SETTINGS.get() != settings:
+    first_visit = P1_SETTINGS.get() is None
+    P1_SETTINGS.set(settings)
     keep = first_visit and current_model() is not None
     if not keep:
         cached = find_cached_model(data)
@@ -363,15 +388,15 @@ if running:
         st.progress(
             j.fraction, text=f"{j.title} · {j.message or 'starting'} · {j.elapsed:.1f} s{left}"
         )
-        if S.get("_p1_estimate"):
-            st.caption(f"Estimated before it started: {S['_p1_estimate']}.")
-        if st.button("Cancel training", key="p1_cancel"):
+        if P1_ESTIMATE.get():
+            st.caption(f"Estimated before it started: {P1_ESTIMATE.get()}.")
+        if st.button("Cancel training", key=P1.CANCEL):
             j.cancel()
 
     _training_progress(job.id)
 elif entry is None:
     # one status line: why there is no model, and what to do
-    this_job = job is not None and S.get("_p1_train_for") == settings
+    this_job = job is not None and P1_TRAIN_FOR.get() == settings
     if this_job and job.state == "failed":
         st.error(
             f"Training failed: {clause(job.error)}. Change the settings and train again, or "
@@ -384,17 +409,17 @@ elif entry is None:
         )
     else:
         st.info("No model for these settings yet: train one, or load a checkpoint below.")
-    big = data.n_train * int(S["recipe"]["epochs"]) >= BIG_WORK
+    big = data.n_train * int(RECIPE.get()["epochs"]) >= BIG_WORK
     if big:  # worth a measured step before the click (a fraction of a second)
         st.caption(f"Training {arch} on {data.n_train:,} images: {_estimate(data).text()}.")
     # (a click on the first paint's Train button, before the libraries were loaded, counts)
-    if st.button("Train", key="p1_train", type="primary") or S.pop(TRAIN_ASAP, False):
-        S["_p1_train_for"] = settings
-        S["_p1_estimate"] = _estimate(data).text()
+    if st.button("Train", key=P1.TRAIN, type="primary") or TRAIN_ASAP.pop(False):
+        P1_TRAIN_FOR.set(settings)
+        P1_ESTIMATE.set(_estimate(data).text())
         start_training(data)
         st.rerun()
 
-pending = S.pop("_p1_ckpt_msg", None)
+pending = P1_CKPT_MSG.pop()
 with st.expander("Load a checkpoint instead (.safetensors + .json)", expanded=bool(pending)):
     st.caption(
         "A checkpoint saved by `unlearn train` brings its own architecture; it must fit "
@@ -404,20 +429,20 @@ with st.expander("Load a checkpoint instead (.safetensors + .json)", expanded=bo
         "Weights and description",
         type=["safetensors", "json"],
         accept_multiple_files=True,
-        key="p1_ckpt_files",
+        key=P1.CKPT_FILES,
     )
-    st.text_input("…or its path on the server", key="p1_ckpt_path")
-    st.button("Load checkpoint", key="p1_ckpt_load", on_click=_load_checkpoint)
+    st.text_input("…or its path on the server", key=P1.CKPT_PATH)
+    st.button("Load checkpoint", key=P1.CKPT_LOAD, on_click=_load_checkpoint)
     if pending:
         getattr(st, pending[0])(pending[1])
 
 # ------------------------------------------------------------------ 4. the model's report
 if entry is not None and not running:
-    origin = S.get("_p1_origin", "")
+    origin = P1_ORIGIN.get()
     if origin == "cache":
         st.success(f"Loaded from cache ({entry['source']}): trained earlier with these settings.")
     elif origin == "checkpoint":
-        st.success(f"Using {entry['source']}: a {ARCH_LABELS.get(S['arch'], S['arch'])}.")
+        st.success(f"Using {entry['source']}: a {ARCH_LABELS.get(ARCH.get(), ARCH.get())}.")
     else:
         st.success("Model trained.")
     model = entry["model"]
@@ -431,10 +456,10 @@ if entry is not None and not running:
     m3.metric("Parameters", f"{n_params:,}")
     chart(
         plots.per_class_accuracy(entry["per_class_test"], data.classes, entry["test_acc"]),
-        key="p1_per_class",
+        key=P1.PER_CLASS,
     )
     if entry.get("history", {}).get("loss"):
-        chart(plots.training_curve(entry["history"]), key="p1_curve")
+        chart(plots.training_curve(entry["history"]), key=P1.CURVE)
     else:
         st.caption("No training curve: this model came from a checkpoint without a history.")
     page_link("pages/forget_set.py", "Next: choose what to forget")

@@ -14,6 +14,17 @@ from app_ui.common import (
 )
 from app_ui.entry import through_app
 from app_ui.registries import training_coords
+from app_ui.state import (
+    COMPARISON_ID,
+    DATASET,
+    FORGET,
+    MODEL_KEY,
+    P2,
+    P2_NOTE,
+    P2_SIG,
+    PICKED,
+    Key,
+)
 from app_ui.text import clause, plural, split_summary
 from unlearn_core.forget import ForgetError, ForgetRequest, make_split
 from unlearn_core.plots import setup as plots
@@ -29,12 +40,10 @@ from unlearn_core.selection import (
 
 through_app()  # a cold server's deep link runs the app's navigation first
 
-S = st.session_state
 MODES = ["Whole classes", "Random fraction", "Pick samples"]
 KIND_TO_MODE = {"class": 0, "fraction": 1, "fraction_in_class": 1, "indices": 2}
 PER_PAGE = 30
 SHOW_MARKED = 30
-CHART_KEY = "forget_scatter"
 #: the "any class" choice of the class pickers (None would show Streamlit's placeholder)
 ALL = "all"
 
@@ -43,7 +52,7 @@ st.caption("Step 2: mark the training samples the model must forget.")
 
 data, entry = require_data_and_model()
 
-confirmed = S.get("forget")
+confirmed = FORGET.get()
 current = None
 if confirmed:
     try:
@@ -53,9 +62,10 @@ if confirmed:
             f"The forget set in use no longer fits this dataset ({clause(str(exc))}): "
             "choose one again."
         )
-        S["forget"] = confirmed = None
-if S.get("_p2_note"):
-    st.info(S.pop("_p2_note"))
+        FORGET.set(None)
+        confirmed = None
+if P2_NOTE.get():
+    st.info(P2_NOTE.pop())
 st.markdown(
     f"**In use for unlearning:** {split_summary(current, data.classes)}"
     if current is not None
@@ -66,67 +76,66 @@ names = list(data.classes)
 fmt_class = names.__getitem__
 
 
-def _init(key: str, value) -> None:
-    if key not in S:
-        S[key] = value
+def _init(key: Key, value) -> None:
+    key.setdefault(value)
 
 
 req0 = ForgetRequest.from_dict(confirmed) if confirmed else None
-_init("p2_mode", MODES[KIND_TO_MODE.get(req0.kind, 0)] if req0 else MODES[0])
-mode = st.radio("What to forget", MODES, key="p2_mode", horizontal=True)
+_init(P2.MODE, MODES[KIND_TO_MODE.get(req0.kind, 0)] if req0 else MODES[0])
+mode = st.radio("What to forget", MODES, key=P2.MODE, horizontal=True)
 
 # ------------------------------------------------------------------ the three ways to mark
 if mode == "Whole classes":
-    _init("p2_classes", list(req0.classes) if req0 and req0.kind == "class" else [])
+    _init(P2.CLASSES, list(req0.classes) if req0 and req0.kind == "class" else [])
     chosen = st.multiselect(
         "Classes to forget",
         list(range(data.num_classes)),
-        key="p2_classes",
+        key=P2.CLASSES,
         format_func=fmt_class,
         help="Every training sample of these classes is forgotten (class-wise unlearning).",
     )
     request = ForgetRequest(classes=tuple(chosen))
 elif mode == "Random fraction":
     in_class = req0 is not None and req0.kind == "fraction_in_class"
-    _init("p2_fraction", float(req0.fraction) if req0 and req0.fraction else 0.1)
-    _init("p2_fraction_class", req0.classes[0] if in_class else ALL)
-    if S.get("p2_fraction_class") is None:  # a value stored by an earlier version
-        S["p2_fraction_class"] = ALL
-    _init("p2_fraction_seed", int(req0.seed) if req0 else 0)
+    _init(P2.FRACTION, float(req0.fraction) if req0 and req0.fraction else 0.1)
+    _init(P2.FRACTION_CLASS, req0.classes[0] if in_class else ALL)
+    if P2.FRACTION_CLASS.get() is None:  # a value stored by an earlier version
+        P2.FRACTION_CLASS.set(ALL)
+    _init(P2.FRACTION_SEED, int(req0.seed) if req0 else 0)
     c1, c2, c3 = st.columns([3, 2, 1])
-    frac = c1.slider("Fraction of samples", 0.01, 1.0, step=0.01, key="p2_fraction")
+    frac = c1.slider("Fraction of samples", 0.01, 1.0, step=0.01, key=P2.FRACTION)
     within = c2.selectbox(
         "Drawn from",
         [ALL, *range(data.num_classes)],
-        key="p2_fraction_class",
+        key=P2.FRACTION_CLASS,
         format_func=lambda c: "the whole training set" if c == ALL else f"class {names[c]}",
     )
-    fseed = c3.number_input("Seed", 0, 2**31 - 1, step=1, key="p2_fraction_seed")
+    fseed = c3.number_input("Seed", 0, 2**31 - 1, step=1, key=P2.FRACTION_SEED)
     request = ForgetRequest(
         fraction=float(frac), classes=() if within == ALL else (int(within),), seed=int(fseed)
     )
 else:
     n = data.n_train
-    picked = valid_ids(S.get("picked", []), n)
+    picked = valid_ids(PICKED.get(), n)
     # a new lasso / box selection (the chart's event from the last interaction) is applied once
-    event = S.get(CHART_KEY)
+    event = P2.SCATTER.get()
     sig = selection_signature(event)
-    if sig and sig != S.get("_p2_sig"):
-        S["_p2_sig"] = sig
-        action = "remove" if S.get("p2_lasso_action", "").startswith("Remove") else "add"
+    if sig and sig != P2_SIG.get():
+        P2_SIG.set(sig)
+        action = "remove" if (P2.LASSO_ACTION.get() or "").startswith("Remove") else "add"
         picked = apply_selection(picked, valid_ids(ids_from_selection(event), n), action)
-    S["picked"] = picked
+    PICKED.set(picked)
 
     lasso_tab, tick_tab = st.tabs(["Lasso on the embedding", "Tick thumbnails"])
     with lasso_tab:
         st.radio(
             "A lasso or box selection will",
             ["Add to the marked samples", "Remove from the marked samples"],
-            key="p2_lasso_action",
+            key=P2.LASSO_ACTION,
             horizontal=True,
         )
         ids, coords, axes = training_coords(
-            S["model_key"], json.dumps(S["dataset"], sort_keys=True)
+            MODEL_KEY.get(), json.dumps(DATASET.get(), sort_keys=True)
         )
         if len(ids) < n:
             st.caption(
@@ -148,7 +157,7 @@ else:
             tools=True,  # the lasso and box tools
             on_select="rerun",
             selection_mode=("lasso", "box", "points"),
-            key=CHART_KEY,
+            key=P2.SCATTER,
         )
         st.caption(
             "Draw a lasso or a box around points to pick them (the tools are in the chart's "
@@ -159,36 +168,34 @@ else:
     with tick_tab:
 
         def _toggle(i: int) -> None:
-            on = bool(S.get(f"p2_tick_{i}"))
-            S["picked"] = apply_selection(S.get("picked", []), [i], "add" if on else "remove")
+            on = bool(P2.TICK.get(i))
+            PICKED.set(apply_selection(PICKED.get(), [i], "add" if on else "remove"))
 
         def _tick_page(ids: list[int], on: bool) -> None:
-            S["picked"] = apply_selection(S.get("picked", []), ids, "add" if on else "remove")
+            PICKED.set(apply_selection(PICKED.get(), ids, "add" if on else "remove"))
 
         f1, f2 = st.columns([2, 1])
         cls = f1.selectbox(
             "Show class",
             [ALL, *range(data.num_classes)],
-            key="p2_tick_class",
+            key=P2.TICK_CLASS,
             format_func=lambda c: "all classes" if c == ALL else names[c],
         )
         pool = filter_by_class(data.y_train.numpy(), None if cls == ALL else cls)
         pages = page_count(len(pool), PER_PAGE)
-        if S.get("p2_tick_page", 1) > pages:
-            S["p2_tick_page"] = 1
-        page = f2.number_input(f"Page (of {pages})", 1, pages, step=1, key="p2_tick_page")
+        if (P2.TICK_PAGE.get() or 1) > pages:
+            P2.TICK_PAGE.set(1)
+        page = f2.number_input(f"Page (of {pages})", 1, pages, step=1, key=P2.TICK_PAGE)
         shown = page_of(pool, int(page), PER_PAGE)
         b1, b2, _ = st.columns([1, 1, 3])
-        b1.button(
-            "Tick all on this page", key="p2_tick_all", on_click=_tick_page, args=(shown, True)
-        )
-        b2.button("Untick this page", key="p2_untick_all", on_click=_tick_page, args=(shown, False))
-        marked_set = set(S["picked"])
+        b1.button("Tick all on this page", key=P2.TICK_ALL, on_click=_tick_page, args=(shown, True))
+        b2.button("Untick this page", key=P2.UNTICK_ALL, on_click=_tick_page, args=(shown, False))
+        marked_set = set(PICKED.get())
         image_data = data.kind == "image"
         per_row = 10 if image_data else 5
         cols = st.columns(per_row)
         for k, i in enumerate(shown):
-            S[f"p2_tick_{i}"] = i in marked_set
+            P2.TICK.set(i, value=i in marked_set)
             with cols[k % per_row]:
                 label = f"{names[int(data.y_train[i])]} #{i}"
                 if image_data:
@@ -196,12 +203,12 @@ else:
                 else:  # points and rows: the values, not a picture
                     values = data.x_train[i].flatten()[:3].tolist()
                     label += " · (" + ", ".join(f"{v:.2f}" for v in values) + ")"
-                st.checkbox(label, key=f"p2_tick_{i}", on_change=_toggle, args=(i,))
+                st.checkbox(label, key=P2.TICK.of(i), on_change=_toggle, args=(i,))
 
-    if st.button("Clear selection", key="p2_clear", disabled=not S["picked"]):
-        S["picked"] = []
+    if st.button("Clear selection", key=P2.CLEAR, disabled=not PICKED.get()):
+        PICKED.set([])
         st.rerun()
-    request = ForgetRequest(indices=tuple(S["picked"]))
+    request = ForgetRequest(indices=tuple(PICKED.get()))
 
 # ------------------------------------------------------------------ preview and confirm
 st.divider()
@@ -210,11 +217,11 @@ try:
     problem = None
 except ForgetError as exc:
     preview, problem = None, clause(str(exc))
-same = preview is not None and request.to_dict() == S.get("forget")
+same = preview is not None and request.to_dict() == FORGET.get()
 
 if preview is None:
     empty = (request.kind == "class" and not request.classes) or (
-        mode == "Pick samples" and not S["picked"]
+        mode == "Pick samples" and not PICKED.get()
     )
     if empty:
         st.info("Nothing is marked yet.")
@@ -249,24 +256,24 @@ else:
                 title="The marked samples (ringed) among the training set",
                 height=380,
             ),
-            key="p2_preview_scatter",
+            key=P2.PREVIEW,
         )
 
 if st.button(
     "Use this forget set",
-    key="p2_confirm",
+    key=P2.CONFIRM,
     type="primary",
     disabled=preview is None or same,
     help="Unlearning runs on the forget set in use.",
 ):
     new = request.to_dict()
-    S["forget"] = new
-    if S.get("comparison_id"):
-        S["comparison_id"] = None
-        S["_p2_note"] = "The forget set changed: the previous comparison was cleared."
+    FORGET.set(new)
+    if COMPARISON_ID.get():
+        COMPARISON_ID.set(None)
+        P2_NOTE.set("The forget set changed: the previous comparison was cleared.")
     st.rerun()
 
-if S.get("forget") and same:
+if FORGET.get() and same:
     st.success(f"Forget set stored: {split_summary(preview, names)}. Unlearning will use it.")
     page_link("pages/unlearn.py", "Next: unlearn it")
 elif current is not None:

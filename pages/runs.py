@@ -15,6 +15,7 @@ from app_ui.audit_jobs import STORED_KINDS, drop_deleted, is_shown, open_stored
 from app_ui.common import chart, page_link
 from app_ui.entry import through_app
 from app_ui.persist import restore_run, run_store
+from app_ui.state import COMPARISON_ID, RUNS, RUNS_DELETE, RUNS_PREPARED
 from app_ui.tables import show_table
 from unlearn_core.evaluation.tables import (
     RESULT_COLUMNS,
@@ -27,7 +28,6 @@ from unlearn_core.store import ComparisonRecord, RunStoreError
 
 through_app()  # a cold server's deep link runs the app's navigation first
 
-S = st.session_state
 
 st.title("Runs")
 st.caption(
@@ -90,10 +90,10 @@ st.table(overview, hide_index=True)
 # ------------------------------------------------------------------ one run
 st.subheader("One run")
 ids = [r.id for r in runs]
-current = S.get("comparison_id")
+current = COMPARISON_ID.get()
 default = ids.index(current) if current in ids else 0
 cid = st.selectbox(
-    "Run", ids, index=default, key="runs_pick", format_func=lambda i: f"{i} · {_label(ref[i])}"
+    "Run", ids, index=default, key=RUNS.PICK, format_func=lambda i: f"{i} · {_label(ref[i])}"
 )
 rec = ref[cid]
 rows = rec.rows
@@ -120,7 +120,7 @@ elif kind == "audit":
 
 cols = st.columns(3)
 with cols[0]:
-    if st.button("Open this run", key="runs_open", type="primary"):
+    if st.button("Open this run", key=RUNS.OPEN, type="primary"):
         try:
             if kind in STORED_KINDS:  # an audit or a sweep: the Audit page shows it
                 open_stored(kind, cid)
@@ -135,11 +135,11 @@ with cols[0]:
                 st.success(f"Run {cid} is open on every page.")
     if kind in STORED_KINDS and is_shown(cid):
         page_link("pages/audit.py", "See it on 5b · Audit")
-    elif S.get("comparison_id") == cid:
+    elif COMPARISON_ID.get() == cid:
         page_link("pages/compare.py", "See it on 4 · Compare")
 with cols[1]:
-    note = st.text_area("Note", value=rec.note, key=f"runs_note_{cid}", height=80)
-    if st.button("Save the note", key="runs_save_note"):
+    note = st.text_area("Note", value=rec.note, key=RUNS.NOTE.of(cid), height=80)
+    if st.button("Save the note", key=RUNS.SAVE_NOTE):
         try:
             store.note(cid, note)
         except RunStoreError as exc:
@@ -147,24 +147,24 @@ with cols[1]:
         else:
             st.rerun()
 with cols[2]:
-    if S.get("_runs_delete") == cid:
+    if RUNS_DELETE.get() == cid:
         st.warning(f"Delete run {cid} and its stored models? This cannot be undone.")
-        if st.button("Yes, delete it", key="runs_delete_yes", type="primary"):
+        if st.button("Yes, delete it", key=RUNS.DELETE_YES, type="primary"):
             try:
                 store.delete(cid)
             except RunStoreError as exc:
                 st.error(f"Run {cid} was not deleted: {exc}")
             else:
-                if S.get("comparison_id") == cid:
-                    S["comparison_id"] = None
+                if COMPARISON_ID.get() == cid:
+                    COMPARISON_ID.set(None)
                 drop_deleted(cid)
-                S.pop("_runs_delete", None)
+                RUNS_DELETE.pop()
                 st.rerun()
-        if st.button("Keep it", key="runs_delete_no"):
-            S.pop("_runs_delete", None)
+        if st.button("Keep it", key=RUNS.DELETE_NO):
+            RUNS_DELETE.pop()
             st.rerun()
-    elif st.button("Delete this run…", key="runs_delete"):
-        S["_runs_delete"] = cid
+    elif st.button("Delete this run…", key=RUNS.DELETE):
+        RUNS_DELETE.set(cid)
         st.rerun()
 
 
@@ -197,9 +197,9 @@ for col, (what, label, mime, name) in zip(
     strict=True,
 ):
     with col:
-        if what != "json" and S.get("_runs_prepared") != [cid, what]:
-            if st.button(f"Prepare: {label}", key=f"runs_prep_{what}"):
-                S["_runs_prepared"] = [cid, what]
+        if what != "json" and RUNS_PREPARED.get() != [cid, what]:
+            if st.button(f"Prepare: {label}", key=RUNS.PREP.of(what)):
+                RUNS_PREPARED.set([cid, what])
                 st.rerun()
             continue
         try:
@@ -212,7 +212,7 @@ for col, (what, label, mime, name) in zip(
             data,
             file_name=name,
             mime=mime,
-            key=f"runs_dl_{what}",
+            key=RUNS.DOWNLOAD.of(what),
             icon=":material/download:",
         )
 
@@ -221,7 +221,7 @@ st.subheader("Side by side")
 picked = st.multiselect(
     "Runs to compare (two or more)",
     ids,
-    key="runs_side",
+    key=RUNS.SIDE,
     format_func=lambda i: f"{i} · {_label(ref[i])}",
 )
 if len(picked) >= 2:
@@ -240,6 +240,6 @@ if len(picked) >= 2:
     )
     figures = side_by_side_figures([RunRows(label=i, rows=ref[i].rows) for i in picked])
     for k, fig in enumerate(figures):
-        chart(fig, key=f"runs_side_chart_{k}")
+        chart(fig, key=RUNS.SIDE_CHART.of(k))
 elif picked:
     st.caption("Pick at least two runs.")

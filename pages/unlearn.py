@@ -18,6 +18,25 @@ from app_ui.jobline import mark_shown_on_page
 from app_ui.persist import forget_id_for, job_context, multi_registry, save_model_entry
 from app_ui.registries import POLL_S, job_registry
 from app_ui.runjobs import is_cancelled, start_comparison
+from app_ui.state import (
+    ARCH,
+    CHOSEN_METHODS,
+    COMPARISON_ID,
+    DATASET,
+    FORGET,
+    INCLUDE_RETRAIN,
+    METHODS,
+    MODEL_KEY,
+    P3,
+    P3_CTX,
+    P3_SEEN,
+    TRAIN_SEED,
+    UNLEARN_N_SEEDS,
+    UNLEARN_SEED,
+    WRITTEN_P3,
+    bind,
+    wrote,
+)
 from app_ui.tables import show_table
 from app_ui.text import clause, split_summary
 from unlearn_core.evaluation.tables import RESULT_COLUMNS, columns_for
@@ -30,19 +49,13 @@ from unlearn_core.store import RunStoreError
 
 through_app()  # a cold server's deep link runs the app's navigation first
 
-S = st.session_state
+
+def _bind(widget: str, value) -> None:
+    bind(widget, value, WRITTEN_P3)
 
 
-def _bind(key: str, value) -> None:
-    """Show ``value`` in widget ``key`` unless the widget already shows what it last wrote."""
-    written = S.setdefault("_p3_written", {})
-    if key not in S or written.get(key) != value:
-        S[key] = value
-        written[key] = value
-
-
-def _wrote(key: str, value) -> None:
-    S.setdefault("_p3_written", {})[key] = value
+def _wrote(widget: str, value) -> None:
+    wrote(widget, value, WRITTEN_P3)
 
 
 def _control(p: Param, key: str):
@@ -111,7 +124,7 @@ if split is None:
     page_link("pages/forget_set.py", "Go to Forget set")
     st.stop()
 st.markdown(
-    f"**Model** · {S['arch']} ({entry['source']}, test acc {entry['test_acc']:.1f}%) · "
+    f"**Model** · {ARCH.get()} ({entry['source']}, test acc {entry['test_acc']:.1f}%) · "
     f"**Forget set** · {split_summary(split, data.classes)}, {split.n_retain} retained"
 )
 
@@ -127,22 +140,22 @@ if not split.is_class_wise and class_only:
         f"{split_summary(split, data.classes)}."
     )
 # the box shows what the user chose last (an empty box included); defaults only before that
-picked = S.get("chosen_methods")
+picked = CHOSEN_METHODS.get()
 if picked is None:
     picked = default_methods(options, split.is_class_wise)
-_bind("p3_methods", [m for m in picked if m in options])
-if any(m not in options for m in S["p3_methods"]):
-    S["p3_methods"] = [m for m in S["p3_methods"] if m in options]
-chosen = st.multiselect("Methods", options, key="p3_methods", format_func=lambda n: specs[n].label)
-_wrote("p3_methods", list(chosen))
-if S.get("chosen_methods") is not None or list(chosen) != [m for m in picked if m in options]:
-    S["chosen_methods"] = list(chosen)
+_bind(P3.METHODS, [m for m in picked if m in options])
+if any(m not in options for m in P3.METHODS.get()):
+    P3.METHODS.set([m for m in P3.METHODS.get() if m in options])
+chosen = st.multiselect("Methods", options, key=P3.METHODS, format_func=lambda n: specs[n].label)
+_wrote(P3.METHODS, list(chosen))
+if CHOSEN_METHODS.get() is not None or list(chosen) != [m for m in picked if m in options]:
+    CHOSEN_METHODS.set(list(chosen))
 
 settings: dict[str, dict] = {}
 for name in chosen:
     spec = specs[name]
-    old = S.get("methods", {}).get(name, {})
-    preset = preset_info(name, S["arch"])
+    old = METHODS.get().get(name, {})
+    preset = preset_info(name, ARCH.get())
     with st.expander(f"{spec.label} — how it works and its settings"):
         st.markdown(spec.summary)
         st.caption(f"{spec.family.capitalize()} unlearning · {spec.origin_text} · {spec.paper}")
@@ -151,7 +164,7 @@ for name in chosen:
             f"Source: {preset.source}"
         )
         kind = "class" if split.is_class_wise else "random"  # the card of this kind of request
-        for card in [c for c in robustness_cards(name, S["arch"]) if c.request == kind] or [None]:
+        for card in [c for c in robustness_cards(name, ARCH.get()) if c.request == kind] or [None]:
             st.caption(
                 f"On data splits it was not chosen on: {card.describe()}."
                 if card
@@ -160,7 +173,7 @@ for name in chosen:
         cols = st.columns(3)
         values = {}
         for k, p in enumerate(spec.params):
-            key = f"p3_{name}_{p.name}"
+            key = P3.PARAM.of(name, p.name)
             value = old.get(p.name, preset.params.get(p.name, p.default))
             _bind(key, float(value) if p.type is float else value)
             with cols[k % 3]:
@@ -169,12 +182,12 @@ for name in chosen:
         if not spec.params:
             st.caption("No settings.")
     settings[name] = values
-S["methods"] = settings
+METHODS.set(settings)
 
-_bind("p3_retrain", bool(S["include_retrain"]))
-include_retrain = st.toggle("Retrain from scratch as the reference", key="p3_retrain")
-_wrote("p3_retrain", include_retrain)
-S["include_retrain"] = include_retrain
+_bind(P3.RETRAIN, bool(INCLUDE_RETRAIN.get()))
+include_retrain = st.toggle("Retrain from scratch as the reference", key=P3.RETRAIN)
+_wrote(P3.RETRAIN, include_retrain)
+INCLUDE_RETRAIN.set(include_retrain)
 if not include_retrain:
     st.info(
         "Without the retrained reference there is no gold standard: the gap to retrain and "
@@ -182,25 +195,26 @@ if not include_retrain:
     )
 cols = st.columns(2)
 with cols[0]:
-    _bind("p3_seed", int(S.get("unlearn_seed", 0)))
-    seed = int(st.number_input("Seed", 0, 2**31 - 1, step=1, key="p3_seed"))
-    _wrote("p3_seed", seed)
+    _bind(P3.SEED, int(UNLEARN_SEED.get()))
+    seed = int(st.number_input("Seed", 0, 2**31 - 1, step=1, key=P3.SEED))
+    _wrote(P3.SEED, seed)
 with cols[1]:
-    _bind("p3_n_seeds", int(S.get("unlearn_n_seeds", 1)))
+    _bind(P3.N_SEEDS, int(UNLEARN_N_SEEDS.get()))
     n_seeds = int(
         st.number_input(
             "Seeds (runs)",
             1,
             10,
             step=1,
-            key="p3_n_seeds",
+            key=P3.N_SEEDS,
             help="How many times the whole comparison runs, with seeds Seed, Seed+1, ...; "
             "with more than one, each seed trains its own original model (yours stands for "
             "its own training seed) and the tables show mean ± standard deviation.",
         )
     )
-    _wrote("p3_n_seeds", n_seeds)
-S["unlearn_seed"], S["unlearn_n_seeds"] = seed, n_seeds
+    _wrote(P3.N_SEEDS, n_seeds)
+UNLEARN_SEED.set(seed)
+UNLEARN_N_SEEDS.set(n_seeds)
 seeds = list(range(seed, seed + n_seeds))
 
 # ------------------------------------------------------------------ run / progress / results
@@ -212,24 +226,24 @@ plan = ([(REFERENCE, "Retrain from scratch")] if include_retrain else []) + [
 if plan and not running:
     st.caption(comparison_estimate_text(data, split, list(chosen), include_retrain, n_seeds))
 if st.button(
-    "Run", key="p3_run", type="primary", disabled=running or not plan, help="Runs in background"
+    "Run", key=P3.RUN, type="primary", disabled=running or not plan, help="Runs in background"
 ):
-    spec_now = dict(S["dataset"])
+    spec_now = dict(DATASET.get())
     try:
         model_id = save_model_entry(
-            entry, data, spec_now, arch=S["arch"], seed=int(S["train_seed"])
+            entry, data, spec_now, arch=ARCH.get(), seed=int(TRAIN_SEED.get())
         )
         forget_id = forget_id_for(data, spec_now)
     except (RunStoreError, OSError) as exc:
         model_id = forget_id = None
         st.warning(f"The run store cannot be written ({exc}); the run is kept for this session.")
-    ctx = {"model_key": S["model_key"], "forget": S["forget"], "dataset": spec_now}
+    ctx = {"model_key": MODEL_KEY.get(), "forget": FORGET.get(), "dataset": spec_now}
     job = start_comparison(
         data=data,
         spec=spec_now,
         entry=entry,
-        arch=S["arch"],
-        train_seed=int(S["train_seed"]),
+        arch=ARCH.get(),
+        train_seed=int(TRAIN_SEED.get()),
         split=split,
         methods={n: dict(settings[n]) for n in chosen},
         seeds=seeds,
@@ -239,10 +253,10 @@ if st.button(
         forget_id=forget_id,
         ctx=ctx,
     )
-    S["_p3_ctx"] = job_context()[job.id]
+    P3_CTX.set(job_context()[job.id])
     st.rerun()
 
-ctx = S.get("_p3_ctx") or {}
+ctx = P3_CTX.get() or {}
 if running and ctx.get("job") == job.id:
 
     @st.fragment(run_every=POLL_S)
@@ -252,18 +266,18 @@ if running and ctx.get("job") == job.id:
             st.rerun()
         st.progress(j.fraction, text=f"{j.message or 'starting'} · {j.elapsed:.0f} s")
         _show_status(plan, list(j.partial), live=True)
-        if st.button("Cancel", key="p3_cancel"):
+        if st.button("Cancel", key=P3.CANCEL):
             j.cancel()
             st.toast("Cancelling: the method now running stops within about a second.")
 
     mark_shown_on_page(job)  # the sidebar then shows a plain line, not a second live one
     _progress(job.id, [tuple(p) for p in ctx["plan"]])
 elif job is not None and job.done and ctx.get("job") == job.id:
-    fits = ctx.get("model_key") == S["model_key"] and ctx.get("forget") == S["forget"]
-    if job.state in ("done", "cancelled") and S.get("_p3_seen") != job.id:
-        S["_p3_seen"] = job.id
+    fits = ctx.get("model_key") == MODEL_KEY.get() and ctx.get("forget") == FORGET.get()
+    if job.state in ("done", "cancelled") and P3_SEEN.get() != job.id:
+        P3_SEEN.set(job.id)
         if job.result and fits:
-            S["comparison_id"] = job.result
+            COMPARISON_ID.set(job.result)
         elif job.result:
             st.info("That run was for another model or forget set; run again for this one.")
     if job.state == "failed":
@@ -282,7 +296,7 @@ elif job is not None and job.done and ctx.get("job") == job.id:
 
 comp = current_comparison()
 if comp is not None and not running:
-    cid = S["comparison_id"]
+    cid = COMPARISON_ID.get()
     multi = multi_registry().get(cid)
     st.subheader("Results")
     if multi is not None:

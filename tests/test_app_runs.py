@@ -233,7 +233,7 @@ def _sidebar_job_line() -> None:
         job_line(
             job_registry()[st.session_state["jid"]],
             label,
-            key=f"jobline_{label.lower()}",
+            purpose=label.lower(),
             noun=noun,
         )
 
