@@ -224,7 +224,7 @@ class UnlearnLoop:
     def run(self, progress: Progress = no_progress) -> LoopResult:
         """Run the epochs; return how the run ended (the weights are the model's)."""
         model, opt, epochs = self.model, self.opt, self.epochs
-        params = [p for p in model.parameters()]
+        params = list(model.parameters())
         state = [*params, *model.buffers()]
         good = [t.detach().clone() for t in state]
         limit = self.guard.max_weight_growth * max(_weight_norm(params), 1e-12)
@@ -236,7 +236,7 @@ class UnlearnLoop:
                 if not math.isfinite(v):
                     return f"the loss was {v}"
                 if abs(v) > self.guard.max_loss:
-                    return f"the loss reached {v:.3g}"
+                    return f"the loss reached {v:.3g}, beyond +-{self.guard.max_loss:g}"
             norm = _weight_norm(params)
             if not math.isfinite(norm):
                 return "the weights were not finite"
