@@ -6,7 +6,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from unlearn_core.audit.quantize import quantization_recovery, quantize_model, rtn, step
+from unlearn_core.audit.quantize import (
+    quantization_recovery,
+    quantize_model,
+    quantized_accuracies,
+    rtn,
+    step,
+)
 
 
 def _linear(seed: int = 0) -> nn.Linear:
@@ -70,6 +76,7 @@ def test_a_forgetting_below_half_a_step_comes_back_at_four_bits():
     assert rec.forget_acc(4) == 100.0  # 4-bit rounds it away: the class is back
     assert [rec.forget_acc(b, "retrained") for b in (None, 8, 4)] == [0.0, 0.0, 0.0]
     assert rec.unlearned["int4"].forget_accs == [100.0]
+    assert quantized_accuracies(unlearned, x, y) == {"full": 0.0, "int8": 0.0, "int4": 100.0}
     assert rec.unlearned["full"].retain_acc == 0.0
     assert "per output channel" in rec.scheme and set(rec.to_dict()) == {
         "scheme",

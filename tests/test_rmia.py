@@ -6,9 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from unlearn_core.audit.klom import margins
 from unlearn_core.audit.rmia import (
     A_GRID,
     offline_pr,
+    probability_from_margins,
     rmia,
     rmia_scores,
     true_class_probability,
@@ -98,4 +100,13 @@ def test_signals_are_true_label_softmax():
     z = np.array([[[2.0, 0.0], [0.0, 0.0]]])
     assert true_class_probability(z, np.array([0, 1]))[0] == pytest.approx(
         [np.exp(2) / (np.exp(2) + 1), 0.5]
+    )
+
+
+def test_the_probability_follows_from_the_margin():
+    rng = np.random.default_rng(3)
+    z = rng.normal(0, 6, size=(3, 50, 5))
+    y = rng.integers(0, 5, 50)
+    assert probability_from_margins(margins(z, y)) == pytest.approx(
+        true_class_probability(z, y), rel=1e-9, abs=1e-300
     )

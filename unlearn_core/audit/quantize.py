@@ -111,15 +111,33 @@ def _acc(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return M.accuracy(predict_logits(model, x).numpy(), y.cpu().numpy())
 
 
+def quantized_accuracies(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    bits: Sequence[int] = BITS,
+    per_channel: bool = True,
+) -> dict[str, float]:
+    """One model's accuracy (percent) on ``(x, y)`` at full precision and quantised to each of
+    ``bits``: ``{"full": .., "int8": .., "int4": ..}`` (what an executor call can return
+    instead of the weights)."""
+    out = {"full": _acc(model, x, y)}
+    for b in bits:
+        out[_key(b)] = _acc(quantize_model(model, b, per_channel), x, y)
+    return out
+
+
 def _group(models, bits_list, per_channel, forget, retain) -> dict[str, QuantAccuracy]:
+    f = [quantized_accuracies(m, *forget, bits=bits_list, per_channel=per_channel) for m in models]
+    r = [
+        quantized_accuracies(m, *retain, bits=bits_list, per_channel=per_channel)
+        for m in (models if retain is not None else [])
+    ]
     out = {}
     for bits in (None, *bits_list):
-        f_accs, r_accs = [], []
-        for m in models:
-            qm = m if bits is None else quantize_model(m, bits, per_channel)
-            f_accs.append(_acc(qm, *forget))
-            if retain is not None:
-                r_accs.append(_acc(qm, *retain))
+        f_accs = [d[_key(bits)] for d in f]
+        r_accs = [d[_key(bits)] for d in r]
         out[_key(bits)] = QuantAccuracy(
             forget_acc=float(np.mean(f_accs)),
             forget_accs=f_accs,

@@ -80,6 +80,14 @@ def true_class_probability(logits: np.ndarray, labels: np.ndarray) -> np.ndarray
     return np.stack([M.true_label_confidence(m, labels) for m in z])
 
 
+def probability_from_margins(margins: np.ndarray) -> np.ndarray:
+    """The true-label probability from the margin ``m = log p - log(1 - p)``: ``p = 1 / (1 +
+    e^-m)`` (so an audit that keeps only each model's margins can run RMIA too)."""
+    from scipy.special import expit
+
+    return expit(np.asarray(margins, dtype=np.float64))
+
+
 def offline_pr(ref: np.ndarray, offline_a: float) -> np.ndarray:
     """``Pr(x) = (1 + a) / 2 * mean over reference models + (1 - a) / 2``; ``ref``: [R, n]."""
     return (1 + offline_a) / 2 * np.asarray(ref, dtype=np.float64).mean(axis=0) + (
