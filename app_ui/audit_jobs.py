@@ -1,8 +1,8 @@
-"""The Audit page's server-side work: the audit job and the sweep job, their registries, the
-cost estimate shown before a run, and what the URL names (running jobs, stored results).
+"""The Audit page's server-side work: what the audit job and the sweep job compute (``app_ui.jobs``
+starts, reopens, adopts and polls them: kinds ``AUDIT`` and ``SWEEP``), the cost estimate
+shown before a run, and the shown audit's and sweep's stored ids.
 
-Both jobs run in a worker thread (``unlearn_core.runtime.jobs.start_job``) and belong to the server.
-Cancel is read through ``should_stop`` (the library leaves unstarted models / trials undone and
+Both jobs run in a worker thread and belong to the server. Cancel is read through ``should_stop`` (the library leaves unstarted models / trials undone and
 hands back what finished); the progress callback never raises, so the finished part is kept:
 an audit is stored in the run store (kind "audit") even when cancelled, a sweep (kind "sweep")
 when at least one trial ran. The URL carries a running job's id (``ajob`` / ``sjob``) and the
@@ -13,13 +13,11 @@ restart (for the stored results) shows them again.
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
 
-import streamlit as st
-
+from app_ui import jobs
 from app_ui.persist import _open_dataset, remember_dataset, run_store
-from app_ui.registries import job_for, job_registry, remember_job
-from app_ui.state import AU_SEEN, AUDIT_ID, JOBS, SWEEP_ID, URL_PARAMS
+from app_ui.registries import ShownAudit, ShownSweep, audit_registry, sweep_registry
+from app_ui.state import AUDIT_ID, SWEEP_ID
 from unlearn_core.audit.pipeline import run_audit
 from unlearn_core.audit.records import AUDIT_KIND, AuditResult
 from unlearn_core.audit.sweep import SWEEP_KIND, SweepError, SweepResult, tune
@@ -30,52 +28,11 @@ from unlearn_core.runtime.estimates import (
     format_duration,
     training_estimate,
 )
-from unlearn_core.runtime.jobs import Job, JobCancelled, start_job
+from unlearn_core.runtime.jobs import Job, JobCancelled
 from unlearn_core.store import CorruptRunError, RunStoreError, UnknownRunError
 
-#: the purposes of the two jobs in ``state.JOBS``
-AUDIT_JOB = "audit"
-SWEEP_JOB = "sweep"
-#: URL key -> the purpose of the running job it names
-JOB_URL_KEYS = {p.name: p.job for p in URL_PARAMS if p.job in (AUDIT_JOB, SWEEP_JOB)}
 #: relearning steps and models per relearning call: a small fixed cost (seconds per model)
 RELEARN_S_PER_MODEL = 1.0
-
-
-@dataclass
-class ShownAudit:
-    """An audit as the page shows it: the record, its dataset and the dataset's app spec."""
-
-    result: AuditResult
-    data: Dataset
-    spec: dict
-    stored: bool = True
-
-
-@st.cache_resource
-def audit_registry() -> dict[str, ShownAudit]:
-    """audit id -> the audit (finished jobs and audits reopened from the run store)."""
-    return {}
-
-
-@dataclass
-class ShownSweep:
-    """A sweep as the page shows it, and whether the run store holds it."""
-
-    result: SweepResult
-    stored: bool = True
-
-
-@st.cache_resource
-def sweep_registry() -> dict[str, ShownSweep]:
-    """sweep id -> the sweep (finished jobs and sweeps reopened from the run store)."""
-    return {}
-
-
-@st.cache_resource
-def job_purposes() -> dict[str, str]:
-    """job id -> "audit" or "sweep", for the audit and sweep jobs this server started."""
-    return {}
 
 
 def ray_available() -> bool:
@@ -147,12 +104,7 @@ def start_audit(
             raise JobCancelled(job.title)
         return aid
 
-    return _remember(AUDIT_JOB, start_job("Audit", work))
-
-
-def _remember(purpose: str, job: Job) -> Job:
-    job_purposes()[job.id] = purpose
-    return remember_job(purpose, job)
+    return jobs.start(jobs.AUDIT, "Audit", work)
 
 
 def _save(job: Job, result, data: Dataset, spec: dict, recipe, note: str, what: str) -> str | None:
@@ -210,7 +162,7 @@ def start_sweep(
             raise JobCancelled(job.title)
         return sid
 
-    return _remember(SWEEP_JOB, start_job(f"Sweep of {method}", work))
+    return jobs.start(jobs.SWEEP, f"Sweep of {method}", work)
 
 
 def _store_sweep(job: Job, result: SweepResult, data: Dataset, spec: dict, recipe) -> str:
@@ -256,31 +208,6 @@ def restore_sweep(sid: str) -> None:
         except SweepError as exc:
             raise CorruptRunError(f"run {sid}: {exc}") from exc
     SWEEP_ID.set(sid)
-
-
-def restore_job(key: str, jid: str) -> None:
-    """Show running job ``jid`` (the URL's ``ajob`` / ``sjob``) on the Audit page."""
-    purpose = JOB_URL_KEYS[key]
-    if job_purposes().get(jid) != purpose or jid not in job_registry():
-        raise UnknownRunError(
-            f"no {purpose} job {jid} is running on this server (it ended with an earlier "
-            "server, or it was never started here)"
-        )
-    JOBS.setdefault()[purpose] = jid
-
-
-def adopt_finished(purpose: str) -> Job | None:
-    """This session's job of ``purpose``; once it has finished, its stored result becomes the
-    shown audit / sweep (once per job, so a result opened later is not replaced)."""
-    job = job_for(purpose)
-    if job is None or not job.done:
-        return job
-    adopted = AU_SEEN.setdefault()
-    if adopted.get(purpose) != job.id:
-        adopted[purpose] = job.id
-        if job.result:
-            (AUDIT_ID if purpose == AUDIT_JOB else SWEEP_ID).set(job.result)
-    return job
 
 
 def current_audit() -> tuple[str, ShownAudit] | None:
@@ -330,19 +257,14 @@ def page_has_work() -> bool:
     return (
         current_audit() is not None
         or current_sweep() is not None
-        or any(job_for(p) is not None for p in (AUDIT_JOB, SWEEP_JOB))
+        or any(jobs.of(k) is not None for k in (jobs.AUDIT, jobs.SWEEP))
     )
 
 
 def url_ids() -> dict[str, str]:
-    """What the URL names for the Audit page: the running audit / sweep job (``ajob`` /
-    ``sjob``) and the shown, stored audit and sweep (``audit`` / ``sweep``). A job that
-    finished meanwhile is adopted first, so its result's id replaces the job's."""
+    """What the URL names for the Audit page's results: the shown, stored audit and sweep
+    (``audit`` / ``sweep``; a running job's ``ajob`` / ``sjob`` are ``jobs.url_ids``)."""
     out = {}
-    for key, purpose in JOB_URL_KEYS.items():
-        job = adopt_finished(purpose)
-        if job is not None and not job.done:
-            out[key] = job.id
     if stored_audit_id():
         out["audit"] = stored_audit_id()
     got = current_sweep()
@@ -352,31 +274,21 @@ def url_ids() -> dict[str, str]:
 
 
 __all__ = [
-    "AUDIT_ID",
-    "AUDIT_JOB",
-    "JOB_URL_KEYS",
-    "SWEEP_ID",
-    "SWEEP_JOB",
+    "STORED_KINDS",
     "ShownAudit",
     "ShownSweep",
-    "STORED_KINDS",
-    "adopt_finished",
     "audit_estimate",
-    "audit_registry",
     "current_audit",
     "current_sweep",
     "drop_deleted",
     "is_shown",
-    "job_purposes",
     "open_stored",
     "page_has_work",
     "ray_available",
     "restore_audit",
-    "restore_job",
     "restore_sweep",
     "start_audit",
     "start_sweep",
     "stored_audit_id",
-    "sweep_registry",
     "url_ids",
 ]

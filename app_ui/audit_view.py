@@ -9,18 +9,16 @@ import numpy as np
 import streamlit as st
 import torch
 
+from app_ui import jobs
 from app_ui.audit_jobs import (
-    AUDIT_JOB,
     ShownAudit,
-    adopt_finished,
     audit_estimate,
     current_audit,
     ray_available,
     start_audit,
 )
 from app_ui.common import chart
-from app_ui.jobline import mark_shown_on_page
-from app_ui.registries import POLL_S, job_for, job_registry
+from app_ui.jobs import JobKind
 from app_ui.state import ARCH, AU, AU_INSTANCE, DATASET, RECIPE, TRAIN_SEED
 from app_ui.tables import Column, show_table
 from app_ui.text import clause
@@ -122,8 +120,7 @@ def audit_form(data: Dataset, entry: dict, split: ForgetSplit) -> None:
     )  # fmt: skip
     relearn = RELEARN_CHOICES[relearn_label]
     recipe = TrainConfig.from_dict(RECIPE.get())
-    job = job_for(AUDIT_JOB)
-    running = job is not None and not job.done
+    running = jobs.running(jobs.AUDIT) is not None
     if methods and not running:
         secs, basis = audit_estimate(
             data, split, ARCH.get(), recipe, list(methods), k, workers, relearn is not None
@@ -141,29 +138,16 @@ def audit_form(data: Dataset, entry: dict, split: ForgetSplit) -> None:
         st.rerun()
 
 
-def job_progress(purpose: str, cancel_key: str) -> None:
-    """A running job's progress (moving) and Cancel; a finished one's outcome. The job may
-    have been started in another session (the URL's ``ajob`` / ``sjob`` after a reload)."""
-    job = job_for(purpose)
+def job_progress(kind: JobKind, cancel_key: str) -> None:
+    """A running audit or sweep job's progress (moving) and Cancel; a finished one's outcome.
+    The job may have been started in another session (the URL's ``ajob`` / ``sjob``)."""
+    job = jobs.adopt(kind)  # a finished job's stored result becomes the shown one (once)
     if job is None:
         return
     if not job.done:
-        mark_shown_on_page(job)  # the sidebar then says so instead of a second live line
-
-        @st.fragment(run_every=POLL_S)
-        def _live(job_id: str) -> None:
-            j = job_registry().get(job_id)
-            if j is None or j.done:
-                st.rerun()
-            st.progress(j.fraction, text=f"{j.message or 'starting'} · {j.elapsed:.0f} s")
-            if st.button("Cancel", key=cancel_key):
-                j.cancel()
-                st.toast("Cancelling: work already started finishes, the rest is not run.")
-
-        _live(job.id)
-        return
-    adopt_finished(purpose)  # its stored result becomes the shown one (once)
-    if job.state == "failed":
+        toast = "Cancelling: work already started finishes, the rest is not run."
+        jobs.progress(job, cancel_key=cancel_key, toast=toast)
+    elif job.state == "failed":
         st.error(f"It failed: {clause(job.error or 'no reason given')}.")
     elif job.state == "cancelled":
         st.warning("Cancelled: what had finished is shown below; the rest was not run.")

@@ -1,4 +1,5 @@
-"""What every page shares: session-state keys, cached resources, jobs and the sidebar.
+"""What every page shares: the data and model a page needs, the forget split, the
+comparison shown, charts and page links, the UMAP worker and the sidebar.
 
 Heavy objects (datasets, trained models, comparisons) live in ``st.cache_resource``
 registries keyed by the settings that made them; ``st.session_state`` holds only small keys.
@@ -7,35 +8,27 @@ Every computation is a library call.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
 import streamlit as st
 
-from app_ui import state
+from app_ui import jobs, state
 from app_ui.first_paint import BUILTIN  # noqa: F401 - the pages and persist read it here
 from app_ui.icons import PAGE_ICONS
-from app_ui.jobline import job_line
-from app_ui.persist import save_model_entry
 from app_ui.registries import (
     comparison_registry,
     current_dataset,
     current_model,
-    dataset_spec,
-    job_for,
     model_key,
     model_registry,
     model_store,
-    remember_job,
 )
 from app_ui.text import UPLOAD_PREFIX, split_summary
 from unlearn_core.data import DataError, Dataset
 from unlearn_core.experiment import Comparison
 from unlearn_core.forget import ForgetError, ForgetRequest, ForgetSplit, make_split
-from unlearn_core.runtime.jobs import Job, start_job
-from unlearn_core.store import RunStoreError
-from unlearn_core.training import TrainConfig, evaluate, train_new_model
+from unlearn_core.training import TrainConfig, evaluate
 
 
 def init_state() -> None:
@@ -139,39 +132,6 @@ def find_cached_model(data: Dataset) -> dict | None:
     return entry
 
 
-def start_training(data: Dataset) -> Job:
-    """Train the current settings' model in a background job (stored when done)."""
-    key, arch, seed = model_key(), state.ARCH.get(), int(state.TRAIN_SEED.get())
-    recipe = TrainConfig.from_dict(state.RECIPE.get())
-    spec = json.loads(json.dumps(dataset_spec()))
-
-    def work(job: Job) -> str:
-        model, hist = train_new_model(data, arch, recipe, seed=seed, progress=job.report)
-        acc = evaluate(model, data.x_test, data.y_test)
-        entry = {
-            "model": model,
-            "recipe": recipe,
-            "history": hist.to_dict(),
-            "test_acc": acc,
-            "source": "trained",
-        }
-        try:  # the run store is where models last; the URL names this id
-            save_model_entry(entry, data, spec, arch=arch, seed=seed)
-        except (RunStoreError, OSError) as exc:
-            job.message = f"trained, but not stored: {exc}"
-        model_registry()[key] = entry
-        meta = {
-            "train_config": recipe.to_dict(),
-            "history": hist.to_dict(),
-            "test_acc": acc,
-            "seed": seed,
-        }
-        model_store().put(key, model.cpu(), data, meta)
-        return key
-
-    return remember_job("train", start_job(f"Training {arch}", work))
-
-
 # ---------------------------------------------------------------- forget set
 def current_split(data: Dataset) -> ForgetSplit | None:
     req = state.FORGET.get()
@@ -221,8 +181,8 @@ def require_comparison() -> tuple[Comparison, Dataset, ForgetSplit, str]:
 
 def no_comparison_pointer() -> None:
     """What a results page shows before any comparison exists."""
-    job = job_for("compare")
-    if job is not None and not job.done:
+    job = jobs.running(jobs.COMPARE)
+    if job is not None:
         st.info(f"Unlearning is still running ({job.fraction:.0%}). Its results appear here.")
     else:
         st.info("No comparison yet: train a model, mark a forget set, then run the methods.")
@@ -269,24 +229,14 @@ def sidebar() -> None:
         else:
             st.markdown(f"**Forget set** · {split_summary(split, data.classes)}")
         comp = current_comparison()
-        job = job_for("compare")
-        if job is not None and not job.done:
-            job_line(job)  # live progress and Cancel on every page
-        elif comp is not None:
-            ok = [r.method for r in comp.results if r.ok]
-            st.markdown(f"**Comparison** · {', '.join(ok)}")
-        else:
+        running = jobs.sidebar_line(jobs.COMPARE)  # live progress and Cancel on every page
+        if not running and comp is not None:
+            st.markdown(f"**Comparison** · {', '.join(r.method for r in comp.results if r.ok)}")
+        elif not running:
             st.markdown("**Comparison** · none yet")
-        for purpose, label in (("audit", "Audit"), ("sweep", "Sweep")):
-            other = job_for(purpose)
-            if other is not None and not other.done:
-                job_line(
-                    other,
-                    label,
-                    purpose=purpose,
-                    noun=purpose,
-                    kept="finished work is kept",
-                )
+        for kind in jobs.KINDS.values():  # the other kinds shown while they run
+            if kind.sidebar and kind is not jobs.COMPARE:
+                jobs.sidebar_line(kind)
 
 
 # ---------------------------------------------------------------- estimates

@@ -45,8 +45,9 @@ def run_app() -> None:
         nav.run()  # once the imports are done
         return
 
+    from app_ui import jobs
     from app_ui.common import init_state, sidebar, warm_up_in_background
-    from app_ui.url_state import adopt_finished_job, restore_from_url, show_url_messages, write_url
+    from app_ui.url_state import restore_from_url, show_url_messages, write_url
     from unlearn_core.runtime.device import share_cpu_threads
 
     share_cpu_threads()  # leave a core to the UMAP worker and the browser
@@ -56,7 +57,7 @@ def run_app() -> None:
     SCRIPT_RUNS.set(SCRIPT_RUNS.get() + 1)
     restore_from_url()  # a reload, new tab or shared link reopens what the URL names
     show_url_messages()
-    adopt_finished_job()
+    jobs.adopt_all()  # a job finished since the last run: its result is shown, on any page
     IN_APP_RUN.set(True)
     try:
         nav.run()

@@ -23,10 +23,11 @@ import streamlit as st
 from app_ui.first_paint import BUILTIN
 from app_ui.registries import (
     comparison_registry,
-    job_registry,
     load_spec,
     model_key,
     model_registry,
+    multi_registry,
+    stored_runs,
 )
 from app_ui.state import (
     ARCH,
@@ -34,23 +35,16 @@ from app_ui.state import (
     DATASET,
     FORGET,
     FORGET_SAVED,
-    JOBS,
     MODEL_KEY,
     P1_SETTINGS,
-    P3_CTX,
     RECIPE,
     TRAIN_SEED,
-    URL_PARAMS,
 )
 from unlearn_core.data import DataError, Dataset
 from unlearn_core.experiment import Comparison, MultiComparison
 from unlearn_core.forget import ForgetRequest
-from unlearn_core.store import RunStore, RunStoreError, UnknownRunError, dataset_fingerprint
+from unlearn_core.store import RunStore, RunStoreError, dataset_fingerprint
 from unlearn_core.training import TrainConfig, evaluate
-
-#: the query parameters, in restoring order, and how a message names what each holds
-URL_KEYS = tuple(p.name for p in URL_PARAMS)
-KIND_WORDS = {p.name: p.words for p in URL_PARAMS}
 
 
 def run_store() -> RunStore:
@@ -60,25 +54,6 @@ def run_store() -> RunStore:
 
 @st.cache_resource
 def _fingerprints() -> dict[int, str]:
-    return {}
-
-
-@st.cache_resource
-def multi_registry() -> dict[str, MultiComparison]:
-    """comparison id -> its several-seed result (the pages draw ``comparison_registry()``'s
-    first-seed view; tables read this one for mean ± std)."""
-    return {}
-
-
-@st.cache_resource
-def stored_runs() -> set[str]:
-    """Comparison ids known to be in the run store (others are test or legacy entries)."""
-    return set()
-
-
-@st.cache_resource
-def job_context() -> dict[str, dict]:
-    """job id -> what the Unlearn page needs to show it (plan, model key, forget set)."""
     return {}
 
 
@@ -269,18 +244,3 @@ def restore_run(cid: str) -> None:
     if fid:
         FORGET_SAVED.set([FORGET.get(), fid])
     COMPARISON_ID.set(cid)
-
-
-def restore_job(jid: str) -> None:
-    if jid not in job_registry():
-        raise UnknownRunError(f"job {jid} is not running on this server")
-    JOBS.setdefault()["compare"] = jid
-    ctx = job_context().get(jid)
-    if ctx is not None:
-        P3_CTX.set(dict(ctx))
-        MODEL_KEY.set(ctx.get("model_key", MODEL_KEY.get()))
-        FORGET.set(ctx.get("forget", FORGET.get()))
-        if ctx.get("dataset"):
-            DATASET.set(ctx["dataset"])
-        for key, value in (ctx.get("choices") or {}).items():
-            key.set(value)  # the Unlearn page shows the running job's choices

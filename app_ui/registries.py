@@ -1,24 +1,46 @@
 """The server's caches and the session's pointers into them: jobs, trained models,
-comparisons, the model store and loaded datasets (``st.cache_resource``), and the accessors
+comparisons (one seed's view and several seeds'), audits, sweeps, UMAP frames, attribution
+grids, the model store and loaded datasets (``st.cache_resource``), and the accessors
 that read them through the session's small keys. Below the other app modules: of them it
 imports only ``app_ui.state`` and ``app_ui.text``."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Hashable
+from dataclasses import dataclass, field
 
 import streamlit as st
 
-from app_ui.state import ARCH, DATASET, JOBS, MODEL_KEY, RECIPE, TRAIN_SEED
+from app_ui.state import ARCH, DATASET, MODEL_KEY, RECIPE, TRAIN_SEED
 from app_ui.text import clause, scrub_paths
+from unlearn_core.audit.records import AuditResult
+from unlearn_core.audit.sweep import SweepResult
 from unlearn_core.data import DataError, Dataset, load_dataset, load_file
-from unlearn_core.experiment import Comparison
+from unlearn_core.experiment import Comparison, MultiComparison
 from unlearn_core.runtime.jobs import Job
 from unlearn_core.store.model_cache import ModelStore, settings_key
 
 
 @st.cache_resource
 def job_registry() -> dict[str, Job]:
+    """job id -> the server's background jobs (``app_ui.jobs`` starts them)."""
+    return {}
+
+
+@dataclass
+class JobRecord:
+    """What a job is: its kind (``app_ui.jobs.KINDS``), what it was started with, and the
+    tag any session finds it by (or None)."""
+
+    kind: str
+    context: dict = field(default_factory=dict)
+    tag: Hashable | None = None
+
+
+@st.cache_resource
+def job_records() -> dict[str, JobRecord]:
+    """job id -> its :class:`JobRecord`."""
     return {}
 
 
@@ -31,6 +53,66 @@ def model_registry() -> dict[str, dict]:
 @st.cache_resource
 def comparison_registry() -> dict[str, Comparison]:
     return {}
+
+
+@st.cache_resource
+def multi_registry() -> dict[str, MultiComparison]:
+    """comparison id -> its several-seed result (the pages draw ``comparison_registry()``'s
+    first-seed view; tables read this one for mean ± std)."""
+    return {}
+
+
+@st.cache_resource
+def stored_runs() -> set[str]:
+    """Comparison ids known to be in the run store (others are test or legacy entries)."""
+    return set()
+
+
+@dataclass
+class ShownAudit:
+    """An audit as the Audit page shows it: the record, its dataset and the dataset's spec."""
+
+    result: AuditResult
+    data: Dataset
+    spec: dict
+    stored: bool = True
+
+
+@st.cache_resource
+def audit_registry() -> dict[str, ShownAudit]:
+    """audit id -> the audit (finished jobs and audits reopened from the run store)."""
+    return {}
+
+
+@dataclass
+class ShownSweep:
+    """A sweep as the Audit page shows it, and whether the run store holds it."""
+
+    result: SweepResult
+    stored: bool = True
+
+
+@st.cache_resource
+def sweep_registry() -> dict[str, ShownSweep]:
+    """sweep id -> the sweep (finished jobs and sweeps reopened from the run store)."""
+    return {}
+
+
+@st.cache_resource
+def umap_frames() -> dict[tuple[str, str], dict]:
+    """(comparison id, method) -> {"frames", "ids"} of a finished aligned-UMAP projection."""
+    return {}
+
+
+@st.cache_resource
+def attribution_grids() -> dict[tuple, dict]:
+    """(comparison id, method, sample ids) -> finished attribution grids (at most
+    :data:`ATTRIBUTIONS_KEPT`, the oldest dropped first)."""
+    return {}
+
+
+#: attribution grids the server keeps
+ATTRIBUTIONS_KEPT = 32
 
 
 @st.cache_resource
@@ -92,21 +174,3 @@ def current_model() -> dict | None:
     """The trained model entry for the current settings, if any."""
     key = MODEL_KEY.get()
     return model_registry().get(key) if key else None
-
-
-# ---------------------------------------------------------------- jobs
-def remember_job(purpose: str, job: Job) -> Job:
-    job_registry()[job.id] = job
-    JOBS.setdefault()[purpose] = job.id
-    return job
-
-
-def job_for(purpose: str) -> Job | None:
-    jid = JOBS.get().get(purpose)
-    return job_registry().get(jid) if jid else None
-
-
-#: seconds between the progress fragments' polls of a running job. Each poll re-renders the
-#: progress in the browser; at 0.5 s, with the browser on the same 2 cores, training the
-#: digits MLP took 13 s instead of 4 s.
-POLL_S = 1.0

@@ -1,6 +1,9 @@
-"""The comparison job: runs in a server thread, stores its result itself, survives its tab.
+"""The work of the training and comparison jobs (``app_ui.jobs`` starts, reopens, adopts and
+polls them): each runs in a server thread, stores its result itself and survives its tab.
 
-The worker saves the finished (or cancelled) comparison to the run store and registers it, so
+Training stores the model in the run store and the disk cache under its settings key, which
+becomes the session's model when the settings are still the same (``jobs.TRAIN``). The
+comparison worker saves the finished (or cancelled) comparison to the run store and registers it, so
 a run whose tab was closed is still stored, and a reload finds the job in the server-wide job
 registry (its id is in the URL while it runs). Cancel raises from the job's progress callback,
 which the library calls at least every batch (``unlearn_core.runtime.progress.checkpoint``); the
@@ -10,17 +13,31 @@ is stored.
 
 from __future__ import annotations
 
+import json
 from uuid import uuid4
 
-from app_ui.common import comparison_registry, remember_job
-from app_ui.persist import (
-    job_context,
+from app_ui import jobs
+from app_ui.persist import remember_dataset, run_store, save_model_entry
+from app_ui.registries import (
+    comparison_registry,
+    dataset_spec,
+    model_key,
+    model_registry,
+    model_store,
     multi_registry,
-    remember_dataset,
-    run_store,
     stored_runs,
 )
-from app_ui.state import CHOSEN_METHODS, INCLUDE_RETRAIN, METHODS, UNLEARN_N_SEEDS, UNLEARN_SEED
+from app_ui.state import (
+    ARCH,
+    CHOSEN_METHODS,
+    INCLUDE_RETRAIN,
+    METHODS,
+    MODEL_KEY,
+    RECIPE,
+    TRAIN_SEED,
+    UNLEARN_N_SEEDS,
+    UNLEARN_SEED,
+)
 from unlearn_core.data import Dataset
 from unlearn_core.experiment import (
     REFERENCE,
@@ -31,8 +48,9 @@ from unlearn_core.experiment import (
     compare_seeds,
 )
 from unlearn_core.forget import ForgetSplit
-from unlearn_core.runtime.jobs import Job, JobCancelled, start_job
+from unlearn_core.runtime.jobs import Job, JobCancelled
 from unlearn_core.store import RunStoreError
+from unlearn_core.training import TrainConfig, evaluate, train_new_model
 
 #: the error text of a method that had not finished when the run was cancelled
 CANCELLED = STOPPED
@@ -62,6 +80,41 @@ def _warm_scoring_imports() -> None:
 
 
 _warm_scoring_imports()
+
+
+def start_training(data: Dataset, *, estimate: str = "") -> Job:
+    """Train the current settings' model in a background job (stored when done); its result
+    is the settings key, the session's model once it finishes if the settings still are."""
+    key, arch, seed = model_key(), ARCH.get(), int(TRAIN_SEED.get())
+    recipe = TrainConfig.from_dict(RECIPE.get())
+    spec = json.loads(json.dumps(dataset_spec()))
+
+    def work(job: Job) -> str:
+        model, hist = train_new_model(data, arch, recipe, seed=seed, progress=job.report)
+        acc = evaluate(model, data.x_test, data.y_test)
+        entry = {
+            "model": model,
+            "recipe": recipe,
+            "history": hist.to_dict(),
+            "test_acc": acc,
+            "source": "trained",
+        }
+        try:  # the run store is where models last; the URL names this id
+            save_model_entry(entry, data, spec, arch=arch, seed=seed)
+        except (RunStoreError, OSError) as exc:
+            job.message = f"trained, but not stored: {exc}"
+        model_registry()[key] = entry
+        meta = {
+            "train_config": recipe.to_dict(),
+            "history": hist.to_dict(),
+            "test_acc": acc,
+            "seed": seed,
+        }
+        model_store().put(key, model.cpu(), data, meta)
+        return key
+
+    context = {"settings": key, "previous_model": MODEL_KEY.get(), "estimate": estimate}
+    return jobs.start(jobs.TRAIN, f"Training {arch}", work, context=context)
 
 
 def start_comparison(
@@ -141,7 +194,7 @@ def start_comparison(
         except JobCancelled:
             job.message = "cancelled"
             if stopped:
-                job.result = _save_stopped(stopped[0])
+                job.result = _save_stopped(stopped[0], job)
             raise
         try:
             return save(result)
@@ -151,7 +204,7 @@ def start_comparison(
             job.error = f"the run finished but could not be stored: {exc}"
             return cid
 
-    def _save_stopped(part: Comparison | MultiComparison) -> str | None:
+    def _save_stopped(part: Comparison | MultiComparison, job: Job) -> str | None:
         if isinstance(part, Comparison):
             note = "cancelled: the unfinished methods were not run"
         elif any(is_cancelled(r) for c in part.comparisons for r in c.results):
@@ -164,10 +217,8 @@ def start_comparison(
             job.error = f"the finished part could not be stored: {exc}"
             return None
 
-    job = remember_job("compare", start_job("Unlearning", work))
-    job_context()[job.id] = {
+    context = {
         **ctx,
-        "job": job.id,
         "plan": [list(p) for p in plan],
         # the Unlearn page's choices, shown again by a session that reopens the job
         "choices": {
@@ -178,7 +229,7 @@ def start_comparison(
             INCLUDE_RETRAIN: bool(include_retrain),
         },
     }
-    return job
+    return jobs.start(jobs.COMPARE, "Unlearning", work, context=context)
 
 
-__all__ = ["CANCELLED", "REFERENCE", "is_cancelled", "start_comparison"]
+__all__ = ["CANCELLED", "REFERENCE", "is_cancelled", "start_comparison", "start_training"]

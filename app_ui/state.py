@@ -197,6 +197,14 @@ JOBS: Key[dict] = Key(
     doc="job kind ('train', 'compare', 'audit', 'sweep', 'umap') -> the id of this "
     "session's latest job of that kind (registries.job_registry())",
 )  # fmt: skip
+JOBS_ADOPTED: Key[dict] = Key(
+    "_jobs_adopted", dict, {},
+    doc="job kind -> the id of the last finished job whose result was adopted (app_ui.jobs)",
+)  # fmt: skip
+JOB_NOTES: Key[dict] = Key(
+    "_job_notes", dict, {},
+    doc="job kind -> why a finished job's result was not adopted, for the page (shown once)",
+)  # fmt: skip
 AUDIT_ID: Key[str | None] = Key(
     "audit_id", (str, type(None)), None, doc="the Audit page's shown audit (audit registry id)"
 )
@@ -292,31 +300,16 @@ P1_TRAIN_FOR: Key[str | None] = Key(
 P1_ESTIMATE: Key[str | None] = Key(
     "_p1_estimate", (str, type(None)), None, doc="the training estimate shown at the click"
 )
-P1_JOB_SEEN: Key[str | None] = Key(
-    "_p1_job_seen", (str, type(None)), None, doc="the last finished training job adopted"
-)
 P2_NOTE: Key[str | None] = Key(
     "_p2_note", (str, type(None)), None, doc="the Forget set page's note for its next run"
 )
 P2_SIG: Key[str | None] = Key(
     "_p2_sig", (str, type(None)), None, doc="the lasso selection already applied"
 )
-P3_CTX: Key[dict | None] = Key(
-    "_p3_ctx", (dict, type(None)), None, doc="the session's comparison job's context"
-)
-P3_SEEN: Key[str | None] = Key(
-    "_p3_seen", (str, type(None)), None, doc="the last finished comparison job adopted"
-)
-AU_SEEN: Key[dict] = Key(
-    "_au_seen", dict, {}, doc="audit / sweep job kind -> the last finished job adopted"
-)
 JOBS_SHOWN: Key[set] = Key(
     "_jobs_shown_on_page", set, set(),
     doc="ids of the jobs the page being drawn shows in full (the sidebar then does not)",
 )  # fmt: skip
-UMAP_ESTIMATE: Key[str | None] = Key(
-    "umap_estimate", (str, type(None)), None, doc="the UMAP frame's estimate at its start"
-)
 ATTACK_THRESHOLD_FOR: Key[list | None] = Key(
     "attack_threshold_for", (list, type(None)), None,
     doc="[model, score] the attack threshold was last set for",

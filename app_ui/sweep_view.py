@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_ui.audit_jobs import SWEEP_JOB, ShownSweep, current_sweep, start_sweep
+from app_ui import jobs
+from app_ui.audit_jobs import ShownSweep, current_sweep, start_sweep
 from app_ui.audit_view import job_progress
-from app_ui.common import chart, job_for, page_link
+from app_ui.common import chart, page_link
 from app_ui.state import CHOSEN_METHODS, DATASET, METHODS, RECIPE, SW, TRAIN_SEED
 from app_ui.tables import Column, show_table
 from unlearn_core.audit.executors import default_workers
@@ -61,7 +62,7 @@ def apply_best(result: SweepResult, class_wise: bool) -> dict:
 def sweep_section(data: Dataset | None, entry: dict | None, split: ForgetSplit | None) -> None:
     """The run form (with a model and forget set), the sweep job's progress and the shown
     sweep; nothing at all when none of them applies."""
-    job = job_for(SWEEP_JOB)
+    job = jobs.of(jobs.SWEEP)
     ready = data is not None and entry is not None and split is not None
     if not ready and job is None and current_sweep() is None:
         return
@@ -74,7 +75,7 @@ def sweep_section(data: Dataset | None, entry: dict | None, split: ForgetSplit |
     )
     if ready:
         sweep_form(data, entry, split, running=job is not None and not job.done)
-    job_progress(SWEEP_JOB, SW.CANCEL)
+    job_progress(jobs.SWEEP, SW.CANCEL)
     got = current_sweep()
     if got is not None:
         show_sweep(*got)

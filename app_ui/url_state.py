@@ -1,46 +1,47 @@
-"""What the URL says: reopening what a link or reload names (runs, models, forget sets,
-running jobs, audits, sweeps), writing the session's ids back, and adopting a finished
-comparison job. Above :mod:`app_ui.persist` and :mod:`app_ui.audit_jobs`, which it calls."""
+"""What the URL says: reopening what a link or reload names (``state.URL_PARAMS``: runs,
+models, forget sets, audits, sweeps and running jobs) and writing the session's ids back.
+Above :mod:`app_ui.persist`, :mod:`app_ui.audit_jobs` and :mod:`app_ui.jobs`, which it calls."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import streamlit as st
 
+from app_ui import jobs
 from app_ui.audit_jobs import restore_audit, restore_sweep, url_ids
-from app_ui.audit_jobs import restore_job as restore_audit_job
 from app_ui.persist import (
-    KIND_WORDS,
-    URL_KEYS,
     forget_id_for,
     restore_forget,
-    restore_job,
     restore_model,
     restore_run,
     save_model_entry,
-    stored_runs,
 )
-from app_ui.registries import current_dataset_quiet, current_model, job_for
+from app_ui.registries import current_dataset_quiet, current_model, stored_runs
 from app_ui.state import (
     ARCH,
     COMPARISON_ID,
     DATASET,
-    FORGET,
-    MODEL_KEY,
-    P3_CTX,
-    P3_SEEN,
     TRAIN_SEED,
     URL_IDS,
     URL_KNOWN,
     URL_MESSAGES,
+    URL_PARAMS,
 )
 from unlearn_core.store import RunStoreError
 
-
-def _restore_audit_job(key: str):
-    def restore(jid: str) -> None:
-        restore_audit_job(key, jid)
-
-    return restore
+#: the query parameters, in restoring order
+URL_KEYS = tuple(p.name for p in URL_PARAMS)
+#: what reopens each parameter's id in a session (a running job's: ``jobs.restore``)
+RESTORE: dict[str, Callable[[str], None]] = {
+    "run": restore_run,
+    "model": restore_model,
+    "forget": restore_forget,
+    "audit": restore_audit,
+    "sweep": restore_sweep,
+    **{p.name: partial(jobs.restore, p.name) for p in URL_PARAMS if p.job},
+}
 
 
 def restore_from_url() -> None:
@@ -54,26 +55,17 @@ def restore_from_url() -> None:
     known.extend(todo.values())
     if not todo:
         return
-    steps = (
-        ("run", restore_run),
-        ("model", restore_model),
-        ("forget", restore_forget),
-        ("job", restore_job),
-        ("audit", restore_audit),
-        ("sweep", restore_sweep),
-        ("ajob", _restore_audit_job("ajob")),
-        ("sjob", _restore_audit_job("sjob")),
-    )
     done_run = False
-    for key, fn in steps:
+    for param in URL_PARAMS:
+        key = param.name
         if key not in todo or (done_run and key in ("model", "forget")):
-            continue
+            continue  # a run brings its own model and forget set
         try:
-            fn(todo[key])
+            RESTORE[key](todo[key])
             done_run = done_run or key == "run"
         except RunStoreError as exc:
             URL_MESSAGES.setdefault().append(
-                f"The link names {KIND_WORDS[key]} `{todo[key]}`, which cannot be opened "
+                f"The link names {param.words} `{todo[key]}`, which cannot be opened "
                 f"({_plain(exc)}). The app continues with the defaults."
             )
             del qp[key]
@@ -110,9 +102,8 @@ def session_ids() -> dict[str, str]:
     cid = COMPARISON_ID.get()
     if cid and cid in stored_runs():
         out["run"] = cid
-    job = job_for("compare")
-    if job is not None and not job.done:
-        out["job"] = job.id
+    jobs.adopt_all()  # a job that finished meanwhile: its result's id replaces the job's
+    out.update(jobs.url_ids())
     out.update(url_ids())
     return out
 
@@ -130,18 +121,3 @@ def write_url() -> None:
     URL_IDS.set(ids)
     known = URL_KNOWN.setdefault()
     known.extend(v for v in ids.values() if v not in known)
-
-
-def adopt_finished_job() -> None:
-    """Show a comparison job's stored result on whichever page is open when it finishes (a
-    reload during a run may land anywhere), if it is still for the session's model and
-    forget set."""
-    job = job_for("compare")
-    ctx = P3_CTX.get() or {}
-    if job is None or not job.done or not job.result or ctx.get("job") != job.id:
-        return
-    if P3_SEEN.get() == job.id:
-        return
-    if ctx.get("model_key") == MODEL_KEY.get() and ctx.get("forget") == FORGET.get():
-        P3_SEEN.set(job.id)
-        COMPARISON_ID.set(job.result)

@@ -3,7 +3,8 @@ sweeps of a method's settings (a thin page over ``app_ui.audit_view`` / ``app_ui
 
 import streamlit as st
 
-from app_ui.audit_jobs import AUDIT_JOB, current_audit, page_has_work
+from app_ui import jobs
+from app_ui.audit_jobs import current_audit, page_has_work
 from app_ui.audit_view import audit_form, job_progress, show_audit
 from app_ui.common import (
     current_model,
@@ -41,7 +42,7 @@ if split is not None and entry is not None:
     summary = split_summary(split, data.classes)
     st.markdown(f"**Forget set** · {summary} · **model** · {ARCH.get()} ({entry['source']})")
     audit_form(data, entry, split)
-job_progress(AUDIT_JOB, AU.CANCEL)
+job_progress(jobs.AUDIT, AU.CANCEL)
 
 shown = current_audit()
 if shown is not None:

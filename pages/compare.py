@@ -5,18 +5,17 @@ import time
 import numpy as np
 import streamlit as st
 
+from app_ui import jobs
 from app_ui.common import (
     chart,
     comparison_registry,
-    remember_job,
     require_comparison,
     umap_process,
 )
 from app_ui.entry import through_app
-from app_ui.persist import multi_registry
-from app_ui.registries import POLL_S
+from app_ui.registries import ATTRIBUTIONS_KEPT, attribution_grids, multi_registry, umap_frames
 from app_ui.seeds import add_error_bars, mean_view
-from app_ui.state import CMP, UMAP_ESTIMATE
+from app_ui.state import CMP
 from app_ui.tables import Column, show_table
 from app_ui.text import clause, split_summary
 from unlearn_core.analysis.embeddings import BASE
@@ -26,7 +25,7 @@ from unlearn_core.methods.lrp_npp import describe_log
 from unlearn_core.plots import results as P
 from unlearn_core.plots import setup as P_setup
 from unlearn_core.plots.style import FORGET_COLOUR_NAME
-from unlearn_core.runtime.jobs import Job, start_job
+from unlearn_core.runtime.jobs import Job
 
 through_app()  # a cold server's deep link runs the app's navigation first
 
@@ -79,17 +78,6 @@ def _bars(fig, key: str | None = None):
 
 
 # ---------------------------------------------------------------- cached analyses
-@st.cache_resource
-def umap_store() -> dict:
-    """(comparison id, method) -> {"frames", "ids"} of finished aligned-UMAP projections."""
-    return {}
-
-
-@st.cache_resource
-def umap_jobs() -> dict[tuple[str, str], Job]:
-    return {}
-
-
 @st.cache_resource(max_entries=8)
 def embedding_ids(comparison_id: str) -> np.ndarray:
     """The training samples drawn in the embedding views: every forget sample, then a seeded
@@ -150,7 +138,7 @@ def shift_rows(comparison_id: str) -> dict:
     return {"moved": moved, "is_forget": is_forget}
 
 
-def start_umap(comparison_id: str, method: str, inputs: dict) -> Job:
+def start_umap(comparison_id: str, method: str, inputs: dict, estimate: str) -> Job:
     from unlearn_core.runtime.estimates import eta_text
 
     def work(job: Job) -> dict:
@@ -165,18 +153,11 @@ def start_umap(comparison_id: str, method: str, inputs: dict) -> Job:
 
         got = umap_process().frames(comparison_id, named, base, seed=0, progress=report)
         frames = [got[name] for name in inputs["names"]]
-        umap_store()[(comparison_id, method)] = {"frames": frames, "ids": inputs["ids"]}
+        umap_frames()[(comparison_id, method)] = {"frames": frames, "ids": inputs["ids"]}
         return {"frames": frames}
 
-    job = start_job(f"UMAP for {method}", work)
-    umap_jobs()[(comparison_id, method)] = job
-    return remember_job("umap", job)
-
-
-@st.cache_resource
-def attribution_store() -> dict:
-    """(comparison id, method, sample ids) -> finished attribution grids (this server)."""
-    return {}
+    tag, ctx = (comparison_id, method), {"estimate": estimate}
+    return jobs.start(jobs.UMAP, f"UMAP for {method}", work, tag=tag, context=ctx)
 
 
 def attributions(comparison_id: str, method: str, sample_ids: tuple[int, ...]) -> dict:
@@ -186,7 +167,7 @@ def attributions(comparison_id: str, method: str, sample_ids: tuple[int, ...]) -
     from unlearn_core.runtime.estimates import attribution_estimate, eta_text, observe
 
     key = (comparison_id, method, sample_ids)
-    store = attribution_store()
+    store = attribution_grids()
     if key in store:
         return store[key]
     ms = comparison_registry()[comparison_id].models()
@@ -209,7 +190,7 @@ def attributions(comparison_id: str, method: str, sample_ids: tuple[int, ...]) -
     passes = len(idx) * len(chosen) * sum(PASSES[m] for m in ATTR_METHODS)
     observe(f"attribution_pass:{comp.model}", passes, time.perf_counter() - start)
     bar.empty()
-    if len(store) >= 32:
+    if len(store) >= ATTRIBUTIONS_KEPT:
         store.pop(next(iter(store)))
     store[key] = grid
     return grid
@@ -237,17 +218,16 @@ def boundary_grids(comparison_id: str, method: str) -> dict:
     }
 
 
-@st.fragment(run_every=POLL_S)
-def umap_progress(comparison_id: str, method: str) -> None:
-    """Poll the UMAP job; rerun the page when it is done so the UMAP frame replaces PCA."""
-    job = umap_jobs().get((comparison_id, method))
-    if job is None or job.done:
-        st.rerun(scope="app")
-    st.progress(job.fraction, text=f"Aligned UMAP: {job.message or 'running'}")
-    est = UMAP_ESTIMATE.get()
-    st.caption(
-        "The PCA frame below is shown meanwhile"
-        + (f"; the UMAP frame takes {est} (estimate)." if est else ".")
+def umap_progress(job: Job) -> None:
+    """The UMAP job's progress; the page reruns when it is done, the UMAP frame replacing PCA."""
+    est = jobs.context(job).get("estimate")
+    jobs.progress(
+        job,
+        text=lambda j: f"Aligned UMAP: {j.message or 'running'}",
+        extra=lambda j: st.caption(
+            "The PCA frame below is shown meanwhile"
+            + (f"; the UMAP frame takes {est} (estimate)." if est else ".")
+        ),
     )
 
 
@@ -343,24 +323,23 @@ with tabs["Embeddings"]:
                 f"{FORGET_COLOUR_NAME} crosses) under "
                 "each model, projected into one frame so positions can be compared."
             )
-            done = umap_store().get((cid, method))
+            done = umap_frames().get((cid, method))
             if done is None:
-                job = umap_jobs().get((cid, method))
+                job = jobs.find(jobs.UMAP, (cid, method))
                 if job is None:
                     from unlearn_core.runtime.estimates import umap_estimate
 
-                    fresh = not any(k[0] == cid for k in umap_store())
+                    fresh = not any(k[0] == cid for k in umap_frames())
                     new = len(inputs["names"]) if fresh else 1
                     est = umap_estimate(len(inputs["ids"]), new)
-                    UMAP_ESTIMATE.set(est.text())
-                    job = start_umap(cid, method, inputs)
+                    job = start_umap(cid, method, inputs, est.text())
                 if job.state in ("failed", "cancelled"):
                     st.warning(f"Aligned UMAP did not finish ({job.error}); showing PCA.")
                     if st.button("Try UMAP again", key=CMP.UMAP_RETRY):
-                        umap_jobs().pop((cid, method), None)
+                        jobs.drop(jobs.UMAP, (cid, method))
                         st.rerun()
                 else:
-                    umap_progress(cid, method)
+                    umap_progress(job)
                 frames, how = inputs["pca"], "PCA (aligned UMAP on its way)"
             else:
                 frames, how = done["frames"], "aligned UMAP"

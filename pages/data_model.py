@@ -16,21 +16,21 @@ through_app()  # a cold server's deep link runs the app's navigation first
 
 from pathlib import Path
 
+from app_ui import jobs
 from app_ui.common import (
     BUILTIN,
     chart,
     current_model,
     find_cached_model,
     init_state,
-    job_for,
     model_key,
     model_registry,
     page_link,
     save_uploads,
-    start_training,
 )
 from app_ui.first_paint import CAPTION, SOURCE_HELP, SOURCE_LABELS, SOURCES, TITLE
-from app_ui.registries import POLL_S, job_registry, load_spec
+from app_ui.registries import load_spec
+from app_ui.runjobs import start_training
 from app_ui.state import (
     ARCH,
     COMPARISON_ID,
@@ -40,10 +40,8 @@ from app_ui.state import (
     P1,
     P1_CKPT_MSG,
     P1_ESTIMATE,
-    P1_JOB_SEEN,
     P1_ORIGIN,
     P1_SETTINGS,
-    P1_TRAIN_FOR,
     PICKED,
     RECIPE,
     TRAIN_ASAP,
@@ -362,11 +360,10 @@ def _estimate(d: Dataset):
 
 
 settings = model_key()
-job = job_for("train")
-if job is not None and job.done and P1_JOB_SEEN.get() != job.id:
-    P1_JOB_SEEN.set(job.id)
-    if job.state == "done" and job.result == settings:
-        _use_model(job.result, "trained")
+job = jobs.adopt(jobs.TRAIN)  # a finished training for these settings gives their model
+adopted_note = jobs.note(jobs.TRAIN)
+if adopted_note:
+    st.info(adopted_note)
 if P1_SETTINGS.get() != settings:
     first_visit = P1_SETTINGS.get() is None
     P1_SETTINGS.set(settings)
@@ -378,25 +375,22 @@ if P1_SETTINGS.get() != settings:
 running = job is not None and not job.done
 entry = current_model()
 if running:
-
-    @st.fragment(run_every=POLL_S)
-    def _training_progress(job_id: str) -> None:
-        j = job_registry().get(job_id)
-        if j is None or j.done:
-            st.rerun()
-        left = eta_text(j.fraction, j.elapsed)
-        st.progress(
-            j.fraction, text=f"{j.title} · {j.message or 'starting'} · {j.elapsed:.1f} s{left}"
-        )
-        if P1_ESTIMATE.get():
-            st.caption(f"Estimated before it started: {P1_ESTIMATE.get()}.")
-        if st.button("Cancel training", key=P1.CANCEL):
-            j.cancel()
-
-    _training_progress(job.id)
+    estimate = P1_ESTIMATE.get()
+    jobs.progress(
+        job,
+        text=lambda j: (
+            f"{j.title} · {j.message or 'starting'} · {j.elapsed:.1f} s"
+            + eta_text(j.fraction, j.elapsed)
+        ),
+        extra=lambda j: (
+            st.caption(f"Estimated before it started: {estimate}.") if estimate else None
+        ),
+        cancel_key=P1.CANCEL,
+        cancel_label="Cancel training",
+    )
 elif entry is None:
     # one status line: why there is no model, and what to do
-    this_job = job is not None and P1_TRAIN_FOR.get() == settings
+    this_job = job is not None and jobs.context(job).get("settings") == settings
     if this_job and job.state == "failed":
         st.error(
             f"Training failed: {clause(job.error)}. Change the settings and train again, or "
@@ -414,7 +408,6 @@ elif entry is None:
         st.caption(f"Training {arch} on {data.n_train:,} images: {_estimate(data).text()}.")
     # (a click on the first paint's Train button, before the libraries were loaded, counts)
     if st.button("Train", key=P1.TRAIN, type="primary") or TRAIN_ASAP.pop(False):
-        P1_TRAIN_FOR.set(settings)
         P1_ESTIMATE.set(_estimate(data).text())
         start_training(data)
         st.rerun()

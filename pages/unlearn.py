@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app_ui import jobs
 from app_ui.common import (
     comparison_estimate_text,
     current_comparison,
     current_split,
-    job_for,
     page_link,
     require_data_and_model,
 )
 from app_ui.entry import through_app
 from app_ui.icons import CANCELLED, DAMAGED, DONE, FAILED, RUNNING, WAITING
-from app_ui.jobline import mark_shown_on_page
-from app_ui.persist import forget_id_for, job_context, multi_registry, save_model_entry
-from app_ui.registries import POLL_S, job_registry
+from app_ui.persist import forget_id_for, save_model_entry
+from app_ui.registries import multi_registry
 from app_ui.runjobs import is_cancelled, start_comparison
 from app_ui.state import (
     ARCH,
@@ -28,8 +27,6 @@ from app_ui.state import (
     METHODS,
     MODEL_KEY,
     P3,
-    P3_CTX,
-    P3_SEEN,
     TRAIN_SEED,
     UNLEARN_N_SEEDS,
     UNLEARN_SEED,
@@ -218,7 +215,7 @@ UNLEARN_N_SEEDS.set(n_seeds)
 seeds = list(range(seed, seed + n_seeds))
 
 # ------------------------------------------------------------------ run / progress / results
-job = job_for("compare")
+job = jobs.adopt(jobs.COMPARE)  # a finished run for this model and forget set is shown
 running = job is not None and not job.done
 plan = ([(REFERENCE, "Retrain from scratch")] if include_retrain else []) + [
     (n, specs[n].label) for n in chosen
@@ -253,33 +250,21 @@ if st.button(
         forget_id=forget_id,
         ctx=ctx,
     )
-    P3_CTX.set(job_context()[job.id])
     st.rerun()
 
-ctx = P3_CTX.get() or {}
-if running and ctx.get("job") == job.id:
-
-    @st.fragment(run_every=POLL_S)
-    def _progress(job_id: str, plan: list) -> None:
-        j = job_registry().get(job_id)
-        if j is None or j.done:
-            st.rerun()
-        st.progress(j.fraction, text=f"{j.message or 'starting'} · {j.elapsed:.0f} s")
-        _show_status(plan, list(j.partial), live=True)
-        if st.button("Cancel", key=P3.CANCEL):
-            j.cancel()
-            st.toast("Cancelling: the method now running stops within about a second.")
-
-    mark_shown_on_page(job)  # the sidebar then shows a plain line, not a second live one
-    _progress(job.id, [tuple(p) for p in ctx["plan"]])
-elif job is not None and job.done and ctx.get("job") == job.id:
-    fits = ctx.get("model_key") == MODEL_KEY.get() and ctx.get("forget") == FORGET.get()
-    if job.state in ("done", "cancelled") and P3_SEEN.get() != job.id:
-        P3_SEEN.set(job.id)
-        if job.result and fits:
-            COMPARISON_ID.set(job.result)
-        elif job.result:
-            st.info("That run was for another model or forget set; run again for this one.")
+ctx = jobs.context(job)
+if running:
+    job_plan = [tuple(p) for p in ctx["plan"]]
+    jobs.progress(
+        job,
+        extra=lambda j: _show_status(job_plan, list(j.partial), live=True),
+        cancel_key=P3.CANCEL,
+        toast="Cancelling: the method now running stops within about a second.",
+    )
+elif job is not None:
+    adopted_note = jobs.note(jobs.COMPARE)
+    if adopted_note:
+        st.info(adopted_note)
     if job.state == "failed":
         st.error(f"The run failed: {clause(job.error or 'no reason given')}.")
     elif job.state == "cancelled":

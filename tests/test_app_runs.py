@@ -47,9 +47,9 @@ def fresh(monkeypatch, tmp_path):
         registries.model_registry(),
         registries.comparison_registry(),
         registries.job_registry(),
-        persist.multi_registry(),
-        persist.stored_runs(),
-        persist.job_context(),
+        registries.multi_registry(),
+        registries.stored_runs(),
+        registries.job_records(),
     )
     for reg in regs:
         reg.clear()
@@ -224,18 +224,11 @@ def _sidebar_job_line() -> None:
     on the app's pages)."""
     import streamlit as st
 
-    from app_ui.jobline import job_line
+    from app_ui import jobs
     from app_ui.registries import job_registry
 
-    label = st.session_state.get("label", "Unlearning")
     with st.sidebar:
-        noun = "run" if label == "Unlearning" else label.lower()
-        job_line(
-            job_registry()[st.session_state["jid"]],
-            label,
-            purpose=label.lower(),
-            noun=noun,
-        )
+        jobs.line(job_registry()[st.session_state["jid"]], jobs.KINDS[st.session_state["kind"]])
 
 
 def test_the_sidebar_shows_a_running_job_with_cancel():
@@ -249,14 +242,14 @@ def test_the_sidebar_shows_a_running_job_with_cancel():
     job = start_job("Unlearning", work)
     registries.job_registry()[job.id] = job
     at = AppTest.from_function(_sidebar_job_line, default_timeout=30)
-    at.session_state["jid"] = job.id
+    at.session_state["jid"], at.session_state["kind"] = job.id, "compare"
     at.run()
     no_exception(at)
     (bar,) = at.sidebar.get("progress")
     assert "Unlearning" in bar.proto.text
     assert texts(at.sidebar.caption).endswith("…")  # the long message, cut
     (cancel,) = at.sidebar.button
-    assert cancel.key == "jobline_unlearning_cancel"
+    assert cancel.key == "jobline_compare_cancel" and cancel.label == "Cancel the run"
     t0 = time.perf_counter()
     cancel.click().run()
     assert job.wait(2.0) and job.state == "cancelled"
@@ -282,7 +275,7 @@ def test_the_sidebar_shows_a_running_audit_apart():
     job = start_job("Audit", work)
     registries.job_registry()[job.id] = job
     at = AppTest.from_function(_sidebar_job_line, default_timeout=30)
-    at.session_state["jid"], at.session_state["label"] = job.id, "Audit"
+    at.session_state["jid"], at.session_state["kind"] = job.id, "audit"
     at.run()
     no_exception(at)
     (bar,) = at.sidebar.get("progress")
@@ -395,7 +388,7 @@ def test_a_several_seed_run_shows_error_bars_on_compare(stored):
     assert any("±" in v for v in at.table[0].value["forget acc (%)"])
     # a fresh session on the stored run shows it, with the first seed's stored models
     registries.comparison_registry().clear()
-    persist.multi_registry().clear()
+    registries.multi_registry().clear()
     fresh_at = app_with(run=cid)
     no_exception(fresh_at)
     fresh_at.switch_page("pages/compare.py").run()
