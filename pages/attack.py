@@ -3,16 +3,13 @@
 import numpy as np
 import streamlit as st
 
-from app_ui.common import (
-    chart,
-    comparison_registry,
-    require_comparison,
-)
+from app_ui.attack_data import scores
+from app_ui.common import chart, require_comparison
 from app_ui.entry import through_app
 from app_ui.state import ATK, ATTACK_THRESHOLD_FOR
 from app_ui.tables import Column, show_table
-from unlearn_core.audit.threshold_attack import attack_at, attack_scores, threshold_attack
-from unlearn_core.experiment import REFERENCE, model_logits
+from unlearn_core.audit.threshold_attack import attack_at, threshold_attack
+from unlearn_core.experiment import REFERENCE
 from unlearn_core.plots import results as P
 from unlearn_core.plots import setup as P_setup
 
@@ -36,21 +33,8 @@ st.caption(
 comp, data, split, cid = require_comparison()
 
 
-@st.cache_resource(max_entries=32, show_spinner="Computing the model's outputs…")
-def cached_logits(comparison_id: str, name: str) -> dict:
-    """Logits of one model of a comparison on forget / retain / test (cached per model)."""
-    c = comparison_registry()[comparison_id]
-    ev = model_logits(c.models()[name], data, split)
-    return {"forget": ev.forget, "retain": ev.retain, "test": ev.test}
-
-
 def scores_of(name: str, score: str) -> dict[str, np.ndarray]:
-    ys = {
-        "forget": data.y_train[split.forget_idx],
-        "retain": data.y_train[split.retain_idx],
-        "test": data.y_test,
-    }
-    return attack_scores(cached_logits(cid, name), ys, score)
+    return scores(cid, name, score, data, split)
 
 
 models = comp.models()
@@ -141,9 +125,9 @@ k1.metric("True-positive rate", f"{tpr_t:.1%}", help="retain samples called memb
 k2.metric("False-positive rate", f"{fpr_t:.1%}", help="test samples called member")
 k3.metric("Attack advantage", f"{rates.advantage:+.1%}", help="TPR − FPR; 0 = a coin toss")
 k4.metric(
-    "Forget called member",
+    "Forget as member",  # a quarter of the row at 1024 px: "Forget called member" was cut
     f"{flag_f:.1%}",
-    help="forget samples this threshold calls member (training data)",
+    help="the share of the forget set this threshold calls member (training data)",
     delta=f"retrain: {ref_flag:.1%}" if ref_flag is not None else None,
     delta_arrow="off",  # a reference value, not a change
     delta_color="off",

@@ -13,10 +13,8 @@ from app_ui.common import (
     require_data_and_model,
 )
 from app_ui.entry import through_app
-from app_ui.icons import CANCELLED, DAMAGED, DONE, FAILED, RUNNING, WAITING
 from app_ui.persist import forget_id_for, save_model_entry
-from app_ui.registries import multi_registry
-from app_ui.runjobs import is_cancelled, start_comparison
+from app_ui.runjobs import start_comparison
 from app_ui.state import (
     ARCH,
     CHOSEN_METHODS,
@@ -34,14 +32,13 @@ from app_ui.state import (
     bind,
     wrote,
 )
-from app_ui.tables import show_table
 from app_ui.text import clause, split_summary
-from unlearn_core.evaluation.tables import RESULT_COLUMNS, columns_for
-from unlearn_core.experiment import REFERENCE, MethodResult
-from unlearn_core.methods import Param, list_methods
+from app_ui.unlearn_view import param_control, show_results, show_status
+from unlearn_core.experiment import REFERENCE
+from unlearn_core.methods import list_methods
 from unlearn_core.methods.base import preset_info
 from unlearn_core.methods.robustness import robustness_cards
-from unlearn_core.selection import default_methods, float_format, param_step
+from unlearn_core.selection import default_methods
 from unlearn_core.store import RunStoreError
 
 through_app()  # a cold server's deep link runs the app's navigation first
@@ -53,58 +50,6 @@ def _bind(widget: str, value) -> None:
 
 def _wrote(widget: str, value) -> None:
     wrote(widget, value, WRITTEN_P3)
-
-
-def _control(p: Param, key: str):
-    """The widget for one hyper-parameter, drawn from its registry entry."""
-    help_ = p.help or None
-    if p.log_scale and help_:
-        help_ += " (log scale: change it by factors of 10)"
-    if p.type is bool:
-        return st.checkbox(p.name, key=key, help=help_)
-    if p.choices is not None:
-        return st.selectbox(p.name, list(p.choices), key=key, help=help_)
-    if p.type is int:
-        lo, hi = (int(p.range[0]), int(p.range[1])) if p.range else (None, None)
-        return int(st.number_input(p.name, lo, hi, step=1, key=key, help=help_))
-    if p.type is float:
-        lo, hi = (float(p.range[0]), float(p.range[1])) if p.range else (None, None)
-        return float(
-            st.number_input(
-                p.name,
-                lo,
-                hi,
-                step=param_step(float(p.default), lo, hi),
-                format=float_format(float(p.default), p.log_scale),
-                key=key,
-                help=help_,
-            )
-        )
-    return st.text_input(p.name, key=key, help=help_)
-
-
-#: the Results table: the shared results-table spec (the CLI's and the HTML report's); the
-#: status lines above it say which runs failed
-RESULT_TABLE = RESULT_COLUMNS
-
-
-def _status_line(name: str, label: str, res: MethodResult | None, running: bool) -> str:
-    if res is None:
-        return f"{RUNNING} **{label}** — running…" if running else f"{WAITING} {label} — waiting"
-    if is_cancelled(res):
-        return f"{CANCELLED} {label} — cancelled, not run"
-    if res.ok:
-        flag = f" · {DAMAGED} damaged the model" if res.damaged else ""
-        return f"{DONE} **{label}** — {res.seconds:.2f} s{flag}"
-    return f"{FAILED} **{label}** — failed: {clause(res.error or 'no reason given')}"
-
-
-def _show_status(plan: list[tuple[str, str]], results: list[MethodResult], live: bool) -> None:
-    done = {r.method: r for r in results}
-    first_open = next((n for n, _ in plan if n not in done), None)
-    st.markdown(
-        "  \n".join(_status_line(n, lbl, done.get(n), live and n == first_open) for n, lbl in plan)
-    )
 
 
 # ------------------------------------------------------------------ prerequisites
@@ -174,7 +119,7 @@ for name in chosen:
             value = old.get(p.name, preset.params.get(p.name, p.default))
             _bind(key, float(value) if p.type is float else value)
             with cols[k % 3]:
-                values[p.name] = _control(p, key)
+                values[p.name] = param_control(p, key)
             _wrote(key, values[p.name])
         if not spec.params:
             st.caption("No settings.")
@@ -257,7 +202,7 @@ if running:
     job_plan = [tuple(p) for p in ctx["plan"]]
     jobs.progress(
         job,
-        extra=lambda j: _show_status(job_plan, list(j.partial), live=True),
+        extra=lambda j: show_status(job_plan, list(j.partial), live=True),
         cancel_key=P3.CANCEL,
         toast="Cancelling: the method now running stops within about a second.",
     )
@@ -281,41 +226,4 @@ elif job is not None:
 
 comp = current_comparison()
 if comp is not None and not running:
-    cid = COMPARISON_ID.get()
-    multi = multi_registry().get(cid)
-    st.subheader("Results")
-    if multi is not None:
-        st.caption(
-            f"Mean ± standard deviation over {len(multi.seeds)} seeds "
-            f"({', '.join(map(str, multi.seeds))})."
-        )
-    _show_status([(r.method, r.label) for r in comp.results], comp.results, live=False)
-    for r in comp.results:
-        if not r.ok and not is_cancelled(r):
-            st.error(f"{r.label} failed: {r.error}")
-    if multi is not None:
-        labels = {r.method: r.label for r in [comp.original, *comp.results]}
-        rows = [
-            {**s.row(), "method": labels.get(s.method, s.label)}
-            for s in [multi.original, *multi.results]
-        ]
-        damaged = [s.label for s in multi.results if s.damaged]
-    else:
-        rows = [
-            {
-                **{k: v for k, v in r.metrics.items() if not isinstance(v, list | tuple | dict)},
-                "method": r.label,
-                "avg_gap": r.avg_gap,
-                "seconds": r.seconds,
-                "time_ratio": r.time_ratio,
-            }
-            for r in [comp.original, *comp.results]
-        ]
-        damaged = [r.label for r in comp.results if r.damaged]
-    show_table(rows, columns_for(rows, RESULT_TABLE), notes=False)
-    for label in damaged:
-        st.warning(
-            f"{DAMAGED} **{label} damaged the model**: its retain accuracy is more than 10 "
-            "points below retrain's. Its settings are too strong for this model."
-        )
-    page_link("pages/compare.py", "See what changed: Compare")
+    show_results(comp, COMPARISON_ID.get())
