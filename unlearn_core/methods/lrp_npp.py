@@ -118,33 +118,58 @@ def class_forgotten(model: nn.Module, x: torch.Tensor, c: int) -> bool:
     return bool((probs[:, c] < 1.0 / probs.shape[1]).all())
 
 
-def describe_log(log: dict, class_names: list[str] | None = None) -> str:
-    """One paragraph of what an LRA-NPP run did, from its log (for the views)."""
+def describe_log(
+    log: dict, class_names: list[str] | None = None, forget_acc: float | None = None
+) -> str:
+    """One paragraph of what an LRA-NPP run did, from its log (for the views): the rule, then
+    for the "until forgotten" rule what happened to each class (criterion met after how many
+    units, or the cap reached first), and that the criterion is checked on the analysed
+    validation images, not on the forget set that ``forget_acc`` (%, where given) measures."""
     n_units = len(log.get("neurons", []))
     split = log.get("analysed_split", "test")  # logs before the validation split: test images
+    names = class_names or []
+
+    def name(c: int) -> str:
+        return names[c] if c < len(names) else str(c)
+
+    def units(n: int) -> str:
+        return f"{n} unit" + ("" if n == 1 else "s")
+
     head = (
         f"analysed the {log.get('analysed', 'penultimate units')} ({log.get('width', '?')} "
         f"units) on {log.get('n_samples', '?')} unseen {split} images; per image it kept the top "
         f"{log.get('k', '?')} units, then perturbed ({log.get('mode', 'zero')}) "
     )
     if log.get("rule", "fixed") == "fixed":
-        text = head + f"the {n_units} picked most often: {log.get('perturbed', '')}."
-    else:
-        text = head + (
-            f"units in that order until every analysed image gave the class less than chance "
-            f"probability ({n_units} units): {log.get('perturbed', '')}."
-        )
-    names = class_names or []
-    kept = [
-        names[p["class"]] if p["class"] < len(names) else str(p["class"])
-        for p in log.get("per_class", [])
-        if p.get("forgotten_on_analysed") is False
-    ]
-    if kept:
+        return head + f"the {n_units} picked most often: {log.get('perturbed', '')}."
+    cap = log.get("n_max")
+    text = head + (
+        f"units in that order, stopping once every analysed image gives the class less than "
+        f"chance probability or at the cap{f' of {units(cap)}' if cap else ''} "
+        f"({units(n_units)} in all): {log.get('perturbed', '')}."
+    )
+    met, capped = [], []
+    for p in log.get("per_class", []):
+        if p.get("forgotten_on_analysed") is True:
+            met.append(f"class {name(p['class'])} after {units(len(p.get('neurons', [])))}")
+        elif p.get("forgotten_on_analysed") is False:
+            capped.append(f"class {name(p['class'])}")
+    if met:
+        text += f" The criterion was met for {', '.join(met)}."
+    if capped:
         text += (
-            f" It reached its cap of units with class {', '.join(kept)} still recognised on "
-            "the analysed images."
+            f" It reached its cap of {units(cap or n_units)} before the criterion was met "
+            f"for {', '.join(capped)}: at least one analysed {split} image still gave the class "
+            "chance probability or more."
         )
+    if met or capped:
+        text += (
+            f" The criterion is checked on those {log.get('n_samples', '?')} {split} images only;"
+            " forget accuracy counts the forget set's training images"
+        )
+        if forget_acc is not None:
+            text += f" ({forget_acc:.1f}% here)"
+        text += ", so the two can disagree."
     return text
 
 

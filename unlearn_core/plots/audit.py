@@ -46,9 +46,14 @@ def epsilon_embedding(
     epsilon_max: float | None = None,
     title: str = "",
     axes: tuple[str, str] = ("PC 1", "PC 2"),
+    opened: int | None = None,
 ) -> go.Figure:
     """Forget samples at ``xy`` coloured by their epsilon (retained samples in grey behind
-    them); every point carries its training-set id in ``customdata`` for selection."""
+    them); every point carries its training-set id in ``customdata`` for selection. A click
+    leaves every point as drawn (plotly would fade all but the clicked one); the sample open
+    in the instance view (``opened``) gets a black ring instead. :func:`clicked_sample`
+    resolves a click that landed on a retained sample hidden under a forget point to the
+    forget point drawn on top."""
     eps = np.array([np.nan if e is None else float(e) for e in epsilons], dtype=float)
     fig = go.Figure()
     if context_xy is not None and len(context_ids):
@@ -58,6 +63,8 @@ def epsilon_embedding(
             mode="markers",
             name="retained samples",
             marker={"color": CONTEXT_COLOUR, "size": 5},
+            selected={"marker": {"opacity": 1.0}},
+            unselected={"marker": {"opacity": 1.0}},
             customdata=np.asarray(context_ids).reshape(-1, 1),
             text=list(context_labels),
             hovertemplate="sample %{customdata[0]} · class %{text}<extra>retained</extra>",
@@ -77,6 +84,8 @@ def epsilon_embedding(
             "line": {"width": 0.5, "color": "#555555"},
             "colorbar": {"title": {"text": "epsilon"}, "thickness": 14, "tickformat": ".2f"},
         },
+        selected={"marker": {"opacity": 1.0}},
+        unselected={"marker": {"opacity": 1.0}},
         customdata=np.column_stack([np.asarray(ids), np.nan_to_num(eps, nan=-1.0)]),
         text=list(labels),
         hovertemplate=(
@@ -84,26 +93,91 @@ def epsilon_embedding(
             "<extra>forget</extra>"
         ),
     )
+    where = None
+    if opened is not None:
+        all_ids = [int(i) for i in ids] + [int(i) for i in context_ids]
+        if int(opened) in all_ids:
+            k = all_ids.index(int(opened))
+            where = xy[k] if k < len(ids) else np.asarray(context_xy)[k - len(ids)]
+    if where is not None:  # WebGL like the points: an SVG ring would be drawn under them
+        fig.add_scattergl(
+            x=[float(where[0])],
+            y=[float(where[1])],
+            mode="markers",
+            name="open in the instance view",
+            marker={"symbol": "circle-open", "size": 18, "color": "#000000",
+                    "line": {"width": 2.5, "color": "#000000"}},
+            hoverinfo="skip",
+        )  # fmt: skip
     style(fig, title, height=460, toolbar=True)
     fig.update_xaxes(title_text=axes[0])
     fig.update_yaxes(title_text=axes[1])
     return fig
 
 
+#: how near (a share of each axis's span) a retained sample must lie to a forget point for a
+#: click on it to count as a click on the forget point drawn over it (a forget marker's
+#: radius on a chart about 600 x 330 px)
+HIDDEN_RADIUS = 0.015
+
+
+def clicked_sample(
+    picked: Sequence[int],
+    xy: np.ndarray,
+    ids: Sequence[int],
+    *,
+    context_xy: np.ndarray | None = None,
+    context_ids: Sequence[int] = (),
+    radius: float = HIDDEN_RADIUS,
+) -> int | None:
+    """The sample a click on :func:`epsilon_embedding` opens, from the picked ids (in the
+    order the selection gave them): a forget sample first (they are drawn on top); a retained
+    sample only when no forget point covers it (within ``radius`` of each axis's span of the
+    drawn points), else the nearest forget point, the one the user saw and clicked."""
+    picked = [int(i) for i in picked]
+    if not picked:
+        return None
+    forget = {int(i): k for k, i in enumerate(ids)}
+    for i in picked:
+        if i in forget:
+            return i
+    first = picked[0]
+    ctx = {int(i): k for k, i in enumerate(context_ids)}
+    if first not in ctx or context_xy is None or not len(ids):
+        return first
+    xy = np.asarray(xy, dtype=float)
+    drawn = np.vstack([xy, np.asarray(context_xy, dtype=float)])
+    span = np.ptp(drawn, axis=0)
+    span[span == 0] = 1.0
+    d = (xy - np.asarray(context_xy, dtype=float)[ctx[first]]) / span
+    dist = np.hypot(d[:, 0], d[:, 1])
+    k = int(np.argmin(dist))
+    return int(ids[k]) if dist[k] <= radius * np.sqrt(2) else first
+
+
 def instance_probabilities(
-    probs: Mapping[str, Sequence[float]], classes: Sequence[str], *, label: int, title: str = ""
+    probs: Mapping[str, Sequence[float]],
+    classes: Sequence[str],
+    *,
+    label: int,
+    title: str = "",
+    labels: Mapping[str, str] | None = None,
 ) -> go.Figure:
-    """One sample's class probabilities under each model (grouped bars, one colour a model);
-    the sample's true class is marked in the axis labels."""
+    """One sample's class probabilities under each model (grouped bars, one colour a model:
+    ``probs`` is keyed by the model's registry name, which picks the colour every chart gives
+    it; ``labels`` name the legend entries); the sample's true class is marked in the axis
+    labels."""
+    labels = dict(labels or {})
     names = [f"{c} (true)" if i == label else str(c) for i, c in enumerate(classes)]
     fig = go.Figure()
     for model, p in probs.items():
+        name = labels.get(model, model)
         fig.add_bar(
             x=names,
             y=[100.0 * float(v) for v in p],
-            name=model,
+            name=name,
             marker_color=model_colour(model),
-            hovertemplate="%{x}: %{y:.1f}%<extra>" + model + "</extra>",
+            hovertemplate="%{x}: %{y:.1f}%<extra>" + name + "</extra>",
         )
     style(fig, title, height=320)
     fig.update_layout(barmode="group", bargap=0.25)
@@ -297,7 +371,9 @@ def verification_checks(
 
 __all__ = [
     "EPSILON_SCALE",
+    "HIDDEN_RADIUS",
     "STORY_CHECKS",
+    "clicked_sample",
     "epsilon_embedding",
     "instance_probabilities",
     "model_colour",

@@ -19,7 +19,10 @@ from plotly.subplots import make_subplots
 from ..experiment import REFERENCE, Comparison, MethodResult
 from .style import (
     FORGET_COLOUR,
+    FORGET_MARKER,
+    FORGET_MARKER_NAME,
     ORIGINAL_COLOUR,
+    OTHER_UNIT_COLOUR,
     RETRAIN_COLOUR,
     SET_COLOURS,
     bar_height,
@@ -31,21 +34,27 @@ from .style import (
     method_colour,
     method_colours,
     reference_legend,
+    scale_colour,
     style,
+    text_colour,
     tick_text,
+    wrap,
     zoom_range,
 )
 
 __all__ = [
     "FORGET_COLOUR",
+    "FORGET_MARKER_NAME",
     "ORIGINAL_COLOUR",
     "RETRAIN_COLOUR",
     "accuracy_bars",
+    "ATTRIBUTION_LABELS",
     "attribution_figure",
     "cka_chart",
     "colour_map",
     "confusion_heatmap",
     "decision_boundary_panels",
+    "displacement_caption",
     "displacement_chart",
     "embedding_panels",
     "metric_bars",
@@ -87,6 +96,13 @@ def _value(r: MethodResult, key: str) -> float | None:
     return _num(getattr(r, key, None))
 
 
+def _std(r: MethodResult, key: str) -> float | None:
+    """The standard deviation over seeds beside ``key`` (``metrics[key + "_std"]``, which a
+    several-seed mean view carries), else None."""
+    v = _num(r.metrics.get(f"{key}_std"))
+    return v if v else None
+
+
 def colour_map(names: Sequence[str]) -> dict[str, str]:
     """One stable colour per model name (the same on every chart; see ``style``)."""
     return method_colours(names)
@@ -101,12 +117,20 @@ def _hbars(
     label_x: float,
     suffix: str = "",
     label: str = "",
+    errors: Sequence[float | None] | None = None,
     row: int | None = None,
     col: int | None = None,
 ) -> None:
     """One horizontal bar per model in its colour, and its value in a column of labels that
-    starts at ``label_x`` (just past the longest bar): reference lines, which never go past
-    the bars, cannot cross a label, and the labels read like a table column."""
+    starts at ``label_x`` (just past the longest bar and its error bar): reference lines and
+    error bars, which never go past it, cannot cross a label, and the labels read like a table
+    column. ``errors`` (standard deviations over seeds) are drawn as error bars."""
+    hover = [fmt(v, spec) + suffix if v is not None else "n/a" for v in values]
+    bar: dict = {}
+    if errors is not None and any(e for e in errors):
+        errs = [e or 0.0 for e in errors]
+        bar["error_x"] = {"type": "data", "array": errs, "visible": True, "thickness": 1.5}
+        hover = [h + (f" ± {fmt(e, spec)}" if e else "") for h, e in zip(hover, errs, strict=True)]
     fig.add_bar(
         y=list(names),
         x=[v if v is not None else 0 for v in values],
@@ -114,10 +138,11 @@ def _hbars(
         marker=bar_marker(names),
         name=label,
         showlegend=False,
-        customdata=[fmt(v, spec) + suffix if v is not None else "n/a" for v in values],
+        customdata=hover,
         hovertemplate="%{y}: %{customdata}<extra>" + label + "</extra>",
         row=row,
         col=col,
+        **bar,
     )
     fig.add_scatter(
         y=list(names),
@@ -135,11 +160,19 @@ def _hbars(
     )
 
 
-def _linear_room(values: Sequence[float | None], top: float | None = None) -> tuple[float, list]:
+def _linear_room(
+    values: Sequence[float | None],
+    top: float | None = None,
+    errors: Sequence[float | None] | None = None,
+) -> tuple[float, list]:
     """Where the value labels start and the axis range for bars of ``values`` (from 0, or
-    from the smallest negative value), leaving room for the labels on the right."""
+    from the smallest negative value), leaving room for the labels on the right; the labels
+    start past the longest bar's error bar (``errors``) too."""
     finite = [v for v in values if v is not None]
+    ends = [v + (e or 0.0) for v, e in zip(values, errors or [None] * len(values), strict=True)
+            if v is not None]  # fmt: skip
     hi = top if top is not None else max(finite + [0.0]) or 1.0
+    hi = max([hi, *ends])
     lo = min(finite + [0.0])
     return hi + 0.02 * (hi - lo), [lo, hi + 0.4 * (hi - lo)]
 
@@ -197,15 +230,17 @@ ACCURACY_SETS = (
 
 def accuracy_bars(comp: Comparison) -> go.Figure:
     """Forget / retain / test accuracy side by side, one bar per model in its colour, with
-    retrain's value as a dotted line in each panel."""
+    retrain's value as a dotted line in each panel (and standard deviations over seeds as
+    error bars where the metrics carry them)."""
     res = _results(comp)
     names = [r.method for r in res]
     fig = make_subplots(rows=1, cols=3, shared_yaxes=True, horizontal_spacing=0.05)
     ref = comp.reference
     for j, (key, label) in enumerate(ACCURACY_SETS, start=1):
         vals = [_value(r, key) for r in res]
-        at, rng = _linear_room(vals, top=100.0)
-        _hbars(fig, names, vals, ".1f", label_x=at, label=label, row=1, col=j)
+        errs = [_std(r, key) for r in res]
+        at, rng = _linear_room(vals, top=100.0, errors=errs)
+        _hbars(fig, names, vals, ".1f", label_x=at, label=label, errors=errs, row=1, col=j)
         fig.update_xaxes(title=f"{label} (%)", range=rng, tickvals=[0, 50, 100], row=1, col=j)
         v = _value(ref, key) if ref is not None else None
         if v is not None:
@@ -232,13 +267,15 @@ def metric_bars(
     reference_line: bool = True,
 ) -> go.Figure:
     """One horizontal bar per model for ``metrics[key]`` (or the result attribute ``key``,
-    e.g. ``avg_gap``), retrain's value dotted."""
+    e.g. ``avg_gap``), retrain's value dotted; with ``<key>_std`` in the metrics (several seeds)
+    each bar carries its standard deviation as an error bar, clear of the value labels."""
     res = _results(comp, with_original=with_original)
     names = [r.method for r in res]
     vals = [_value(r, key) for r in res]
+    errs = [_std(r, key) for r in res]
     fig = go.Figure()
-    at, rng = _linear_room(vals)
-    _hbars(fig, names, vals, spec, label_x=at, label=unit or key)
+    at, rng = _linear_room(vals, errors=errs)
+    _hbars(fig, names, vals, spec, label_x=at, label=unit or key, errors=errs)
     fig.update_xaxes(title=unit or key, range=rng)
     ref = comp.reference
     v = _value(ref, key) if ref is not None and reference_line else None
@@ -282,12 +319,45 @@ def time_bars(comp: Comparison) -> go.Figure:
     )
 
 
+def _cell_text(
+    fig: go.Figure,
+    x: Sequence,
+    y: Sequence,
+    texts: Sequence[Sequence[str]],
+    backgrounds: Sequence[Sequence[str]],
+    *,
+    size: int = 12,
+) -> None:
+    """Write ``texts[i][j]`` on the cell ``(x[j], y[i])`` in black or white, whichever reads
+    better on that cell's colour ``backgrounds[i][j]`` (a scatter of text over the heatmap:
+    plotly's own heatmap text takes one colour for every cell)."""
+    xs, ys, ts, cs = [], [], [], []
+    for i, row in enumerate(texts):
+        for j, t in enumerate(row):
+            if t:
+                xs.append(x[j])
+                ys.append(y[i])
+                ts.append(t)
+                cs.append(text_colour(backgrounds[i][j]))
+    fig.add_scatter(
+        x=xs,
+        y=ys,
+        mode="text",
+        text=ts,
+        textfont={"size": size, "color": cs},
+        hoverinfo="skip",
+        showlegend=False,
+        name="cell values",
+    )
+
+
 def per_class_chart(comp: Comparison, classes: Sequence[str]) -> go.Figure:
     """Per-class test accuracy as a grid: one row per model (original first), one column per
-    class, the accuracy written in each cell; forgotten classes outlined. The shade is the
-    difference from retrain's value in that class (white = as retrain, the target; red =
-    above, blue = below), so what still needs forgetting stands out with every method shown.
-    Without a retrained reference the shade is the accuracy itself."""
+    class, the accuracy written in each cell (black or white, whichever reads on the shade);
+    forgotten classes outlined. The shade is the difference from retrain's value in that class
+    (white = as retrain, the target; red = above, blue = below), so what still needs forgetting
+    stands out with every method shown; the colour bar gives the scale. Without a retrained
+    reference the shade is the accuracy itself."""
     res = [r for r in _results(comp) if r.metrics.get("per_class_test") is not None]
     names = [r.method for r in res]
     x = [str(c) for c in classes]
@@ -300,29 +370,47 @@ def per_class_chart(comp: Comparison, classes: Sequence[str]) -> go.Figure:
             [None if v is None or b is None else v - b for v, b in zip(row, base, strict=False)]
             for row in z
         ]
-        colour = {"colorscale": "RdBu_r", "zmid": 0, "zmin": -100, "zmax": 100}
+        scale, lo, hi = "RdBu_r", -100.0, 100.0
+        colour = {"colorscale": scale, "zmid": 0, "zmin": lo, "zmax": hi}
+        bar = {"text": "difference from retrain (points)", "ticks": [-100, -50, 0, 50, 100]}
         hover = "%{y} · class %{x}: %{text}% (%{z:+.1f} against retrain)<extra></extra>"
         title = "Per-class test accuracy (%); shade: difference from retrain"
     else:
         shade = z
-        colour = {"colorscale": "Blues", "zmin": 0, "zmax": 100}
+        scale, lo, hi = "Blues", 0.0, 100.0
+        colour = {"colorscale": scale, "zmin": lo, "zmax": hi}
+        bar = {"text": "test accuracy (%)", "ticks": [0, 25, 50, 75, 100]}
         hover = "%{y} · class %{x}: %{text}%<extra></extra>"
         title = "Per-class test accuracy (%), before and after"
+    texts = [[fmt(v, ".0f") for v in row] for row in z]
     fig = go.Figure(
         go.Heatmap(
             z=shade,
             x=x,
             y=names,
-            showscale=False,
-            text=[[fmt(v, ".0f") for v in row] for row in z],
-            texttemplate="%{text}",
-            textfont={"size": 12},
+            showscale=True,
+            colorbar={
+                "title": {"text": bar["text"], "side": "right"},
+                "thickness": 12,
+                "len": 1.0,
+                "tickvals": bar["ticks"],
+                "ticktext": [
+                    f"{t:+d}" if ref_row is not None and t else str(t) for t in bar["ticks"]
+                ],
+                "outlinewidth": 0,
+            },  # fmt: skip
+            text=texts,
             hovertemplate=hover,
             xgap=2,
             ygap=2,
             **colour,
         )
     )
+    cells = [
+        [scale_colour(scale, v, lo, hi) if v is not None else "#FFFFFF" for v in row]
+        for row in shade
+    ]
+    _cell_text(fig, x, names, texts, cells)
     forgotten = [int(c) for c in comp.forget.get("forgotten_classes", []) or [] if 0 <= c < len(x)]
     for c in forgotten:
         fig.add_shape(
@@ -343,12 +431,13 @@ def per_class_chart(comp: Comparison, classes: Sequence[str]) -> go.Figure:
             name="forgotten class (outlined)",
             marker={"symbol": "square-open", "size": 14, "color": RETRAIN_COLOUR},
         )
-    fig.update_xaxes(title="class", type="category", side="bottom")
+    fig.update_xaxes(title="class", type="category", side="bottom", categoryorder="array",
+                     categoryarray=x, tickmode="array", tickvals=x)  # fmt: skip
     _category_rows(fig, names)
     return style(
         fig,
         title,
-        height=150 + 30 * max(len(names), 2),
+        height=170 + 30 * max(len(names), 2),
         legend="below" if forgotten else None,
     )
 
@@ -380,7 +469,8 @@ def embedding_panels(
     title: str = "Penultimate features in one aligned frame",
 ) -> go.Figure:
     """Side-by-side 2-D scatter panels (one per model); retain samples coloured by class, forget
-    samples drawn on top as crosses. Axes are shared so positions compare."""
+    samples drawn on top as :data:`~.style.FORGET_MARKER` (captions: ``FORGET_MARKER_NAME``).
+    Axes are shared so positions compare."""
     names = list(frames)
     labels = np.asarray(labels)
     is_forget = np.asarray(is_forget, dtype=bool)
@@ -402,7 +492,7 @@ def embedding_panels(
                 x=xy[sel, 0],
                 y=xy[sel, 1],
                 mode="markers",
-                marker={"size": 4, "color": class_colour(c), "opacity": 0.55},
+                marker={"size": 4, "color": class_colour(c), "opacity": 0.85},
                 name=str(classes[int(c)]),
                 legendgroup=f"c{c}",
                 showlegend=col == 1,
@@ -416,12 +506,7 @@ def embedding_panels(
                 x=xy[is_forget, 0],
                 y=xy[is_forget, 1],
                 mode="markers",
-                marker={
-                    "size": 7,
-                    "symbol": "x",
-                    "color": FORGET_COLOUR,
-                    "line": {"width": 1, "color": "black"},
-                },
+                marker=FORGET_MARKER,
                 name="forget samples",
                 legendgroup="forget",
                 showlegend=col == 1,
@@ -462,7 +547,91 @@ def displacement_chart(displacement: Mapping[str, np.ndarray], is_forget: np.nda
     ).update_layout(boxmode="group")
 
 
+def _medians(d: np.ndarray, is_forget: np.ndarray) -> tuple[float | None, float | None]:
+    d = np.asarray(d, dtype=float)
+    out = []
+    for sel in (is_forget, ~is_forget):
+        v = d[sel]
+        v = v[np.isfinite(v)]
+        out.append(float(np.median(v)) if len(v) else None)
+    return out[0], out[1]
+
+
+def _compared(forget: float, retain: float) -> str:
+    """How far the forget samples moved against the retain samples, in words (within 20 %
+    of each other reads "about as far")."""
+    if forget > 1.2 * retain:
+        return "further than the retain samples"
+    if retain > 1.2 * forget:
+        return "less far than the retain samples"
+    return "about as far as the retain samples"
+
+
+def displacement_caption(
+    displacement: Mapping[str, np.ndarray], is_forget: np.ndarray, *, reference: str = REFERENCE
+) -> str:
+    """The caption of :func:`displacement_chart` for these numbers: what the boxes are, then
+    what each drawn model's forget and retain samples did (medians, computed here, so the
+    words cannot claim what the chart does not show)."""
+    is_forget = np.asarray(is_forget, dtype=bool)
+    parts = []
+    for name, d in displacement.items():
+        f, r = _medians(d, is_forget)
+        if f is None or r is None:
+            continue
+        who = "retrain (the target)" if name == reference else name
+        parts.append(
+            f"under {who} the forget samples moved {_compared(f, r)} (median {f:.3g} "
+            f"against {r:.3g})"
+        )
+    text = (
+        "Distance of each sample from where the original model put it, each model measured in "
+        "its own PCA frame rotated onto the original's (so a row never depends on the method "
+        "in view). Boxes: quartiles and median; dashed line: mean."
+    )
+    if parts:
+        text += " In this run " + "; ".join(parts) + "."
+    text += (
+        " Read a method against retrain: one whose forget samples barely move while retrain's "
+        "do changed its outputs rather than its features."
+    )
+    return text
+
+
 # ----------------------------------------------------------------------------- attributions
+
+
+#: how the attribution methods are named on the figure: a row label never reads like a model
+#: name (the LRP *attribution* against the LRP *unlearning method* ``lrp``)
+ATTRIBUTION_LABELS = {
+    "integrated_gradients": "Integrated gradients",
+    "saliency": "Saliency (|gradient|)",
+    "lrp": "LRP (ε-rule) attribution",
+}
+#: the chart width the attribution grid's height is planned for (the main column of a
+#: 1024x768 window); wider, the cells keep their aspect and the grid is centred
+ATTRIBUTION_WIDTH = 600
+
+
+def _rgb(image: np.ndarray) -> np.ndarray:
+    """``image`` (H x W grey, H x W x 3 or 3 x H x W; 0-255, or 0-1 floats) as H x W x 3
+    uint8, so a colour input is drawn in colour."""
+    a = np.asarray(image)
+    if a.ndim == 3 and a.shape[0] in (1, 3) and a.shape[-1] not in (1, 3):
+        a = np.transpose(a, (1, 2, 0))
+    a = a.astype(float)
+    if a.size and np.nanmax(a) <= 1.0:
+        a = a * 255.0
+    if a.ndim == 3 and a.shape[-1] == 1:
+        a = a[..., 0]
+    if a.ndim == 2:
+        a = np.stack([a] * 3, axis=-1)
+    return np.clip(np.nan_to_num(a), 0, 255).round().astype(np.uint8)
+
+
+def _row_label(text: str, width: int = 14) -> str:
+    """A row label on at most a few short lines (it is drawn turned, beside one row)."""
+    return wrap(text, width)
 
 
 def attribution_figure(
@@ -472,10 +641,13 @@ def attribution_figure(
     title: str = "Attributions",
 ) -> go.Figure:
     """A grid of heatmaps: rows = attribution methods, columns = models (plus the input image
-    first if given). ``maps[method][model]`` is an ``H x W`` (or ``C x H x W``, summed over
-    channels) array, or None when unavailable (the cell stays empty, its column says "n/a").
-    Each row shares one symmetric colour range, red = evidence for the class, blue = against.
-    Models label the columns once at the top, attribution methods the rows at the right."""
+    first if given, in colour when it has colour). ``maps[method][model]`` is an ``H x W`` (or
+    ``C x H x W``, summed over channels) array, or None when unavailable (the cell stays empty,
+    its column says "n/a"). Each row shares one symmetric colour range, red = evidence for the
+    class, blue = against. Models label the columns once at the top, attribution methods the
+    rows at the right (:data:`ATTRIBUTION_LABELS`). Every cell keeps the image's aspect
+    (square pixels), and the height is planned so that, at :data:`ATTRIBUTION_WIDTH`, the
+    cells fill the width."""
     methods = list(maps)
     models: list[str] = []
     for m in methods:
@@ -487,28 +659,30 @@ def attribution_figure(
     col_titles = (["input"] if extra else []) + [
         k + (" (n/a)" if k in missing else "") for k in models
     ]
+    ncols = len(models) + extra
+    rows = len(methods)
+    hspace, vspace = 0.02, (0.06 if rows > 1 else 0.0)
     fig = make_subplots(
-        rows=len(methods),
-        cols=len(models) + extra,
+        rows=rows,
+        cols=ncols,
         column_titles=col_titles,
-        row_titles=[m.replace("_", " ") for m in methods],
-        horizontal_spacing=0.02,
-        vertical_spacing=0.04 if len(methods) > 1 else 0.0,
+        row_titles=[_row_label(ATTRIBUTION_LABELS.get(m, m.replace("_", " "))) for m in methods],
+        horizontal_spacing=hspace,
+        vertical_spacing=vspace,
     )
     _column_label_colours(fig, (["input"] if extra else []) + models)
+    shapes = []
+    rgb = _rgb(image) if image is not None else None
     for i, m in enumerate(methods, start=1):
-        if image is not None:
-            img = np.asarray(image, dtype=float)
-            if img.ndim == 3:
-                img = img.mean(axis=-1)
-            fig.add_heatmap(
-                z=img, colorscale="gray", showscale=False, hoverinfo="skip", row=i, col=1
-            )
+        if rgb is not None:
+            fig.add_image(z=rgb, hoverinfo="skip", name="input", row=i, col=1)
+            shapes.append(rgb.shape[:2])
         arrays = {k: _to_2d(v) for k, v in maps[m].items() if v is not None}
         vmax = max((float(np.nanmax(np.abs(a))) for a in arrays.values()), default=1.0) or 1.0
         for j, k in enumerate(models, start=1 + extra):
             if k not in arrays:
                 continue
+            shapes.append(arrays[k].shape)
             fig.add_heatmap(
                 z=arrays[k],
                 zmin=-vmax,
@@ -520,20 +694,30 @@ def attribution_figure(
                 row=i,
                 col=j,
             )
-    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
     fig.update_yaxes(
-        showticklabels=False, showgrid=False, zeroline=False, autorange="reversed", scaleanchor=None
-    )
-    return style(
+        showticklabels=False, showgrid=False, zeroline=False, autorange="reversed",
+        constrain="domain",
+    )  # fmt: skip
+    for i in range(1, rows + 1):
+        for j in range(1, ncols + 1):
+            sp = fig.get_subplot(i, j)
+            fig.update_yaxes(scaleanchor=sp.yaxis.anchor, scaleratio=1, row=i, col=j)
+    aspect = max((h / w for h, w in shapes if w), default=1.0)
+    left, right, bottom = 16, 56, 16
+    cell_w = (ATTRIBUTION_WIDTH - left - right) * (1 - hspace * (ncols - 1)) / max(ncols, 1)
+    plot_h = rows * cell_w * aspect / (1 - vspace * (rows - 1))
+    fig = style(
         fig,
         title,
-        height=80 + 190 * len(methods),
+        height=int(plot_h + 90),
         legend=None,
         top_labels=True,
-        left=16,
-        right=40,
-        bottom=16,
+        left=left,
+        right=right,
+        bottom=bottom,
     )
+    return fig
 
 
 def _to_2d(a: np.ndarray) -> np.ndarray:
@@ -548,11 +732,12 @@ def _to_2d(a: np.ndarray) -> np.ndarray:
 def relevance_bars(
     relevance: Sequence[float], chosen: Sequence[int], *, counts: Sequence[float] | None = None
 ) -> go.Figure:
-    """Relevance per neuron (LRP) with the perturbed neurons highlighted; if ``counts`` (how often
-    a neuron was in a sample's top-k) is given it is drawn in a second panel."""
+    """Relevance per neuron (LRP), the perturbed neurons in the forget colour (orange) and the
+    others in :data:`~.style.OTHER_UNIT_COLOUR` (light blue), both in the legend; if ``counts``
+    (how often a neuron was in a sample's top-k) is given it is drawn in a second panel."""
     rel = np.asarray(relevance, dtype=float)
     chosen_set = {int(c) for c in chosen}
-    colours = [FORGET_COLOUR if i in chosen_set else "#9ecae1" for i in range(len(rel))]
+    colours = [FORGET_COLOUR if i in chosen_set else OTHER_UNIT_COLOUR for i in range(len(rel))]
     rows = 2 if counts is not None else 1
     fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.08)
     fig.add_bar(
@@ -582,7 +767,14 @@ def relevance_bars(
         y=[None],
         mode="markers",
         marker={"color": FORGET_COLOUR, "symbol": "square", "size": 10},
-        name=f"perturbed neurons ({len(chosen_set)})",
+        name=f"perturbed units ({len(chosen_set)})",
+    )
+    fig.add_scatter(
+        x=[None],
+        y=[None],
+        mode="markers",
+        marker={"color": OTHER_UNIT_COLOUR, "symbol": "square", "size": 10},
+        name=f"other units ({len(rel) - len(chosen_set & set(range(len(rel))))})",
     )
     fig.update_xaxes(title="neuron", row=rows, col=1)
     return style(fig, "Neurons relevant to the forgotten class", height=240 + 170 * rows)
@@ -598,7 +790,8 @@ def decision_boundary_panels(
     is_forget: np.ndarray,
     classes: Sequence[str],
 ) -> go.Figure:
-    """Predicted class over a 2-D grid for each model, with the training points on top.
+    """Predicted class over a 2-D grid for each model, with the training points on top (the
+    forget samples as :data:`~.style.FORGET_MARKER`, as on the embeddings).
 
     ``grids[name]`` holds ``xs`` (W,), ``ys`` (H,) and ``pred`` (H x W predicted class) and
     optionally ``confidence`` (H x W, shades the map)."""
@@ -652,7 +845,7 @@ def decision_boundary_panels(
                 x=pts[is_forget, 0],
                 y=pts[is_forget, 1],
                 mode="markers",
-                marker={"size": 7, "symbol": "x", "color": "black"},
+                marker=FORGET_MARKER,
                 name="forget samples",
                 legendgroup="forget",
                 showlegend=j == 1,
@@ -665,14 +858,24 @@ def decision_boundary_panels(
 # ----------------------------------------------------------------------------- matrices
 
 
+#: the chart width a confusion matrix is planned for: half the main column of a 1024x768
+#: window (the Compare page draws them two a row)
+CONFUSION_WIDTH = 270
+#: characters a confusion matrix's title line holds at that width
+CONFUSION_TITLE_CHARS = 24
+
+
 def confusion_heatmap(cm: np.ndarray, classes: Sequence[str], title: str) -> go.Figure:
-    """Row-normalised confusion matrix (row = true class), counts in the cells (up to 12
-    classes; beyond that in the hover only, where they would not fit)."""
+    """Row-normalised confusion matrix (row = true class), counts in the cells in black or
+    white, whichever reads on the shade (up to 12 classes; beyond that in the hover only, where
+    they would not fit). Every class is labelled on both axes; the title wraps to fit
+    :data:`CONFUSION_WIDTH`, and the height gives each row about as much room as a column has
+    at that width."""
     cm = np.asarray(cm, dtype=float)
     rows = cm.sum(axis=1, keepdims=True)
     share = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0) * 100
     names = [str(c) for c in classes]
-    cell_text = len(names) <= 12
+    n = len(names)
     fig = go.Figure(
         go.Heatmap(
             z=share,
@@ -682,16 +885,36 @@ def confusion_heatmap(cm: np.ndarray, classes: Sequence[str], title: str) -> go.
             zmax=100,
             colorscale="Blues",
             customdata=cm,
-            text=[[f"{int(v)}" if v else "" for v in row] for row in cm],
-            texttemplate="%{text}" if cell_text else None,
-            textfont={"size": 11},
             hovertemplate="true %{y} → predicted %{x}: %{customdata} (%{z:.0f}%)<extra></extra>",
             showscale=False,
+            xgap=1,
+            ygap=1,
         )
     )
-    fig.update_xaxes(title="predicted", type="category")
-    fig.update_yaxes(title="true", type="category", autorange="reversed")
-    return style(fig, title, height=360, legend=None, left=50)
+    if n <= 12:
+        texts = [[f"{int(v)}" if v else "" for v in row] for row in cm]
+        cells = [[scale_colour("Blues", v, 0, 100) for v in row] for row in share]
+        widest = max((len(t) for row in texts for t in row), default=1)
+        _cell_text(fig, names, names, texts, cells, size=10 if widest < 3 else 9)
+    ticks = {"type": "category", "categoryorder": "array", "categoryarray": names,
+             "tickmode": "array", "tickvals": names, "ticktext": names}  # fmt: skip
+    fig.update_xaxes(title="predicted", **ticks)
+    fig.update_yaxes(title="true", autorange="reversed", **ticks)
+    longest = min(max((len(c) for c in names), default=1), 12)
+    left = 36 + 7 * longest
+    cell = (CONFUSION_WIDTH - left - 8) / max(n, 1)
+    lines = max(wrap(title, CONFUSION_TITLE_CHARS).count("<br>") + 1, 2)
+    height = int(42 + 22 * lines + cell * n + 50 + 7 * longest)
+    return style(
+        fig,
+        title,
+        height=max(height, 260),
+        legend=None,
+        left=left,
+        right=8,
+        title_chars=CONFUSION_TITLE_CHARS,
+        title_lines=2,  # two a row: both plots start at the same height
+    )
 
 
 def cka_chart(layers: Sequence[str], series: Mapping[str, Sequence[float]]) -> go.Figure:

@@ -7,7 +7,13 @@ The rules every chart follows, so a chart stays readable on a projector at 1024x
 - Each method keeps one colour on every chart and page: ``original`` and ``retrain`` are fixed
   greys, the other methods take the colour of their place in the method registry from a
   16-colour colour-blind-safe palette; the second eight also carry a hatch, so hues that look
-  alike still differ. Unknown names get a stable colour from their hash.
+  alike still differ. The demonstrations come after the methods; unknown names get a stable
+  colour from their hash. A figure is given the method's registry name (labels go in
+  ``labels``), so a display label never turns into a colour of its own.
+- Classes take Tableau 10's ten distinct hues (:data:`CLASS_PALETTE`); the forget samples are
+  :data:`FORGET_MARKER` on every scatter, named :data:`FORGET_MARKER_NAME` in captions.
+- Numbers written on coloured cells pick black or white, whichever contrasts more with the
+  cell (:func:`text_colour`); a shaded grid carries its colour bar.
 - Value labels are drawn only where they stay legible (horizontal bars always have a row of
   their own; vertical bars beyond :data:`MAX_BAR_LABELS` go without, the hover has them).
 - Log axes are labelled at 1-2-5 in each decade once (only at powers of ten when the data spans
@@ -57,8 +63,36 @@ SET_COLOURS = {"forget": "#D55E00", "retain": "#0072B2", "test": "#009E73"}
 FORGET_COLOUR = SET_COLOURS["forget"]
 #: how captions name :data:`FORGET_COLOUR` (Okabe-Ito vermillion reads as orange)
 FORGET_COLOUR_NAME = "orange"
-#: class colours (scatter plots, class bars); cycles after 16 classes
-CLASS_PALETTE = METHOD_PALETTE
+#: the forget samples on every scatter (embeddings, decision regions): crosses drawn on top
+FORGET_MARKER = {
+    "symbol": "x",
+    "size": 8,
+    "color": FORGET_COLOUR,
+    "line": {"width": 1, "color": "black"},
+}
+#: how captions name :data:`FORGET_MARKER` (a dense cluster of them reads mostly black)
+FORGET_MARKER_NAME = f"{FORGET_COLOUR_NAME} crosses edged in black"
+#: the unperturbed units of the LRP neuron charts, and how captions name them
+OTHER_UNIT_COLOUR = "#9ECAE1"
+OTHER_UNIT_COLOUR_NAME = "light blue"
+#: Tableau 10 (Maureen Stone's 2016 revision, Tableau's default categorical palette): ten
+#: distinct hues (blue, orange, red, teal, green, yellow, purple, pink, brown, grey), any two at
+#: least 18 CIEDE2000 units apart (``tests/test_figure_style.py`` checks ΔE00 > 15)
+TABLEAU_10: tuple[str, ...] = (
+    "#4E79A7",  # blue
+    "#F28E2B",  # orange
+    "#E15759",  # red
+    "#76B7B2",  # teal
+    "#59A14F",  # green
+    "#EDC948",  # yellow
+    "#B07AA1",  # purple
+    "#FF9DA7",  # pink
+    "#9C755F",  # brown
+    "#BAB0AC",  # grey
+)
+#: class colours (scatter plots, class bars): Tableau 10 for the first ten classes, then the
+#: method palette (hues repeat from class 11 on); cycles after 26 classes
+CLASS_PALETTE: tuple[str, ...] = TABLEAU_10 + METHOD_PALETTE
 
 FONT_SIZE = 13
 TITLE_SIZE = 16
@@ -75,9 +109,13 @@ TEMPLATE = "plotly_white"
 
 
 def _registry_order() -> list[str]:
+    """The registered methods in registry order, the demonstrations after them (so they get
+    a slot of their own without moving any method's colour)."""
     from ..methods import list_methods  # at call time: methods registered later count too
 
-    return [s.name for s in list_methods() if s.name not in (ORIGINAL, REFERENCE)]
+    methods = [s.name for s in list_methods() if s.name not in (ORIGINAL, REFERENCE)]
+    demos = [s.name for s in list_methods(demonstrations=True) if s.name not in methods]
+    return methods + [n for n in demos if n not in (ORIGINAL, REFERENCE)]
 
 
 def method_index(name: str) -> int:
@@ -115,6 +153,43 @@ def class_colour(c: int) -> str:
     return CLASS_PALETTE[int(c) % len(CLASS_PALETTE)]
 
 
+def _luminance(rgb: Sequence[float]) -> float:
+    """WCAG relative luminance of an sRGB colour given as 0-255 components."""
+    c = np.asarray(rgb, dtype=float)[:3] / 255.0
+    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return float(lin @ np.array([0.2126, 0.7152, 0.0722]))
+
+
+def parse_colour(colour: str) -> tuple[float, float, float]:
+    """``#RRGGBB`` or ``rgb(r, g, b)`` as 0-255 components."""
+    colour = colour.strip()
+    if colour.startswith("#"):
+        return tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
+    inside = colour[colour.index("(") + 1 : colour.index(")")]
+    return tuple(float(v) for v in inside.split(",")[:3])  # type: ignore[return-value]
+
+
+def contrast_ratio(a: str, b: str) -> float:
+    """WCAG contrast ratio of two colours (1: the same; 21: black on white)."""
+    la, lb = sorted((_luminance(parse_colour(a)), _luminance(parse_colour(b))), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def text_colour(background: str) -> str:
+    """Black or white, whichever reads better on ``background``."""
+    white = contrast_ratio(background, "#FFFFFF")
+    black = contrast_ratio(background, "#000000")
+    return "#FFFFFF" if white > black else "#000000"
+
+
+def scale_colour(colorscale: str, value: float, lo: float, hi: float) -> str:
+    """The colour plotly paints ``value`` in on ``colorscale`` over ``[lo, hi]``."""
+    from plotly.colors import get_colorscale, sample_colorscale
+
+    t = 0.0 if hi <= lo else min(max((value - lo) / (hi - lo), 0.0), 1.0)
+    return sample_colorscale(get_colorscale(colorscale), [t])[0]
+
+
 def bar_marker(names: Sequence[str]) -> dict:
     """``marker`` for one bar per method: its colour and hatch."""
     return {
@@ -149,17 +224,22 @@ def style(
     left: int = 60,
     right: int = 24,
     bottom: int = 50,
+    title_chars: int = 50,
+    title_lines: int = 0,
 ) -> go.Figure:
     """Apply the house style: title in the top margin, legend below the plot area (``"below"``)
     or none (``None``), readable fonts, white template.
 
     ``top_labels`` leaves a line of the top margin free for subplot column labels;
     ``toolbar`` puts the title under the row plotly's toolbar takes (for charts drawn with
-    their selection tools). Titles wrap at 50 characters, so they stay clear of the app's
-    fullscreen button. Margins grow for tick labels and the legend (plotly's automargin).
+    their selection tools). Titles wrap at ``title_chars`` characters (50: clear of the app's
+    fullscreen button; fewer for a chart drawn in a narrow column). Margins grow for tick labels
+    and the legend (plotly's automargin). ``title_lines`` reserves room for at least that many
+    title lines (charts drawn side by side then start their plots at the same height).
     """
-    text = wrap(title) if title else ""
-    lines = text.count("<br>") + 1 if text else 0
+    text = wrap(title, title_chars) if title else ""
+    drawn = text.count("<br>") + 1 if text else 0
+    lines = max(drawn, title_lines)
     below = 28 if toolbar else 0
     top = 14 + 22 * lines + (26 if top_labels else 0) + (6 if lines else 0) + below
     layout: dict = {
@@ -181,7 +261,7 @@ def style(
             "yref": "container",
             "yanchor": "top",
             # plotly sets a multi-line title about half a line too high: move it back down
-            "pad": {"t": 10 + below + (12 if lines > 1 else 0), "l": 12},
+            "pad": {"t": 10 + below + (12 if drawn > 1 else 0), "l": 12},
         }
     else:
         layout["title"] = {"text": ""}
