@@ -113,3 +113,16 @@ def test_summaries_and_the_oracle_halves_baseline():
     assert math.isnan(KlomSplit.of(np.array([])).p95)
     with pytest.raises(ValueError):
         klom_baseline({"forget": oracle[:1]})
+
+
+def test_results_round_trip_through_json():
+    import json
+
+    rng = np.random.default_rng(5)
+    o = rng.normal(size=(6, 9))
+    res = klom({"forget": rng.normal(size=(6, 9)), "val": o[:, :0]}, {"forget": o, "val": o[:, :0]})
+    back = type(res).from_dict(json.loads(json.dumps(res.to_dict(), allow_nan=False)))
+    assert back.splits["forget"] == res.splits["forget"] and back.forget_scores == res.forget_scores
+    assert back.splits["val"].n == 0 and math.isnan(back.splits["val"].p95)
+    base = klom_baseline({"forget": o})
+    assert type(base).from_dict(json.loads(json.dumps(base.to_dict()))) == base

@@ -78,6 +78,9 @@ def test_a_forgetting_below_half_a_step_comes_back_at_four_bits():
     assert rec.unlearned["int4"].forget_accs == [100.0]
     assert quantized_accuracies(unlearned, x, y) == {"full": 0.0, "int8": 0.0, "int4": 100.0}
     assert rec.unlearned["full"].retain_acc == 0.0
+    import json
+
+    assert type(rec).from_dict(json.loads(json.dumps(rec.to_dict()))) == rec
     assert "per output channel" in rec.scheme and set(rec.to_dict()) == {
         "scheme",
         "unlearned",

@@ -110,3 +110,12 @@ def test_the_probability_follows_from_the_margin():
     assert probability_from_margins(margins(z, y)) == pytest.approx(
         true_class_probability(z, y), rel=1e-9, abs=1e-300
     )
+
+
+def test_the_result_round_trips_through_json():
+    import json
+
+    rng = np.random.default_rng(4)
+    x, z = rng.uniform(0.1, 0.9, size=(3, 4)), rng.uniform(0.1, 0.9, size=(3, 6))
+    res = rmia(x, x[::-1], z, z[::-1])
+    assert type(res).from_dict(json.loads(json.dumps(res.to_dict()))) == res

@@ -53,3 +53,11 @@ def test_from_logits_uses_the_logit_scaled_confidence():
     y = rng.integers(0, 4, 20)
     conf = [np.stack([logit_scaled_confidence(m, y) for m in z]) for z in (zu, zr)]
     assert ulira_from_logits(zu, zr, y) == ulira(*conf)
+
+
+def test_the_result_round_trips_through_json():
+    import json
+
+    rng = np.random.default_rng(4)
+    res = ulira(rng.normal(size=(4, 5)), rng.normal(size=(4, 5)))
+    assert type(res).from_dict(json.loads(json.dumps(res.to_dict()))) == res

@@ -136,6 +136,18 @@ class KlomSplit:
     mean: float
     n: int
 
+    def to_dict(self) -> dict:
+        """JSON-ready: a number that is not finite (an empty split) becomes None."""
+        d = asdict(self)
+        return {
+            k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in d.items()
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> KlomSplit:
+        nums = {k: math.nan if d[k] is None else float(d[k]) for k in ("p95", "median", "mean")}
+        return cls(**nums, n=int(d["n"]))
+
     @classmethod
     def of(cls, scores: np.ndarray) -> KlomSplit:
         s = np.asarray(scores, dtype=np.float64)
@@ -164,7 +176,20 @@ class KlomResult:
         return self.splits[split].p95
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {
+            **asdict(self),
+            "splits": {k: v.to_dict() for k, v in self.splits.items()},
+            "matched": {k: v.to_dict() for k, v in self.matched.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> KlomResult:
+        return cls(
+            models=int(d["models"]),
+            splits={k: KlomSplit.from_dict(v) for k, v in d["splits"].items()},
+            matched={k: KlomSplit.from_dict(v) for k, v in d.get("matched", {}).items()},
+            forget_scores=list(d.get("forget_scores", [])),
+        )
 
 
 @dataclass
@@ -179,7 +204,17 @@ class KlomBaseline:
         return self.splits[split].p95
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {
+            "models_per_half": self.models_per_half,
+            "splits": {k: v.to_dict() for k, v in self.splits.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> KlomBaseline:
+        return cls(
+            models_per_half=int(d["models_per_half"]),
+            splits={k: KlomSplit.from_dict(v) for k, v in d["splits"].items()},
+        )
 
 
 def _halves(oracle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -102,6 +102,14 @@ class QuantRecovery:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> QuantRecovery:
+        return cls(
+            scheme=d["scheme"],
+            unlearned={k: QuantAccuracy(**v) for k, v in d["unlearned"].items()},
+            retrained={k: QuantAccuracy(**v) for k, v in d["retrained"].items()},
+        )
+
 
 def _key(bits: int | None) -> str:
     return "full" if bits is None else f"int{bits}"

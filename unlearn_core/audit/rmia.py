@@ -71,6 +71,10 @@ class RmiaResult:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> RmiaResult:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
 
 def true_class_probability(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """``softmax(z)_y`` per sample (float64). ``logits``: ``[n, C]`` or ``[models, n, C]``."""

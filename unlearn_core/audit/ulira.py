@@ -65,6 +65,10 @@ class UliraResult:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> UliraResult:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
 
 def _log_normal(x: np.ndarray, mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
     return -0.5 * ((x - mu) / sd) ** 2 - np.log(sd) - _HALF_LOG_2PI
