@@ -48,26 +48,40 @@ ARCH_LABELS = {"mlp": "MLP (fully connected)", "cnn": "Small CNN", "resnet18": "
 BIG_WORK = 100_000
 
 
-def _use_model(key: str | None, origin: str) -> None:
-    """Make ``key`` the current model; a different model makes the comparison stale."""
+def _use_model(key: str | None, origin: str) -> str | None:
+    """Make ``key`` the current model; a different model makes the comparison stale. Returns
+    what to say about it (said once the session's state is complete)."""
+    note = None
     if key != MODEL_KEY.get() and COMPARISON_ID.get():
         COMPARISON_ID.set(None)
-        st.info("The model changed: the previous comparison was cleared.")
+        note = "The model changed: the previous comparison was cleared."
     MODEL_KEY.set(key)
     P1_ORIGIN.set(origin)
+    return note
 
 
 def match_model(data: Dataset, settings: str) -> None:
     """Make the model of ``settings`` the session's when the settings changed: the one
     already shown on a first visit (a restored model), else one trained earlier (memory or
-    disk cache), else none."""
-    if P1_SETTINGS.get() != settings:
-        first_visit = P1_SETTINGS.get() is None
-        P1_SETTINGS.set(settings)
-        keep = first_visit and current_model() is not None
-        if not keep:
-            cached = find_cached_model(data)
-            _use_model(settings if cached else None, "cache" if cached else "")
+    disk cache), else none.
+
+    Every key is set before anything is drawn, and the settings are marked matched last.
+    Streamlit stops a run at its next element when a click is waiting (and reruns with the
+    click), so a run stopped half-way must leave either the old state (matched again by the
+    next run) or the new one. It used to mark the settings matched, then say that the
+    comparison was cleared, then set the model: a Train click right after switching the
+    model, landing on that message, left the new settings with the old model, whose report
+    the next run showed instead of the Train button, and the click was lost (issue 23)."""
+    if P1_SETTINGS.get() == settings:
+        return
+    note = None
+    keep = P1_SETTINGS.get() is None and current_model() is not None
+    if not keep:
+        cached = find_cached_model(data)
+        note = _use_model(settings if cached else None, "cache" if cached else "")
+    P1_SETTINGS.set(settings)
+    if note:
+        st.info(note)
 
 
 def _estimate(d: Dataset) -> Estimate:

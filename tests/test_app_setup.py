@@ -152,6 +152,45 @@ def test_data_page_trains_shows_accuracy_and_reuses_cache():
     assert has(at3.button, "p1_train")
 
 
+def test_a_train_click_right_after_switching_model_is_not_lost(monkeypatch):
+    """Issue 23's lost Train click. Switching the architecture reruns the page; a click made
+    while that run is still drawing interrupts it at its next element (Streamlit stops a run
+    at any ``st`` call when a new request is waiting) and the page runs again with the click.
+    Here the switch's run is cut off at the first message it writes (a comparison was shown,
+    so the switch says it was cleared); the next run must offer Train for the new model (it
+    offered the previous model's report instead: the model was switched half-way, the
+    settings marked done before the model was set), and the click must train that model."""
+    import streamlit as st
+    from streamlit.runtime.scriptrunner_utils.exceptions import StopException
+
+    at = trained_app()
+    mlp_key = at.session_state["model_key"]
+    at.session_state["comparison_id"] = "an-earlier-run"  # the switch clears it, with a note
+    real_info, cut = st.info, []
+
+    def interrupted(*args, **kwargs):
+        if not cut:
+            cut.append(args[0] if args else "")
+            raise StopException()  # what a waiting request does at the run's next element
+        return real_info(*args, **kwargs)
+
+    monkeypatch.setattr(st, "info", interrupted)
+    at.selectbox(key="p1_arch").set_value("cnn").run()  # the switch's run, cut off
+    assert cut, "the run after the switch wrote no message"
+    monkeypatch.setattr(st, "info", real_info)
+    at.run()  # the run the click brings
+    no_exception(at)
+    assert at.session_state["arch"] == "cnn"
+    assert at.session_state["model_key"] != mlp_key and "Model trained." not in texts(at.success)
+    assert at.session_state["comparison_id"] is None
+    at.button(key="p1_train").click().run()
+    no_exception(at)
+    running = [j for j in registries.job_registry().values() if not j.done]
+    assert [j.title for j in running] == ["Training cnn"]
+    settings = registries.job_records()[running[0].id].context["settings"]
+    assert settings == at.session_state["_p1_settings"]  # the settings shown: cnn's
+
+
 def no_server_paths(text: str) -> None:
     assert tempfile.gettempdir() not in text and "unlearn-upload-" not in text, text
 
