@@ -19,7 +19,9 @@ the benchmark reports the 95th percentile (P95) and we add the median.
 authors' earlier auditor ``unlearning/auditors/direct.py``, whose comment gives the reason:
 "wherever we put mass in unlearned, we better have substantial mass in oracle"). An unlearned
 model that lands where no retrained model would is penalised fully; an unlearned ensemble that is
-merely narrower than the oracles' spread is penalised little.
+merely narrower than the oracles' spread is penalised little. (data-unlearning-bench's
+``run.py`` passes the oracle margins first to ``kl_from_margins(unlearned, oracle)`` and so
+computes the reverse, KL(oracle || unlearned); EasyDUB's order is the one the comment argues.)
 
 **Oracle baseline.** The oracles split in two halves (first ``N // 2`` vs the next ``N // 2``),
 KLoM of one half against the other: what retraining itself scores at ``N // 2`` models a side.

@@ -28,7 +28,7 @@ original (seed s), and no threshold is tuned (the 0.5 posterior, as the authors 
 Attribute-to-Delete do in their U-LiRA code, which we read: ``single_ulira`` in their auditor
 module, imported by their scripts as ``unlearning.auditors.ulira``: Gaussians by ``np.mean`` /
 ``np.std`` of margins, a target called unlearned when ``p_u / (p_u + p_o) > 0.5``). A tie (equal
-densities) counts as "retrained", as there. Hayes et al.'s paper gives no public code to compare
+densities) counts as "retrained", as there. We found no public code of Hayes et al. to compare
 with.
 """
 
