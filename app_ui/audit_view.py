@@ -280,12 +280,18 @@ def show_embedding(aid: str, shown: ShownAudit, entry: dict | None) -> None:
     q = r.get(method).quality
     names = shown.data.classes
     labels = [str(names[int(y)]) for y in shown.data.y_train[torch.as_tensor(ids)].tolist()]
+    # a click reruns the page with the selection already in the widget's state: resolve it
+    # first (a forget point drawn over a retained sample wins), so the figure rings it
+    picked = ids_from_selection(AU.SCATTER.get())
+    if picked:
+        AU_INSTANCE.set(P.clicked_sample(picked, xy[:n_f], ids[:n_f], context_xy=xy[n_f:],
+                                         context_ids=ids[n_f:]))  # fmt: skip
     fig = P.epsilon_embedding(
         xy[:n_f], ids[:n_f], q.epsilons, labels[:n_f],
         context_xy=xy[n_f:], context_ids=ids[n_f:], context_labels=labels[n_f:],
         epsilon_max=q.max_finite_epsilon,
         title=f"Per-sample epsilon of {r.get(method).label} on the features of the original",
-        axes=axes,
+        axes=axes, opened=AU_INSTANCE.get(),
     )  # fmt: skip
     st.caption(
         f"How to read it: each coloured point is a forget sample on {source}'s features; dark "
@@ -294,10 +300,7 @@ def show_embedding(aid: str, shown: ShownAudit, entry: dict | None) -> None:
         f"K = {r.models_per_side} models resolve epsilons up to {q.max_finite_epsilon:.2f} short "
         "of full separation). Click any point for its instance view."
     )
-    event = chart(fig, AU.SCATTER, tools=True, on_select="rerun", selection_mode=("points",))
-    picked = ids_from_selection(event if event else AU.SCATTER.get())
-    if picked:
-        AU_INSTANCE.set(int(picked[0]))
+    chart(fig, AU.SCATTER, tools=True, on_select="rerun", selection_mode=("points",))
     if AU_INSTANCE.get() is not None:
         instance_view(shown, int(AU_INSTANCE.get()), method)
 
@@ -346,8 +349,7 @@ def instance_view(shown: ShownAudit, sample: int, method: str) -> None:
             st.caption(f"epsilon: {text}")
     with cols[1]:
         fig = P.instance_probabilities(
-            {("unlearned: " + n if n == method else n): p for n, p in probs.items()},
-            data.classes, label=label,
+            probs, data.classes, label=label, labels={method: f"unlearned: {method}"},
             title=f"Class probabilities of sample {sample} under each model (first seed)",
         )  # fmt: skip
         chart(fig, AU.INSTANCE_CHART)

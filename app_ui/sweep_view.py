@@ -86,16 +86,16 @@ def sweep_form(data: Dataset, entry: dict, split: ForgetSplit, *, running: bool)
     if not options:
         st.info("No method offered here has settings marked for search.")
         return
-    cols = st.columns(4)
     SW.TRIALS.setdefault(DEFAULT_TRIALS)
+    # the method on a row of its own: its label ("Fine-tune (FT) ...") is cut in a quarter row
+    method = st.selectbox("Method", list(options), key=SW.METHOD, format_func=options.get)
+    cols = st.columns(3)
     with cols[0]:
-        method = st.selectbox("Method", list(options), key=SW.METHOD, format_func=options.get)
-    with cols[1]:
         trials = int(st.number_input("Trials", 1, 200, step=1, key=SW.TRIALS))
-    with cols[2]:
+    with cols[1]:
         sampler = st.radio("Sampler", list(SAMPLERS), key=SW.SAMPLER, horizontal=True,
                            help="optuna: seeded TPE; grid: evenly over each declared range")  # fmt: skip
-    with cols[3]:
+    with cols[2]:
         SW.WORKERS.setdefault(default_workers())
         workers = int(st.number_input("Workers", 1, max(default_workers(), 1), key=SW.WORKERS))
     space = search_space(method)

@@ -96,7 +96,7 @@ def ensure_store(store: Path) -> dict[str, str]:
 
 def full(page, name: str) -> None:
     """The window, then the whole page (the window grown to the page's height)."""
-    page.wait_for_timeout(1000)
+    page.wait_for_timeout(3000)  # a tab's charts finish drawing before the page is measured
     page.screenshot(path=str(OUT / f"{name}.png"))
     h = page.evaluate(
         "() => Math.max(...Array.from(document.querySelectorAll("

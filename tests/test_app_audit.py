@@ -28,6 +28,7 @@ from unlearn_core.audit.records import AuditResult  # noqa: E402
 from unlearn_core.audit.sweep import SweepResult  # noqa: E402
 from unlearn_core.forget import ForgetRequest  # noqa: E402
 from unlearn_core.methods import get_method  # noqa: E402
+from unlearn_core.plots.style import method_colour  # noqa: E402
 from unlearn_core.store import RunStore  # noqa: E402
 from unlearn_core.training import TrainConfig  # noqa: E402
 
@@ -151,6 +152,8 @@ def test_instance_view_from_a_selection_event(audited, digits):
     fig = _charts(at)["au_instance_chart"]
     names = [t.name for t in fig.data]
     assert names == ["original", "unlearned: logit_suppression", "retrain"]
+    # the legend's label does not change the colour: the demonstration's, as on every chart
+    assert fig.data[1].marker.color == method_colour("logit_suppression")
     probs = {t.name: plotly_array(t.y).astype(float) for t in fig.data}
     for p in probs.values():
         assert abs(p.sum() - 100.0) < 1e-3
