@@ -100,6 +100,9 @@ def test_ten_class_colours_are_distinct_hues():
     assert closest_pair(list(style.CLASS_PALETTE[:10])) > 15
     assert closest_pair(list(style.METHOD_PALETTE[:10])) < 15  # the old class palette
     assert [style.class_colour(c) for c in range(10)] == list(style.TABLEAU_10)
+    # up to 7 classes, none near the forget crosses' vermillion (the crosses are not a class)
+    lab = _lab([*style.CLASS_PALETTE[:7], style.FORGET_COLOUR])
+    assert min(delta_e2000(lab[i], lab[-1]) for i in range(7)) > 25
 
 
 # ----------------------------------------------------------------------------- one colour a method

@@ -76,19 +76,20 @@ FORGET_MARKER_NAME = f"{FORGET_COLOUR_NAME} crosses edged in black"
 OTHER_UNIT_COLOUR = "#9ECAE1"
 OTHER_UNIT_COLOUR_NAME = "light blue"
 #: Tableau 10 (Maureen Stone's 2016 revision, Tableau's default categorical palette): ten
-#: distinct hues (blue, orange, red, teal, green, yellow, purple, pink, brown, grey), any two at
-#: least 18 CIEDE2000 units apart (``tests/test_figure_style.py`` checks ΔE00 > 15)
+#: distinct hues, any two at least 18 CIEDE2000 units apart (``tests/test_figure_readability.py``
+#: checks ΔE00 > 15). Reordered: the three nearest the forget crosses' vermillion (red, brown,
+#: orange) come last, so data with up to 7 classes never draws a class in a forget-like colour
 TABLEAU_10: tuple[str, ...] = (
     "#4E79A7",  # blue
-    "#F28E2B",  # orange
-    "#E15759",  # red
-    "#76B7B2",  # teal
     "#59A14F",  # green
-    "#EDC948",  # yellow
     "#B07AA1",  # purple
+    "#EDC948",  # yellow
+    "#76B7B2",  # teal
     "#FF9DA7",  # pink
-    "#9C755F",  # brown
     "#BAB0AC",  # grey
+    "#E15759",  # red
+    "#9C755F",  # brown
+    "#F28E2B",  # orange
 )
 #: class colours (scatter plots, class bars): Tableau 10 for the first ten classes, then the
 #: method palette (hues repeat from class 11 on); cycles after 26 classes
