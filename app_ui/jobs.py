@@ -213,11 +213,12 @@ def context(job: Job | None) -> dict:
 # ---------------------------------------------------------------- reopening from the URL
 def restore(param: str, jid: str) -> None:
     """Follow running job ``jid``, named by URL parameter ``param``, in this session."""
-    kind = KINDS[next(p.job for p in URL_PARAMS if p.name == param)]
+    url = next(p for p in URL_PARAMS if p.name == param)
+    kind = KINDS[url.job]
     rec = job_records().get(jid)
     if rec is None or rec.kind != kind.name or jid not in job_registry():
         raise UnknownRunError(
-            f"no {kind.noun} job {jid} is running on this server (it ended with an earlier "
+            f"no {url.words} {jid} is running on this server (it ended with an earlier "
             "server, or it was never started here)"
         )
     JOBS.setdefault()[kind.name] = jid
@@ -292,7 +293,9 @@ def progress(
     Cancel button (with ``cancel_key``); polled every :data:`POLL_S`, and the whole app reruns
     when the job ends (the page then shows, and adopts, its result). The sidebar then shows a
     plain line for it, not a second live one."""
-    JOBS_SHOWN.setdefault().add(job.id)
+    rec = job_records().get(job.id)
+    if rec is not None and rec.kind in KINDS and KINDS[rec.kind].sidebar:
+        JOBS_SHOWN.setdefault().add(job.id)
     _poll(job.id, text, extra, cancel_key, cancel_label, toast, None)
 
 
