@@ -6,8 +6,13 @@ relearning curves.
 Work sent to the executor, in three rounds (the dataset, recipe and split travel once per round
 as ``shared``; models travel as CPU state dicts):
 
-1. train: ``2K`` calls, original seed s (whole training set) and retrain seed s (the ``retrain``
-   method: the same recipe on the retain set, seeded s);
+1. train: original seed s (whole training set) and retrain seed s (the ``retrain`` method: the
+   same recipe on the retain set, seeded s). Where the model can train batched
+   (:func:`~unlearn_core.ensemble_training.batch_blocker`: the MLP and the CNN), each call trains
+   a group of seeds of one role together (:func:`train_group_call`, the same weights as one by
+   one, bit for bit on the CPU), in about as many calls as the executor has workers (at most
+   :data:`MAX_GROUP` seeds a call); otherwise (ResNet-18: batch norm) ``2K`` calls of one model
+   each (:func:`train_call`);
 2. unlearn: ``K x methods`` calls, method m on original s with seed s (its per-architecture
    preset through ``run_method``);
 3. relearn (optional): every seed's original, retrain and unlearned models, ``K x (methods + 2)``
@@ -29,6 +34,7 @@ import numpy as np
 import torch
 
 from ..data import Dataset
+from ..ensemble_training import batch_blocker, train_many
 from ..experiment import REFERENCE, model_logits, score_model
 from ..forget import ForgetRequest, ForgetSplit, make_split
 from ..methods import UnlearnTask, get_method, run_method
@@ -45,6 +51,9 @@ from .recovery import RelearnCurve, score_curves
 DEFAULT_MODELS = 8
 #: decimals kept in the stored first-seed logits
 LOGIT_DECIMALS = 4
+#: the most models one batched training call trains together: bigger groups gain little
+#: (``benchmarks/results/ensemble_training.md``), and a stop waits for the running calls
+MAX_GROUP = 64
 
 
 @dataclass
@@ -59,6 +68,7 @@ class ModelRun:
     #: first seed only: logits on retain and test too
     logits: dict[str, np.ndarray] | None = None
     state: dict[str, torch.Tensor] | None = None
+    #: training or unlearning time; a batched training group's time divided by its size
     seconds: float | None = None
     params: dict = field(default_factory=dict)
     preset: str | None = None
@@ -113,6 +123,72 @@ def train_call(
         run = ModelRun(role="retrain", method=REFERENCE, seed=seed)
     run.seconds = time.perf_counter() - t0
     return _finish(run, model, data, split, keep, send_state)
+
+
+def train_group_call(
+    data: Dataset, arch: str, train_config: TrainConfig, split: ForgetSplit, *,
+    role: str, seeds: list[int], keep_seed: int | None = None, send_state: bool = False,
+) -> list[ModelRun]:  # fmt: skip
+    """One executor call: train the originals (whole training set) or the retrains (retain
+    set) of ``seeds`` together (:func:`~unlearn_core.ensemble_training.train_many`), each the
+    model :func:`train_call` trains for its seed; one :class:`ModelRun` per seed, in order.
+    ``keep_seed``: the seed whose logits on every set are kept."""
+    indices = None if role == "original" else split.retain_idx
+    res = train_many(data, arch, train_config, seeds, device=pick_device(), indices=indices)
+    method = "original" if role == "original" else REFERENCE
+    runs = []
+    for s, model in zip(seeds, res.models, strict=True):
+        run = ModelRun(role=role, method=method, seed=s, seconds=res.seconds / len(seeds))
+        runs.append(_finish(run, model, data, split, s == keep_seed, send_state))
+    return runs
+
+
+def _groups(seeds: list[int], workers: int) -> list[list[int]]:
+    """``seeds`` in consecutive groups of near-equal size: enough that both roles together
+    give every worker a call, none larger than :data:`MAX_GROUP`."""
+    n = min(max(-(-workers // 2), -(-len(seeds) // MAX_GROUP), 1), max(len(seeds), 1))
+    q, r = divmod(len(seeds), n)
+    bounds = [i * q + min(i, r) for i in range(n + 1)]
+    return [seeds[bounds[i] : bounds[i + 1]] for i in range(n)]
+
+
+def _train_round(ex, seeds, mode, shared, progress, end, should_stop) -> tuple[list, list]:
+    """Round 1: every seed's original and retrain, batched where the model allows it (the
+    first report says which), moving ``progress`` from 0 to ``end``; the runs (or failures)
+    of the originals and of the retrains, in seed order."""
+    data, arch, cfg = shared["data"], shared["arch"], shared["train_config"]
+    blocker = batch_blocker(build_model(arch, data.input_shape, data.num_classes), cfg)
+    k = len(seeds)
+    what = f"training {k} originals and {k} retrained models"
+    if blocker is not None:
+        progress(0.0, f"{what} one by one ({blocker})")
+        runs = ex.map(
+            train_call,
+            [
+                {"role": role, "seed": s, "keep": s == seeds[0], "send_state": bool(mode)}
+                for s in seeds
+                for role in ("original", "retrain")
+            ],
+            shared=shared,
+            progress=sub_progress(progress, 0.0, end, "training: "),
+            should_stop=should_stop,
+        )
+        return runs[0::2], runs[1::2]
+    groups = _groups(seeds, ex.workers)
+    sizes = ", ".join(str(len(g)) for g in groups)
+    progress(0.0, f"{what}, batched (groups of {sizes} per side)")
+    calls = [
+        {"role": role, "seeds": g, "keep_seed": seeds[0], "send_state": bool(mode)}
+        for g in groups
+        for role in ("original", "retrain")
+    ]
+    report = sub_progress(progress, 0.0, end, "training: ")
+    done = ex.map(train_group_call, calls, shared=shared, progress=report, should_stop=should_stop)
+    by_role: dict[str, list] = {"original": [], "retrain": []}
+    for call, out in zip(calls, done, strict=True):
+        n = len(call["seeds"])
+        by_role[call["role"]] += [out] * n if isinstance(out, TaskFailure) else out
+    return by_role["original"], by_role["retrain"]
 
 
 def unlearn_call(
@@ -213,20 +289,7 @@ def run_audit(
     t0 = time.perf_counter()
     share = (0.3, 0.9) if mode else (0.35, 1.0)
     try:
-        progress(0.0, f"training {models} originals and {models} retrained models")
-        runs = ex.map(
-            train_call,
-            [
-                {"role": role, "seed": s, "keep": s == seeds[0], "send_state": bool(mode)}
-                for s in seeds
-                for role in ("original", "retrain")
-            ],
-            shared=shared,
-            progress=sub_progress(progress, 0.0, share[0], "training: "),
-            should_stop=should_stop,
-        )
-        originals = runs[0::2]
-        retrains = runs[1::2]
+        originals, retrains = _train_round(ex, seeds, mode, shared, progress, share[0], should_stop)
         calls, slots = [], []
         for name, over in chosen:
             for s, orig in zip(seeds, originals, strict=True):
