@@ -34,7 +34,7 @@ def test_list(stored, capsys):
     assert unlearn("runs", "list", "--home", home) == 0
     lines = capsys.readouterr().out.splitlines()
     # the run store's columns (RUN_COLUMNS), a rule under the headers
-    assert lines[0].split()[:6] == ["id", "saved", "kind", "dataset", "model", "forget"]
+    assert lines[0].split()[:6] == ["run", "saved", "kind", "dataset", "model", "forget"]
     assert set(lines[1]) == {"-"}
     assert lines[2].split()[3] == "comparison"  # after the id and the date's two words
     assert lines[2].startswith(second.id) and lines[3].startswith(first.id)  # newest first

@@ -18,12 +18,15 @@ from unlearn_core.evaluation.tables import (
     MISSING,
     NOTES_COLUMN,
     RESULT_COLUMNS,
+    RUN_COLUMNS,
+    RUN_OVERVIEW_COLUMNS,
     Column,
     audit_columns,
     columns_for,
     display_rows,
     html_table,
     markdown_table,
+    run_rows,
     seed_row,
     side_by_side_columns,
     side_by_side_rows,
@@ -165,6 +168,34 @@ def test_audit_columns_show_relearning_and_failed_models_only_when_there():
     assert "relearning" not in keys and "failed_models" not in keys
     rows += [{"method": "scrub", "relearning": "5 steps", "failed_models": 1}]
     assert [c.key for c in audit_columns(rows)] == [c.key for c in AUDIT_COLUMNS]
+
+
+def test_run_listing_fits_a_terminal_line_and_a_narrow_page():
+    class Rec:  # the fields of a store.ComparisonRecord the listing reads
+        id, created, kind, dataset, model, forget = (
+            "c1",
+            "2026-01-02T03:04:05",
+            "multi_comparison",
+            "digits",
+            "mlp",
+            "class 3",
+        )
+        methods, seeds, note = ["retrain", "scrub", "ssd"], [0, 1], "n" * 80
+
+        def closest(self):
+            return {"method": "scrub", "avg_gap": 0.456}
+
+    (r,) = run_rows([Rec()])
+    assert (r["kind"], r["saved"], r["methods"]) == ("comparison", "2026-01-02 03:04", "scrub, ssd")
+    assert r["what"] == "digits · mlp · class 3"
+    assert r["closest"] == "scrub (gap 0.46 pts)"
+    cli = text_table([r], RUN_COLUMNS).splitlines()
+    assert cli[0].split()[:3] == ["run", "saved", "kind"] and cli[2].endswith("n" * 29 + "…")
+    page = display_rows([r], RUN_OVERVIEW_COLUMNS)[0]
+    assert list(page) == [
+        "run", "saved", "kind", "what", "methods", "seeds", "closest to retrain", "note"
+    ]  # fmt: skip
+    assert len(page["note"]) == 60 and page["note"].endswith("…")
 
 
 # ----------------------------------------------------------------------------- verdicts

@@ -10,8 +10,9 @@ percent); ``<key>_std`` next to ``<key>`` (the multi-seed aggregate) is shown as
 non-finite values show as "—".
 
 The declared tables: :data:`RESULT_COLUMNS` (a comparison), :data:`AUDIT_COLUMNS` (an audit's
-scores), :data:`RELEARN_COLUMNS` (an audit's relearning), :data:`RUN_COLUMNS` (the run store's
-listing), :data:`MODEL_COLUMNS` (its models); the sweep's trials are
+scores), :data:`RELEARN_COLUMNS` (an audit's relearning), :data:`RUN_COLUMNS` and
+:data:`RUN_OVERVIEW_COLUMNS` (the run store's listing, in a terminal and on a narrow page),
+:data:`MODEL_COLUMNS` (its models), :data:`VERDICT_COLUMNS`; the sweep's trials are
 ``unlearn_core.audit.sweep.trials_columns``.
 """
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 #: the numbers of a result row, in the order tables show them (the comparison's rows and the
 #: run store's headline rows)
@@ -251,21 +252,45 @@ VERDICT_COLUMNS: tuple[Column, ...] = (
 #: what a listing calls each kind of stored run (a comparison over seeds is a comparison)
 RUN_KINDS = {"comparison": "comparison", "multi_comparison": "comparison"}
 
-#: the run store's runs, newest first (:func:`run_rows`); long texts are cut to fit a line
+RUN_ID_COLUMN = Column("id", "run", text=True)
+RUN_SAVED_COLUMN = Column("saved", "saved", text=True)
+RUN_KIND_COLUMN = Column("kind", "kind", text=True)
+RUN_METHODS_COLUMN = Column("methods", "methods", text=True, help="the methods run beside retrain")
+RUN_SEEDS_COLUMN = Column("seeds", "seeds", text=True)
+RUN_CLOSEST_COLUMN = Column(
+    "closest",
+    "closest to retrain",
+    text=True,
+    help="the method with the smallest gap to retrain (points)",
+)
+
+#: the run store's runs, newest first (:func:`run_rows`), one field a column, long texts cut to
+#: fit a terminal line (``unlearn runs list``)
 RUN_COLUMNS: tuple[Column, ...] = (
-    Column("id", "id", text=True),
-    Column("saved", "saved", text=True),
-    Column("kind", "kind", text=True),
+    RUN_ID_COLUMN,
+    RUN_SAVED_COLUMN,
+    RUN_KIND_COLUMN,
     Column("dataset", "dataset", text=True),
     Column("model", "model", text=True),
     Column("forget", "forget set", text=True, width=24),
-    Column("methods", "methods", text=True, width=32,
-           help="the methods run beside retrain"),
-    Column("seeds", "seeds", text=True),
-    Column("closest", "closest to retrain", text=True,
-           help="the method with the smallest gap to retrain (points)"),
+    replace(RUN_METHODS_COLUMN, width=32),
+    RUN_SEEDS_COLUMN,
+    RUN_CLOSEST_COLUMN,
     Column("note", "note", text=True, width=30, empty=""),
-)  # fmt: skip
+)
+#: the same runs where the page is narrow (the Runs page at 1024 px): what was run (dataset,
+#: model, forget set) in one column, its words free to wrap; the note cut shorter than it
+#: would wrap to in full (the whole note is in the run's Note box)
+RUN_OVERVIEW_COLUMNS: tuple[Column, ...] = (
+    RUN_ID_COLUMN,
+    RUN_SAVED_COLUMN,
+    RUN_KIND_COLUMN,
+    Column("what", "what", text=True, help="dataset · model · forget set"),
+    RUN_METHODS_COLUMN,
+    RUN_SEEDS_COLUMN,
+    RUN_CLOSEST_COLUMN,
+    Column("note", "note", text=True, width=60, empty=""),
+)
 
 
 def run_rows(records: Sequence) -> list[dict]:
@@ -273,10 +298,12 @@ def run_rows(records: Sequence) -> list[dict]:
     out = []
     for r in records:
         best = r.closest()
+        kind = RUN_KINDS.get(r.kind, r.kind or "comparison")
         out.append(
             {
                 "id": r.id,
-                "kind": RUN_KINDS.get(r.kind, r.kind),
+                "kind": kind,
+                "what": f"{r.dataset} · {r.model} · {r.forget}",
                 "saved": r.created.replace("T", " ")[:16],
                 "dataset": r.dataset,
                 "model": r.model,
