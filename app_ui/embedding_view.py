@@ -15,7 +15,7 @@ from unlearn_core.analysis.views import REFERENCE, shift_rows
 from unlearn_core.data import Dataset
 from unlearn_core.forget import ForgetSplit
 from unlearn_core.plots import results as P
-from unlearn_core.plots.style import FORGET_COLOUR_NAME
+from unlearn_core.plots.style import FORGET_MARKER_NAME
 from unlearn_core.runtime.jobs import Job
 
 #: the embedding-shift table, one row per model
@@ -48,7 +48,7 @@ def show_embeddings(cid: str, method: str, data: Dataset, split: ForgetSplit) ->
     st.caption(
         f"Penultimate features of {len(view.ids)} training samples "
         f"({view.n_forget} forget samples, drawn as "
-        f"{FORGET_COLOUR_NAME} crosses) under "
+        f"{FORGET_MARKER_NAME}) under "
         "each model, projected into one frame so positions can be compared."
     )
     done = D.umap_frame(cid, method)
@@ -81,10 +81,4 @@ def show_embeddings(cid: str, method: str, data: Dataset, split: ForgetSplit) ->
     shown = {n: moved[n] for n in (method, REFERENCE) if n in moved}
     chart(P.displacement_chart(shown, shifts["is_forget"]), key=CMP.MOVED)
     show_table(shift_rows(moved, shifts["is_forget"]), SHIFT_TABLE, notes=False)
-    st.caption(
-        "Distance of each sample from where the original model put it, each model "
-        "measured in its own PCA frame rotated onto the original's (so a row never "
-        "depends on the method in view). Under retrain the forget samples move and the "
-        "retain samples mostly stay; a method that leaves the forget samples in place "
-        "changed its outputs, not its features."
-    )
+    st.caption(P.displacement_caption(shown, shifts["is_forget"]))

@@ -10,6 +10,7 @@ from app_ui.common import page_link
 from app_ui.icons import CANCELLED, DAMAGED, DONE, FAILED, RUNNING, WAITING
 from app_ui.registries import multi_registry
 from app_ui.runjobs import is_cancelled
+from app_ui.seeds import seed_rows, seeds_caption
 from app_ui.tables import show_table
 from app_ui.text import clause
 from unlearn_core.evaluation.tables import RESULT_COLUMNS, columns_for
@@ -71,20 +72,14 @@ def show_results(comp: Comparison, cid: str) -> None:
     multi = multi_registry().get(cid)
     st.subheader("Results")
     if multi is not None:
-        st.caption(
-            f"Mean ± standard deviation over {len(multi.seeds)} seeds "
-            f"({', '.join(map(str, multi.seeds))})."
-        )
+        st.caption(seeds_caption(multi.seeds))
     show_status([(r.method, r.label) for r in comp.results], comp.results, live=False)
     for r in comp.results:
         if not r.ok and not is_cancelled(r):
             st.error(f"{r.label} failed: {r.error}")
     if multi is not None:
         labels = {r.method: r.label for r in [comp.original, *comp.results]}
-        rows = [
-            {**s.row(), "method": labels.get(s.method, s.label)}
-            for s in [multi.original, *multi.results]
-        ]
+        rows = seed_rows(multi, labels)
         damaged = [s.label for s in multi.results if s.damaged]
     else:
         rows = [

@@ -17,7 +17,7 @@ from unlearn_core.evaluation.tables import RESULT_COLUMNS, columns_for
 from unlearn_core.experiment import REFERENCE
 from unlearn_core.methods.lrp_npp import describe_log
 from unlearn_core.plots import results as P
-from unlearn_core.plots.style import FORGET_COLOUR_NAME
+from unlearn_core.plots.style import FORGET_COLOUR_NAME, FORGET_MARKER_NAME, OTHER_UNIT_COLOUR_NAME
 
 through_app()  # a cold server's deep link runs the app's navigation first
 
@@ -198,7 +198,8 @@ if "Neurons" in tabs:
         if tabs["Neurons"].open:
             for r in lrp_results:
                 log = r.log
-                st.markdown(f"**{r.label}** {describe_log(log, list(data.classes))}")
+                said = describe_log(log, list(data.classes), r.metrics.get("forget_acc"))
+                st.markdown(f"**{r.label}** {said}")
                 per_class = log.get("per_class") or [
                     {"class": None, **{k: log[k] for k in ("relevance_mean", "neurons")}}
                 ]
@@ -211,8 +212,8 @@ if "Neurons" in tabs:
                     chart(fig, key=CMP.NEURONS.of(r.method, pc["class"]))
                 st.caption(
                     "Top: mean LRP relevance of each unit for the images' predicted class; "
-                    f"bottom: how often the unit was in an image's top-k. {FORGET_COLOUR_NAME.capitalize()} "
-                    "units were perturbed."
+                    f"bottom: how often the unit was in an image's top-k. {FORGET_COLOUR_NAME.capitalize()}: "
+                    f"the perturbed units; {OTHER_UNIT_COLOUR_NAME}: the others."
                 )
 
 # ---------------------------------------------------------------- decision boundary
@@ -235,6 +236,6 @@ if "Decision boundary" in tabs:
                     key=CMP.BOUNDARY,
                 )
                 st.caption(
-                    "Predicted class over the plane; black crosses are the forget samples. "
+                    f"Predicted class over the plane; {FORGET_MARKER_NAME} are the forget samples. "
                     "Compare the unlearned model's regions with retrain's."
                 )

@@ -15,6 +15,7 @@ from app_ui.common import (
 from app_ui.entry import through_app
 from app_ui.persist import forget_id_for, save_model_entry
 from app_ui.runjobs import start_comparison
+from app_ui.seeds import cancelled_message
 from app_ui.state import (
     ARCH,
     CHOSEN_METHODS,
@@ -213,14 +214,7 @@ elif job is not None:
     if job.state == "failed":
         st.error(f"The run failed: {clause(job.error or 'no reason given')}.")
     elif job.state == "cancelled":
-        names = [lbl for n, lbl in ctx["plan"] if n not in {r.method for r in job.partial}]
-        kept = "; the finished methods were stored and are shown below" if job.result else ""
-        st.warning(
-            "The run was cancelled. Not finished, so not run: "
-            + (", ".join(names) or "none")
-            + kept
-            + "."
-        )
+        st.warning(cancelled_message(ctx, job.partial, stored=bool(job.result)))
     elif job.error:
         st.warning(clause(job.error) + ".")
 
