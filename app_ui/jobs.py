@@ -2,7 +2,7 @@
 session's job, reopening a running one from the URL, adopting a finished one's result into
 the session, and drawing its live progress (one polling fragment for all of them).
 
-A job runs in a server thread (``unlearn_core.runtime.jobs.start_job``) and belongs to the
+A job runs in a server thread (``unlearn_core.runtime.queue.JobQueue``) and belongs to the
 server (``registries.job_registry()``, with what each job is in ``registries.job_records()``);
 a session points at its latest job of each kind (``state.JOBS``). What a kind does around its
 work is declared once, in a :class:`JobKind`:
@@ -14,6 +14,12 @@ work is declared once, in a :class:`JobKind`:
   (once per job, on whichever page is open: :func:`adopt_all` runs before and after each page);
 - ``on_restore``: what a session that reopens a running job takes from its context;
 - ``sidebar``: a live line with Cancel on every page while it runs.
+
+Every job goes through the server's one queue (:func:`job_queue`, ``runtime.queue.JobQueue``):
+at most ``UNLEARN_MAX_JOBS`` (default: one per core) run at once, the next taken round-robin
+over the sessions' owner ids (``owners.owner_id``); a waiting job's progress line says its
+place and an estimate of the wait, its Cancel takes it out of the queue, and the URL carries
+it like a running one. The records a job stores belong to the session's owner.
 
 A new kind of work (repair, inversion, language models ...) declares its kind with
 :func:`declare` and starts its work with :func:`start`; reload, adoption, the sidebar and the
@@ -29,6 +35,7 @@ from typing import Any
 
 import streamlit as st
 
+from app_ui.owners import owner_id
 from app_ui.registries import JobRecord, job_records, job_registry, model_key
 from app_ui.state import (
     AUDIT_ID,
@@ -47,8 +54,11 @@ from app_ui.state import (
     Key,
     UrlParam,
 )
-from unlearn_core.runtime.jobs import Job, start_job
+from unlearn_core.runtime.estimates import format_duration, summarise
+from unlearn_core.runtime.jobs import Job
+from unlearn_core.runtime.queue import JobQueue
 from unlearn_core.store import UnknownRunError
+from unlearn_core.store.owners import owned_by
 
 #: seconds between the progress fragment's polls of a running job. Each poll re-renders the
 #: progress in the browser; at 0.5 s, with the browser on the same 2 cores, training the
@@ -159,6 +169,44 @@ SWEEP = declare(JobKind("sweep", "Sweep", "sweep", sidebar=True, result_key=SWEE
 UMAP = declare(JobKind("umap", "Aligned UMAP", "UMAP"))
 
 
+# ---------------------------------------------------------------- the queue
+@st.cache_resource
+def job_queue() -> JobQueue:
+    """The server's one queue of jobs (its limit: ``UNLEARN_MAX_JOBS``, else one per core)."""
+    return JobQueue()
+
+
+@st.cache_resource
+def _durations() -> dict[str, list[float]]:
+    """kind -> seconds this server's finished jobs of that kind took (the last 20)."""
+    return {}
+
+
+#: a waiting job's guess for a job with no estimate of its own and none of its kind yet
+UNKNOWN_S = 30.0
+
+
+def typical_seconds(kind: JobKind) -> float | None:
+    """The median time this server's jobs of ``kind`` took (``estimates.summarise``)."""
+    seen = _durations().get(kind.name) or []
+    return summarise(seen)[0] if seen else None
+
+
+def waiting_text(job: Job) -> str | None:
+    """``"Waiting for a free slot: 2 jobs ahead, about 40 s"`` for a job in the queue; None
+    for one that runs or ended."""
+    q = job_queue()
+    ahead = q.ahead(job)
+    if ahead is None:
+        return None
+    wait = q.wait_estimate(job, default_s=UNKNOWN_S)
+    jobs_ahead = "no job" if ahead == 0 else f"{ahead} job{'s' if ahead > 1 else ''}"
+    soon = f"about {format_duration(wait)}" if wait and wait >= 1 else "any moment"
+    return (
+        f"Waiting for a free slot ({q.running()} of {q.limit} running): {jobs_ahead} ahead, {soon}"
+    )
+
+
 # ---------------------------------------------------------------- starting and finding
 def start(
     kind: JobKind,
@@ -167,11 +215,25 @@ def start(
     *,
     context: dict | None = None,
     tag: Hashable | None = None,
+    estimate_s: float | None = None,
 ) -> Job:
-    """Run ``work(job)`` in a server thread as this session's job of ``kind``; ``context`` is
-    what the pages and a reopening session need to show it, ``tag`` finds it from any session
-    (:func:`find`)."""
-    job = start_job(title, work)
+    """Queue ``work(job)`` to run in a server thread as this session's job of ``kind``;
+    ``context`` is what the pages and a reopening session need to show it, ``tag`` finds it
+    from any session (:func:`find`), ``estimate_s`` (else the kind's typical time) tells the
+    jobs queued behind it how long they wait. What it stores belongs to the session's owner."""
+    owner = owner_id()
+    durations = _durations()
+
+    def owned(job: Job) -> Any:
+        with owned_by(owner):
+            result = work(job)
+        seen = durations.setdefault(kind.name, [])
+        seen.append(job.elapsed)
+        del seen[:-20]
+        return result
+
+    est = estimate_s if estimate_s is not None else typical_seconds(kind)
+    job = job_queue().submit(title, owned, owner=owner, estimate_s=est)
     job_records()[job.id] = JobRecord(kind.name, dict(context or {}), tag)
     job_registry()[job.id] = job
     JOBS.setdefault()[kind.name] = job.id
@@ -312,9 +374,15 @@ def _poll(
     job = job_registry().get(job_id)
     if job is None or job.done:
         st.rerun()  # the whole app
-    st.progress(job.fraction, text=text(job))
-    if extra is not None:
-        extra(job)
+    waiting = waiting_text(job)
+    if waiting is not None:  # in the queue: its place and wait instead of its progress
+        st.progress(0.0, text=f"**{job.title}** · {waiting}")
+        if cancel_key is None:  # a waiting job can always leave the queue
+            cancel_key, cancel_label = JOBLINE.of("leave", job.id), "Leave the queue"
+    else:
+        st.progress(job.fraction, text=text(job))
+        if extra is not None:
+            extra(job)
     if cancel_key is not None and st.button(cancel_label, key=cancel_key, help=cancel_help):
         job.cancel()
         if toast:

@@ -26,6 +26,7 @@ the library is loaded. It is the bottom of ``app_ui``: it imports no other app m
 from __future__ import annotations
 
 import copy
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -205,6 +206,14 @@ JOB_NOTES: Key[dict] = Key(
     "_job_notes", dict, {},
     doc="job kind -> why a finished job's result was not adopted, for the page (shown once)",
 )  # fmt: skip
+OWNER: Key[str] = Key(
+    "owner", str, lambda: uuid.uuid4().hex[:12], kind="app",
+    doc="this browser's owner id (kept in the URL): the runs it stores are its own "
+    "(app_ui.owners; read it with owners.owner_id(), which stores it the first time)",
+)  # fmt: skip
+OWNER_COOKIE: Key[bool] = Key(
+    "_owner_cookie", bool, False, doc="whether this session has written its owner cookie"
+)
 AUDIT_ID: Key[str | None] = Key(
     "audit_id", (str, type(None)), None, doc="the Audit page's shown audit (audit registry id)"
 )
@@ -254,6 +263,7 @@ class UrlParam:
 
 #: the URL, in the order a fresh session restores it (a run brings its model and forget set)
 URL_PARAMS: tuple[UrlParam, ...] = (
+    UrlParam("owner", "owner", OWNER, "this browser's owner id (whose runs are its own)"),
     UrlParam("run", "run", COMPARISON_ID, "the shown comparison's run-store id (a stored one)"),
     UrlParam(
         "model",
@@ -472,6 +482,7 @@ class RUNS:
     DELETE_YES = _w("runs_delete_yes", bool)
     DELETE_NO = _w("runs_delete_no", bool)
     SIDE = _w("runs_side", list)
+    EVERYONE = _w("runs_everyone", bool)
     NOTE: KeyFamily = KeyFamily("runs_note_", str, doc="a run's note, per run id")
     PREP: KeyFamily = KeyFamily("runs_prep_", bool, doc="an export's Prepare button")
     DOWNLOAD: KeyFamily = KeyFamily("runs_dl_", bool, doc="an export's download button")

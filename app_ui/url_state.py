@@ -1,5 +1,6 @@
-"""What the URL says: reopening what a link or reload names (``state.URL_PARAMS``: runs,
-models, forget sets, audits, sweeps and running jobs) and writing the session's ids back.
+"""What the URL says: reopening what a link or reload names (``state.URL_PARAMS``: the
+browser's owner id, runs, models, forget sets, audits, sweeps and running or waiting jobs)
+and writing the session's ids back.
 Above :mod:`app_ui.persist`, :mod:`app_ui.audit_jobs` and :mod:`app_ui.jobs`, which it calls."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import streamlit as st
 
 from app_ui import jobs
 from app_ui.audit_jobs import restore_audit, restore_sweep, url_ids
+from app_ui.owners import adopt_owner, owner_id, remember_owner
 from app_ui.persist import (
     forget_id_for,
     restore_forget,
@@ -30,11 +32,13 @@ from app_ui.state import (
     URL_PARAMS,
 )
 from unlearn_core.store import RunStoreError
+from unlearn_core.store.owners import owned_by
 
 #: the query parameters, in restoring order
 URL_KEYS = tuple(p.name for p in URL_PARAMS)
 #: what reopens each parameter's id in a session (a running job's: ``jobs.restore``)
 RESTORE: dict[str, Callable[[str], None]] = {
+    "owner": adopt_owner,
     "run": restore_run,
     "model": restore_model,
     "forget": restore_forget,
@@ -84,19 +88,20 @@ def show_url_messages() -> None:
 
 def session_ids() -> dict[str, str]:
     """The ids of what this session shows, storing a model / forget set the first time."""
-    out: dict[str, str] = {}
+    out: dict[str, str] = {"owner": owner_id()}
     data = current_dataset_quiet()
     entry = current_model()
     spec = DATASET.get()
     try:
-        if data is not None and entry is not None:
-            out["model"] = save_model_entry(
-                entry, data, spec, arch=ARCH.get(), seed=int(TRAIN_SEED.get())
-            )
-        if data is not None:
-            fid = forget_id_for(data, spec)
-            if fid:
-                out["forget"] = fid
+        with owned_by(out["owner"]):
+            if data is not None and entry is not None:
+                out["model"] = save_model_entry(
+                    entry, data, spec, arch=ARCH.get(), seed=int(TRAIN_SEED.get())
+                )
+            if data is not None:
+                fid = forget_id_for(data, spec)
+                if fid:
+                    out["forget"] = fid
     except (RunStoreError, OSError, ValueError):
         pass  # the session goes on; the URL just names less
     cid = COMPARISON_ID.get()
@@ -119,5 +124,6 @@ def write_url() -> None:
         elif k in qp:
             del qp[k]
     URL_IDS.set(ids)
+    remember_owner()
     known = URL_KNOWN.setdefault()
     known.extend(v for v in ids.values() if v not in known)

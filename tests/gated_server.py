@@ -4,8 +4,8 @@ While the file named by ``UNLEARN_TEST_JOB_GATE`` exists, a job whose work has r
 before it is marked done (a cancel still ends it). A test that must see a run *while it runs*
 (the sidebar's live progress on another page) creates the file before the click and removes it
 once it has looked, so the check does not depend on how fast the machine finishes the run.
-The app is not changed: only this process's ``unlearn_core.runtime.jobs.start_job`` is wrapped, before
-Streamlit imports the app.
+The app is not changed: only this process's ``unlearn_core.runtime.jobs.run_job`` (what runs
+every job, queued or not) is wrapped, before Streamlit imports the app.
 """
 
 from __future__ import annotations
@@ -19,20 +19,20 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repo root, as ``-m
 from unlearn_core.runtime import jobs  # noqa: E402
 
 GATE = Path(os.environ["UNLEARN_TEST_JOB_GATE"])
-_start_job = jobs.start_job
+_run_job = jobs.run_job
 
 
-def gated_start_job(title, work):
+def gated_run_job(job, work):
     def gated(job):
         result = work(job)
         while GATE.exists() and not job.cancel_requested:
             time.sleep(0.05)
         return result
 
-    return _start_job(title, gated)
+    return _run_job(job, gated)
 
 
-jobs.start_job = gated_start_job
+jobs.run_job = gated_run_job
 
 if __name__ == "__main__":
     from streamlit.web.cli import main

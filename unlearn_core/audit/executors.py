@@ -21,6 +21,10 @@ not pay on models this small and fight the other processes), a pool of 2 single-
 once per executor. So ``make_executor("local")`` uses a pool of one process per core on a
 machine with several cores, and runs in-process on one core (``workers=1``, also the fastest
 choice for a handful of short calls, as in the tests).
+
+The machine's concurrency setting, ``UNLEARN_MAX_JOBS`` (the app server's job queue reads the
+same, ``runtime.queue.concurrency_limit``), caps the local pool: with it set, a local executor
+runs at most that many calls at once, whatever ``workers`` asks, and that many by default.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import torch
 
 from ..runtime.progress import Progress, no_progress
+from ..runtime.queue import LIMIT_ENV, concurrency_limit
 
 T = TypeVar("T")
 
@@ -135,6 +140,8 @@ class LocalExecutor:
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = max(1, int(workers or default_workers()))
+        if os.environ.get(LIMIT_ENV, "").strip():  # the machine's setting caps the pool
+            self.workers = min(self.workers, concurrency_limit())
         self._pool: ProcessPoolExecutor | None = None
 
     def _get_pool(self) -> ProcessPoolExecutor:
@@ -339,7 +346,9 @@ def _ray_failure(exc: BaseException) -> TaskFailure:
 
 
 def default_workers() -> int:
-    """One worker per CPU core this process may use."""
+    """``UNLEARN_MAX_JOBS`` if set, else one worker per CPU core this process may use."""
+    if os.environ.get(LIMIT_ENV, "").strip():
+        return concurrency_limit()
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux

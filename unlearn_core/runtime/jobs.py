@@ -34,6 +34,8 @@ class Job:
     finished: float | None = None
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: set by a queue while the job waits: takes it out of the queue (``queue.JobQueue``)
+    _withdraw: Callable[[], bool] | None = field(default=None, repr=False)
 
     @property
     def done(self) -> bool:
@@ -58,7 +60,16 @@ class Job:
             self.partial.append(item)
 
     def cancel(self) -> None:
+        """Stop the job: at its next progress report if it runs, at once if it waits."""
         self._cancel.set()
+        withdraw = self._withdraw
+        if withdraw is not None:
+            withdraw()
+
+    @property
+    def waiting(self) -> bool:
+        """Whether the job waits in a queue for a free slot."""
+        return self.state == "queued"
 
     @property
     def cancel_requested(self) -> bool:
@@ -74,23 +85,28 @@ class Job:
         return True
 
 
+def run_job(job: Job, work: Callable[[Job], Any]) -> None:
+    """Run ``work(job)`` here (the calling thread); its return value becomes ``job.result``.
+    A job cancelled before it starts does not run."""
+    job.state, job.started = "running", time.perf_counter()
+    try:
+        if job.cancel_requested:
+            raise JobCancelled(job.title)
+        job.result = work(job)
+        job.state, job.fraction = "done", 1.0
+    except JobCancelled:
+        job.state = "cancelled"
+    except Exception as exc:  # noqa: BLE001 - reported to the UI, never lost
+        job.error = f"{type(exc).__name__}: {exc}"
+        job.traceback = traceback.format_exc(limit=8)
+        job.state = "failed"
+    finally:
+        job.finished = time.perf_counter()
+
+
 def start_job(title: str, work: Callable[[Job], Any]) -> Job:
-    """Run ``work(job)`` in a daemon thread; its return value becomes ``job.result``."""
+    """Run ``work(job)`` in a daemon thread at once (no queue: ``queue.JobQueue`` for one);
+    its return value becomes ``job.result``."""
     job = Job(title=title)
-
-    def target() -> None:
-        job.state, job.started = "running", time.perf_counter()
-        try:
-            job.result = work(job)
-            job.state, job.fraction = "done", 1.0
-        except JobCancelled:
-            job.state = "cancelled"
-        except Exception as exc:  # noqa: BLE001 - reported to the UI, never lost
-            job.error = f"{type(exc).__name__}: {exc}"
-            job.traceback = traceback.format_exc(limit=8)
-            job.state = "failed"
-        finally:
-            job.finished = time.perf_counter()
-
-    threading.Thread(target=target, name=f"job-{job.id}", daemon=True).start()
+    threading.Thread(target=run_job, args=(job, work), name=f"job-{job.id}", daemon=True).start()
     return job

@@ -89,6 +89,8 @@ class ModelRecord:
     params: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
+    #: who stored it (``owners.current_owner()``; "" for older records and the CLI)
+    owner: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -143,6 +145,8 @@ class ComparisonRecord:
     rows: list[dict] = field(default_factory=list)
     models: dict[str, str] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
+    #: who stored it (``owners.current_owner()``; "" for older records and the CLI)
+    owner: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -286,6 +290,7 @@ def comparison_record(
     rows: list[dict] | None = None,
     models: Mapping[str, str] | None = None,
     note: str = "",
+    owner: str = "",
 ) -> ComparisonRecord:
     """The headline of a comparison body (read defensively: missing fields stay empty)."""
     rows = rows if rows is not None else headline_rows(body)
@@ -307,6 +312,7 @@ def comparison_record(
         kind=str(body.get("kind") or "comparison"),
         rows=rows,
         models=dict(models or {}),
+        owner=owner,
     )
 
 

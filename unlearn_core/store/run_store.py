@@ -37,6 +37,7 @@ from .errors import (
     SchemaVersionError,
     UnknownRunError,
 )
+from .owners import current_owner
 from .records import (
     ComparisonRecord,
     ForgetRecord,
@@ -402,6 +403,7 @@ class RunStore:
             recipe=_as_dict(recipe),
             history=_as_dict(history),
             versions=software_versions(),
+            owner=current_owner(),
         )
         with self._saving(f"model {rec.id}") as placed:
             files = self._place_model(placed, model, dataset, rec)
@@ -520,6 +522,7 @@ class RunStore:
             )
         cid = new_id("comparison")
         created = now()
+        owner = current_owner()
         links: dict[str, str] = {}
         with self._read() as con:
             for role, ref, kind in (
@@ -559,13 +562,15 @@ class RunStore:
                     recipe=_as_dict(recipe),
                     params=jsonable(params.get(method, {})),  # type: ignore[arg-type]
                     versions=software_versions(),
+                    owner=owner,
                 )
                 model_recs.append((rec, self._place_model(placed, model, dataset, rec)))  # type: ignore[arg-type]
             model_ids = {**links, **{r.method: r.id for r, _ in model_recs}}  # type: ignore[misc]
             model_ids.pop("forget", None)
             record = comparison_record(
-                body, id=cid, created=created, fingerprint=fp, rows=rows, models=model_ids
-            )
+                body, id=cid, created=created, fingerprint=fp, rows=rows, models=model_ids,
+                owner=owner,
+            )  # fmt: skip
             setup = {
                 "dataset": dataset_setup(dataset, fp)
                 if dataset is not None

@@ -1,0 +1,117 @@
+"""Each browser's work its own: an owner id per browser (``state.OWNER``), the admin setting
+that lets a server's operator delete anyone's runs, and the Runs page's status line (memory
+in use, the job queue).
+
+Where the owner id lives: a cookie (:data:`COOKIE`, written by the page once per session) and
+the URL (``owner`` in ``state.URL_PARAMS``). The cookie wins: a shared link carries its
+sharer's owner id, and a browser that has its own keeps its own, so the link's run opens
+for it without being its to delete. Without a cookie (a browser that refuses them, a
+first visit, AppTest) the URL's owner id is taken, so a reload keeps it.
+
+The runs a session stores carry its owner id (``unlearn_core.store.owners``: the job threads
+and the URL writer store inside ``owned_by(owner_id())``). A link that names a run opens it
+for anyone; only deleting is kept to the run's owner (:func:`delete_refusal`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import streamlit as st
+
+from app_ui.state import OWNER, OWNER_COOKIE
+from unlearn_core.store.owners import delete_refusal as _refusal
+
+#: the environment variable that makes this server's every session an admin (any true value:
+#: 1, true, yes, on): sessions may then delete runs of any owner
+ADMIN_ENV = "UNLEARN_ADMIN"
+#: what an owner id looks like (a link's is checked before it is adopted)
+OWNER_ID = re.compile(r"[0-9a-zA-Z_-]{4,40}")
+
+
+#: the cookie that keeps a browser's owner id (a year)
+COOKIE = "unlearn_owner"
+
+
+def _cookie() -> str | None:
+    try:
+        value = st.context.cookies.get(COOKIE)
+    except Exception:  # noqa: BLE001 - no browser behind the session (AppTest)
+        return None
+    return value if isinstance(value, str) and OWNER_ID.fullmatch(value) else None
+
+
+def owner_id() -> str:
+    """This browser's owner id: the session's, else its cookie's, else a new one (kept in
+    the session)."""
+    if not OWNER.present():
+        OWNER.set(_cookie() or OWNER.default())
+    return OWNER.get()
+
+
+def adopt_owner(value: str) -> None:
+    """Take the owner id a link or reload names (``url_state``'s restore of ``owner``), unless
+    the browser's cookie names its own."""
+    from unlearn_core.store import UnknownRunError
+
+    if not OWNER_ID.fullmatch(value or ""):
+        raise UnknownRunError(f"{value!r} is not an owner id")
+    OWNER.set(_cookie() or value)
+
+
+def remember_owner() -> None:
+    """Write the owner cookie once per session when the browser's differs (an invisible
+    script; ``url_state.write_url`` calls it after the page)."""
+    me = owner_id()
+    if OWNER_COOKIE.get() or _cookie() == me:
+        return
+    OWNER_COOKIE.set(True)
+    st.html(
+        f"<script>document.cookie = '{COOKIE}={me}; path=/; max-age=31536000; "
+        "SameSite=Lax';</script>",
+        unsafe_allow_javascript=True,
+    )
+
+
+def is_admin() -> bool:
+    """Whether the server was started with ``UNLEARN_ADMIN`` set to a true value."""
+    return os.environ.get(ADMIN_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def delete_refusal(record_owner: str) -> str | None:
+    """Why this session may not delete a run of ``record_owner`` (None: it may)."""
+    why = _refusal(record_owner, owner_id(), admin=is_admin())
+    if why is None:
+        return None
+    return (
+        f"This run is not yours to delete: {why}. Anyone may open it; only its owner deletes "
+        f"it, or any session of a server started with {ADMIN_ENV}=1."
+    )
+
+
+def rss_mb() -> float | None:
+    """The server process's resident memory in MB (``/proc``; None where unreadable)."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def status_line() -> str:
+    """``"Memory 812 MB · Jobs: 2 running, 3 waiting (at most 1 at once)"``."""
+    from app_ui import jobs
+
+    try:  # the registries' line names the caches too, where it exists
+        from app_ui.registries import memory_line  # type: ignore[attr-defined]
+
+        memory = memory_line()
+    except ImportError:
+        mb = rss_mb()
+        memory = "Memory unknown" if mb is None else f"Memory in use {mb:.0f} MB"
+    q = jobs.job_queue()
+    return (
+        f"{memory} · Jobs: {q.running()} running, {q.waiting()} waiting (at most {q.limit} at once)"
+    )
