@@ -42,9 +42,17 @@ CAPTION = "Step 1: pick the data, look at it, and train the model you will later
 TRAIN_ASAP = "_p1_train_asap"
 #: session key: whether this script run draws the first paint (decided once, by the entry)
 LIGHT = "_light_paint"
+#: modules that libraries read straight from ``sys.modules`` without importing them (plotly
+#: and narwhals take pandas and pyarrow from there when they are present): one that another
+#: thread is still importing is seen half-initialized ("partially initialized module 'pandas'
+#: has no attribute 'Series'", issue 24). :func:`settle_imports` imports them whole on the
+#: script thread before any full page runs (waiting for a warm-up still importing them); the
+#: warm-up takes them right after torch, so that wait is short
+PEEKED = ("numpy", "pyarrow", "pandas")
 #: what the full app imports (the pages' shared modules and the library)
 HEAVY = (
     "torch",
+    *PEEKED,
     "plotly.graph_objects",
     "app_ui.common",
     "app_ui.persist",
@@ -55,10 +63,9 @@ HEAVY = (
     "unlearn_core.selection",
     "unlearn_core.training",
 )
-#: what the other pages import first (pandas with pyarrow alone is ~1.4 s on 2 cores), imported
+#: what the other pages import first (the Styler, the tables, the result plots), imported
 #: :data:`LATER_DELAY_S` after :data:`HEAVY`, so that a visit in the meantime is not slowed
 LATER = (
-    "pandas",
     "pandas.io.formats.style",
     "app_ui.tables",
     "unlearn_core.methods",
@@ -87,10 +94,20 @@ def _loaded(name: str) -> bool:
 def heavy_ready() -> bool:
     """Whether the full app can run without a long wait: torch (most of the import time) is
     imported, or the import thread has ended (failing or not). The rest of :data:`HEAVY`
-    then imports in a second or two, or is waited for."""
+    then imports in a second or two, or is waited for (an ``import`` waits for another
+    thread's import of the same module; :func:`settle_imports` for :data:`PEEKED`)."""
     if not _ready.is_set() and _loaded("torch"):
         _ready.set()
     return _ready.is_set()
+
+
+def settle_imports() -> None:
+    """Import :data:`PEEKED` on the script thread before a full page runs: where the warm-up
+    thread is importing one, this waits for it (Python's per-module import lock), so no page
+    code finds it half-initialized in ``sys.modules``; once loaded this costs a dict lookup."""
+    for name in PEEKED:
+        if not _loaded(name):
+            importlib.import_module(name)
 
 
 def _import_all() -> None:

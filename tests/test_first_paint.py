@@ -86,3 +86,41 @@ def test_big_training_shows_its_estimate_before_the_click():
     assert not at.exception
     note = [c.value for c in at.caption if c.value.startswith("Training mlp on 1,295 images")]
     assert note and note[0].endswith("on this machine.")
+
+
+def test_a_page_never_sees_a_module_the_warm_up_is_still_importing(monkeypatch, tmp_path):
+    """Issue 24: plotly takes pandas from ``sys.modules`` without importing it, so a page
+    drawn while the warm-up thread was importing pandas got a half-initialized module
+    ("partially initialized module 'pandas' has no attribute 'Series'").
+    :func:`first_paint.settle_imports`, run on the script thread before a full page, waits
+    for that import to finish."""
+    import importlib
+    import threading
+    import time
+
+    (tmp_path / "slow_peeked_mod.py").write_text(
+        "import time\nSTARTED = True\ntime.sleep(0.6)\nSeries = object\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(first_paint, "PEEKED", ("slow_peeked_mod",))
+    monkeypatch.delitem(sys.modules, "slow_peeked_mod", raising=False)
+    warm = threading.Thread(target=importlib.import_module, args=("slow_peeked_mod",))
+    warm.start()
+    deadline = time.monotonic() + 10
+    while "slow_peeked_mod" not in sys.modules and time.monotonic() < deadline:
+        time.sleep(0.005)
+    half = sys.modules["slow_peeked_mod"]  # what a peek in sys.modules finds meanwhile
+    assert not first_paint._loaded("slow_peeked_mod") and not hasattr(half, "Series")
+    first_paint.settle_imports()
+    assert first_paint._loaded("slow_peeked_mod")
+    assert sys.modules["slow_peeked_mod"].Series is object  # whole once settled
+    warm.join(10)
+
+
+def test_the_full_page_settles_the_peeked_imports_first(monkeypatch):
+    calls = []
+    monkeypatch.setattr(first_paint, "settle_imports", lambda: calls.append(True))
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception
+    assert calls  # before the page (the light first paint does not import them)
+    assert set(first_paint.PEEKED) <= set(first_paint.HEAVY)  # the warm-up takes them early
