@@ -377,8 +377,9 @@ def _poll(
     waiting = waiting_text(job)
     if waiting is not None:  # in the queue: its place and wait instead of its progress
         st.progress(0.0, text=f"**{job.title}** · {waiting}")
-        if cancel_key is None:  # a waiting job can always leave the queue
-            cancel_key, cancel_label = JOBLINE.of("leave", job.id), "Leave the queue"
+        # a waiting job can always leave the queue (its page's Cancel key, or one of its own)
+        cancel_key = cancel_key or JOBLINE.of("leave", job.id)
+        cancel_label, toast, cancel_help = "Leave the queue", None, "It has not started"
     else:
         st.progress(job.fraction, text=text(job))
         if extra is not None:
