@@ -11,6 +11,7 @@ import streamlit as st
 
 from app_ui.common import BUILTIN, chart, save_uploads
 from app_ui.first_paint import SOURCE_HELP, SOURCE_LABELS, SOURCES
+from app_ui.persist import server_path
 from app_ui.registries import load_spec
 from app_ui.state import COMPARISON_ID, DATASET, FORGET, P1, PICKED, WRITTEN_P1, bind, wrote
 from app_ui.text import clause, dataset_title, join, scrub_paths, was_were
@@ -129,8 +130,8 @@ def pick_dataset() -> None:
                     else:
                         if not path_text.strip():
                             raise DataError("type the path of a file or folder first")
-                        path = Path(path_text.strip()).expanduser()
-                        what = path.name or str(path)
+                        what = Path(path_text.strip()).expanduser().name or path_text.strip()
+                        path = server_path(path_text)  # only under the data roots
                     new = {
                         "name": "file",
                         "path": str(path),

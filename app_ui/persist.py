@@ -41,6 +41,7 @@ from app_ui.state import (
     TRAIN_SEED,
 )
 from unlearn_core.data import DataError, Dataset
+from unlearn_core.data.roots import DataRoots
 from unlearn_core.experiment import Comparison, MultiComparison
 from unlearn_core.forget import ForgetRequest
 from unlearn_core.store import RunStore, RunStoreError, dataset_fingerprint
@@ -50,6 +51,13 @@ from unlearn_core.training import TrainConfig, evaluate
 def run_store() -> RunStore:
     """The run store (``$UNLEARN_HOME`` or ``./runs``); cheap, so made per call."""
     return RunStore()
+
+
+def server_path(text: str) -> Path:
+    """A path typed into one of the app's path boxes, resolved, if it lies under the data
+    roots (``$UNLEARN_DATA_ROOTS``, else the run store's home and ``data/`` beside it);
+    else ``PathNotAllowed`` (a ``DataError`` whose message names the setting)."""
+    return DataRoots.from_env(run_store().home).check(text)
 
 
 @st.cache_resource

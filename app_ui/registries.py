@@ -7,8 +7,12 @@ imports only ``app_ui.state`` and ``app_ui.text``."""
 from __future__ import annotations
 
 import json
-from collections.abc import Hashable
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator, MutableMapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import streamlit as st
 
@@ -20,6 +24,87 @@ from unlearn_core.data import DataError, Dataset, load_dataset, load_file
 from unlearn_core.experiment import Comparison, MultiComparison
 from unlearn_core.runtime.jobs import Job
 from unlearn_core.store.model_cache import ModelStore, settings_key
+
+# ---------------------------------------------------------------- bounded, shared caches
+#: settings (environment variables) of how many entries each server-wide cache keeps
+CACHE_SIZES = {
+    "models": ("UNLEARN_CACHE_MODELS", 16),
+    "embeddings": ("UNLEARN_CACHE_EMBEDDINGS", 32),
+    "attributions": ("UNLEARN_CACHE_ATTRIBUTIONS", 32),
+}
+
+
+def cache_size(kind: str) -> int:
+    """How many entries the server keeps of ``kind`` ("models", "embeddings",
+    "attributions"): its environment variable (:data:`CACHE_SIZES`), else the default."""
+    env, default = CACHE_SIZES[kind]
+    try:
+        return max(1, int(os.environ.get(env, "")))
+    except ValueError:
+        return default
+
+
+class SharedCache(MutableMapping):
+    """A server-wide cache that every session reads: at most ``size`` entries, the least
+    recently used dropped first; a value is put in whole (never filled in afterwards) and
+    :meth:`get_or_build` builds a missing one once, under a per-key lock, while the other
+    sessions asking for it wait for that one build."""
+
+    def __init__(self, kind: str, size: int | None = None):
+        self.kind = kind
+        self.size = size if size is not None else cache_size(kind)
+        self._data: OrderedDict = OrderedDict()
+        self._lock = threading.RLock()
+        self._building: dict[Hashable, threading.Lock] = {}
+
+    def __getitem__(self, key):
+        with self._lock:
+            value = self._data[key]
+            self._data.move_to_end(key)
+            return value
+
+    def __setitem__(self, key, value) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+    def __delitem__(self, key) -> None:
+        with self._lock:
+            del self._data[key]
+
+    def __contains__(self, key) -> bool:
+        with self._lock:
+            return key in self._data
+
+    def __iter__(self) -> Iterator:
+        with self._lock:
+            return iter(list(self._data))
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._data)
+
+    def get_or_build(self, key: Hashable, build: Callable[[], Any]):
+        """The value of ``key``, built by ``build()`` (outside the cache's lock, once per key
+        across sessions) when it is missing."""
+        try:
+            return self[key]
+        except KeyError:
+            pass
+        with self._lock:
+            lock = self._building.setdefault(key, threading.Lock())
+        with lock:
+            try:
+                return self[key]
+            except KeyError:
+                value = build()
+                self[key] = value
+                return value
+            finally:
+                with self._lock:
+                    self._building.pop(key, None)
 
 
 @st.cache_resource
@@ -45,9 +130,10 @@ def job_records() -> dict[str, JobRecord]:
 
 
 @st.cache_resource
-def model_registry() -> dict[str, dict]:
-    """model key -> {"model", "recipe", "history", "test_acc", "source"}"""
-    return {}
+def model_registry() -> SharedCache:
+    """model key -> {"model", "recipe", "history", "test_acc", "source"} (at most
+    ``$UNLEARN_CACHE_MODELS``, the least recently used dropped first)."""
+    return SharedCache("models")
 
 
 @st.cache_resource
@@ -99,20 +185,57 @@ def sweep_registry() -> dict[str, ShownSweep]:
 
 
 @st.cache_resource
-def umap_frames() -> dict[tuple[str, str], dict]:
-    """(comparison id, method) -> {"frames", "ids"} of a finished aligned-UMAP projection."""
-    return {}
+def umap_frames() -> SharedCache:
+    """(comparison id, method) -> {"frames", "ids"} of a finished aligned-UMAP projection
+    (at most ``$UNLEARN_CACHE_EMBEDDINGS``, the least recently used dropped first)."""
+    return SharedCache("embeddings")
 
 
 @st.cache_resource
-def attribution_grids() -> dict[tuple, dict]:
+def attribution_grids() -> SharedCache:
     """(comparison id, method, sample ids) -> finished attribution grids (at most
-    :data:`ATTRIBUTIONS_KEPT`, the oldest dropped first)."""
-    return {}
+    ``$UNLEARN_CACHE_ATTRIBUTIONS``, the least recently used dropped first)."""
+    return SharedCache("attributions")
 
 
-#: attribution grids the server keeps
-ATTRIBUTIONS_KEPT = 32
+#: attribution grids the server keeps (the cache drops the least recently used beyond it)
+ATTRIBUTIONS_KEPT = cache_size("attributions")
+
+
+def memory_status() -> dict:
+    """What the server holds, for a status line: ``rss_mb`` (the process's resident memory,
+    MiB; None where it cannot be read) and, per bounded cache, ``(entries, size)``."""
+    return {
+        "rss_mb": _rss_mb(),
+        "caches": {
+            "models": (len(model_registry()), model_registry().size),
+            "embeddings": (len(umap_frames()), umap_frames().size),
+            "attributions": (len(attribution_grids()), attribution_grids().size),
+        },
+    }
+
+
+def memory_line() -> str:
+    """:func:`memory_status` in words: "Memory 812 MB · models 3/16 · embeddings 0/32 · ..."."""
+    got = memory_status()
+    rss = f"Memory {got['rss_mb']:.0f} MB" if got["rss_mb"] is not None else "Memory unknown"
+    return " · ".join([rss, *(f"{k} {n}/{m}" for k, (n, m) in got["caches"].items())])
+
+
+def _rss_mb() -> float | None:
+    try:  # Linux: resident pages of this process
+        with open("/proc/self/statm") as fh:
+            pages = int(fh.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError, AttributeError):
+        pass
+    try:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # peak, not current
+        return peak / 1024 if os.uname().sysname != "Darwin" else peak / 2**20
+    except (ImportError, OSError, AttributeError):
+        return None
 
 
 @st.cache_resource

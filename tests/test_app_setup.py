@@ -38,6 +38,7 @@ def fresh(monkeypatch, tmp_path):
     """A private on-disk model cache and empty in-memory registries for each test; no UMAP
     warm-up thread (its numba compilation holds the GIL and would slow the training jobs)."""
     monkeypatch.setenv("UNLEARN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("UNLEARN_DATA_ROOTS", str(tmp_path))  # the path boxes read files here
     monkeypatch.setattr(common, "warm_up_in_background", lambda: None)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the jobs' worker thread and the test thread share 2 cores

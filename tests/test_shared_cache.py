@@ -1,0 +1,102 @@
+"""The server-wide caches (issue 24 parts 1 and 5): bounded (the least recently used entry
+dropped beyond the configured size), each value built once under a lock whichever sessions
+ask at once; and the memory status line."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from app_ui import registries  # noqa: E402
+from app_ui.registries import SharedCache, cache_size  # noqa: E402
+
+
+def test_the_least_recently_used_entry_goes_first():
+    cache = SharedCache("models", size=3)
+    for k in "abc":
+        cache[k] = k.upper()
+    assert cache["a"] == "A"  # a read makes "a" the most recent
+    cache["d"] = "D"
+    assert list(cache) == ["c", "a", "d"] and "b" not in cache
+    cache.get_or_build("e", lambda: "E")
+    assert list(cache) == ["a", "d", "e"] and len(cache) == 3
+
+
+def test_sizes_come_from_the_environment(monkeypatch):
+    assert cache_size("models") == registries.CACHE_SIZES["models"][1]
+    monkeypatch.setenv("UNLEARN_CACHE_MODELS", "2")
+    monkeypatch.setenv("UNLEARN_CACHE_EMBEDDINGS", "not a number")
+    assert cache_size("models") == 2
+    assert cache_size("embeddings") == registries.CACHE_SIZES["embeddings"][1]
+    monkeypatch.setenv("UNLEARN_CACHE_ATTRIBUTIONS", "0")
+    assert cache_size("attributions") == 1  # at least one
+    assert SharedCache("models").size == 2
+
+
+def test_a_value_is_built_once_while_the_other_sessions_wait():
+    cache = SharedCache("embeddings", size=4)
+    builds = []
+
+    def build():
+        builds.append(threading.current_thread().name)
+        time.sleep(0.3)
+        return ("whole", len(builds))
+
+    got = []
+    threads = [
+        threading.Thread(target=lambda: got.append(cache.get_or_build("k", build)))
+        for _ in range(6)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(builds) == 1 and got == [("whole", 1)] * 6
+
+
+def test_a_failed_build_leaves_nothing_and_the_next_one_tries_again():
+    cache = SharedCache("models", size=2)
+
+    def fail():
+        raise RuntimeError("no")
+
+    with pytest.raises(RuntimeError):
+        cache.get_or_build("k", fail)
+    assert "k" not in cache
+    assert cache.get_or_build("k", lambda: 1) == 1
+
+
+def test_the_model_registry_and_attribution_grids_are_bounded(monkeypatch):
+    monkeypatch.setenv("UNLEARN_CACHE_MODELS", "2")
+    monkeypatch.setenv("UNLEARN_CACHE_ATTRIBUTIONS", "3")
+    registries.model_registry.clear()
+    registries.attribution_grids.clear()
+    try:
+        reg, grids = registries.model_registry(), registries.attribution_grids()
+        for k in "abc":
+            reg[k] = {"source": k}
+        assert list(reg) == ["b", "c"]
+        for i in range(5):
+            grids.get_or_build(("cid", "m", (i,)), lambda: {"grid": 1})
+        assert len(grids) == 3 and ("cid", "m", (0,)) not in grids
+    finally:
+        registries.model_registry.clear()
+        registries.attribution_grids.clear()
+
+
+def test_memory_status_reports_the_process_and_the_caches():
+    status = registries.memory_status()
+    assert status["rss_mb"] is None or status["rss_mb"] > 10
+    assert set(status["caches"]) == {"models", "embeddings", "attributions"}
+    for n, size in status["caches"].values():
+        assert 0 <= n <= size
+    line = registries.memory_line()
+    assert line.startswith("Memory ") and "models " in line and "attributions " in line
