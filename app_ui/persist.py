@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import weakref
 from pathlib import Path
 
 import streamlit as st
@@ -61,15 +62,21 @@ def server_path(text: str) -> Path:
 
 
 @st.cache_resource
-def _fingerprints() -> dict[int, str]:
+def _fingerprints() -> dict[int, tuple[weakref.ref, str]]:
+    """id of a dataset object -> (a weak reference to it, its fingerprint)."""
     return {}
 
 
 def fingerprint(data: Dataset) -> str:
+    """The fingerprint of ``data``, computed once per dataset object. Checked against a weak
+    reference: a dataset dropped from the server's cache frees its id for a new object, which
+    must not inherit the old fingerprint."""
     fps = _fingerprints()
-    if id(data) not in fps:
-        fps[id(data)] = dataset_fingerprint(data)
-    return fps[id(data)]
+    got = fps.get(id(data))
+    if got is None or got[0]() is not data:
+        got = (weakref.ref(data), dataset_fingerprint(data))
+        fps[id(data)] = got
+    return got[1]
 
 
 # ------------------------------------------------------------------ dataset specs

@@ -100,3 +100,18 @@ def test_memory_status_reports_the_process_and_the_caches():
         assert 0 <= n <= size
     line = registries.memory_line()
     assert line.startswith("Memory ") and "models " in line and "attributions " in line
+
+
+def test_a_dataset_fingerprint_is_not_inherited_by_a_new_object_with_a_freed_id():
+    """The fingerprint cache is keyed by object id; a dataset dropped from the server's cache
+    frees its id, and a new dataset given that id must get its own fingerprint."""
+    import weakref
+
+    from app_ui import persist
+    from unlearn_core.data import load_dataset
+
+    old = load_dataset("moons", n_train=100)
+    new = load_dataset("blobs", n_train=100, centers=3)
+    persist._fingerprints()[id(new)] = (weakref.ref(old), "the old dataset's")
+    assert persist.fingerprint(new) != "the old dataset's"
+    assert persist.fingerprint(new) == persist.fingerprint(new)
