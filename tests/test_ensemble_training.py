@@ -8,7 +8,12 @@ import torch
 
 from unlearn_core.audit.executors import LocalExecutor
 from unlearn_core.audit.pipeline import _groups, run_audit
-from unlearn_core.ensemble_training import batch_blocker, train_many
+from unlearn_core.ensemble_training import (
+    activation_bytes,
+    auto_group_size,
+    batch_blocker,
+    train_many,
+)
 from unlearn_core.forget import ForgetRequest
 from unlearn_core.models import NARROW_RESNET, build_model
 from unlearn_core.runtime import progress as progress_mod
@@ -138,8 +143,19 @@ def test_groups_cover_every_worker_and_cap_the_size():
     assert _groups(seeds, 3) == [seeds[0:5], seeds[5:]]
     assert _groups(seeds, 8) == [seeds[0:3], seeds[3:6], seeds[6:8], seeds[8:]]
     assert _groups([0, 1], 16) == [[0], [1]]
-    big = _groups(list(range(130)), 2)
-    assert [len(g) for g in big] == [44, 43, 43] and sum(big, []) == list(range(130))
+    big = _groups(list(range(300)), 2)  # MAX_GROUP = 128
+    assert [len(g) for g in big] == [100, 100, 100] and sum(big, []) == list(range(300))
+
+
+def test_default_groups_keep_activations_small_on_the_cpu(digits):
+    mlp, cnn = (build_model(a, digits.input_shape, 10) for a in ("mlp", "cnn"))
+    # per sample: two 16 x 8 x 8 (conv, ReLU), two 32 x 8 x 8, pooled and flattened 512 twice,
+    # 128 twice (fc, ReLU) and 10 logits, 4 bytes each, 64 samples a step
+    per_sample = 2 * 16 * 64 + 2 * 32 * 64 + 2 * 512 + 2 * 128 + 10
+    assert activation_bytes(cnn, digits.input_shape, 64) == 4 * 64 * per_sample
+    assert auto_group_size(cnn, digits.input_shape, 64, "cpu") == 8  # 1.8 MB a member
+    assert auto_group_size(mlp, digits.input_shape, 32, "cpu") == 155
+    assert auto_group_size(cnn, digits.input_shape, 64, "cuda") == 0  # no limit off the CPU
 
 
 def test_audit_numbers_unchanged_by_batched_training(digits, monkeypatch):

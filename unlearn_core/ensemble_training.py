@@ -80,6 +80,13 @@ CHAINS: dict[type[nn.Module], Callable[[nn.Module], list[nn.Module]]] = {
 BATCHABLE: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.Flatten)
 #: the optimisers whose update is element-wise (the same on stacked tensors)
 OPTIMIZERS = ("adam", "sgd")
+#: on the CPU, the most bytes of layer outputs one batched step may hold over all its members;
+#: :func:`auto_group_size` splits larger ensembles into groups that fit. Measured on 2 shared
+#: cores (``benchmarks/results/ensemble_training.md``): the digits CNN (about 1.7 MB a member
+#: at batch 64) cost more CPU time per model in bigger groups (K = 8: 1.27x faster than one by
+#: one, K = 32: 1.06x, K = 128: 0.81x; its steps are bound by memory traffic), the MLP (60 kB a
+#: member) less (K = 8: 1.9x, K = 128: 2.4x)
+ACTIVATION_BUDGET = 16 * 2**20
 
 
 @dataclass
@@ -467,6 +474,26 @@ def train_stacked(
     return hists, plan
 
 
+def auto_group_size(model: nn.Module, in_shape, batch_size: int, device) -> int:
+    """How many models of ``model``'s kind one stacked group holds by default: on the CPU as
+    many as keep a step's layer outputs within :data:`ACTIVATION_BUDGET` (at least 1), on
+    other devices no limit (0)."""
+    if torch.device(device).type != "cpu":
+        return 0
+    return max(1, ACTIVATION_BUDGET // max(activation_bytes(model, in_shape, batch_size), 1))
+
+
+@torch.no_grad()
+def activation_bytes(model: nn.Module, in_shape, batch_size: int) -> int:
+    """Bytes of the layer outputs one training step of ``model`` holds (float32)."""
+    h = torch.zeros(1, *in_shape)
+    total = 0
+    for layer in layer_chain(model) or [model]:
+        h = layer(h)
+        total += h.numel()
+    return 4 * total * int(batch_size)
+
+
 def train_many(
     dataset,
     arch: str,
@@ -485,7 +512,8 @@ def train_many(
     ``cfg``, each as ``train_new_model(dataset, arch, cfg, seed=s, ...)`` trains it alone.
 
     Batched when the model allows it (see the module text), in stacked groups of at most
-    ``group_size`` models (None: all at once; ``exact`` as in :func:`train_stacked`); else, or
+    ``group_size`` models (None: :func:`auto_group_size`; ``exact`` as in
+    :func:`train_stacked`); else, or
     with ``batched=False``, one by one, and :attr:`EnsembleTraining.reason` says why. The
     models are in eval mode on ``device``. Batched training does not feed the time estimates'
     throughput record (``remember_throughput``), which is per single model."""
@@ -516,7 +544,7 @@ def train_many(
     x, y = dataset.x_train, dataset.y_train
     if indices is not None:
         x, y = x[indices], y[indices]
-    size = max(1, int(group_size or len(seeds)))
+    size = max(1, int(group_size or auto_group_size(probe, x.shape[1:], cfg.batch_size, dev)))
     out = EnsembleTraining([], [], seeds, batched=True)
     all_exact: bool | None = True
     for g in range(0, len(seeds), size):
@@ -541,9 +569,12 @@ def train_many(
 
 
 __all__ = [
+    "ACTIVATION_BUDGET",
     "BATCHABLE",
     "CHAINS",
     "EnsembleTraining",
+    "activation_bytes",
+    "auto_group_size",
     "batch_blocker",
     "layer_chain",
     "train_many",

@@ -22,10 +22,23 @@ as ``shared``; models travel as CPU state dicts):
 Every call returns its model's scores (``experiment.score_model``) and its logits on the forget
 samples (the first seed's also on retain and test, for the instance view); its weights travel
 back only when a later round needs them (originals; every model when relearning).
+
+**Ensemble lenses** (issue 19; ``metrics`` beyond "eps", ``attacks`` with "quantize"): every
+call also returns its model's margins (:func:`~unlearn_core.audit.klom.margins`) on the forget,
+retain and validation samples (one array per split serves all three lenses: KLoM bins it,
+U-LiRA's confidence is the margin clipped as the challenge clips it, RMIA's signal is
+:func:`~unlearn_core.audit.rmia.probability_from_margins`), and with "quantize" its forget
+accuracy at full precision, int8 and 4-bit (:func:`~unlearn_core.audit.quantize.
+quantized_accuracies`). The driver pairs each method's models with the retrains by seed (the
+seeds where both finished) and computes per method KLoM, U-LiRA, RMIA (offline ``a`` =
+:data:`RMIA_A` unless given) and the mean quantised forget accuracies; the originals the same;
+the retrains their first half against their second half (KLoM's oracle baseline, and what
+U-LiRA and RMIA read when there is nothing to find).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,17 +56,42 @@ from ..runtime.device import pick_device
 from ..runtime.progress import Progress, no_progress, sub_progress
 from ..training import TrainConfig, train_new_model
 from .executors import Executor, TaskFailure, make_executor
-from .forget_quality import final_score, forget_quality, logit_scaled_confidence, worst_case_privacy
-from .records import ACC_KEYS, AuditResult, MethodAudit, ModelLogits, ModelScore
+from .forget_quality import (
+    CONF_LIMIT,
+    final_score,
+    forget_quality,
+    logit_scaled_confidence,
+    worst_case_privacy,
+)
+from .records import (
+    ACC_KEYS,
+    ATTACKS,
+    MARGIN_DECIMALS,
+    METRICS,
+    AuditResult,
+    Lenses,
+    MethodAudit,
+    ModelLogits,
+    ModelScore,
+)
 from .recovery import RelearnCurve, score_curves
 
 #: the number of originals (and of retrained models) on the small built-in sets
 DEFAULT_MODELS = 8
 #: decimals kept in the stored first-seed logits
 LOGIT_DECIMALS = 4
-#: the most models one batched training call trains together: bigger groups gain little
-#: (``benchmarks/results/ensemble_training.md``), and a stop waits for the running calls
-MAX_GROUP = 64
+#: the most models one batched training call trains (a stop waits for the calls running); on
+#: the CPU a call trains them in stacked groups of ``ensemble_training.auto_group_size``
+MAX_GROUP = 128
+#: RMIA's offline coefficient a by default. The reference code's tuning (the first a of 0, 0.1,
+#: .., 1 with the best AUC of originals against retrains) cannot choose on class forgetting:
+#: every a < 1 separates them perfectly (``benchmarks/results/lenses_demo_k32.md``: AUC 1.000
+#: for a = 0 .. 0.9), so it returns 0. And a < 1 floors ``Pr(x)`` at ``(1 - a) / 2``, which
+#: swamps the retrains' near-zero probabilities of a forgotten class: every forget sample's
+#: ratio is then near 0 under unlearned and retrained targets alike (the logit-suppression
+#: demonstration reads 0.53 at a = 0.3, 0.79 at a = 1). a = 1 compares the target's probability
+#: with the references' mean alone (at the cost of a weaker originals-vs-retrains AUC, 0.79).
+RMIA_A = 1.0
 
 
 @dataclass
@@ -73,6 +111,10 @@ class ModelRun:
     params: dict = field(default_factory=dict)
     preset: str | None = None
     error: str | None = None
+    #: with lenses: the margins on "forget", "retain" and "val" (float64, sample order)
+    margins: dict[str, np.ndarray] | None = None
+    #: with the quantisation attack: forget accuracy (%) at "full", "int8" and "int4"
+    quant: dict[str, float] | None = None
 
 
 def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -81,7 +123,7 @@ def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def _finish(
     run: ModelRun, model: torch.nn.Module, data: Dataset, split: ForgetSplit, keep: bool,
-    send_state: bool = False,
+    send_state: bool = False, lenses: bool = False, quantize: bool = False,
 ) -> ModelRun:  # fmt: skip
     ev = model_logits(model, data, split)
     if not all(bool(torch.isfinite(t).all()) for t in (ev.forget, ev.retain, ev.test)):
@@ -94,6 +136,23 @@ def _finish(
         run.logits = {k: getattr(ev, k).numpy() for k in ("forget", "retain", "test")}
     if send_state or run.role == "original":  # originals feed the unlearn round
         run.state = _cpu_state(model)
+    if lenses:
+        from ..training import predict_logits
+        from .klom import margins
+
+        y_train = data.y_train.numpy()
+        run.margins = {
+            "forget": margins(ev.forget.numpy(), y_train[split.forget_idx.numpy()]),
+            "retain": margins(ev.retain.numpy(), y_train[split.retain_idx.numpy()]),
+        }
+        if len(data.x_val):
+            val = predict_logits(model, data.x_val).numpy()
+            run.margins["val"] = margins(val, data.y_val.numpy())
+    if quantize:
+        from .quantize import quantized_accuracies
+
+        f = split.forget_idx
+        run.quant = quantized_accuracies(model, data.x_train[f], data.y_train[f])
     return run
 
 
@@ -106,11 +165,13 @@ def _build(data: Dataset, arch: str, state: dict | None = None) -> torch.nn.Modu
 
 def train_call(
     data: Dataset, arch: str, train_config: TrainConfig, split: ForgetSplit, *,
-    role: str, seed: int, keep: bool, send_state: bool = False,
+    role: str, seed: int, keep: bool, send_state: bool = False, lenses: bool = False,
+    quantize: bool = False,
 ) -> ModelRun:  # fmt: skip
     """One executor call: train original ``seed`` (whole training set) or retrain ``seed``
     (the ``retrain`` method: the recipe on the retain set). ``keep``: logits on every set;
-    ``send_state``: the weights too (originals always send theirs)."""
+    ``send_state``: the weights too (originals always send theirs); ``lenses`` /
+    ``quantize``: the margins / quantised forget accuracies too (module docstring)."""
     dev = pick_device()
     t0 = time.perf_counter()
     if role == "original":
@@ -122,12 +183,13 @@ def train_call(
         model = out.model
         run = ModelRun(role="retrain", method=REFERENCE, seed=seed)
     run.seconds = time.perf_counter() - t0
-    return _finish(run, model, data, split, keep, send_state)
+    return _finish(run, model, data, split, keep, send_state, lenses, quantize)
 
 
 def train_group_call(
     data: Dataset, arch: str, train_config: TrainConfig, split: ForgetSplit, *,
     role: str, seeds: list[int], keep_seed: int | None = None, send_state: bool = False,
+    lenses: bool = False, quantize: bool = False,
 ) -> list[ModelRun]:  # fmt: skip
     """One executor call: train the originals (whole training set) or the retrains (retain
     set) of ``seeds`` together (:func:`~unlearn_core.ensemble_training.train_many`), each the
@@ -139,7 +201,7 @@ def train_group_call(
     runs = []
     for s, model in zip(seeds, res.models, strict=True):
         run = ModelRun(role=role, method=method, seed=s, seconds=res.seconds / len(seeds))
-        runs.append(_finish(run, model, data, split, s == keep_seed, send_state))
+        runs.append(_finish(run, model, data, split, s == keep_seed, send_state, lenses, quantize))
     return runs
 
 
@@ -152,10 +214,14 @@ def _groups(seeds: list[int], workers: int) -> list[list[int]]:
     return [seeds[bounds[i] : bounds[i + 1]] for i in range(n)]
 
 
-def _train_round(ex, seeds, mode, shared, progress, end, should_stop) -> tuple[list, list]:
+def _train_round(
+    ex, seeds, mode, shared, progress, end, should_stop, extra=None
+) -> tuple[list, list]:
     """Round 1: every seed's original and retrain, batched where the model allows it (the
     first report says which), moving ``progress`` from 0 to ``end``; the runs (or failures)
-    of the originals and of the retrains, in seed order."""
+    of the originals and of the retrains, in seed order. ``extra``: more arguments for every
+    call (what the lenses need)."""
+    extra = dict(extra or {})
     data, arch, cfg = shared["data"], shared["arch"], shared["train_config"]
     blocker = batch_blocker(build_model(arch, data.input_shape, data.num_classes), cfg)
     k = len(seeds)
@@ -165,7 +231,13 @@ def _train_round(ex, seeds, mode, shared, progress, end, should_stop) -> tuple[l
         runs = ex.map(
             train_call,
             [
-                {"role": role, "seed": s, "keep": s == seeds[0], "send_state": bool(mode)}
+                {
+                    "role": role,
+                    "seed": s,
+                    "keep": s == seeds[0],
+                    "send_state": bool(mode),
+                    **extra,
+                }
                 for s in seeds
                 for role in ("original", "retrain")
             ],
@@ -178,7 +250,7 @@ def _train_round(ex, seeds, mode, shared, progress, end, should_stop) -> tuple[l
     sizes = ", ".join(str(len(g)) for g in groups)
     progress(0.0, f"{what}, batched (groups of {sizes} per side)")
     calls = [
-        {"role": role, "seeds": g, "keep_seed": seeds[0], "send_state": bool(mode)}
+        {"role": role, "seeds": g, "keep_seed": seeds[0], "send_state": bool(mode), **extra}
         for g in groups
         for role in ("original", "retrain")
     ]
@@ -194,7 +266,7 @@ def _train_round(ex, seeds, mode, shared, progress, end, should_stop) -> tuple[l
 def unlearn_call(
     data: Dataset, arch: str, train_config: TrainConfig, split: ForgetSplit, *,
     method: str, overrides: dict, seed: int, original: dict, keep: bool,
-    send_state: bool = False,
+    send_state: bool = False, lenses: bool = False, quantize: bool = False,
 ) -> ModelRun:  # fmt: skip
     """One executor call: ``method`` on original ``seed`` (given as a CPU state dict)."""
     task = UnlearnTask(data=data, split=split, train_config=train_config, device=pick_device())
@@ -207,7 +279,7 @@ def unlearn_call(
         params=dict(out.params),
         preset=out.preset.name if out.preset is not None else None,
     )
-    return _finish(run, out.model, data, split, keep, send_state)
+    return _finish(run, out.model, data, split, keep, send_state, lenses, quantize)
 
 
 def relearn_call(
@@ -263,13 +335,28 @@ def run_audit(
     relearn: bool | str = False,
     progress: Progress = no_progress,
     should_stop: Callable[[], bool] | None = None,
+    metrics: Sequence[str] = ("eps",),
+    attacks: Sequence[str] = (),
+    rmia_a: float = RMIA_A,
 ) -> AuditResult:
     """Audit ``methods`` (names or ``(name, overrides)``) on one forget request with ``models``
     originals and retrained models (seeds ``seed .. seed + models - 1``). ``executor``: one to
     reuse (not closed here), else a local one made and closed here. ``relearn``: True or
     "forget" (a few forget samples), "retain" (retain samples only), False to skip. A failed
     method keeps its error in its record; ``should_stop`` leaves unstarted work undone and the
-    result marked ``cancelled``."""
+    result marked ``cancelled``. ``metrics``: the lenses beside the epsilon score (always
+    computed): "klom", "ulira", "rmia"; ``attacks``: "relearn" (as ``relearn=True`` unless
+    ``relearn`` names a mode) and "quantize"; ``rmia_a``: RMIA's offline a (:data:`RMIA_A`)."""
+    metrics, attacks = parse_choices(metrics, METRICS, "metric"), parse_choices(attacks, ATTACKS, "attack")
+    if "relearn" in attacks and not relearn:
+        relearn = True
+    if "eps" not in metrics:
+        metrics = ["eps", *metrics]
+    lensed = len(metrics) > 1
+    quantize = "quantize" in attacks
+    extra = {"lenses": True} if lensed else {}
+    if quantize:
+        extra["quantize"] = True
     if models < 2:
         raise ValueError(f"an audit needs at least 2 models per side, not {models}")
     mode = "forget" if relearn is True else (relearn or None)
@@ -289,7 +376,9 @@ def run_audit(
     t0 = time.perf_counter()
     share = (0.3, 0.9) if mode else (0.35, 1.0)
     try:
-        originals, retrains = _train_round(ex, seeds, mode, shared, progress, share[0], should_stop)
+        originals, retrains = _train_round(
+            ex, seeds, mode, shared, progress, share[0], should_stop, extra
+        )
         calls, slots = [], []
         for name, over in chosen:
             for s, orig in zip(seeds, originals, strict=True):
@@ -302,6 +391,7 @@ def run_audit(
                             "original": orig.state,
                             "keep": s == seeds[0],
                             "send_state": bool(mode),
+                            **extra,
                         }
                     )
                     slots.append((name, s))
@@ -328,6 +418,10 @@ def run_audit(
             first = by_method[name].get(seeds[0])
             if _ok(first) and first.logits:
                 result.logits[name] = _logits(first)
+        result.metrics = list(metrics)
+        result.attacks = [a for a in ATTACKS if a in attacks or (a == "relearn" and mode)]
+        if lensed or quantize:
+            _lens_round(result, by_method, originals, retrains, seeds, rmia_a)
         if mode:
             _relearn_round(
                 result,
@@ -463,3 +557,97 @@ def _normalise(methods: Sequence[MethodChoice]) -> list[tuple[str, dict]]:
         if name not in [n for n, _ in out]:
             out.append((name, over))
     return out
+
+
+def parse_choices(given: Sequence[str] | str, allowed: Sequence[str], what: str) -> list[str]:
+    """``given`` (names or one comma-separated string) checked against ``allowed``, in the
+    order of ``allowed``."""
+    names = [n.strip() for n in given.split(",")] if isinstance(given, str) else list(given)
+    names = [n for n in names if n]
+    bad = [n for n in names if n not in allowed]
+    if bad:
+        raise ValueError(f"unknown {what}(s) {', '.join(bad)}; choose from {', '.join(allowed)}")
+    return [n for n in allowed if n in names]
+
+
+def _paired(runs: dict[int, object], retrains: dict[int, object], seeds) -> list[int]:
+    """The seeds where both the model and the retrain finished with margins or accuracies."""
+    return [
+        s
+        for s in seeds
+        if _ok(runs.get(s))
+        and _ok(retrains.get(s))
+        and (runs[s].margins is not None or runs[s].quant is not None)
+    ]
+
+
+def _stack(runs: Sequence[ModelRun], split: str) -> np.ndarray:
+    return np.stack([r.margins[split] for r in runs])
+
+
+def _side_lenses(mine, ref, metrics, quantize, rmia_a, seeds, halves=False) -> Lenses:
+    """The lenses of ``mine`` against ``ref`` (runs in pair order); each part left None when
+    it cannot be computed (too few pairs, no validation samples)."""
+    from .klom import klom
+    from .rmia import probability_from_margins, rmia
+    from .ulira import ulira
+
+    out = Lenses(seeds=list(seeds), halves=halves)
+    has_margins = bool(mine) and all(r.margins is not None for r in (*mine, *ref))
+    if has_margins:
+        splits = [k for k in ("forget", "retain", "val") if k in mine[0].margins]
+        u = {k: _stack(mine, k) for k in splits}
+        o = {k: _stack(ref, k) for k in splits}
+        out.forget_margins = np.round(u["forget"], MARGIN_DECIMALS).tolist()
+        p = {k: probability_from_margins(v) for k, v in u.items()}
+        q = {k: probability_from_margins(v) for k, v in o.items()}
+        lo, hi = -CONF_LIMIT, CONF_LIMIT
+        lenses = {
+            "klom": lambda: klom(u, o),
+            "ulira": lambda: ulira(np.clip(u["forget"], lo, hi), np.clip(o["forget"], lo, hi)),
+            "rmia": lambda: rmia(p["forget"], q["forget"], p["val"], q["val"], offline_a=rmia_a),
+        }
+        for name, compute in lenses.items():
+            if name not in metrics or (name == "rmia" and "val" not in u):
+                continue
+            with contextlib.suppress(ValueError):  # too few pairs: the lens stays None
+                setattr(out, name, compute())
+    if quantize and mine and all(r.quant is not None for r in mine):
+        out.quant = {k: [float(r.quant[k]) for r in mine] for k in mine[0].quant}
+    return out
+
+
+def _lens_round(result, by_method, originals, retrains, seeds, rmia_a) -> None:
+    """Per method (and for the originals) the lenses against the retrains of the same seeds;
+    for the retrains: every finished retrain's forget margins and quantised accuracies, and
+    KLoM, U-LiRA and RMIA of their first half against their second half (``halves``); KLoM's
+    oracle baseline."""
+    from .klom import klom_baseline
+
+    metrics = set(result.metrics)
+    quantize = "quantize" in result.attacks
+    ret = dict(zip(seeds, retrains, strict=True))
+    result.rmia_a = float(rmia_a) if "rmia" in metrics else None
+
+    def side(runs: dict[int, object]) -> Lenses:
+        paired = _paired(runs, ret, seeds)
+        mine, ref = [runs[s] for s in paired], [ret[s] for s in paired]
+        return _side_lenses(mine, ref, metrics, quantize, rmia_a, paired)
+
+    result.original_lenses = side(dict(zip(seeds, originals, strict=True)))
+    for m in result.methods:
+        m.lenses = side(by_method.get(m.method, {}))
+    ok = [s for s in seeds if _ok(ret[s])]
+    h = len(ok) // 2
+    first, second = [ret[s] for s in ok[:h]], [ret[s] for s in ok[h : 2 * h]]
+    halves = _side_lenses(first, second, metrics, False, rmia_a, ok, halves=True)
+    every = [ret[s] for s in ok]
+    if every and all(r.margins is not None for r in every):
+        halves.forget_margins = np.round(_stack(every, "forget"), MARGIN_DECIMALS).tolist()
+    if quantize and every and all(r.quant is not None for r in every):
+        halves.quant = {k: [float(r.quant[k]) for r in every] for k in every[0].quant}
+    result.retrain_lenses = halves
+    if "klom" in metrics and h >= 1 and all(ret[s].margins is not None for s in ok):
+        result.klom_baseline = klom_baseline(
+            {k: _stack([ret[s] for s in ok], k) for k in ret[ok[0]].margins}
+        )
