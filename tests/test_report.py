@@ -11,6 +11,7 @@ from html.parser import HTMLParser
 import pytest
 from runstore_support import small_run
 
+from unlearn_core.audit.records import LENS_KEYS
 from unlearn_core.evaluation.report import figures, render_html
 from unlearn_core.evaluation.tables import (
     AUDIT_COLUMNS,
@@ -167,6 +168,12 @@ def test_audit_columns_show_relearning_and_failed_models_only_when_there():
     keys = [c.key for c in audit_columns(rows)]
     assert "relearning" not in keys and "failed_models" not in keys
     rows += [{"method": "scrub", "relearning": "5 steps", "failed_models": 1}]
+    lens = set(LENS_KEYS)
+    assert [c.key for c in audit_columns(rows)] == [
+        c.key for c in AUDIT_COLUMNS if c.key not in lens
+    ]
+    # the ensemble lenses show when a row carries them (issue 19)
+    rows += [{"method": "finetune", **dict.fromkeys(LENS_KEYS, 1.0)}]
     assert [c.key for c in audit_columns(rows)] == [c.key for c in AUDIT_COLUMNS]
 
 

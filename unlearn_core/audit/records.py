@@ -6,14 +6,36 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .klom import KlomBaseline, KlomResult
 from .recovery import FRACTION, RelearnCurve, RelearnSpread, relearn_spread, score_curves
+from .rmia import RmiaResult
+
+if TYPE_CHECKING:  # ulira imports forget_quality, which imports this module
+    from .ulira import UliraResult
 
 #: the kind a stored audit carries in the run store (a comparison body with an "audit" part)
 AUDIT_KIND = "audit"
 #: the accuracies kept per model (percent, as ``experiment.score_model`` defines them)
 ACC_KEYS = ("forget_acc", "retain_acc", "test_acc", "test_forgotten_acc", "mia")
+#: the ensemble lenses ``--metrics`` can ask for beside the epsilon score (issue 19)
+LENS_METRICS = ("klom", "ulira", "rmia")
+METRICS = ("eps", *LENS_METRICS)
+#: the recovery attacks ``--attacks`` can ask for
+ATTACKS = ("relearn", "quantize")
+#: the lens fields a row carries (``Lenses.row``), in the order tables show them
+LENS_KEYS = (
+    "klom_forget_p95",
+    "klom_retain_p95",
+    "klom_val_p95",
+    "ulira_acc",
+    "rmia_auc",
+    "quant8_forget_acc",
+    "quant4_forget_acc",
+)
+#: decimals kept in the stored forget margins (the drill-down's histograms)
+MARGIN_DECIMALS = 3
 
 
 def _known(cls, d: Mapping) -> dict:
@@ -130,6 +152,80 @@ class ModelLogits:
 
 
 @dataclass
+class Lenses:
+    """One kind of model (a method's unlearned models, the originals) against the retrains,
+    paired by seed (``seeds``: the seeds where both finished), or, for the retrains themselves,
+    their first half against their second half (``halves``: what retraining scores against
+    itself at half the models a side). Each part is None when not asked for or not computable
+    (too few pairs). ``quant``: per precision ("full", "int8", "int4") each paired model's
+    forget accuracy (percent, in ``seeds`` order); ``forget_margins``: each paired model's
+    margins on the forget samples (``[pairs][n_forget]``, rounded; the drill-down's data).
+    For the retrains (``halves``) ``seeds``, ``quant`` and ``forget_margins`` cover every
+    finished retrain, and KLoM, U-LiRA and RMIA compare ``seeds[: len(seeds) // 2]`` with the
+    next ``len(seeds) // 2``."""
+
+    seeds: list[int]
+    klom: KlomResult | None = None
+    ulira: UliraResult | None = None
+    rmia: RmiaResult | None = None
+    quant: dict[str, list[float]] | None = None
+    forget_margins: list[list[float]] = field(default_factory=list)
+    halves: bool = False
+
+    @property
+    def pairs(self) -> int:
+        return len(self.seeds)
+
+    def quant_mean(self, key: str) -> float | None:
+        return _mean(list((self.quant or {}).get(key) or []))
+
+    def row(self) -> dict:
+        """The row fields (:data:`LENS_KEYS`) of the parts computed."""
+        out: dict[str, float | None] = {}
+        if self.klom is not None:
+            for split in ("forget", "retain", "val"):
+                s = self.klom.splits.get(split)
+                out[f"klom_{split}_p95"] = s.p95 if s else None
+        if self.ulira is not None:
+            out["ulira_acc"] = self.ulira.accuracy
+        if self.rmia is not None:
+            out["rmia_auc"] = self.rmia.auc
+        if self.quant is not None:
+            out["quant8_forget_acc"] = self.quant_mean("int8")
+            out["quant4_forget_acc"] = self.quant_mean("int4")
+        return _clean(out)
+
+    def to_dict(self) -> dict:
+        return _clean(
+            {
+                "seeds": self.seeds,
+                "klom": self.klom.to_dict() if self.klom else None,
+                "ulira": self.ulira.to_dict() if self.ulira else None,
+                "rmia": self.rmia.to_dict() if self.rmia else None,
+                "quant": self.quant,
+                "forget_margins": self.forget_margins,
+                "halves": self.halves,
+            }
+        )
+
+    @classmethod
+    def from_dict(cls, d: Mapping | None) -> Lenses | None:
+        if not d:
+            return None
+        from .ulira import UliraResult
+
+        return cls(
+            seeds=[int(s) for s in d.get("seeds") or []],
+            klom=KlomResult.from_dict(d["klom"]) if d.get("klom") else None,
+            ulira=UliraResult.from_dict(d["ulira"]) if d.get("ulira") else None,
+            rmia=RmiaResult.from_dict(d["rmia"]) if d.get("rmia") else None,
+            quant={k: list(v) for k, v in d["quant"].items()} if d.get("quant") else None,
+            forget_margins=[list(m) for m in d.get("forget_margins") or []],
+            halves=bool(d.get("halves", False)),
+        )
+
+
+@dataclass
 class MethodAudit:
     """One method over the K originals: its models, forget quality, scores and relearning."""
 
@@ -145,6 +241,8 @@ class MethodAudit:
     #: first seed's unlearned model against the first retrained model
     privacy: PrivacyScore | None = None
     error: str | None = None
+    #: the ensemble lenses against the retrains (None: none asked for)
+    lenses: Lenses | None = None
 
     @property
     def ok(self) -> bool:
@@ -165,6 +263,7 @@ class MethodAudit:
                 "forget_quality": self.quality.score if self.quality else None,
                 "final_score": self.final_score,
                 "privacy_score": self.privacy.score if self.privacy else None,
+                **(self.lenses.row() if self.lenses else {}),
                 "failed_models": sum(1 for m in self.models if not m.ok),
                 "error": self.error,
             }
@@ -183,6 +282,7 @@ class MethodAudit:
                 "final_score": self.final_score,
                 "privacy": self.privacy.to_dict() if self.privacy else None,
                 "error": self.error,
+                **({"lenses": self.lenses.to_dict()} if self.lenses else {}),
             }
         )
 
@@ -199,6 +299,7 @@ class MethodAudit:
             final_score=d.get("final_score"),
             privacy=PrivacyScore.from_dict(d["privacy"]) if d.get("privacy") else None,
             error=d.get("error"),
+            lenses=Lenses.from_dict(d.get("lenses")),
         )
 
 
@@ -229,6 +330,33 @@ class AuditResult:
     seconds: float | None = None
     device: str = "cpu"
     cancelled: bool = False
+    #: the lenses asked for (``METRICS``: "eps" always) and the recovery attacks run
+    metrics: list[str] = field(default_factory=lambda: ["eps"])
+    attacks: list[str] = field(default_factory=list)
+    #: the originals' and the retrains' lenses (the retrains: half against half)
+    original_lenses: Lenses | None = None
+    retrain_lenses: Lenses | None = None
+    #: KLoM of the retrains' first half against their second half, per split
+    klom_baseline: KlomBaseline | None = None
+    #: RMIA's offline coefficient a (None: RMIA not run)
+    rmia_a: float | None = None
+
+    def lens_keys(self) -> list[str]:
+        """The :data:`LENS_KEYS` this audit's rows carry (None where not computable)."""
+        chosen = set(self.metrics) | set(self.attacks)
+        return [
+            k
+            for k in LENS_KEYS
+            if k.split("_")[0] in chosen or (k.startswith("quant") and "quantize" in chosen)
+        ]
+
+    def _lens_row(self, lenses: Lenses | None) -> dict:
+        return {**dict.fromkeys(self.lens_keys()), **(lenses.row() if lenses else {})}
+
+    @property
+    def lensed(self) -> bool:
+        """Whether any lens or the quantisation attack ran (the summary then carries them)."""
+        return any(m != "eps" for m in self.metrics) or "quantize" in self.attacks
 
     @property
     def models_per_side(self) -> int:
@@ -256,12 +384,14 @@ class AuditResult:
         return s.row() if s else {}
 
     def method_row(self, m: MethodAudit) -> dict:
-        """A method's table row with its relearning fields."""
-        return {**m.row(), **self.relearn_row(m.method)}
+        """A method's table row with its relearning and lens fields."""
+        return {**m.row(), **self._lens_row(m.lenses), **self.relearn_row(m.method)}
 
     def reference_row(self, role: str) -> dict:
         models = self.originals if role == "original" else self.retrains
+        lenses = self.original_lenses if role == "original" else self.retrain_lenses
         row = {"method": role, **mean_scores(models), **self.relearn_row(role)}
+        row.update(self._lens_row(lenses))
         row["failed_models"] = sum(1 for m in models if not m.ok)
         row["error"] = "; ".join(f"seed {m.seed}: {m.error}" for m in models if m.error) or None
         return _clean(row)
@@ -272,6 +402,7 @@ class AuditResult:
         first = self.methods[0].quality if self.methods and self.methods[0].quality else None
         return _clean(
             {
+                **self.lens_summary(),
                 "kind": AUDIT_KIND,
                 "dataset": self.dataset,
                 "model": self.model,
@@ -301,6 +432,24 @@ class AuditResult:
                 ],
             }
         )
+
+    def lens_summary(self) -> dict:
+        """The summary's lens fields (none when no lens or attack beyond relearning ran):
+        the metrics and attacks, KLoM's oracle baseline and RMIA's a."""
+        if not self.lensed:
+            return {}
+        base = self.klom_baseline
+        return {
+            "metrics": self.metrics,
+            "attacks": self.attacks,
+            "klom_baseline_forget_p95": base.p95("forget") if base else None,
+            "klom_baseline_retain_p95": base.p95("retain")
+            if base and "retain" in base.splits
+            else None,
+            "klom_baseline_val_p95": base.p95("val") if base and "val" in base.splits else None,
+            "klom_baseline_models_per_half": base.models_per_half if base else None,
+            "rmia_a": self.rmia_a,
+        }
 
     def to_dict(self) -> dict:
         """Everything. ``original`` / ``results`` hold flat rows so the run store lists an
@@ -332,9 +481,20 @@ class AuditResult:
                     "workers": self.workers,
                     "seconds": self.seconds,
                     "cancelled": self.cancelled,
+                    **(self._lens_dict() if self.lensed else {}),
                 },
             }
         )
+
+    def _lens_dict(self) -> dict:
+        return {
+            "metrics": self.metrics,
+            "attacks": self.attacks,
+            "original_lenses": self.original_lenses.to_dict() if self.original_lenses else None,
+            "retrain_lenses": self.retrain_lenses.to_dict() if self.retrain_lenses else None,
+            "klom_baseline": self.klom_baseline.to_dict() if self.klom_baseline else None,
+            "rmia_a": self.rmia_a,
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping) -> AuditResult:
@@ -360,6 +520,14 @@ class AuditResult:
             workers=int(a.get("workers", 1)),
             seconds=a.get("seconds"),
             cancelled=bool(a.get("cancelled", False)),
+            metrics=list(a.get("metrics") or ["eps"]),
+            attacks=list(a.get("attacks") or ([] if not a.get("relearn_mode") else ["relearn"])),
+            original_lenses=Lenses.from_dict(a.get("original_lenses")),
+            retrain_lenses=Lenses.from_dict(a.get("retrain_lenses")),
+            klom_baseline=KlomBaseline.from_dict(a["klom_baseline"])
+            if a.get("klom_baseline")
+            else None,
+            rmia_a=a.get("rmia_a"),
         )
 
 

@@ -44,6 +44,24 @@ def add_audit_command(sub) -> None:
         help="also run the relearning attack on every seed's models (a few forget samples, "
         "default; or retain only) and report steps to the target and the Anamnesis Index",
     )
+    p.add_argument(
+        "--metrics",
+        default="eps",
+        help="comma-separated lenses: eps (the NeurIPS-23 forget quality, always), klom, "
+        "ulira, rmia (each over the K models per side; default eps)",
+    )
+    p.add_argument(
+        "--attacks",
+        default="",
+        help="comma-separated recovery attacks: relearn (as --relearn), quantize (int8 and "
+        "4-bit forget accuracy of every model)",
+    )
+    p.add_argument(
+        "--rmia-a",
+        type=float,
+        default=None,
+        help="RMIA's offline coefficient a in [0, 1] (default 1.0: the references' mean alone)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
@@ -60,7 +78,8 @@ def add_audit_command(sub) -> None:
 
 def cmd_audit(args) -> int:
     from ..audit.executors import make_executor
-    from ..audit.pipeline import run_audit
+    from ..audit.pipeline import RMIA_A, parse_choices, run_audit
+    from ..audit.records import ATTACKS, METRICS
     from ..forget import make_split
 
     if args.checkpoint is not None:
@@ -70,6 +89,14 @@ def cmd_audit(args) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if not methods:
         raise SystemExit("--methods: name at least one method")
+    try:
+        metrics = parse_choices(args.metrics, METRICS, "metric")
+        attacks = parse_choices(args.attacks, ATTACKS, "attack")
+    except ValueError as exc:
+        raise SystemExit(f"unlearn audit: {exc}") from None
+    rmia_a = RMIA_A if args.rmia_a is None else args.rmia_a
+    if not 0.0 <= rmia_a <= 1.0:
+        raise SystemExit(f"--rmia-a: a must lie in [0, 1], not {rmia_a}")
     data = load_data(args)
     seed = args.seed if args.seed is not None else 0
     split = make_split(data, forget_request(args, seed))
@@ -92,6 +119,9 @@ def cmd_audit(args) -> int:
             executor=ex,
             relearn=args.relearn or False,
             progress=report,
+            metrics=metrics,
+            attacks=attacks,
+            rmia_a=rmia_a,
         )
     finally:
         bar.close()
@@ -123,8 +153,30 @@ def _print_audit(result) -> None:
     )
     rows = [s["original"], s["retrain"], *s["results"]]
     print(text_table(rows, audit_columns(rows, (*AUDIT_COLUMNS, ERROR_COLUMN))))
+    if result.lensed:
+        _print_lens_notes(s)
     if result.relearn_mode:
         _print_relearning(result)
+
+
+def _print_lens_notes(s: dict) -> None:
+    """What the lens columns read: KLoM's oracle baseline, RMIA's a, the retrain row."""
+    notes = []
+    if s.get("klom_baseline_forget_p95") is not None:
+        h = s["klom_baseline_models_per_half"]
+        notes.append(
+            f"KLoM (nats, 0 = like retrain, at most 11.51): oracle baseline (retrains {h} vs "
+            f"{h}) forget P95 {s['klom_baseline_forget_p95']:.2f}"
+        )
+    if s.get("rmia_a") is not None:
+        notes.append(f"RMIA: offline a = {s['rmia_a']:g}, gamma = 1 (AUC 0.5 = like retrain)")
+    if "ulira" in s.get("metrics", []):
+        notes.append("U-LiRA: balanced accuracy, 50 % = like retrain")
+    notes.append(
+        "retrain row: KLoM, U-LiRA and RMIA of its first half against its second half "
+        "(retraining against itself)"
+    )
+    print("\n".join(notes))
 
 
 def _print_relearning(result) -> None:

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from ..audit.records import AUDIT_KIND, RELEARN_TARGET, AuditResult
-from .tables import html_table, number
+from .tables import AUDIT_COLUMNS, html_table, number
 from .verdict import REFERENCE, VerdictRule, verdicts
 
 _CONFIG = {"displaylogo": False, "responsive": True}
@@ -383,6 +383,80 @@ def _relearn_html(doc: Mapping) -> str:
     )
 
 
+#: the audit columns of the lens section: the model, then the lenses and the quantisation attack
+LENS_COLUMN_KEYS = (
+    "method",
+    "forget_quality",
+    "klom_forget_p95",
+    "klom_retain_p95",
+    "klom_val_p95",
+    "ulira_acc",
+    "rmia_auc",
+    "forget_acc",
+    "quant8_forget_acc",
+    "quant4_forget_acc",
+)
+
+
+def _lenses_html(doc: Mapping) -> str:
+    """An audit's ensemble lenses (KLoM, U-LiRA, RMIA, quantisation) per model, with KLoM's
+    oracle baseline and RMIA's a (empty for other records or when none ran)."""
+    body = doc.get("comparison") or {}
+    if not isinstance(body, Mapping) or body.get("kind") != AUDIT_KIND:
+        return ""
+    try:
+        res = AuditResult.from_dict(body)
+    except (KeyError, TypeError, ValueError):
+        return ""
+    if not res.lensed:
+        return ""
+    s = res.summary()
+    rows = [s["original"], s["retrain"], *s["results"]]
+    by_key = {c.key: c for c in AUDIT_COLUMNS}
+    cols = [by_key[k] for k in LENS_COLUMN_KEYS if k in by_key]
+    cols = [c for c in cols if not c.optional or any(number(r.get(c.key)) for r in rows)]
+    notes = [
+        f"K = {res.models_per_side} models per side, each method's models paired with the "
+        "retrains by seed. Hover a header for what it measures.",
+        "KLoM (Georgiev et al. 2024): per sample, KL(unlearned ‖ retrained) of 20-bin margin "
+        "histograms, in nats (0 = like retrain, at most 11.51); the row shows the 95th "
+        "percentile over each split.",
+    ]
+    if s.get("klom_baseline_forget_p95") is not None:
+        h = s["klom_baseline_models_per_half"]
+        notes.append(
+            f"Oracle baseline (retrains {h} against {h}): forget P95 "
+            f"{s['klom_baseline_forget_p95']:.2f}; a method at or below it looks like retraining."
+        )
+    if "ulira" in res.metrics:
+        notes.append(
+            "U-LiRA (Hayes et al. 2024): balanced accuracy of a per-sample likelihood-ratio "
+            "test, leave one pair out (50 % = indistinguishable from retraining)."
+        )
+    if res.rmia_a is not None:
+        notes.append(
+            f"RMIA (Zarifzadeh et al. 2024), retrains as references, offline a = "
+            f"{res.rmia_a:g}, gamma = 1: AUC of the method's models against retrained ones "
+            "on the forget samples (0.5 = indistinguishable)."
+        )
+    if "quantize" in res.attacks:
+        notes.append(
+            "Quantisation (Zhang et al. 2024): forget accuracy after rounding every weight to "
+            "int8 and 4-bit (RTN, per output channel); a method whose forgetting comes back "
+            "above retrain's was a rounding step from the original."
+        )
+    notes.append(
+        "The retrain row: KLoM, U-LiRA and RMIA of the retrains' first half against their "
+        "second half — what retraining scores against itself."
+    )
+    return (
+        '<section id="lenses"><h2>Ensemble lenses</h2>'
+        + "".join(f"<p>{_e(n)}</p>" for n in notes)
+        + html_table(rows, cols)
+        + "</section>"
+    )
+
+
 def render_html(doc: Mapping, rule: VerdictRule | None = None) -> str:
     """The report of a comparison record document (:meth:`RunStore.read_comparison`)."""
     rule = rule or VerdictRule()
@@ -428,6 +502,7 @@ def render_html(doc: Mapping, rule: VerdictRule | None = None) -> str:
         '<section id="charts"><h2>Charts</h2>',
         *(f'<div class="chart">{_figure_div(f)}</div>' for f in figures(rows)),
         "</section>",
+        _lenses_html(doc),
         _relearn_html(doc),
         '<section id="params"><h2>Method parameters</h2>'
         + (

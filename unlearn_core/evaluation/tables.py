@@ -185,10 +185,29 @@ AUDIT_COLUMNS: tuple[Column, ...] = (
     Column("privacy_score", "worst-case privacy", fmt=".3f",
            help="Unlearning Comparator's single-model score (1: no threshold attack tells "
            "it from retrain)"),
+    Column("klom_forget_p95", "KLoM forget P95", fmt=".2f", optional=True,
+           help="95th percentile over the forget samples of KL(unlearned || retrained) of the "
+           "binned margins over the K models (nats; 0 = like retrain, at most 11.51; compare "
+           "with the oracle baseline, retraining against itself)"),
+    Column("klom_retain_p95", "KLoM retain P95", fmt=".2f", optional=True,
+           help="KLoM's 95th percentile over the retain samples"),
+    Column("klom_val_p95", "KLoM val P95", fmt=".2f", optional=True,
+           help="KLoM's 95th percentile over the validation samples"),
+    Column("ulira_acc", "U-LiRA", "%", fmt=".1f", optional=True,
+           help="balanced accuracy of a per-sample likelihood-ratio test telling the method's "
+           "models from retrained ones on the forget samples (50 = cannot tell)"),
+    Column("rmia_auc", "RMIA AUC", fmt=".3f", optional=True,
+           help="AUC of RMIA scores (retrains as references) of the method's models against "
+           "retrained ones on the forget samples (0.5 = cannot tell)"),
     result_column("forget_acc"),
     result_column("retain_acc"),
     result_column("test_acc"),
     result_column("mia"),
+    Column("quant8_forget_acc", "forget acc int8", "%", optional=True,
+           help="forget accuracy after rounding every weight to 8 bits (recovery attack; "
+           "compare with retrain's)"),
+    Column("quant4_forget_acc", "forget acc 4-bit", "%", optional=True,
+           help="forget accuracy after rounding every weight to 4 bits (recovery attack)"),
     Column("relearning", "relearning", text=True, optional=True,
            help="median over the seeds of the steps to the relearning target and the Anamnesis "
            "Index (steps / retrain's; 1: like retrain); 'not measurable' when retrain starts "
