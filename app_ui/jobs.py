@@ -379,7 +379,7 @@ def _poll(
         st.progress(0.0, text=f"**{job.title}** · {waiting}")
         # a waiting job can always leave the queue (its page's Cancel key, or one of its own)
         cancel_key = cancel_key or JOBLINE.of("leave", job.id)
-        cancel_label, toast, cancel_help = "Leave the queue", None, "It has not started"
+        cancel_label, toast, cancel_help = "Leave the queue", None, None
     else:
         st.progress(job.fraction, text=text(job))
         if extra is not None:
