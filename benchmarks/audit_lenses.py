@@ -90,7 +90,7 @@ def report(summary: dict, res: AuditResult, timing: dict) -> str:
                 f"to {timing['eps_load_end']:.1f}). The machine's load moved between the two, "
                 "so their difference bounds the lenses' cost only loosely. Measured apart on "
                 "the same machine (load 7, one thread): the driver's KLoM, U-LiRA and RMIA take "
-                "about 0.06 s per model kind at K = 32 (plus about 3 s importing scipy.stats "
+                "about 0.15 s per model kind at K = 32 (plus about 3 s importing scipy.stats "
                 "once, RMIA's AUC), the quantisation attack 18 ms per model (160 models: about "
                 "3 s of worker time), the validation margins less: the lenses cost seconds; "
                 "most of the gap is the load.",
