@@ -73,6 +73,31 @@ def test_a_nan_at_the_first_step_keeps_the_starting_weights():
     assert all(torch.equal(p, s) for p, s in zip(model.parameters(), start, strict=True))
 
 
+class _Blowup(_Toy):
+    """The loss reads only the bias; after step ``bad`` the weight matrix grows 1e6 times."""
+
+    def compute_loss(self, name: str, batch: torch.Tensor) -> Loss:
+        loss = self.model.bias.sum() + 0.0 * len(batch)
+        return Loss(loss, {"loss": loss}, len(batch))
+
+    def after_step(self) -> None:
+        if self.step + 1 == self.bad:
+            with torch.no_grad():
+                self.model.weight.mul_(1e6)
+        super().after_step()
+
+
+def test_weights_that_explode_with_a_finite_loss_are_caught_at_the_end_of_the_epoch():
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2)
+    loop = _Blowup(model, bad=4)  # the last step of epoch 1
+    res = loop.run()
+    assert res.diverged and res.epochs == 1 and res.steps == 4
+    assert "weight norm" in res.divergence.reason and res.divergence.restored_step == 3
+    for p, kept in zip(model.parameters(), loop.after[2], strict=True):
+        assert torch.equal(p, kept)
+
+
 @pytest.fixture(scope="module")
 def class_task(digits):
     return UnlearnTask(digits, make_split(digits, ForgetRequest(classes=(3,))), TrainConfig())

@@ -41,11 +41,10 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class Guard:
-    """When a run counts as diverged. Checked before every step (the step's loss and the
-    weights it would start from) and after every epoch (the weights): a loss that is not
-    finite or above ``max_loss`` in size, weights that are not finite or whose norm is over
+    """When a run counts as diverged: before every step, a loss that is not finite or above
+    ``max_loss`` in size; after every epoch, weights that are not finite or whose norm is over
     ``max_weight_growth`` times their norm at the start. Then the run stops and the weights
-    (and buffers) of the last state that passed are put back."""
+    (and buffers) from before the last step are put back: the last state whose loss passed."""
 
     max_loss: float = 1e6
     max_weight_growth: float = 1e3
@@ -161,10 +160,11 @@ def _weight_norm(params: list[torch.Tensor]) -> float:
 class UnlearnLoop:
     """Epochs of passes of optimiser steps over one model, in place.
 
-    A step: ``compute_loss`` -> guard check -> ``zero_grad`` -> ``backward`` ->
-    :meth:`after_backward` -> optimiser step -> :meth:`after_step` -> :meth:`should_stop`. An
-    epoch: the learning rate from :meth:`lr` (if any), the model put in ``mode``, each pass of
-    :meth:`passes` in turn, then :meth:`end_epoch` (the method's log) and one progress report.
+    A step: ``compute_loss`` -> the guard's loss check -> snapshot of the weights and buffers
+    -> ``zero_grad`` -> ``backward`` -> :meth:`after_backward` -> optimiser step ->
+    :meth:`after_step` -> :meth:`should_stop`. An epoch: the learning rate from :meth:`lr` (if
+    any), the model put in ``mode``, each pass of :meth:`passes` in turn, the guard's weight
+    check, then :meth:`end_epoch` (the method's log) and one progress report.
     """
 
     #: "train" or "eval": the model's mode during the passes (set at the start of every epoch)
@@ -230,13 +230,15 @@ class UnlearnLoop:
         limit = self.guard.max_weight_growth * max(_weight_norm(params), 1e-12)
         out = LoopResult()
 
-        def unsafe(loss: torch.Tensor | None) -> str | None:
-            if loss is not None:
-                v = float(loss.detach())
-                if not math.isfinite(v):
-                    return f"the loss was {v}"
-                if abs(v) > self.guard.max_loss:
-                    return f"the loss reached {v:.3g}, beyond +-{self.guard.max_loss:g}"
+        def bad_loss(loss: torch.Tensor) -> str | None:
+            v = float(loss.detach())
+            if not math.isfinite(v):
+                return f"the loss was {v}"
+            if abs(v) > self.guard.max_loss:
+                return f"the loss reached {v:.3g}, beyond +-{self.guard.max_loss:g}"
+            return None
+
+        def bad_weights() -> str | None:
             norm = _weight_norm(params)
             if not math.isfinite(norm):
                 return "the weights were not finite"
@@ -246,8 +248,7 @@ class UnlearnLoop:
 
         def diverge(reason: str) -> None:
             with torch.no_grad():
-                for t, g in zip(state, good, strict=True):
-                    t.copy_(g)
+                torch._foreach_copy_(state, good)
             out.divergence = Divergence(self.epoch, self.step, reason, max(self.step - 1, 0))
 
         with reporting(progress, 0.0, f"epoch 1/{epochs}") as report:
@@ -266,13 +267,12 @@ class UnlearnLoop:
                     st = stats[p.name] = PassStats()
                     for batch in p.batches:
                         loss = self.compute_loss(p.name, batch)
-                        why = unsafe(loss.value)
+                        why = bad_loss(loss.value)
                         if why is not None:
                             diverge(why)
                             break
-                        with torch.no_grad():  # the last state that passed the guard
-                            for g, t in zip(good, state, strict=True):
-                                g.copy_(t)
+                        with torch.no_grad():  # the last state whose loss passed the guard
+                            torch._foreach_copy_(good, state)
                         opt.zero_grad(set_to_none=True)
                         loss.value.backward()
                         self.after_backward()
@@ -286,7 +286,7 @@ class UnlearnLoop:
                     if out.stopped_at is not None or out.diverged:
                         break
                 if not out.diverged and self.step:
-                    why = unsafe(None)
+                    why = bad_weights()
                     if why is not None:
                         diverge(why)
                 detail = self.end_epoch(epoch, stats)
