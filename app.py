@@ -2,8 +2,10 @@
 thin view."""
 
 from app_ui.entry import run_app
+from unlearn_core.runtime.estimates import keep_timings
 
 # Streamlit runs this file as ``__main__``; a worker process spawned by the app (the UMAP
 # worker) re-imports it as ``__mp_main__`` and must not run the app.
 if __name__ != "__mp_main__":
+    keep_timings()  # measured durations outlive the server: the next one's estimates start there
     run_app()

@@ -13,6 +13,7 @@ restart (for the stored results) shows them again.
 from __future__ import annotations
 
 import importlib.util
+import time
 
 from app_ui import jobs
 from app_ui.persist import _open_dataset, remember_dataset, run_store
@@ -23,16 +24,9 @@ from unlearn_core.audit.records import AUDIT_KIND, AuditResult
 from unlearn_core.audit.sweep import SWEEP_KIND, SweepError, SweepResult, tune
 from unlearn_core.data import Dataset
 from unlearn_core.forget import ForgetSplit
-from unlearn_core.runtime.estimates import (
-    comparison_estimate,
-    format_duration,
-    training_estimate,
-)
+from unlearn_core.runtime.estimates import Estimate
 from unlearn_core.runtime.jobs import Job, JobCancelled
 from unlearn_core.store import CorruptRunError, RunStoreError, UnknownRunError
-
-#: relearning steps and models per relearning call: a small fixed cost (seconds per model)
-RELEARN_S_PER_MODEL = 1.0
 
 
 def ray_available() -> bool:
@@ -43,24 +37,15 @@ def ray_available() -> bool:
 def audit_estimate(
     data: Dataset, split: ForgetSplit, arch: str, recipe, methods: list[str], k: int,
     workers: int, relearn: bool,
-) -> tuple[float, str]:  # fmt: skip
-    """Estimated seconds of an audit and what the figure rests on: per seed one original on
-    the whole training set plus one comparison (retrain, each method, scoring), K seeds over
-    ``workers`` parallel workers, plus the relearning calls (every seed's models)."""
-    shape, n_cls = data.input_shape, data.num_classes
-    orig = training_estimate(data.n_train, arch, recipe, shape, n_cls).seconds
-    comp = comparison_estimate(
-        data.n_train, split.n_forget, arch, recipe, methods, shape, n_cls
-    ).seconds
-    per_seed = orig + comp
-    relearn_s = k * (len(methods) + 2) * RELEARN_S_PER_MODEL / max(workers, 1) if relearn else 0.0
-    total = k * per_seed / max(workers, 1) + relearn_s
-    basis = (
-        f"{k} seeds x (original ~{format_duration(orig)} + retrain and "
-        f"{len(methods)} method(s) ~{format_duration(comp)}) over {workers} worker(s)"
-        + (f", relearning ~{format_duration(relearn_s)}" if relearn else "")
-    )
-    return total, basis
+) -> Estimate:  # fmt: skip
+    """The audit's estimate (``runtime.estimates.audit_estimate``: the pool's start, both
+    rounds of calls over the workers, scoring, relearning), with its range."""
+    from unlearn_core.runtime.estimates import audit_estimate as estimate
+
+    return estimate(
+        data.n_train, split.n_forget, arch, recipe, methods, data.input_shape, data.num_classes,
+        models=k, workers=workers, relearn=relearn, n_test=data.n_test,
+    )  # fmt: skip
 
 
 def _safe_report(job: Job):
@@ -82,8 +67,12 @@ def start_audit(
     """Start the audit job; it stores the audit (also a cancelled one's finished part) and
     returns the stored id."""
     from unlearn_core.audit.executors import make_executor
+    from unlearn_core.runtime.estimates import record_outcome
+
+    est = audit_estimate(data, split, arch, recipe, methods, models, workers, bool(relearn))
 
     def work(job: Job) -> str:
+        t0 = time.perf_counter()
         with make_executor(executor, workers) as ex:
             result = run_audit(
                 data,
@@ -99,12 +88,14 @@ def start_audit(
                 should_stop=lambda: job.cancel_requested,
             )
         aid = _store(job, result, data, spec, recipe)
+        if not result.cancelled and executor == "local":  # later estimates learn from it
+            record_outcome(est, time.perf_counter() - t0)
         if result.cancelled:
             job.result = aid
             raise JobCancelled(job.title)
         return aid
 
-    return jobs.start(jobs.AUDIT, "Audit", work)
+    return jobs.start(jobs.AUDIT, "Audit", work, estimate_s=est.seconds)
 
 
 def _save(job: Job, result, data: Dataset, spec: dict, recipe, note: str, what: str) -> str | None:

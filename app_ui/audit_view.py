@@ -19,6 +19,7 @@ from app_ui.audit_jobs import (
 )
 from app_ui.common import chart
 from app_ui.jobs import JobKind
+from app_ui.registries import SharedCache
 from app_ui.state import ARCH, AU, AU_INSTANCE, DATASET, RECIPE, TRAIN_SEED
 from app_ui.tables import Column, show_table
 from app_ui.text import clause
@@ -31,7 +32,7 @@ from unlearn_core.experiment import REFERENCE
 from unlearn_core.forget import ForgetRequest, ForgetSplit, make_split
 from unlearn_core.methods import list_methods
 from unlearn_core.plots import audit as P
-from unlearn_core.runtime.estimates import Estimate, format_duration
+from unlearn_core.runtime.estimates import format_duration
 from unlearn_core.selection import ids_from_selection
 from unlearn_core.training import TrainConfig
 
@@ -122,10 +123,10 @@ def audit_form(data: Dataset, entry: dict, split: ForgetSplit) -> None:
     recipe = TrainConfig.from_dict(RECIPE.get())
     running = jobs.running(jobs.AUDIT) is not None
     if methods and not running:
-        secs, basis = audit_estimate(
+        est = audit_estimate(
             data, split, ARCH.get(), recipe, list(methods), k, workers, relearn is not None
         )
-        st.caption(f"Estimated time: {Estimate(secs, basis).text()} ({basis}).")
+        st.caption(f"Estimated time: {est.text()} ({est.basis}).")
     if st.button(
         "Run the audit", key=AU.RUN, type="primary", disabled=running or not methods,
         help="Runs in the background; the result is stored in the run store.",
@@ -212,32 +213,33 @@ def _first_original(aid: str, shown: ShownAudit, entry: dict | None):
     )
     if same:
         return entry["model"], "your trained model (the audit's recipe and first seed)"
-    cache = _originals()
-    if aid not in cache:
+
+    def train():
         from unlearn_core.training import train_new_model
 
         with st.spinner("Training the audit's first original for the embedding…"):
-            cache[aid], _ = train_new_model(
+            return train_new_model(
                 shown.data, r.model, TrainConfig.from_dict(r.train_config), seed=r.seeds[0]
-            )
-    return cache[aid], f"the audit's first original (seed {r.seeds[0]}, trained again here)"
+            )[0]
+
+    model = _originals().get_or_build(aid, train)  # once, whichever sessions ask at once
+    return model, f"the audit's first original (seed {r.seeds[0]}, trained again here)"
 
 
 @st.cache_resource
-def _originals() -> dict:
-    return {}
+def _originals() -> SharedCache:
+    """audit id -> its first original, trained again (the least recently used dropped)."""
+    return SharedCache("models")
 
 
 @st.cache_resource
-def _frames() -> dict:
+def _frames() -> SharedCache:
     """(audit id, frame kind) -> (ids, 2-D coordinates, axis titles)."""
-    return {}
+    return SharedCache("embeddings")
 
 
 def _frame(aid: str, shown: ShownAudit, model, kind: str) -> tuple[np.ndarray, np.ndarray, tuple]:
-    key = (aid, kind)
-    cache = _frames()
-    if key not in cache:
+    def build() -> tuple[np.ndarray, np.ndarray, tuple]:
         from unlearn_core.analysis.embeddings import model_features, pca_frame
 
         split = _split_of(shown)
@@ -254,8 +256,9 @@ def _frame(aid: str, shown: ShownAudit, model, kind: str) -> tuple[np.ndarray, n
         else:
             xy = pca_frame([feats])[0]
             axes = ("PC 1 of the features", "PC 2")
-        cache[key] = (ids, np.asarray(xy), axes)
-    return cache[key]
+        return ids, np.asarray(xy), axes  # whole before any session sees it
+
+    return _frames().get_or_build((aid, kind), build)  # once, whole, for every session
 
 
 def show_embedding(aid: str, shown: ShownAudit, entry: dict | None) -> None:

@@ -16,7 +16,9 @@ import streamlit as st
 from app_ui import jobs, state
 from app_ui.first_paint import BUILTIN  # noqa: F401 - the pages and persist read it here
 from app_ui.icons import PAGE_ICONS
-from app_ui.registries import (
+from app_ui.registries import (  # noqa: F401 - the pages read model_registry, model_store here
+    ModelEntry,
+    cached_model_entry,
     comparison_registry,
     current_dataset,
     current_model,
@@ -28,7 +30,7 @@ from app_ui.text import UPLOAD_PREFIX, split_summary
 from unlearn_core.data import DataError, Dataset
 from unlearn_core.experiment import Comparison
 from unlearn_core.forget import ForgetError, ForgetRequest, ForgetSplit, make_split
-from unlearn_core.training import TrainConfig, evaluate
+from unlearn_core.training import TrainConfig
 
 
 def init_state() -> None:
@@ -97,7 +99,7 @@ def page_link(page: str, label: str) -> None:
     st.page_link(page, label=label, icon=PAGE_ICONS[page])
 
 
-def require_data_and_model() -> tuple[Dataset, dict]:
+def require_data_and_model() -> tuple[Dataset, ModelEntry]:
     """The current dataset and trained model; stops the page with a pointer back to the Data
     & model page when either is missing."""
     data = current_dataset()
@@ -111,25 +113,9 @@ def require_data_and_model() -> tuple[Dataset, dict]:
     return data, entry
 
 
-def find_cached_model(data: Dataset) -> dict | None:
+def find_cached_model(data: Dataset) -> ModelEntry | None:
     """A model already trained with exactly the current settings (memory, then disk)."""
-    key = model_key()
-    reg = model_registry()
-    if key in reg:
-        return reg[key]
-    got = model_store().get(key, data)
-    if got is None:
-        return None
-    model, meta = got
-    entry = {
-        "model": model,
-        "recipe": TrainConfig.from_dict(meta.get("train_config", state.RECIPE.get())),
-        "history": meta.get("history", {}),
-        "test_acc": meta.get("test_acc", evaluate(model, data.x_test, data.y_test)),
-        "source": "disk cache",
-    }
-    reg[key] = entry
-    return entry
+    return cached_model_entry(model_key(), data)
 
 
 # ---------------------------------------------------------------- forget set
@@ -256,7 +242,7 @@ def comparison_estimate_text(
     args = (data.input_shape, data.num_classes)
     est = comparison_estimate(
         data.n_train, split.n_forget, arch, recipe, methods, *args,
-        include_retrain=include_retrain,
+        include_retrain=include_retrain, n_test=data.n_test,
     )  # fmt: skip
     seeds = f" per seed, {n_seeds} seeds" if n_seeds > 1 else ""
     text = f"Estimated run time: {est.text()}{seeds} ({est.basis})."

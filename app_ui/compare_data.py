@@ -17,8 +17,8 @@ import streamlit as st
 from app_ui import jobs
 from app_ui.common import umap_process
 from app_ui.registries import (
-    ATTRIBUTIONS_KEPT,
     attribution_grids,
+    cache_size,
     comparison_registry,
     umap_frames,
 )
@@ -51,14 +51,16 @@ def embedding_ids(cid: str, _data: Dataset, _split: ForgetSplit) -> np.ndarray:
     return embedding_sample(_data.n_train, _split.forget_idx.numpy())
 
 
-@st.cache_resource(max_entries=32, show_spinner="Reading the penultimate features…")
+@st.cache_resource(
+    max_entries=cache_size("embeddings"), show_spinner="Reading the penultimate features…"
+)
 def features_of(cid: str, name: str, _data: Dataset, _split: ForgetSplit) -> np.ndarray:
     """One model's penultimate features of :func:`embedding_ids` (each model read once)."""
     ids = embedding_ids(cid, _data, _split)
     return model_features([_models(cid)[name]], _data.x_train[ids])[0]
 
 
-@st.cache_resource(max_entries=16)
+@st.cache_resource(max_entries=cache_size("embeddings"))
 def embedding_inputs(cid: str, method: str, _data: Dataset, _split: ForgetSplit) -> EmbeddingView:
     """The embedding view of ``method``: original, the method and retrain, PCA frame."""
     ids = embedding_ids(cid, _data, _split)
@@ -89,10 +91,11 @@ def umap_job(cid: str, method: str, view: EmbeddingView) -> Job:
     job = jobs.find(jobs.UMAP, (cid, method))
     if job is not None:
         return job
-    from unlearn_core.runtime.estimates import eta_text, umap_estimate
+    from unlearn_core.runtime.estimates import eta_text
 
     fresh = not any(k[0] == cid for k in umap_frames())
-    estimate = umap_estimate(len(view.ids), len(view.names) if fresh else 1).text()
+    # every stage: what is left of the worker's warm-up, graphs, layouts, the redraw
+    estimate = umap_process().estimate(len(view.ids), len(view.names) if fresh else 1).text()
 
     def work(job: Job) -> dict:
         n, k = len(view.ids), len(view.names)
@@ -123,33 +126,31 @@ def attributions(cid: str, method: str, sample_ids: tuple[int, ...], data: Datas
     from unlearn_core.analysis.attributions import PASSES, attribution_grid
     from unlearn_core.runtime.estimates import attribution_estimate, eta_text, observe
 
-    key = (cid, method, sample_ids)
-    store = attribution_grids()
-    if key in store:
-        return store[key]
-    arch = comparison_registry()[cid].model
-    ms = _models(cid)
-    chosen = {n: ms[n] for n in in_focus(ms, method)}
-    idx = list(sample_ids)
-    est = attribution_estimate(len(idx), len(chosen), ATTR_METHODS, arch=arch)
-    bar = st.progress(0.0, text=f"Computing attributions: {est.text()}")
-    start = time.perf_counter()
+    def build() -> dict:
+        arch = comparison_registry()[cid].model
+        ms = _models(cid)
+        chosen = {n: ms[n] for n in in_focus(ms, method)}
+        idx = list(sample_ids)
+        est = attribution_estimate(len(idx), len(chosen), ATTR_METHODS, arch=arch)
+        bar = st.progress(0.0, text=f"Computing attributions: {est.text()}")
+        start = time.perf_counter()
 
-    def report(fraction: float, message: str) -> None:
-        left = eta_text(fraction, time.perf_counter() - start)
-        bar.progress(min(fraction, 1.0), text=f"Attributions: {message}{left}")
+        def report(fraction: float, message: str) -> None:
+            left = eta_text(fraction, time.perf_counter() - start)
+            bar.progress(min(fraction, 1.0), text=f"Attributions: {message}{left}")
 
-    grid = attribution_grid(
-        chosen, data.x_train[idx], data.y_train[idx], methods=ATTR_METHODS, batch_size=1,
-        progress=report,
-    )  # fmt: skip
-    passes = len(idx) * len(chosen) * sum(PASSES[m] for m in ATTR_METHODS)
-    observe(f"attribution_pass:{arch}", passes, time.perf_counter() - start)
-    bar.empty()
-    if len(store) >= ATTRIBUTIONS_KEPT:
-        store.pop(next(iter(store)))
-    store[key] = grid
-    return grid
+        grid = attribution_grid(
+            chosen, data.x_train[idx], data.y_train[idx], methods=ATTR_METHODS, batch_size=1,
+            progress=report,
+        )  # fmt: skip
+        passes = len(idx) * len(chosen) * sum(PASSES[m] for m in ATTR_METHODS)
+        observe(f"attribution_pass:{arch}", passes, time.perf_counter() - start)
+        bar.empty()
+        return grid
+
+    # once per key for every session (another session asking meanwhile waits for it); the
+    # cache drops the least recently used grids beyond $UNLEARN_CACHE_ATTRIBUTIONS
+    return attribution_grids().get_or_build((cid, method, sample_ids), build)
 
 
 @st.cache_resource(max_entries=16, show_spinner="Comparing layer activations…")

@@ -36,7 +36,7 @@ from typing import Any
 import streamlit as st
 
 from app_ui.owners import owner_id
-from app_ui.registries import JobRecord, job_records, job_registry, model_key
+from app_ui.registries import JobRecord, job_records, job_registry, memory_line, model_key
 from app_ui.state import (
     AUDIT_ID,
     COMPARISON_ID,
@@ -424,3 +424,13 @@ def sidebar_line(kind: JobKind) -> bool:
         return False
     line(job, kind)
     return True
+
+
+def status_line() -> str:
+    """The server in one line: memory and caches, jobs running and waiting, e.g.
+    ``"Memory 812 MB · models 3/16 · ... · Jobs: 2 running, 3 waiting (at most 2 at once)"``."""
+    q = job_queue()
+    return (
+        f"{memory_line()} · Jobs: {q.running()} running, {q.waiting()} waiting "
+        f"(at most {q.limit} at once)"
+    )

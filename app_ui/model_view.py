@@ -4,6 +4,7 @@ model), loading a checkpoint instead, and the model's report."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import streamlit as st
@@ -15,10 +16,12 @@ from app_ui.common import (
     find_cached_model,
     model_key,
     model_registry,
+    model_store,
     page_link,
     save_uploads,
 )
-from app_ui.registries import load_spec
+from app_ui.persist import server_path
+from app_ui.registries import ModelEntry, load_spec
 from app_ui.runjobs import start_training
 from app_ui.state import (
     ARCH,
@@ -41,7 +44,7 @@ from unlearn_core.runtime.estimates import Estimate, eta_text, training_estimate
 from unlearn_core.runtime.jobs import Job
 from unlearn_core.store.checkpoints import CheckpointError, load_checkpoint
 from unlearn_core.store.model_cache import settings_key
-from unlearn_core.training import TrainConfig, default_recipe, evaluate, model_report
+from unlearn_core.training import TrainConfig, default_recipe, evaluate
 
 ARCH_LABELS = {"mlp": "MLP (fully connected)", "cnn": "Small CNN", "resnet18": "ResNet-18"}
 #: samples x epochs from which the Train button shows an estimate before the click
@@ -87,8 +90,9 @@ def match_model(data: Dataset, settings: str) -> None:
 def _estimate(d: Dataset) -> Estimate:
     """How long training the current settings should take (measured steps, per process)."""
     return training_estimate(
-        d.n_train, ARCH.get(), TrainConfig.from_dict(RECIPE.get()), d.input_shape, d.num_classes
-    )
+        d.n_train, ARCH.get(), TrainConfig.from_dict(RECIPE.get()), d.input_shape, d.num_classes,
+        n_test=d.n_test,
+    )  # fmt: skip
 
 
 def train_section(data: Dataset, arch: str, settings: str, job: Job | None) -> None:
@@ -153,7 +157,7 @@ def _load_checkpoint() -> None:
             if sidecar.stem != path.stem:
                 sidecar.rename(path.with_suffix(".json"))
         elif typed:
-            path = Path(typed).expanduser()
+            path = server_path(typed)  # only under the data roots
         else:
             raise CheckpointError("upload a checkpoint or type its path first")
         model, meta = load_checkpoint(path, dataset=data_now)  # it brings its architecture
@@ -167,13 +171,18 @@ def _load_checkpoint() -> None:
     recipe_now = TrainConfig.from_dict(
         meta.get("train_config") or default_recipe(arch_now).to_dict()
     )
-    model_registry()[key] = {
-        "model": model,
-        "recipe": recipe_now,
-        "history": meta.get("history", {}),
-        "test_acc": evaluate(model, data_now.x_test, data_now.y_test),
-        "source": f"checkpoint {path.name}",
-    }
+    model_registry()[key] = ModelEntry(  # whole before any session sees it
+        model=model,
+        recipe=recipe_now,
+        history=meta.get("history", {}),
+        test_acc=evaluate(model, data_now.x_test, data_now.y_test),
+        source=f"checkpoint {path.name}",
+    )
+    with contextlib.suppress(OSError):  # so it comes back if memory drops it (LRU)
+        kept = {"train_config": recipe_now.to_dict(), "history": meta.get("history", {})}
+        model_store().put(
+            key, model, data_now, {**kept, "test_acc": model_registry()[key].test_acc}
+        )
     ARCH.set(arch_now)
     RECIPE.set(recipe_now.to_dict())
     if key != MODEL_KEY.get() and COMPARISON_ID.get():
@@ -212,31 +221,29 @@ def checkpoint_section(data: Dataset) -> None:
             getattr(st, pending[0])(pending[1])
 
 
-def report_section(entry: dict, data: Dataset) -> None:
+def report_section(entry: ModelEntry, data: Dataset) -> None:
     """Where the model came from, its accuracy (test, train, per class) and its training
     curve."""
     origin = P1_ORIGIN.get()
     if origin == "cache":
-        st.success(f"Loaded from cache ({entry['source']}): trained earlier with these settings.")
+        st.success(f"Loaded from cache ({entry.source}): trained earlier with these settings.")
     elif origin == "checkpoint":
-        st.success(f"Using {entry['source']}: a {ARCH_LABELS.get(ARCH.get(), ARCH.get())}.")
+        st.success(f"Using {entry.source}: a {ARCH_LABELS.get(ARCH.get(), ARCH.get())}.")
     else:
         st.success("Model trained.")
-    model = entry["model"]
-    if "per_class_test" not in entry:
-        report = model_report(model, data)
-        entry["per_class_test"], entry["train_acc"] = report.per_class_test, report.train_acc
+    model = entry.model
+    report = entry.report(data)  # once for all sessions, whole, under the entry's lock
     n_params = sum(p.numel() for p in model.parameters())
     m1, m2, m3 = st.columns(3)
-    m1.metric("Test accuracy", f"{entry['test_acc']:.1f}%")
-    m2.metric("Train accuracy", f"{entry['train_acc']:.1f}%")
+    m1.metric("Test accuracy", f"{entry.test_acc:.1f}%")
+    m2.metric("Train accuracy", f"{report.train_acc:.1f}%")
     m3.metric("Parameters", f"{n_params:,}")
     chart(
-        plots.per_class_accuracy(entry["per_class_test"], data.classes, entry["test_acc"]),
+        plots.per_class_accuracy(report.per_class_test, data.classes, entry.test_acc),
         key=P1.PER_CLASS,
     )
-    if entry.get("history", {}).get("loss"):
-        chart(plots.training_curve(entry["history"]), key=P1.CURVE)
+    if (entry.history or {}).get("loss"):
+        chart(plots.training_curve(dict(entry.history)), key=P1.CURVE)
     else:
         st.caption("No training curve: this model came from a checkpoint without a history.")
     page_link("pages/forget_set.py", "Next: choose what to forget")

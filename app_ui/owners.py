@@ -88,30 +88,3 @@ def delete_refusal(record_owner: str) -> str | None:
         f"This run is not yours to delete: {why}. Anyone may open it; only its owner deletes "
         f"it, or any session of a server started with {ADMIN_ENV}=1."
     )
-
-
-def rss_mb() -> float | None:
-    """The server process's resident memory in MB (``/proc``; None where unreadable)."""
-    try:
-        with open("/proc/self/statm") as f:
-            pages = int(f.read().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def status_line() -> str:
-    """``"Memory 812 MB · Jobs: 2 running, 3 waiting (at most 1 at once)"``."""
-    from app_ui import jobs
-
-    try:  # the registries' line names the caches too, where it exists
-        from app_ui.registries import memory_line  # type: ignore[attr-defined]
-
-        memory = memory_line()
-    except ImportError:
-        mb = rss_mb()
-        memory = "Memory unknown" if mb is None else f"Memory in use {mb:.0f} MB"
-    q = jobs.job_queue()
-    return (
-        f"{memory} · Jobs: {q.running()} running, {q.waiting()} waiting (at most {q.limit} at once)"
-    )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 import weakref
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import streamlit as st
 
 from app_ui.first_paint import BUILTIN
 from app_ui.registries import (
+    ModelEntry,
     comparison_registry,
     load_spec,
     model_key,
@@ -124,23 +126,37 @@ def spec_for(fp: str | None, name: str, store: RunStore | None = None) -> dict |
 
 
 # ------------------------------------------------------------------ saving
-def save_model_entry(entry: dict, data: Dataset, spec: dict, *, arch: str, seed: int) -> str:
-    """Store a trained model entry (once) and return its id."""
-    if entry.get("model_id"):
-        return entry["model_id"]
-    store = run_store()
-    remember_dataset(spec, data, store)
-    recipe = entry["recipe"]
-    rec = store.save_model(
-        entry["model"],
-        data,
-        name=f"{arch} on {data.name} (seed {seed})",
-        recipe=recipe.to_dict() if hasattr(recipe, "to_dict") else recipe,
-        seed=seed,
-        history=entry.get("history") or {},
-    )
-    entry["model_id"] = rec.id
-    return rec.id
+@st.cache_resource
+def _stored_model_ids() -> weakref.WeakKeyDictionary:
+    """model object -> its id in the run store (a model is stored once, whichever session
+    asks; the entry itself is never changed)."""
+    return weakref.WeakKeyDictionary()
+
+
+_saving = threading.Lock()
+
+
+def save_model_entry(entry: ModelEntry, data: Dataset, spec: dict, *, arch: str, seed: int) -> str:
+    """Store a trained model entry (once, under a lock) and return its id."""
+    if entry.model_id:
+        return entry.model_id
+    ids = _stored_model_ids()
+    with _saving:
+        if entry.model in ids:
+            return ids[entry.model]
+        store = run_store()
+        remember_dataset(spec, data, store)
+        recipe = entry.recipe
+        rec = store.save_model(
+            entry.model,
+            data,
+            name=f"{arch} on {data.name} (seed {seed})",
+            recipe=recipe.to_dict() if hasattr(recipe, "to_dict") else recipe,
+            seed=seed,
+            history=dict(entry.history or {}),
+        )
+        ids[entry.model] = rec.id
+        return rec.id
 
 
 def forget_id_for(data: Dataset, spec: dict) -> str | None:
@@ -184,15 +200,16 @@ def _use_model(model, rec, data: Dataset, spec: dict) -> None:
     TRAIN_SEED.set(int(rec.seed or 0))
     key = model_key(spec)
     reg = model_registry()
-    if key not in reg or reg[key].get("model_id") != rec.id:
-        reg[key] = {
-            "model": model,
-            "recipe": TrainConfig.from_dict(rec.recipe) if rec.recipe else TrainConfig(),
-            "history": rec.history or {},
-            "test_acc": evaluate(model, data.x_test, data.y_test),
-            "source": "run store",
-            "model_id": rec.id,
-        }
+    now = reg.get(key)
+    if now is None or (now.model_id or _stored_model_ids().get(now.model)) != rec.id:
+        reg[key] = ModelEntry(  # a new, whole entry (sessions holding the old one keep it)
+            model=model,
+            recipe=TrainConfig.from_dict(rec.recipe) if rec.recipe else TrainConfig(),
+            history=rec.history or {},
+            test_acc=evaluate(model, data.x_test, data.y_test),
+            source="run store",
+            model_id=rec.id,
+        )
     MODEL_KEY.set(key)
     P1_SETTINGS.set(None)  # the Data page keeps a restored model on its first visit
 

@@ -10,7 +10,7 @@ import json
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator, MutableMapping
+from collections.abc import Callable, Hashable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,6 +107,55 @@ class SharedCache(MutableMapping):
                     self._building.pop(key, None)
 
 
+class _Once:
+    """A value computed once, under a lock (for a frozen record's derived fields)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._value = None
+
+    def get(self, build: Callable[[], Any]):
+        with self._lock:
+            if self._value is None:
+                self._value = build()
+            return self._value
+
+
+@dataclass(frozen=True, eq=False)
+class ModelEntry:
+    """A trained model as every session sees it: made whole by whoever trained or loaded it,
+    and never changed afterwards (a new model is a new entry). Its report (train accuracy,
+    per-class test accuracy) is computed once, on first use, under a lock. Reads by name
+    (``entry["test_acc"]``) still work; writes do not."""
+
+    model: Any
+    recipe: Any
+    history: Mapping = field(default_factory=dict)
+    test_acc: float = float("nan")
+    source: str = ""
+    #: its id in the run store, when it is stored
+    model_id: str | None = None
+    _report: _Once = field(default_factory=_Once, repr=False)
+
+    def __getitem__(self, name: str):
+        if name.startswith("_") or name not in self.__dataclass_fields__:
+            raise KeyError(name)
+        return getattr(self, name)
+
+    def get(self, name: str, default=None):
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+    def report(self, data: Dataset):
+        """The model's :class:`~unlearn_core.training.ModelReport` on ``data`` (its own
+        dataset), computed once for all sessions."""
+        from unlearn_core.training import model_report
+
+        return self._report.get(lambda: model_report(self.model, data))
+
+
 @st.cache_resource
 def job_registry() -> dict[str, Job]:
     """job id -> the server's background jobs (``app_ui.jobs`` starts them)."""
@@ -131,8 +180,8 @@ def job_records() -> dict[str, JobRecord]:
 
 @st.cache_resource
 def model_registry() -> SharedCache:
-    """model key -> {"model", "recipe", "history", "test_acc", "source"} (at most
-    ``$UNLEARN_CACHE_MODELS``, the least recently used dropped first)."""
+    """model key -> its :class:`ModelEntry` (at most ``$UNLEARN_CACHE_MODELS``, the least
+    recently used dropped first; the disk cache and the run store keep them)."""
     return SharedCache("models")
 
 
@@ -293,7 +342,58 @@ def model_key(spec: dict | None = None) -> str:
     )
 
 
-def current_model() -> dict | None:
-    """The trained model entry for the current settings, if any."""
+def current_model() -> ModelEntry | None:
+    """The trained model entry for the current settings, if any (one dropped from memory
+    comes back from the disk cache when it is there)."""
     key = MODEL_KEY.get()
-    return model_registry().get(key) if key else None
+    if not key:
+        return None
+    reg = model_registry()
+    got = reg.get(key)
+    if got is not None:
+        return got
+    data = current_dataset_quiet()
+    return cached_model_entry(key, data) if data is not None else None
+
+
+def cached_model_entry(key: str, data: Dataset) -> ModelEntry | None:
+    """The model of ``key`` from memory, else from the disk cache (put in memory once, whole,
+    while other sessions asking for it wait), else None."""
+    reg = model_registry()
+    got = reg.get(key)
+    if got is not None:
+        return got
+
+    def load() -> ModelEntry | None:
+        from unlearn_core.training import TrainConfig, evaluate
+
+        found = model_store().get(key, data)
+        if found is None:
+            return None
+        model, meta = found
+        return ModelEntry(
+            model=model,
+            recipe=TrainConfig.from_dict(meta.get("train_config") or RECIPE.get()),
+            history=meta.get("history", {}),
+            test_acc=meta.get("test_acc") or evaluate(model, data.x_test, data.y_test),
+            source="disk cache",
+        )
+
+    try:
+        return reg.get_or_build(key, _not_none(load))
+    except _Missing:
+        return None
+
+
+class _Missing(Exception):
+    pass
+
+
+def _not_none(build: Callable[[], Any]) -> Callable[[], Any]:
+    def run():
+        value = build()
+        if value is None:
+            raise _Missing
+        return value
+
+    return run

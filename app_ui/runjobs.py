@@ -14,11 +14,14 @@ is stored.
 from __future__ import annotations
 
 import json
+import time
+from dataclasses import replace
 from uuid import uuid4
 
 from app_ui import jobs
 from app_ui.persist import remember_dataset, run_store, save_model_entry
 from app_ui.registries import (
+    ModelEntry,
     comparison_registry,
     dataset_spec,
     model_key,
@@ -48,6 +51,7 @@ from unlearn_core.experiment import (
     compare_seeds,
 )
 from unlearn_core.forget import ForgetSplit
+from unlearn_core.runtime.estimates import comparison_estimate, record_outcome
 from unlearn_core.runtime.jobs import Job, JobCancelled
 from unlearn_core.store import RunStoreError
 from unlearn_core.training import TrainConfig, evaluate, train_new_model
@@ -92,18 +96,15 @@ def start_training(data: Dataset, *, estimate: str = "") -> Job:
     def work(job: Job) -> str:
         model, hist = train_new_model(data, arch, recipe, seed=seed, progress=job.report)
         acc = evaluate(model, data.x_test, data.y_test)
-        entry = {
-            "model": model,
-            "recipe": recipe,
-            "history": hist.to_dict(),
-            "test_acc": acc,
-            "source": "trained",
-        }
+        entry = ModelEntry(
+            model=model, recipe=recipe, history=hist.to_dict(), test_acc=acc, source="trained"
+        )
         try:  # the run store is where models last; the URL names this id
-            save_model_entry(entry, data, spec, arch=arch, seed=seed)
+            mid = save_model_entry(entry, data, spec, arch=arch, seed=seed)
+            entry = replace(entry, model_id=mid)
         except (RunStoreError, OSError) as exc:
             job.message = f"trained, but not stored: {exc}"
-        model_registry()[key] = entry
+        model_registry()[key] = entry  # whole: the sessions see it only now
         meta = {
             "train_config": recipe.to_dict(),
             "history": hist.to_dict(),
@@ -121,7 +122,7 @@ def start_comparison(
     *,
     data: Dataset,
     spec: dict,
-    entry: dict,
+    entry: ModelEntry,
     arch: str,
     train_seed: int,
     split: ForgetSplit,
@@ -135,7 +136,13 @@ def start_comparison(
 ) -> Job:
     """Start the comparison job (one seed: ``compare`` on the trained model; several:
     ``compare_seeds``, the trained model standing for its own seed)."""
-    model, recipe = entry["model"], entry["recipe"]
+    model, recipe = entry.model, entry.recipe
+    est = None
+    if len(seeds) == 1:  # what the Unlearn page promised; the real time teaches the next one
+        est = comparison_estimate(
+            data.n_train, split.n_forget, arch, recipe, list(methods), data.input_shape,
+            data.num_classes, include_retrain=include_retrain, n_test=data.n_test,
+        )  # fmt: skip
 
     def save(result: Comparison | MultiComparison, *, note: str = "") -> str:
         store = run_store()
@@ -161,6 +168,7 @@ def start_comparison(
             multi_registry()[cid] = result
 
     def work(job: Job) -> str:
+        t0 = time.perf_counter()
         stopped: list[Comparison | MultiComparison] = []
         try:
             if len(seeds) == 1:
@@ -197,7 +205,10 @@ def start_comparison(
                 job.result = _save_stopped(stopped[0], job)
             raise
         try:
-            return save(result)
+            cid = save(result)
+            if est is not None:
+                record_outcome(est, time.perf_counter() - t0)
+            return cid
         except (RunStoreError, OSError) as exc:  # keep the result in memory all the same
             cid = uuid4().hex[:12]
             keep(cid, result)
@@ -229,7 +240,10 @@ def start_comparison(
             INCLUDE_RETRAIN: bool(include_retrain),
         },
     }
-    return jobs.start(jobs.COMPARE, "Unlearning", work, context=context)
+    return jobs.start(
+        jobs.COMPARE, "Unlearning", work, context=context,
+        estimate_s=est.seconds if est is not None else None,
+    )  # fmt: skip
 
 
 __all__ = ["CANCELLED", "REFERENCE", "is_cancelled", "start_comparison", "start_training"]

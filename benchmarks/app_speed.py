@@ -13,6 +13,11 @@ own start-up is not counted):
 * **other pages**: after training the digits MLP in that session (not timed), each page
   opened from the sidebar, from the click to its heading drawn and no script running.
   Target 1.5 s.
+* **bare page** (the yardstick, same repetition): a server running a bare Streamlit script
+  with the first page's heading, caption, dataset picker and Train button
+  (:data:`BARE_PAGE`), started and visited the same way; its second visit is timed as the
+  app's. Target: the app's second visit within 1.2x the bare page's (``second visit /
+  bare``, per repetition).
 
 Once (``--embeddings``): a stored comparison (digits + MLP, class 3, SSD and LRP: 1 438
 training samples drawn, made with the CLI into the server's run store) opened by its URL;
@@ -41,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +68,17 @@ PAGES = [  # sidebar label, heading
 #: seconds given to the UMAP worker's warm-up before the embeddings are timed
 WARM_UP_S = 30
 TARGETS = {"first visit": 3.0, "second visit": 1.5, "other pages": 1.5}
+#: the app's second visit over the bare page's, at most
+BARE_RATIO = 1.2
+#: the yardstick: the first page's heading, caption, picker and button, nothing else
+BARE_PAGE = """import streamlit as st
+
+st.title("Data & model")
+st.caption("Step 1: pick the data, look at it, and train the model you will later unlearn from.")
+st.subheader("Dataset")
+st.selectbox("Dataset", ["digits", "moons", "blobs", "shapes", "your file"])
+st.button("Train", type="primary")
+"""
 STATE_JS = (
     "() => { const e = document.querySelector('[data-test-script-state]');"
     " return e ? e.getAttribute('data-test-script-state') : null; }"
@@ -123,7 +140,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def one_repetition(browser, t: Timings, cache: Path) -> None:
+def one_repetition(browser, t: Timings, cache: Path, *, visits_only: bool = False) -> None:
     os.environ["UNLEARN_HOME"] = str(cache / "runs")  # a private run store
     server = AppServer(cache, cache / "server.log")
     pid = server.proc.pid
@@ -148,11 +165,74 @@ def one_repetition(browser, t: Timings, cache: Path) -> None:
         interactive_first_page(page)
         t.add("second visit", time.perf_counter() - t0)
         t.add("second visit: server CPU seconds (information)", cpu_seconds(pid) - c0)
+        if visits_only:
+            ctx.close()
+            return
         t0 = time.perf_counter()
         train_in_app(page)
         t.add("train digits MLP in the app (information)", time.perf_counter() - t0)
         for label, heading in PAGES:
             t.add(f"page: {label}", open_page(page, label, heading))
+        ctx.close()
+    finally:
+        server.stop()
+
+
+class BareServer:
+    """``streamlit run`` of :data:`BARE_PAGE`, with the app server's flags."""
+
+    def __init__(self, cache: Path) -> None:
+        from browser_support import free_port
+
+        script = cache / "bare_page.py"
+        script.write_text(BARE_PAGE)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(cache / "server-bare.log", "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless=true",
+             f"--server.port={self.port}", "--server.address=127.0.0.1",
+             "--browser.gatherUsageStats=false", "--server.fileWatcherType=none"],
+            cwd=cache, stdout=self.log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        end = time.time() + 90
+        while time.time() < end:
+            if self.proc.poll() is not None:
+                raise RuntimeError("the bare streamlit server exited early")
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
+                    if r.read().strip() == b"ok":
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError("the bare streamlit server did not become healthy")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+def bare_page(browser, t: Timings, cache: Path) -> None:
+    """The yardstick: the bare page's first and second visit, measured as the app's."""
+    server = BareServer(cache)
+    try:
+        ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = ctx.new_page()
+        page.set_default_timeout(60_000)
+        page.goto(server.url)
+        interactive_first_page(page)
+        page.close()
+        page = ctx.new_page()
+        page.set_default_timeout(60_000)
+        t0 = time.perf_counter()
+        page.goto(server.url)
+        interactive_first_page(page)
+        t.add("bare page: second visit", time.perf_counter() - t0)
         ctx.close()
     finally:
         server.stop()
@@ -313,8 +393,17 @@ def library_embeddings(t: Timings) -> None:
     proc.shutdown()
 
 
+def bare_ratios(t: Timings) -> list[float]:
+    """The app's second visit over the bare page's, per repetition (both in the same one)."""
+    app, bare = t.runs.get("second visit", []), t.runs.get("bare page: second visit", [])
+    return [round(a / b, 2) for a, b in zip(app, bare, strict=False) if b > 0]
+
+
 def summary_rows(t: Timings) -> list[tuple[str, str, str, str]]:
     rows = []
+    ratios = bare_ratios(t)
+    if ratios:
+        t.runs["second visit / bare page (ratio)"] = ratios
     for name, values in t.runs.items():
         goal = next((f"<= {v:g} s" for k, v in TARGETS.items() if name == k), "")
         if name.startswith("page: "):
@@ -323,12 +412,15 @@ def summary_rows(t: Timings) -> list[tuple[str, str, str, str]]:
             goal = "<= 8 s"
         if name.startswith("embeddings: another") or name.startswith("library: another"):
             goal = "<= 3 s"
+        unit = " s"
+        if name == "second visit / bare page (ratio)":
+            goal, unit = f"<= {BARE_RATIO:g} x", " x"
         med = statistics.median(values)
         spread = f"{min(values):.2f}-{max(values):.2f}" if len(values) > 1 else ""
         met = ""
         if goal:
             met = "yes" if med <= float(goal.split()[1]) else "NO"
-        rows.append((name, goal or "(information)", f"{med:.2f} s", spread, met))
+        rows.append((name, goal or "(information)", f"{med:.2f}{unit}", spread, met))
     return rows
 
 
@@ -360,6 +452,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--embeddings", action="store_true", help="the Compare page's UMAP frames")
     ap.add_argument("--scale", action="store_true", help="shapes-50k on the forget-set page")
     ap.add_argument("--library", action="store_true", help="in-process UMAP frame timings")
+    ap.add_argument(
+        "--visits-only", action="store_true",
+        help="first and second visits and the bare page only (no training, no other pages)",
+    )  # fmt: skip
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--note", default="")
     ap.add_argument("--from-log", type=Path, help="rebuild the table from a run's stderr log")
@@ -386,7 +482,11 @@ def main(argv: list[str] | None = None) -> int:
         for k in range(args.reps):
             cache = Path(tmp) / f"rep{k}"
             cache.mkdir()
-            one_repetition(browser, t, cache)
+            if k % 2:  # the yardstick first in every other repetition (the load drifts)
+                bare_page(browser, t, cache)
+            one_repetition(browser, t, cache, visits_only=args.visits_only)
+            if not k % 2:
+                bare_page(browser, t, cache)
         for wanted, name, fn in (
             (args.embeddings, "embed", embeddings),
             (args.scale, "scale", scale),

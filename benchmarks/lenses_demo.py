@@ -34,7 +34,8 @@ sys.path.insert(0, str(ROOT))
 import numpy as np
 import torch
 
-from unlearn_core.audit.forget_quality import forget_quality, logit_scaled_confidence
+from unlearn_core.audit.confidence import logit_scaled_confidence
+from unlearn_core.audit.forget_quality import forget_quality
 from unlearn_core.audit.klom import KLOM_MAX, klom, klom_baseline, margins
 from unlearn_core.audit.pipeline import train_call, unlearn_call
 from unlearn_core.audit.quantize import quantization_recovery

@@ -8,18 +8,21 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
 from app_ui.audit_jobs import STORED_KINDS, drop_deleted, is_shown, open_stored
 from app_ui.common import chart, page_link
 from app_ui.entry import through_app
+from app_ui.jobs import status_line
+from app_ui.owners import delete_refusal, owner_id
 from app_ui.persist import restore_run, run_store
 from app_ui.state import COMPARISON_ID, RUNS, RUNS_DELETE, RUNS_PREPARED
 from app_ui.tables import show_table
 from unlearn_core.evaluation.tables import (
     RESULT_COLUMNS,
+    RUN_OVERVIEW_COLUMNS,
     columns_for,
+    run_rows,
     side_by_side_columns,
     side_by_side_rows,
 )
@@ -36,33 +39,58 @@ st.caption(
     "the page's address then names it, so a reload or a shared link shows it again."
 )
 
+st.caption(status_line())  # the server: memory in use, jobs running and waiting
+
 store = run_store()
 try:
-    runs = store.list_comparisons()
+    every_run = store.list_comparisons()
 except RunStoreError as exc:
     st.error(f"The run store cannot be read: {exc}")
     st.stop()
+me = owner_id()
+everyone = st.toggle(
+    "Everyone's runs",
+    key=RUNS.EVERYONE,
+    help="Off: the runs stored from this browser (its owner id is in a cookie and the page's "
+    "address) and those with no owner (stored before owners, or by the CLI). On: every run on "
+    "this server; anyone may open any run, only its owner deletes it.",
+)
+mine = [r for r in every_run if r.owner == me]
+shown = COMPARISON_ID.get()
+runs = [  # a run opened from a shared link stays listed for its viewer
+    r for r in every_run if everyone or r.owner in ("", me) or r.id == shown
+]  # fmt: skip
+others = sum(1 for r in every_run if r.owner not in ("", me))
+st.caption(
+    f"Yours: {len(mine)} of the {len(every_run)} stored runs"
+    + (f"; {others} of other browsers" if others else "")
+    + ("" if everyone or not others else " (*Everyone's runs* lists them)")
+    + "."
+)
 if not runs:
-    st.info("No stored runs yet: a comparison run on the Unlearn page is stored here.")
+    st.info(
+        "No stored runs yet: a comparison run on the Unlearn page is stored here."
+        if not every_run
+        else "None of the stored runs is yours yet: a comparison you run on the Unlearn page "
+        "is listed here; *Everyone's runs* lists the others'."
+    )
     page_link("pages/unlearn.py", "Go to 3 · Unlearn")
     st.stop()
-
-
-def _headline(rec: ComparisonRecord) -> str:
-    best = rec.closest()
-    if best is None:
-        return "—"
-    return f"{best['method']} (gap {best['avg_gap']:.2f} pts)"
 
 
 def _kind(rec: ComparisonRecord) -> str:
     return rec.kind if rec.kind in STORED_KINDS else "comparison"
 
 
+def _whose(rec: ComparisonRecord) -> str:
+    return "yours · " if rec.owner == me else "" if not rec.owner else "another browser's · "
+
+
 def _label(rec: ComparisonRecord) -> str:
     kind = "" if _kind(rec) == "comparison" else f"{_kind(rec)} · "
     return (
-        f"{kind}{rec.created[:16].replace('T', ' ')} · {rec.dataset} · {rec.model} · {rec.forget}"
+        f"{_whose(rec)}{kind}{rec.created[:16].replace('T', ' ')} · {rec.dataset} · "
+        f"{rec.model} · {rec.forget}"
     )
 
 
@@ -71,21 +99,7 @@ def _seeds(rec: ComparisonRecord) -> str:
 
 
 ref = {r.id: r for r in runs}
-overview = pd.DataFrame(
-    {
-        "run": [r.id for r in runs],
-        "kind": [_kind(r) for r in runs],
-        "date": [r.created[:16].replace("T", " ") for r in runs],
-        "dataset": [r.dataset for r in runs],
-        "model": [r.model for r in runs],
-        "forget set": [r.forget for r in runs],
-        "methods": [", ".join(r.methods) for r in runs],
-        "seeds": [_seeds(r) for r in runs],
-        "closest to retrain": [_headline(r) for r in runs],
-        "note": [r.note for r in runs],
-    }
-)
-st.table(overview, hide_index=True)
+show_table(run_rows(runs), RUN_OVERVIEW_COLUMNS, notes=False)  # fits the page at 1024 px
 
 # ------------------------------------------------------------------ one run
 st.subheader("One run")
@@ -147,10 +161,15 @@ with cols[1]:
         else:
             st.rerun()
 with cols[2]:
-    if RUNS_DELETE.get() == cid:
+    refused = delete_refusal(rec.owner)
+    if refused:
+        st.caption(refused)
+    elif RUNS_DELETE.get() == cid:
         st.warning(f"Delete run {cid} and its stored models? This cannot be undone.")
         if st.button("Yes, delete it", key=RUNS.DELETE_YES, type="primary"):
             try:
+                if delete_refusal(rec.owner):  # checked again at the click
+                    raise RunStoreError("it is not this browser's run")
                 store.delete(cid)
             except RunStoreError as exc:
                 st.error(f"Run {cid} was not deleted: {exc}")
@@ -186,17 +205,13 @@ def _export(cid: str, what: str, home: str) -> bytes:
 
 
 st.markdown("**Export**")
-ecols = st.columns(3)
-for col, (what, label, mime, name) in zip(
-    ecols,
-    (
-        ("json", "JSON record", "application/json", f"{cid}.json"),
-        ("html", "HTML report (opens offline)", "text/html", f"{cid}.html"),
-        ("models", "Models (zip of safetensors)", "application/zip", f"{cid}-models.zip"),
-    ),
-    strict=True,
+erow = st.container(horizontal=True)  # the buttons wrap onto a new line, never cut
+for what, label, mime, name in (
+    ("json", "JSON record", "application/json", f"{cid}.json"),
+    ("html", "HTML report (opens offline)", "text/html", f"{cid}.html"),
+    ("models", "Models (zip of safetensors)", "application/zip", f"{cid}-models.zip"),
 ):
-    with col:
+    with erow:
         if what != "json" and RUNS_PREPARED.get() != [cid, what]:
             if st.button(f"Prepare: {label}", key=RUNS.PREP.of(what)):
                 RUNS_PREPARED.set([cid, what])

@@ -3,6 +3,8 @@ umap's own, reuse of graphs and reference layouts, progress."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -94,6 +96,40 @@ def test_stacked_kernel_matches_umaps_kernel(graphs):
     np.testing.assert_allclose(emb, np.stack(list(emb_u)), rtol=1e-4, atol=1e-4)
 
 
+def test_neighbourhood_similarities_match_umaps(graphs):
+    """Our neighbourhood similarities (no parallel ``in1d``) equal umap's own, value for value,
+    for identity relations and for relations that drop and permute samples."""
+    import numba
+    from umap.aligned_umap import expand_relations
+
+    from unlearn_core.analysis._aligned_kernel import neighborhood_similarities
+    from unlearn_core.analysis.umap_setup import UMAP_OWN
+
+    _, gs = graphs
+    g = [gs["original"], gs["m1"], gs["retrain"]]
+    n = len(g[0].init)
+    umaps = UMAP_OWN["build_neighborhood_similarities"].py_func  # umap's code, run as Python
+    perm = np.random.default_rng(1).permutation(n)
+    cases = {
+        "identity": [{i: i for i in range(n)}] * 2,
+        "partial, permuted": [
+            {i: i for i in range(n) if i % 5},
+            {i: int(perm[i]) for i in range(n)},
+        ],
+    }
+    indptr = [x.graph.indptr.astype(np.int32) for x in g]
+    indices = [x.graph.indices.astype(np.int32) for x in g]
+    for name, dicts in cases.items():
+        relations = expand_relations(dicts, AL.WINDOW)
+        ours = neighborhood_similarities(
+            numba.typed.List(indptr), numba.typed.List(indices), relations
+        )
+        theirs = umaps(indptr, indices, relations)
+        assert ours.dtype == theirs.dtype == np.float32
+        assert (ours > 0).sum() > n, name
+        np.testing.assert_array_equal(ours, theirs, err_msg=name)
+
+
 def test_frame_cache_reuses_graphs_and_the_reference_layout(graphs, monkeypatch):
     feats, _ = graphs
     built = []
@@ -126,3 +162,33 @@ def test_frame_cache_rejects_missing_references(graphs):
     feats, _ = graphs
     with pytest.raises(ValueError, match="reference models"):
         AL.FrameCache().frames("c", {"original": feats["original"]}, ("retrain", "original"))
+
+
+def test_the_umap_worker_hands_back_frames_and_its_stage_times(graphs, monkeypatch):
+    """A frame from the worker process comes with its stages' timings, which this process
+    keeps for the next estimate; the estimate counts what is left of the worker's warm-up."""
+    from unlearn_core.analysis.embeddings import UmapProcess
+    from unlearn_core.runtime import estimates as E
+
+    feats, _ = graphs
+    E.forget_timings()
+    monkeypatch.setattr(E, "cpu_share", lambda seconds=0: 1.0)
+    proc = UmapProcess(warm=False)
+    try:
+        est = proc.estimate(len(feats["original"]), 3)
+        assert "the UMAP worker's warm-up" not in [s.name for s in est.stages]  # none asked
+        got = proc.frames("w", feats, ("retrain", "original"), n_neighbors=8, n_epochs=20)
+        assert set(got) == set(feats) and got["m1"].shape == (len(feats["m1"]), 2)
+        for kind in ("umap_graph", "umap_base_epoch", "umap_add_epoch"):
+            assert len(E.recorded(kind)) == (3 if kind == "umap_graph" else 1), kind
+        proc.started_at, proc.warm_up = time.monotonic(), _NotDone()
+        waiting = proc.estimate(len(feats["original"]), 3)
+        assert waiting.stages[0].name == "the UMAP worker's warm-up"
+    finally:
+        proc.shutdown()
+        E.forget_timings()
+
+
+class _NotDone:
+    def done(self) -> bool:
+        return False

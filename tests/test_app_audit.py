@@ -45,13 +45,9 @@ def _session(digits_mlp) -> AppTest:
     """The Audit page with the session's model (digits MLP, seed 0) and class 3 forgotten."""
     import app_ui.registries as R
 
-    R.model_registry()[KEY] = {
-        "model": digits_mlp,
-        "recipe": CFG,
-        "history": {},
-        "test_acc": 0.0,
-        "source": "test",
-    }
+    R.model_registry()[KEY] = R.ModelEntry(
+        model=digits_mlp, recipe=CFG, test_acc=0.0, source="test"
+    )
     at = AppTest.from_file(APP, default_timeout=90)
     at.run()
     at.session_state["dataset"] = {"name": "digits", "params": {}}
@@ -402,6 +398,7 @@ def test_runs_page_lists_opens_and_exports_audits_and_sweeps(audited, digits, di
     rec = RunStore().save_comparison(res, dataset=digits, recipe=CFG.to_dict(), save_models=False)
     sid = rec.id
     at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["owner"] = audited[0].session_state["owner"]  # the audit's browser
     at.run()
     at.switch_page("pages/runs.py").run()
     assert not at.exception, at.exception

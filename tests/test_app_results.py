@@ -72,13 +72,9 @@ def _app(comp, model, *, dataset: dict, cid: str) -> AppTest:
     import app_ui.registries as R
 
     R.comparison_registry()[cid] = comp
-    R.model_registry()[f"model-{cid}"] = {
-        "model": model,
-        "recipe": CFG,
-        "history": {},
-        "test_acc": 0.0,
-        "source": "test",
-    }
+    R.model_registry()[f"model-{cid}"] = R.ModelEntry(
+        model=model, recipe=CFG, test_acc=0.0, source="test"
+    )
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     at.session_state["dataset"] = dataset

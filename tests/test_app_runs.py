@@ -213,9 +213,67 @@ def test_cancel_keeps_the_finished_methods_and_marks_the_rest(stored, slow_metho
     at.run()
     no_exception(at)
     warn = texts(at.warning)
-    assert "cancelled" in warn and "Slow (test), " in warn and "Traceback" not in warn
+    assert "cancelled" in warn and "Traceback" not in warn
+    assert "Not finished, so not run: Slow (test) and Selective Synaptic" in warn
     assert "JobCancelled" not in texts(at.error) + warn
     assert "cancelled, not run" in texts(at.markdown)
+
+
+@pytest.fixture
+def slow_after_the_first_seed():
+    """A method done at once on seed 0 and slow on any other (it reports every 50 ms for
+    60 s): a several-seed run to cancel once its first seed has finished."""
+
+    class SlowLater(Method):
+        spec = MethodSpec(
+            name="slow_later_for_test",
+            label="Slow later (test)",
+            family="approximate",
+            paper="-",
+            summary="Quick on the first seed, slow after.",
+        )
+
+        def unlearn(self, model, task, cfg, *, seed, progress):
+            for i in range(0 if seed == 0 else 1200):
+                progress(i / 1200, "waiting")
+                time.sleep(0.05)
+            return UnlearnOutput(model)
+
+    register(SlowLater)
+    yield
+    REGISTRY.pop("slow_later_for_test")
+
+
+def test_a_cancelled_three_seed_run_says_which_seeds_finished(stored, slow_after_the_first_seed):
+    """Cancelled in its second seed: the message names the finished seed and what had and
+    had not finished of the next (no "none"); the results say "1 seed" and show no ±."""
+    at = app_with(model=stored["model"], forget=stored["forget"])
+    at.switch_page("pages/unlearn.py").run()
+    at.multiselect(key="p3_methods").set_value(["finetune", "slow_later_for_test"]).run()
+    at.number_input(key="p3_n_seeds").set_value(3).run()
+    at.button(key="p3_run").click().run()
+    job = registries.job_registry()[at.session_state["jobs"]["compare"]]
+    end = time.perf_counter() + 120
+    while sum(r.method == "finetune" for r in job.partial) < 2 and time.perf_counter() < end:
+        time.sleep(0.05)
+    time.sleep(0.3)  # seed 1's slow method is now running
+    job.cancel()
+    assert job.wait(30) and job.state == "cancelled" and job.result
+    assert registries.multi_registry()[job.result].seeds == [0]
+    at.run()
+    no_exception(at)
+    warn = texts(at.warning)
+    assert (
+        "The run was cancelled during seed 1, the second of 3. Finished: seed 0, every method "
+        "(stored and shown below). Not finished, so not shown: seeds 1 and 2 (on seed 1, "
+        "Retrain from scratch and Fine-tune (FT) had finished; Slow later (test) had not)."
+    ) in warn
+    assert "none" not in warn
+    captions = texts(at.caption)
+    assert "1 seed (0)" in captions and "1 seeds" not in captions
+    table = at.table[0].value
+    assert list(table["method"])[-1] == "Slow later (test)"
+    assert not any("±" in v for c in table.columns[1:] for v in table[c])
 
 
 def _sidebar_job_line() -> None:

@@ -101,3 +101,31 @@ def test_the_dataset_path_box_reads_only_under_the_data_roots(server):
     assert not at.exception and not at.error, _errors(at)
     assert at.session_state["dataset"]["name"] == "file"
     assert at.session_state["dataset"]["path"] == str((server / "data" / "points.csv").resolve())
+
+
+def test_the_checkpoint_path_box_reads_only_under_the_data_roots(server, monkeypatch):
+    at = _app()
+    for path in (
+        server / "elsewhere" / "m.safetensors",
+        server / "data" / ".." / "elsewhere" / "m.safetensors",
+        server / "data" / "link.safetensors",
+    ):
+        at.text_input(key="p1_ckpt_path").input(str(path)).run()
+        at.button(key="p1_ckpt_load").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        err = _errors(at)
+        assert err.startswith("Cannot use this checkpoint:") and ENV in err, err
+        assert at.session_state["model_key"] is None  # no model came from it
+    at.text_input(key="p1_ckpt_path").input(str(server / "data" / "m.safetensors")).run()
+    at.button(key="p1_ckpt_load").click().run()
+    assert not at.exception and not at.error, _errors(at)
+    assert "Using checkpoint m.safetensors" in "\n".join(s.value for s in at.success)
+
+    # the setting names other roots: the run store's folders are no longer read
+    monkeypatch.setenv(ENV, str(server / "elsewhere"))
+    at.text_input(key="p1_ckpt_path").input(str(server / "data" / "m.safetensors")).run()
+    at.button(key="p1_ckpt_load").click().run()
+    assert ENV in _errors(at)
+    at.text_input(key="p1_ckpt_path").input(str(server / "elsewhere" / "m.safetensors")).run()
+    at.button(key="p1_ckpt_load").click().run()
+    assert not at.error, _errors(at)

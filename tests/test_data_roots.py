@@ -57,7 +57,9 @@ def test_a_sibling_with_the_roots_name_as_prefix_is_refused(tree, tmp_path):
 def test_roots_from_the_environment_or_beside_the_run_store(tree, tmp_path, monkeypatch):
     root, outside = tree
     monkeypatch.setenv(ENV, os.pathsep.join([str(root), str(outside)]))
-    assert DataRoots.from_env(tmp_path / "runs").check(outside / "private.csv").name == "private.csv"
+    assert (
+        DataRoots.from_env(tmp_path / "runs").check(outside / "private.csv").name == "private.csv"
+    )
     monkeypatch.delenv(ENV)
     home = tmp_path / "runs"
     roots = DataRoots.from_env(home)

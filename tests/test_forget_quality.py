@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from unlearn_core.audit.confidence import logit_scaled_confidence
 from unlearn_core.audit.forget_quality import (
     DELTA,
     EPSILON_CAP,
@@ -14,7 +15,6 @@ from unlearn_core.audit.forget_quality import (
     final_score,
     forget_quality,
     forget_quality_score,
-    logit_scaled_confidence,
     max_finite_epsilon,
     sample_epsilon,
     score_top,

@@ -1,12 +1,13 @@
 """The server-wide caches (issue 24 parts 1 and 5): bounded (the least recently used entry
 dropped beyond the configured size), each value built once under a lock whichever sessions
-ask at once; and the memory status line."""
+ask at once, models as immutable records; and the memory status line."""
 
 from __future__ import annotations
 
 import sys
 import threading
 import time
+from dataclasses import FrozenInstanceError
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from app_ui import registries  # noqa: E402
-from app_ui.registries import SharedCache, cache_size  # noqa: E402
+from app_ui.registries import ModelEntry, SharedCache, cache_size  # noqa: E402
 
 
 def test_the_least_recently_used_entry_goes_first():
@@ -74,6 +75,43 @@ def test_a_failed_build_leaves_nothing_and_the_next_one_tries_again():
     assert cache.get_or_build("k", lambda: 1) == 1
 
 
+def test_a_model_entry_cannot_be_filled_in_and_its_report_is_computed_once(monkeypatch):
+    import torch
+
+    import unlearn_core.training as training
+    from unlearn_core.data import load_dataset
+    from unlearn_core.models import build_model
+
+    data = load_dataset("blobs", n_train=120, centers=3)
+    model = build_model("mlp", data.input_shape, data.num_classes)
+    entry = ModelEntry(model=model, recipe=None, test_acc=50.0, source="test")
+    with pytest.raises(TypeError):
+        entry["train_acc"] = 1.0  # what the Data & model page used to do
+    with pytest.raises(FrozenInstanceError):
+        entry.test_acc = 1.0
+    assert entry["test_acc"] == 50.0 and entry.get("nothing") is None
+    with pytest.raises(KeyError):
+        entry["_report"]
+    calls = []
+    real = training.model_report
+
+    def slow_report(m, d):
+        calls.append(1)
+        time.sleep(0.2)
+        return real(m, d)
+
+    monkeypatch.setattr(training, "model_report", slow_report)
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(entry.report(data))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(calls) == 1 and all(r is got[0] for r in got)
+    assert len(got[0].per_class_test) == data.num_classes
+    assert torch.isfinite(torch.tensor(got[0].train_acc))
+
+
 def test_the_model_registry_and_attribution_grids_are_bounded(monkeypatch):
     monkeypatch.setenv("UNLEARN_CACHE_MODELS", "2")
     monkeypatch.setenv("UNLEARN_CACHE_ATTRIBUTIONS", "3")
@@ -115,3 +153,40 @@ def test_a_dataset_fingerprint_is_not_inherited_by_a_new_object_with_a_freed_id(
     persist._fingerprints()[id(new)] = (weakref.ref(old), "the old dataset's")
     assert persist.fingerprint(new) != "the old dataset's"
     assert persist.fingerprint(new) == persist.fingerprint(new)
+
+
+def test_a_model_dropped_from_memory_comes_back_whole_from_the_disk_cache(monkeypatch, tmp_path):
+    from unlearn_core.data import load_dataset
+    from unlearn_core.models import build_model
+    from unlearn_core.training import default_recipe
+
+    monkeypatch.setenv("UNLEARN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("UNLEARN_CACHE_MODELS", "1")
+    registries.model_store.clear()
+    registries.model_registry.clear()
+    try:
+        data = load_dataset("blobs", n_train=120, centers=3)
+        model = build_model("mlp", data.input_shape, data.num_classes)
+        recipe = default_recipe("mlp").to_dict()
+        meta = {"train_config": recipe, "history": {"loss": [1.0]}, "test_acc": 40.0}
+        registries.model_store().put("a", model, data, meta)
+        reg = registries.model_registry()
+        reg["a"] = ModelEntry(model=model, recipe=None, test_acc=40.0, source="trained")
+        reg["b"] = ModelEntry(model=None, recipe=None, source="another session's")
+        assert "a" not in reg  # dropped: the size is 1
+        got = []
+        threads = [
+            threading.Thread(target=lambda: got.append(registries.cached_model_entry("a", data)))
+            for _ in range(4)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert len(got) == 4 and all(e is got[0] for e in got)  # loaded once, shared
+        assert got[0].source == "disk cache" and got[0].test_acc == 40.0
+        assert got[0].recipe.to_dict() == recipe and got[0].history["loss"] == [1.0]
+        assert registries.cached_model_entry("never stored", data) is None
+    finally:
+        registries.model_store.clear()
+        registries.model_registry.clear()

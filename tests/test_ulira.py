@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from unlearn_core.audit.forget_quality import logit_scaled_confidence
+from unlearn_core.audit.confidence import logit_scaled_confidence
 from unlearn_core.audit.ulira import ulira, ulira_from_logits
 
 

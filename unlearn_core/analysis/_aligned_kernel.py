@@ -1,4 +1,5 @@
-"""umap's aligned-layout epoch kernel over stacked arrays (see ``aligned_layout``).
+"""umap's aligned-layout kernels over stacked arrays (see ``aligned_layout``): the epoch and
+the neighbourhood similarities.
 
 Imported on first use only: importing it imports numba and umap.
 """
@@ -6,7 +7,57 @@ Imported on first use only: importing it imports numba and umap.
 import numba
 import numpy as np
 from umap.layouts import clip, rdist
+from umap.sparse import arr_intersect, arr_union
 from umap.utils import tau_rand_int
+
+
+@numba.njit(cache=True)
+def neighborhood_similarities(graphs_indptr, graphs_indices, relations):
+    """umap's ``aligned_umap.build_neighborhood_similarities`` (BSD-3), value for value: the
+    Jaccard overlap of a sample's neighbours in one model and its related sample's in a model
+    ``offset`` away. umap tests membership with ``in1d``, a ``parallel=True`` function that
+    builds a set of all ``n`` relations on every call (models x window x n calls, each a
+    parallel region): seconds on a busy 2-core machine, at times ten. Here the membership is
+    one mask per (model, offset), and nothing runs in parallel."""
+    result = np.zeros(relations.shape, dtype=np.float32)
+    center_index = (relations.shape[1] - 1) // 2
+    for i in range(relations.shape[0]):
+        base_graph_indptr = graphs_indptr[i]
+        base_graph_indices = graphs_indices[i]
+        for j in range(relations.shape[1]):
+            if i + j - center_index < 0 or i + j - center_index >= len(graphs_indptr):
+                continue
+            comparison_graph_indptr = graphs_indptr[i + j - center_index]
+            comparison_graph_indices = graphs_indices[i + j - center_index]
+            rel = relations[i, j]
+            n_cmp = comparison_graph_indptr.shape[0] - 1
+            member = np.zeros(max(n_cmp, 0), dtype=np.bool_)
+            for v in rel:
+                if 0 <= v < n_cmp:
+                    member[v] = True
+            for k in range(relations.shape[2]):
+                comparison_index = rel[k]
+                if comparison_index < 0:
+                    continue
+                raw = base_graph_indices[base_graph_indptr[k] : base_graph_indptr[k + 1]].copy()
+                base_indices = rel[raw[raw < relations.shape[2]]]
+                base_indices = base_indices[base_indices >= 0]
+                comparison_indices = comparison_graph_indices[
+                    comparison_graph_indptr[comparison_index] : comparison_graph_indptr[
+                        comparison_index + 1
+                    ]
+                ]
+                keep = np.empty(comparison_indices.shape[0], dtype=np.bool_)
+                for t in range(comparison_indices.shape[0]):
+                    keep[t] = member[comparison_indices[t]]
+                comparison_indices = comparison_indices[keep]
+                intersection_size = arr_intersect(base_indices, comparison_indices).shape[0]
+                union_size = arr_union(base_indices, comparison_indices).shape[0]
+                if union_size > 0:
+                    result[i, j, k] = intersection_size / union_size
+                else:
+                    result[i, j, k] = 1.0
+    return result
 
 
 @numba.njit(fastmath=True, cache=True)

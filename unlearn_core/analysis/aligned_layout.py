@@ -22,11 +22,13 @@ Python loop that reports progress. ``umap`` and ``numba`` are imported on first 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..runtime.estimates import UMAP_ADD_EPOCH_S, UMAP_BASE_EPOCH_S, UMAP_GRAPH_S
 from .umap_setup import EXACT_LIMIT, euclidean_matrix, import_umap
 
 #: umap's AlignedUMAP defaults
@@ -65,6 +67,14 @@ def _epoch_kernel():
     from ._aligned_kernel import epoch
 
     return epoch
+
+
+def _similarities_kernel():
+    """umap's neighbourhood similarities without its parallel ``in1d`` (cached on disk)."""
+    _umap()
+    from ._aligned_kernel import neighborhood_similarities
+
+    return neighborhood_similarities
 
 
 def _umap():
@@ -123,7 +133,7 @@ def _optimise(
     """Run the aligned layout epochs on stacked ``emb`` (models x n x 2, changed in place);
     edges of models not ``moving`` never fire (as in ``AlignedUMAP.update``)."""
     import numba
-    from umap.aligned_umap import build_neighborhood_similarities, expand_relations
+    from umap.aligned_umap import expand_relations
     from umap.umap_ import make_epochs_per_sample
 
     m_count, n, _ = emb.shape
@@ -136,7 +146,7 @@ def _optimise(
         indptr.append(g.graph.indptr.astype(np.int32))
         indices.append(g.graph.indices.astype(np.int32))
         coos.append(g.graph.tocoo())
-    reg = build_neighborhood_similarities(indptr, indices, relations)
+    reg = _similarities_kernel()(indptr, indices, relations)
     max_e = max(c.nnz for c in coos)
     heads = np.zeros((m_count, max_e), np.int32)
     tails = np.zeros((m_count, max_e), np.int32)
@@ -236,6 +246,10 @@ class FrameCache:
         self._bases: dict[tuple, AlignedLayout] = {}
         self._added: dict[tuple, np.ndarray] = {}
         self._keys: list = []
+        #: ``(rate kind, units, seconds)`` of each stage the last :meth:`frames` call ran, for
+        #: :func:`unlearn_core.runtime.estimates.observe` (graphs per n^2, the joint layout
+        #: per sample x model x epoch, one more model per sample x epoch)
+        self.timings: list[tuple[str, float, float]] = []
 
     def _touch(self, key) -> None:
         if key in self._keys:
@@ -274,9 +288,15 @@ class FrameCache:
         ]
         need_base = (key, tuple(base), opts) not in self._bases
         new = [n for n in extra if (key, n, opts) not in self._added]
-        graph_w = 0.1 * len(base)  # a graph costs about a tenth of one model's epochs
-        total = graph_w * len(need_graph) + (len(base) if need_base else 0) + len(new) or 1.0
+        n_samples = len(next(iter(features.values())))
+        # progress in proportion to each stage's expected seconds (the measured default rates)
+        graph_w = n_samples * n_samples * UMAP_GRAPH_S
+        base_w = n_samples * len(base) * n_epochs * UMAP_BASE_EPOCH_S
+        add_w = n_samples * n_epochs * UMAP_ADD_EPOCH_S
+        total = graph_w * len(need_graph) + (base_w if need_base else 0) + add_w * len(new)
+        total = total or 1.0
         done = 0.0
+        self.timings = []
 
         def part(weight: float, what: str) -> Report:
             def sub(fraction: float, message: str) -> None:
@@ -286,31 +306,39 @@ class FrameCache:
 
         for n in need_graph:
             part(graph_w, f"neighbour graph of {n}")(0.0, "building")
+            t0 = time.perf_counter()
             self._graphs[(key, n, opts)] = model_graph(
                 features[n], n_neighbors=n_neighbors, min_dist=min_dist, seed=seed
             )
+            self.timings.append(("umap_graph", n_samples**2, time.perf_counter() - t0))
             done += graph_w
         if need_base:
+            t0 = time.perf_counter()
             self._bases[(key, tuple(base), opts)] = fit_base(
                 base,
                 [self._graphs[(key, b, opts)] for b in base],
                 n_epochs=n_epochs,
                 min_dist=min_dist,
                 seed=seed,
-                report=part(len(base), "layout of " + " and ".join(base)),
+                report=part(base_w, "layout of " + " and ".join(base)),
             )
-            done += len(base)
+            units = n_samples * len(base) * n_epochs
+            self.timings.append(("umap_base_epoch", units, time.perf_counter() - t0))
+            done += base_w
         layout = self._bases[(key, tuple(base), opts)]
         for n in new:
+            t0 = time.perf_counter()
             self._added[(key, n, opts)] = add_model(
                 layout,
                 self._graphs.pop((key, n, opts)),
                 n_epochs=n_epochs,
                 min_dist=min_dist,
                 seed=seed,
-                report=part(1.0, f"layout of {n}"),
+                report=part(add_w, f"layout of {n}"),
             )
-            done += 1.0
+            units = n_samples * n_epochs
+            self.timings.append(("umap_add_epoch", units, time.perf_counter() - t0))
+            done += add_w
         report(1.0, "done")
         out = {
             b: _nan_disconnected(e, g)

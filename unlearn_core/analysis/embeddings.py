@@ -196,10 +196,29 @@ def shift_summary(disp: np.ndarray, forget_mask: np.ndarray) -> dict[str, float]
     }
 
 
-def warm_up_umap() -> dict[str, float]:
-    """Import umap and fit a tiny AlignedUMAP once, so numba compiles its code now.
+#: the warm-up's timing probe: samples and epochs of a small aligned layout of three models
+PROBE_SAMPLES = 400
+PROBE_EPOCHS = 40
 
-    Meant for a background thread at server start-up; returns the seconds each step took.
+
+def _probe_features(n: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Three 'models' of the same clustered samples (the probe's stand-in features)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=6.0, size=(10, 32))
+    base = centres[np.arange(n) % 10] + rng.normal(size=(n, 32))
+    rot = np.linalg.qr(rng.normal(size=(32, 32)))[0]
+    named = {"original": base, "method": base + 0.3 * rng.normal(size=base.shape)}
+    named["retrain"] = base @ rot + 0.5 * rng.normal(size=base.shape)
+    return {k: v.astype(np.float32) for k, v in named.items()}
+
+
+def warm_up_umap(probe: bool = True) -> dict:
+    """Import umap and fit a tiny AlignedUMAP once, so numba compiles its code now; then,
+    with ``probe``, time a small aligned layout (:data:`PROBE_SAMPLES` samples, three models)
+    so estimates know this machine's UMAP rates.
+
+    Meant for a background worker at server start-up; returns the seconds each step took and,
+    under ``"timings"``, the probe's ``(rate kind, units, seconds)``.
     """
     t0 = time.perf_counter()
     import_umap()
@@ -212,7 +231,13 @@ def warm_up_umap() -> dict[str, float]:
     named = dict(zip(("original", "method", "retrain"), feats, strict=True))
     FrameCache().frames("warm-up", named, BASE, n_neighbors=5, n_epochs=5)
     t2 = time.perf_counter()
-    return {"import_s": t1 - t0, "fit_s": t2 - t1}
+    out: dict = {"import_s": t1 - t0, "fit_s": t2 - t1, "timings": []}
+    if probe:
+        cache = FrameCache()
+        cache.frames("probe", _probe_features(PROBE_SAMPLES), BASE, n_epochs=PROBE_EPOCHS)
+        out["timings"] = list(cache.timings)
+        out["probe_s"] = time.perf_counter() - t2
+    return out
 
 
 #: the models every frame is laid out against, fitted once per comparison (retrain first, so
@@ -228,9 +253,9 @@ def _worker_init(queue) -> None:
     _worker_queue = queue
 
 
-def _worker_frames(task: int, key, features: dict, base, kwargs: dict) -> dict:
-    """In the worker: :meth:`FrameCache.frames` with the worker's cache; progress goes to the
-    queue the pool was started with."""
+def _worker_frames(task: int, key, features: dict, base, kwargs: dict) -> tuple[dict, list]:
+    """In the worker: :meth:`FrameCache.frames` with the worker's cache, and the stages'
+    timings; progress goes to the queue the pool was started with."""
     global _worker_cache
 
     if _worker_cache is None:
@@ -240,7 +265,15 @@ def _worker_frames(task: int, key, features: dict, base, kwargs: dict) -> dict:
         if _worker_queue is not None:
             _worker_queue.put((task, fraction, message))
 
-    return _worker_cache.frames(key, features, base, report=report, **kwargs)
+    frames = _worker_cache.frames(key, features, base, report=report, **kwargs)
+    return frames, list(_worker_cache.timings)
+
+
+def _observe_all(timings) -> None:
+    from ..runtime.estimates import observe
+
+    for kind, units, seconds in timings:
+        observe(kind, units, seconds)
 
 
 class UmapProcess:
@@ -267,7 +300,28 @@ class UmapProcess:
             max_workers=1, mp_context=ctx, initializer=_worker_init, initargs=(self._queue,)
         )
         self._task = 0
+        self.started_at = time.monotonic()
         self.warm_up = self._pool.submit(warm_up_umap) if self._warm else None
+        if self.warm_up is not None:
+            self.warm_up.add_done_callback(self._warmed_up)
+
+    def _warmed_up(self, fut) -> None:
+        """Keep the warm-up's duration (the worker's start included) and its probe's rates."""
+        from ..runtime.estimates import cpu_share, record
+
+        if fut.cancelled() or fut.exception() is not None:
+            return
+        record("umap_warm_up", (time.monotonic() - self.started_at) * cpu_share())
+        _observe_all(fut.result().get("timings", ()))
+
+    def estimate(self, n_samples: int, n_models: int, **kwargs):
+        """:func:`~unlearn_core.runtime.estimates.umap_estimate` of frames asked of this
+        worker now, what is left of its warm-up included."""
+        from ..runtime.estimates import umap_estimate, warm_up_left
+
+        done = self.warm_up is None or self.warm_up.done()
+        left = warm_up_left(self.started_at, done)
+        return umap_estimate(n_samples, n_models, warm_up_left_s=left, **kwargs)
 
     def fit(self, features: Sequence[np.ndarray], **kwargs) -> list[np.ndarray]:
         """``aligned_umap(features, **kwargs)``, computed in the worker process."""
@@ -315,13 +369,16 @@ class UmapProcess:
                 if got_task == task and progress is not None:
                     progress(fraction, message)
             try:
-                return fut.result()
+                frames, timings = fut.result()
             except BrokenProcessPool:
                 if attempt:
                     raise
                 with self._lock:
                     if self._pool is pool:
                         self._start()
+                continue
+            _observe_all(timings)
+            return frames
         raise AssertionError("unreachable")
 
     def shutdown(self) -> None:

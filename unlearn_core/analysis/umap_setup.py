@@ -15,6 +15,8 @@ EXACT_LIMIT = 4096
 
 _patch_lock = threading.Lock()
 _patched = False
+#: umap's own functions this module replaced (name -> umap's dispatcher), for comparison
+UMAP_OWN: dict[str, object] = {}
 
 
 def _optimize_layout_aligned_cached():
@@ -145,6 +147,13 @@ def import_umap():
             # an umap with other internals just compiles as usual
             with contextlib.suppress(Exception):
                 _cache_umap_kernels()
+
+            # umap's neighbourhood similarities without its parallel in1d (same values)
+            if hasattr(au, "build_neighborhood_similarities"):
+                from ._aligned_kernel import neighborhood_similarities
+
+                UMAP_OWN["build_neighborhood_similarities"] = au.build_neighborhood_similarities
+                au.build_neighborhood_similarities = neighborhood_similarities
 
             # Only where the internals are the ones this driver reproduces.
             if hasattr(layouts, "_optimize_layout_aligned_euclidean_single_epoch") and getattr(

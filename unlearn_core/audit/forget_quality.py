@@ -3,7 +3,7 @@ Comparator's worst-case privacy score. Numpy (the Comparator's features from ``m
 
 **Challenge metric** (google-deepmind/unlearning_evaluation ``metric.py``, transcribed): for each
 forget sample, every model gives a logit-scaled confidence ``log p_y - log(1 - p_y)`` of the true
-class (:func:`logit_scaled_confidence`). With the K unlearned and K retrained models' values for
+class (:func:`~.confidence.logit_scaled_confidence`). With the K unlearned and K retrained models' values for
 that sample, the side with the larger median is "positive". Two families of threshold attacks:
 one threshold over the pooled range (100 per unit, ``conf >= t`` predicts positive) and a band
 ``[l, r]`` predicting the peakier side (``r`` from ``min + width - 2`` to ``max + 2`` of the
@@ -62,8 +62,6 @@ THRESHOLDS_PER_UNIT = 100
 BAND_BUFFER = 2.0
 BUCKET = 0.5
 PEAKY_RATIO = 0.01
-#: |log(1e-45)|: the reference's confidences cannot exceed this (float32 underflow + 1e-45)
-CONF_LIMIT = -math.log(1e-45)
 #: the Comparator's temperatures, feature decimals, threshold count and ranges (``attack.py``)
 ENTROPY_T, CONFIDENCE_T = 2.0, 1.0
 FEATURE_DECIMALS = 2
@@ -71,28 +69,6 @@ PRIVACY_BINS = 51
 ENTROPY_RANGE = (0.0, 2.5)
 CONFIDENCE_RANGE = (-2.5, 10.0)
 _RATE_EPS = 1e-10
-
-
-def _logsumexp(z: np.ndarray, axis: int = 1) -> np.ndarray:
-    m = np.max(z, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    return np.squeeze(m, axis) + np.log(np.sum(np.exp(z - m), axis=axis))
-
-
-def logit_scaled_confidence(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """``log p_y - log(1 - p_y)`` per row, computed as ``z_y - logsumexp(z without y)``
-    (no under/overflow), clipped to the reference's ``+-103.6``. ``logits``: [n, C]."""
-    z = np.asarray(logits, dtype=np.float64)
-    y = np.asarray(targets, dtype=np.int64)
-    if z.ndim != 2 or len(z) != len(y):
-        raise ValueError(f"logits must be [n, classes] with one target each, got {z.shape}")
-    if z.shape[1] < 2:
-        raise ValueError("logit-scaled confidence needs at least 2 classes")
-    rows = np.arange(len(y))
-    zy = z[rows, y]
-    others = z.copy()
-    others[rows, y] = -np.inf
-    return np.clip(zy - _logsumexp(others), -CONF_LIMIT, CONF_LIMIT)
 
 
 def max_finite_epsilon(models: int, delta: float = DELTA) -> float:

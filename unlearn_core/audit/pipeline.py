@@ -55,14 +55,9 @@ from ..models import build_model
 from ..runtime.device import pick_device
 from ..runtime.progress import Progress, no_progress, sub_progress
 from ..training import TrainConfig, train_new_model
+from .confidence import CONF_LIMIT, logit_scaled_confidence
 from .executors import Executor, TaskFailure, make_executor
-from .forget_quality import (
-    CONF_LIMIT,
-    final_score,
-    forget_quality,
-    logit_scaled_confidence,
-    worst_case_privacy,
-)
+from .forget_quality import final_score, forget_quality, worst_case_privacy
 from .records import (
     ACC_KEYS,
     ATTACKS,
@@ -347,7 +342,10 @@ def run_audit(
     result marked ``cancelled``. ``metrics``: the lenses beside the epsilon score (always
     computed): "klom", "ulira", "rmia"; ``attacks``: "relearn" (as ``relearn=True`` unless
     ``relearn`` names a mode) and "quantize"; ``rmia_a``: RMIA's offline a (:data:`RMIA_A`)."""
-    metrics, attacks = parse_choices(metrics, METRICS, "metric"), parse_choices(attacks, ATTACKS, "attack")
+    metrics, attacks = (
+        parse_choices(metrics, METRICS, "metric"),
+        parse_choices(attacks, ATTACKS, "attack"),
+    )
     if "relearn" in attacks and not relearn:
         relearn = True
     if "eps" not in metrics:

@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .forget_quality import logit_scaled_confidence
+from .confidence import logit_scaled_confidence
 
 #: the floor on a fitted standard deviation (a side whose K - 1 values are all equal)
 MIN_STD = 1e-6
