@@ -11,8 +11,10 @@ ratios, one by one / batched. The sampled one-by-one models are compared with th
 of the same seeds (``torch.equal`` on every tensor). The 1-minute load average is recorded
 before and after each row.
 
-Writes ``benchmarks/results/ensemble_training.md`` (``--append``: adds a section). Run it under
-``nice -n 10`` on a shared machine; ``--epochs-mlp`` / ``--epochs-cnn`` shorten the recipes.
+Writes ``benchmarks/results/ensemble_training.md`` (``--append``: adds a section). ``--audit K``
+instead times the audit's training round at K a side, batched and one by one, on the local
+executor (appended). Run it under ``nice -n 10`` on a shared machine; ``--epochs-mlp`` /
+``--epochs-cnn`` shorten the recipes.
 """
 
 # ruff: noqa: E402  (the checkout goes on the path before the package is imported)
@@ -141,6 +143,60 @@ INTRO = (
 )
 
 
+def _workers_cpu(ex) -> float:
+    """CPU seconds (user + system) the local executor's pool processes have used so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in (ex._pool._processes or {}) if ex._pool is not None else {}:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def audit_round(data, k: int, workers: int, repeats: int) -> str:
+    """The audit's training round (K originals and K retrains of the digits MLP, class 3
+    forgotten) on the local executor, batched and one by one (``batch_blocker`` replaced),
+    alternating ``repeats`` times, the pool started before; a section of the results."""
+    import unlearn_core.audit.pipeline as pipeline
+    from unlearn_core.audit.executors import make_executor
+    from unlearn_core.forget import ForgetRequest, make_split
+
+    split = make_split(data, ForgetRequest(classes=(3,)))
+    shared = {"data": data, "arch": "mlp", "train_config": default_recipe("mlp"), "split": split}
+    seeds, real, lines = list(range(k)), pipeline.batch_blocker, []
+    ex = make_executor("local", workers)
+    try:
+        calls = [{"role": "original", "seed": s, "keep": False} for s in range(workers)]
+        ex.map(pipeline.train_call, calls, shared=shared)  # start the pool
+        for _ in range(repeats):
+            for label, blocker in (("batched", real), ("one by one", lambda m, c=None: "off")):
+                pipeline.batch_blocker = blocker
+                load0, t, c = os.getloadavg()[0], time.perf_counter(), _workers_cpu(ex)
+                runs = pipeline._train_round(
+                    ex, seeds, None, shared, lambda f, m="": None, 1.0, None
+                )
+                wall, cpu = time.perf_counter() - t, _workers_cpu(ex) - c
+                ok = sum(pipeline._ok(r) for side in runs for r in side)
+                lines.append(
+                    f"| {label} | {cpu:.1f} | {wall:.1f} | {ok} of {2 * k} | "
+                    f"{load0:.1f}, {os.getloadavg()[0]:.1f} |"
+                )
+                print(lines[-1], flush=True)
+    finally:
+        pipeline.batch_blocker = real
+        ex.close()
+    return (
+        f"\n## {time.strftime('%Y-%m-%d')}: the audit's training round, K = {k} a side\n\n"
+        f"`--audit {k}`: `pipeline._train_round` on the local executor with {workers} worker "
+        "processes (started before), digits MLP, default recipe, class 3 forgotten: batched "
+        "(one call per side, each training its K seeds in one stacked group) against one call "
+        "per model, alternating. CPU: the worker processes' user + system seconds. "
+        f"{_cpu_name()}, {os.cpu_count()} cores.\n\n"
+        "| training | workers' CPU s | wall s | models | load before, after |\n"
+        "|---|---:|---:|---|---|\n" + "\n".join(lines) + "\n"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--ks", type=int, nargs="+", default=[8, 32, 128])
@@ -151,9 +207,23 @@ def main() -> None:
     ap.add_argument("--epochs-cnn", type=int, default=None)
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--append", action="store_true", help="add a section to --out")
+    ap.add_argument(
+        "--audit",
+        type=int,
+        default=None,
+        metavar="K",
+        help="only time the audit's training round at K a side (appended)",
+    )
+    ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(1)
     data = load_dataset("digits")
+    if args.audit:
+        section = audit_round(data, args.audit, args.workers, args.repeats)
+        print(section)
+        text = args.out.read_text() if args.out.exists() else INTRO
+        args.out.write_text(text + section)
+        return
     rows = []
     t0 = time.perf_counter()
     for arch in args.archs:

@@ -82,10 +82,11 @@ BATCHABLE: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv2d, nn.ReLU, nn.MaxP
 OPTIMIZERS = ("adam", "sgd")
 #: on the CPU, the most bytes of layer outputs one batched step may hold over all its members;
 #: :func:`auto_group_size` splits larger ensembles into groups that fit. Measured on 2 shared
-#: cores (``benchmarks/results/ensemble_training.md``): the digits CNN (about 1.7 MB a member
-#: at batch 64) cost more CPU time per model in bigger groups (K = 8: 1.27x faster than one by
-#: one, K = 32: 1.06x, K = 128: 0.81x; its steps are bound by memory traffic), the MLP (60 kB a
-#: member) less (K = 8: 1.9x, K = 128: 2.4x)
+#: cores (``benchmarks/results/ensemble_training.md``): the digits CNN (1.9 MB a member at
+#: batch 64) in one stacked group cost more CPU time per model the bigger K (1.27x faster than
+#: one by one at K = 8, 1.06x at 32, 0.81x at 128; its steps are bound by memory traffic), in
+#: groups of 8 1.1x-1.3x at every K; the MLP (0.1 MB a member) gained with K (about 2x at
+#: K = 8, 2.5x at 128)
 ACTIVATION_BUDGET = 16 * 2**20
 
 
