@@ -166,7 +166,8 @@ def test_frame_cache_rejects_missing_references(graphs):
 
 def test_the_umap_worker_hands_back_frames_and_its_stage_times(graphs, monkeypatch):
     """A frame from the worker process comes with its stages' timings, which this process
-    keeps for the next estimate; the estimate counts what is left of the worker's warm-up."""
+    keeps for the next estimate; a prefetch lays out the references beforehand, so the frame
+    lays out only its method; the estimate counts what is left of the worker's warm-up."""
     from unlearn_core.analysis.embeddings import UmapProcess
     from unlearn_core.runtime import estimates as E
 
@@ -174,13 +175,19 @@ def test_the_umap_worker_hands_back_frames_and_its_stage_times(graphs, monkeypat
     E.forget_timings()
     monkeypatch.setattr(E, "cpu_share", lambda seconds=0: 1.0)
     proc = UmapProcess(warm=False)
+    assert UmapProcess.started()
     try:
         est = proc.estimate(len(feats["original"]), 3)
         assert "the UMAP worker's warm-up" not in [s.name for s in est.stages]  # none asked
-        got = proc.frames("w", feats, ("retrain", "original"), n_neighbors=8, n_epochs=20)
+        kw = {"n_neighbors": 8, "n_epochs": 20}
+        base = ("retrain", "original")
+        proc.prefetch("w", {b: feats[b] for b in base}, base, **kw).result()  # the references
+        assert len(E.recorded("umap_graph")) == 2 and len(E.recorded("umap_base_epoch")) == 1
+        got = proc.frames("w", feats, base, **kw)
         assert set(got) == set(feats) and got["m1"].shape == (len(feats["m1"]), 2)
-        for kind in ("umap_graph", "umap_base_epoch", "umap_add_epoch"):
-            assert len(E.recorded(kind)) == (3 if kind == "umap_graph" else 1), kind
+        # the frame laid out only the method: one more graph, no second joint layout
+        for kind, n in (("umap_graph", 3), ("umap_base_epoch", 1), ("umap_add_epoch", 1)):
+            assert len(E.recorded(kind)) == n, kind
         proc.started_at, proc.warm_up = time.monotonic(), _NotDone()
         waiting = proc.estimate(len(feats["original"]), 3)
         assert waiting.stages[0].name == "the UMAP worker's warm-up"

@@ -285,10 +285,20 @@ class UmapProcess:
     the caller only waits on a future. If the worker dies it is replaced once.
     """
 
+    #: how many were created in this process (:meth:`started`)
+    created = 0
+
     def __init__(self, *, warm: bool = True) -> None:
         self._warm = warm
         self._lock = threading.Lock()
         self._start()
+        UmapProcess.created += 1
+
+    @classmethod
+    def started(cls) -> bool:
+        """Whether this process has started a UMAP worker (work to hand one ahead of time,
+        :meth:`prefetch`, is not worth starting one)."""
+        return cls.created > 0
 
     def _start(self) -> None:
         import multiprocessing
@@ -336,6 +346,26 @@ class UmapProcess:
                 if self._pool is pool:  # not already replaced by another caller
                     self._start()
             return self._pool.submit(aligned_umap, arrays, **kwargs).result()
+
+    def prefetch(
+        self, key, features: Mapping[str, np.ndarray], base: Sequence[str] = BASE, **kwargs
+    ):
+        """Lay out the ``base`` models of ``key`` in the worker now (their neighbour graphs and
+        joint layout, the part every method's frame shares), without waiting: a later
+        :meth:`frames` call with the same key and options then lays out only its new models.
+        ``features``: the base models' (more are laid out too). Returns the future."""
+        arrays = {n: np.asarray(f, dtype=np.float32) for n, f in features.items()}
+        with self._lock:
+            self._task += 1
+            task, pool = self._task, self._pool
+        fut = pool.submit(_worker_frames, task, key, arrays, tuple(base), kwargs)
+
+        def done(f) -> None:
+            if not f.cancelled() and f.exception() is None:
+                _observe_all(f.result()[1])
+
+        fut.add_done_callback(done)
+        return fut
 
     def frames(
         self,
