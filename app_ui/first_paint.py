@@ -16,7 +16,6 @@ import contextlib
 import importlib
 import sys
 import threading
-import time
 
 import streamlit as st
 
@@ -63,16 +62,22 @@ HEAVY = (
     "unlearn_core.selection",
     "unlearn_core.training",
 )
-#: what the other pages import first (the Styler, the tables, the result plots), imported
-#: :data:`LATER_DELAY_S` after :data:`HEAVY`, so that a visit in the meantime is not slowed
+#: what the other pages import first (the Styler, the tables, the result plots), imported at
+#: the first interaction after a full page (:func:`note_run`: a click, a choice, a page
+#: change: its user is about to need the other pages) or :data:`LATER_FALLBACK_S` after
+#: :data:`HEAVY`, whichever comes first. Imported on a timer 5 s after the heavy ones (and
+#: scikit-learn when the first page imported the jobs), they ran just as a second tab opened
+#: and held the interpreter lock through its visit: the server's CPU seconds in that visit
+#: were 0.42-0.57, now 0.04-0.06 (``benchmarks/results/app_speed_issue23.md``)
 LATER = (
+    "sklearn.svm",  # the membership attack: its first import takes seconds
     "pandas.io.formats.style",
     "app_ui.tables",
     "unlearn_core.methods",
     "unlearn_core.plots.results",
     "unlearn_core.plots.audit",
 )
-LATER_DELAY_S = 5.0
+LATER_FALLBACK_S = 30.0
 #: seconds between the fallback polls for the imports (normally the import thread wakes the
 #: waiting sessions itself; a poll is a script run, which must stay rare)
 POLL_S = 2.0
@@ -82,6 +87,7 @@ IMPORT_DELAY_S = 1.0
 
 _ready = threading.Event()
 _started = threading.Event()
+_interacted = threading.Event()  # a session interacted after its full page
 _lock = threading.Lock()
 _waiting: set[str] = set()  # ids of sessions showing the first paint
 _thumbs: dict[bytes, str] = {}  # thumbnails_svg's last results, by content
@@ -120,10 +126,19 @@ def _import_all() -> None:
     finally:
         _ready.set()
         _wake_waiting()
-    time.sleep(LATER_DELAY_S)
+    _interacted.wait(LATER_FALLBACK_S)
     for name in LATER:
         with contextlib.suppress(Exception):  # the page that needs it shows the error
             importlib.import_module(name)
+
+
+def note_run() -> None:
+    """After every script run of the app (``app.py``): a session's second full-app run (an
+    interaction after its full page) starts the import of :data:`LATER`."""
+    from app_ui.state import SCRIPT_RUNS
+
+    if not _interacted.is_set() and SCRIPT_RUNS.get() >= 2:
+        _interacted.set()
 
 
 def _wake_waiting() -> None:
@@ -158,6 +173,21 @@ def start_imports() -> None:
 THUMBS_PER_ROW = 10
 #: the caption under a thumbnail: Streamlit's caption font, size and colour
 CAPTION_STYLE = "font: 14px 'Source Sans Pro', sans-serif; fill: rgba(49, 51, 63, 0.6)"
+#: a caption line's height and a character's width at that font (``plots.setup.caption_width``)
+LINE_PX = 18
+PX_PER_CHAR = 8.0
+
+
+def _wrap(caption: str, width: int) -> list[str]:
+    """``caption`` in lines of whole words that fit ``width`` pixels (as ``st.image`` wraps a
+    caption; ``plots.setup.caption_width`` makes room for the longest word)."""
+    out: list[str] = []
+    for word in caption.split() or [""]:
+        if out and (len(out[-1]) + 1 + len(word)) * PX_PER_CHAR <= width:
+            out[-1] += " " + word
+        else:
+            out.append(word)
+    return out
 
 
 def thumbnails_svg(tiles, captions, per_row: int = THUMBS_PER_ROW) -> str:
@@ -183,7 +213,8 @@ def thumbnails_svg(tiles, captions, per_row: int = THUMBS_PER_ROW) -> str:
     if not len(tiles):
         return "<svg xmlns='http://www.w3.org/2000/svg' width='1' height='1'></svg>"
     h, w = tiles[0].shape[:2]
-    cap_h = 24
+    lines = [_wrap(str(c), w) for c in captions]
+    cap_h = 8 + LINE_PX * max(len(ls) for ls in lines)
     cols = max(1, min(per_row, len(tiles)))
     rows = -(-len(tiles) // cols)
     width, height = cols * w, rows * (h + cap_h)
@@ -191,16 +222,19 @@ def thumbnails_svg(tiles, captions, per_row: int = THUMBS_PER_ROW) -> str:
         f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
         f"viewBox='0 0 {width} {height}' role='img' aria-label='Sample images'>"
     ]
-    for i, (tile, caption) in enumerate(zip(tiles, captions, strict=True)):
+    for i, (tile, caption) in enumerate(zip(tiles, lines, strict=True)):
         buf = io.BytesIO()
         Image.fromarray(tile).save(buf, format="PNG")
         x, y = (i % cols) * w, (i // cols) * (h + cap_h)
         data = base64.b64encode(buf.getvalue()).decode()
+        spans = "".join(
+            f"<tspan x='{x + w / 2:g}' y='{y + h + 17 + LINE_PX * k}'>{escape(line)}</tspan>"
+            for k, line in enumerate(caption)
+        )
         parts.append(
             f"<image x='{x}' y='{y}' width='{w}' height='{h}' href='data:image/png;base64,{data}'"
             " style='image-rendering: pixelated'/>"
-            f"<text x='{x + w / 2:g}' y='{y + h + 17}' text-anchor='middle' "
-            f'style="{CAPTION_STYLE}">{escape(str(caption))}</text>'
+            f'<text text-anchor="middle" style="{CAPTION_STYLE}">{spans}</text>'
         )
     parts.append("</svg>")
     svg = "".join(parts)

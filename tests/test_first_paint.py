@@ -124,3 +124,60 @@ def test_the_full_page_settles_the_peeked_imports_first(monkeypatch):
     assert not at.exception
     assert calls  # before the page (the light first paint does not import them)
     assert set(first_paint.PEEKED) <= set(first_paint.HEAVY)  # the warm-up takes them early
+
+
+def test_thumbnails_are_one_svg_with_every_tile_and_caption():
+    """The first page's samples as one SVG: each tile a PNG in it, its caption under it, rows
+    of ten; the same tiles give the same markup (kept, not drawn again)."""
+    import base64
+    import xml.etree.ElementTree as ET
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    tiles = [rng.integers(0, 255, (66, 72, 3), dtype=np.uint8) for _ in range(12)]
+    captions = [f"cls<{i % 3}>" for i in range(11)] + ["horizontal bar"]
+    svg = first_paint.thumbnails_svg(tiles, captions)
+    root = ET.fromstring(svg)  # well-formed (captions escaped)
+    ns = "{http://www.w3.org/2000/svg}"
+    images, texts_ = root.findall(f"{ns}image"), root.findall(f"{ns}text")
+    assert len(images) == len(texts_) == 12
+    lines = [[span.text for span in t] for t in texts_]
+    assert lines == [[c] for c in captions[:11]] + [["horizontal", "bar"]]  # words kept whole
+    cap_h = 8 + 2 * first_paint.LINE_PX  # room for the two-line caption in every row
+    assert (root.get("width"), root.get("height")) == (str(10 * 72), str(2 * (66 + cap_h)))
+    png = base64.b64decode(images[11].get("href").split(",", 1)[1])
+    assert png.startswith(b"\x89PNG")
+    assert (images[10].get("x"), images[10].get("y")) == ("0", str(66 + cap_h))  # second row
+    assert first_paint.thumbnails_svg(tiles, captions) is svg  # kept
+    assert "<image" not in first_paint.thumbnails_svg([], [])
+
+
+def test_the_other_pages_modules_wait_for_an_interaction(monkeypatch):
+    """After the heavy imports, the other pages' modules are imported at a session's first
+    interaction after its full page (its second full-app run), not on a timer that would
+    have them hold the interpreter lock through a second tab's visit."""
+    import threading
+    import time
+
+    from app_ui import state
+
+    seen: list[str] = []
+    monkeypatch.setattr(first_paint, "HEAVY", ("heavy_x",))
+    monkeypatch.setattr(first_paint, "LATER", ("later_y",))
+    monkeypatch.setattr(first_paint.importlib, "import_module", seen.append)
+    monkeypatch.setattr(first_paint, "_interacted", threading.Event())
+    monkeypatch.setattr(first_paint, "_ready", threading.Event())
+    monkeypatch.setattr(first_paint, "_wake_waiting", lambda: None)
+    runs = iter([1, 2])
+    monkeypatch.setattr(state.SCRIPT_RUNS, "get", lambda: next(runs), raising=False)
+    worker = threading.Thread(target=first_paint._import_all, daemon=True)
+    worker.start()
+    time.sleep(0.3)
+    assert seen == ["heavy_x"] and first_paint._ready.is_set()
+    first_paint.note_run()  # the full page's first run: no interaction yet
+    time.sleep(0.1)
+    assert seen == ["heavy_x"]
+    first_paint.note_run()  # a click
+    worker.join(5)
+    assert seen == ["heavy_x", "later_y"]
