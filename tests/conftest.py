@@ -29,6 +29,24 @@ def _run_store_home(tmp_path_factory):
         os.environ["UNLEARN_HOME"] = old
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _timings_journal(tmp_path_factory):
+    """The durations the app and runs measure during tests go to a private journal, not to
+    this machine's (``<cache>/timings.json``), where they would move the next server's
+    estimates."""
+    import os
+
+    from unlearn_core.runtime.estimates import JOURNAL_ENV
+
+    old = os.environ.get(JOURNAL_ENV)
+    os.environ[JOURNAL_ENV] = str(tmp_path_factory.mktemp("timings") / "timings.json")
+    yield
+    if old is None:
+        os.environ.pop(JOURNAL_ENV, None)
+    else:
+        os.environ[JOURNAL_ENV] = old
+
+
 @pytest.fixture(scope="session")
 def digits():
     return load_dataset("digits")

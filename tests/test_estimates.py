@@ -22,6 +22,16 @@ CPU_SHARE = E.cpu_share
 
 
 @pytest.fixture(autouse=True)
+def no_earlier_timings(monkeypatch):
+    """Each test starts with no measured durations: the app's pages, run earlier in the same
+    process, keep theirs (``keep_timings``), and those would move the estimates compared here."""
+    monkeypatch.delenv(E.JOURNAL_ENV, raising=False)
+    E.forget_timings()
+    yield
+    E.forget_timings()
+
+
+@pytest.fixture(autouse=True)
 def free_machine(monkeypatch):
     """A free machine (no other load) unless a test sets the share itself: the figures below
     compare estimates made moments apart, and the load average moves."""
