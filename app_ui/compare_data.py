@@ -9,6 +9,7 @@ cache key.
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -22,7 +23,7 @@ from app_ui.registries import (
     comparison_registry,
     umap_frames,
 )
-from unlearn_core.analysis.embeddings import BASE, model_features
+from unlearn_core.analysis.embeddings import BASE, UmapProcess, model_features
 from unlearn_core.analysis.views import (
     EmbeddingView,
     decision_regions,
@@ -114,6 +115,27 @@ def umap_job(cid: str, method: str, view: EmbeddingView) -> Job:
 
     ctx = {"estimate": estimate}
     return jobs.start(jobs.UMAP, f"UMAP for {method}", work, tag=(cid, method), context=ctx)
+
+
+#: comparisons whose reference layout the UMAP worker was handed (this server)
+_prefetched: set[str] = set()
+
+
+def prefetch_umap(cid: str, data: Dataset, split: ForgetSplit) -> None:
+    """Hand the UMAP worker the reference models' (retrain, original) features of ``cid``
+    while the page is read: it lays them out in the background (``UmapProcess.prefetch``), so
+    the Embeddings tab's first frame only lays out its method. Once per comparison."""
+    if cid in _prefetched or not UmapProcess.started() or any(k[0] == cid for k in umap_frames()):
+        return  # (a worker is started by the app's warm-up, not for this)
+    _prefetched.add(cid)
+    base = [b for b in BASE if b in _models(cid)]
+
+    def work() -> None:
+        feats = {b: features_of(cid, b, data, split) for b in base}
+        umap_process().prefetch(cid, feats, base, seed=0)  # the options umap_job uses
+
+    if base:
+        threading.Thread(target=work, name="umap-prefetch", daemon=True).start()
 
 
 def retry_umap(cid: str, method: str) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 from app_ui.common import BUILTIN, chart, save_uploads
-from app_ui.first_paint import SOURCE_HELP, SOURCE_LABELS, SOURCES
+from app_ui.first_paint import SOURCE_HELP, SOURCE_LABELS, SOURCES, thumbnails_svg
 from app_ui.persist import server_path
 from app_ui.registries import load_spec
 from app_ui.state import COMPARISON_ID, DATASET, FORGET, P1, PICKED, WRITTEN_P1, bind, wrote
@@ -174,8 +174,8 @@ def show_dataset(data: Dataset) -> None:
     if data.kind == "image":
         ids = examples_per_class(data.y_train.numpy(), per_class=2)[:40]
         captions = [data.classes[int(data.y_train[i])] for i in ids]
-        images, width = plots.tiles([data.image(i) for i in ids], captions, 56)
-        st.image(images, caption=captions, width=width)
+        images, _ = plots.tiles([data.image(i) for i in ids], captions, 56)
+        st.image(thumbnails_svg(images, captions))  # one element: a new tab draws it sooner
     else:
         what = "2-D points" if data.kind == "points2d" else f"{data.kind} data"
         chart(

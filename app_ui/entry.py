@@ -53,8 +53,8 @@ def run_app() -> None:
 
     share_cpu_threads()  # leave a core to the UMAP worker and the browser
     init_state()
-    if SCRIPT_RUNS.setdefault() > 0:
-        warm_up_in_background()  # from the first interaction on: the first paint is not slowed
+    if SCRIPT_RUNS.setdefault() > 0 and nav.title != first.title:
+        warm_up_in_background()  # past the first page (no UMAP there): its visits are not slowed
     SCRIPT_RUNS.set(SCRIPT_RUNS.get() + 1)
     restore_from_url()  # a reload, new tab or shared link reopens what the URL names
     show_url_messages()

@@ -72,18 +72,9 @@ class _FirstSeedModels(MultiComparison):
         return self.comparisons[0].models() if self.comparisons else {}
 
 
-def _warm_scoring_imports() -> None:
-    """Import scikit-learn's SVC (the membership attack) in the background: its first import
-    takes seconds, and an import cannot be cancelled, so a run should not start with it."""
-    import importlib
-    import threading
-
-    threading.Thread(
-        target=importlib.import_module, args=("sklearn.svm",), name="warm-sklearn", daemon=True
-    ).start()
-
-
-_warm_scoring_imports()
+# scikit-learn's SVC (the membership attack; its first import takes seconds) is imported with
+# the other pages' modules at the first interaction (app_ui.first_paint.LATER): imported here,
+# when the first page imported this module, it held the server through a second tab's visit
 
 
 def start_training(data: Dataset, *, estimate: str = "") -> Job:

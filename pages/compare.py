@@ -239,3 +239,5 @@ if "Decision boundary" in tabs:
                     f"Predicted class over the plane; {FORGET_MARKER_NAME} are the forget samples. "
                     "Compare the unlearned model's regions with retrain's."
                 )
+
+D.prefetch_umap(cid, data, split)  # the UMAP worker lays out retrain and original meanwhile

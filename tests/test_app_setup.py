@@ -111,7 +111,8 @@ def test_data_page_trains_shows_accuracy_and_reuses_cache():
     at = new_app()
     no_exception(at)
     assert at.session_state["dataset"]["name"] == "digits"
-    assert len(at.image) >= 1 and len(at.image[0].proto.imgs) == 20  # 2 per class
+    thumbs = base64.b64decode(at.image[0].proto.imgs[0].url.split(",", 1)[1]).decode()
+    assert thumbs.count("<image ") == 20  # 2 per class, in one SVG
     balance = at.image[1].proto.imgs[0].url  # an SVG
     assert "Class balance" in base64.b64decode(balance.split(",", 1)[1]).decode()
     assert not at.get("plotly_chart")  # a new tab draws the Train button without plotly.js
@@ -283,7 +284,8 @@ def test_thumbnail_captions_never_break_inside_a_word(monkeypatch):
     at = new_app()
     at.selectbox(key="p1_source").select("shapes").run()
     no_exception(at)
-    assert "horizontal bar" in [i.caption for i in at.image[0].proto.imgs]
+    thumbs = base64.b64decode(at.image[0].proto.imgs[0].url.split(",", 1)[1]).decode()
+    assert ">horizontal</tspan>" in thumbs  # (first_paint.thumbnails_svg wraps at words)
     captions, width, widths = drawn[-1]
     longest = max(len(w) for c in captions for w in c.split())
     assert width >= 8 * longest and set(widths) == {width}  # "horizontal" fits on a line
