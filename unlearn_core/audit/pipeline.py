@@ -42,6 +42,8 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -71,10 +73,15 @@ from .records import (
 )
 from .recovery import RelearnCurve, score_curves
 
+if TYPE_CHECKING:
+    from ..store.ensembles import EnsembleStore
+
 #: the number of originals (and of retrained models) on the small built-in sets
 DEFAULT_MODELS = 8
 #: decimals kept in the stored first-seed logits
 LOGIT_DECIMALS = 4
+#: the roles of round 1, in call order
+ROUND1 = ("original", "retrain")
 #: the most models one batched training call trains (a stop waits for the calls running); on
 #: the CPU a call trains them in stacked groups of ``ensemble_training.auto_group_size``
 MAX_GROUP = 128
@@ -210,52 +217,81 @@ def _groups(seeds: list[int], workers: int) -> list[list[int]]:
 
 
 def _train_round(
-    ex, seeds, mode, shared, progress, end, should_stop, extra=None
+    ex, seeds, mode, shared, progress, end, should_stop, extra=None, need=None
 ) -> tuple[list, list]:
     """Round 1: every seed's original and retrain, batched where the model allows it (the
     first report says which), moving ``progress`` from 0 to ``end``; the runs (or failures)
     of the originals and of the retrains, in seed order. ``extra``: more arguments for every
-    call (what the lenses need)."""
+    call (what the lenses need). ``need``: the seeds to train per role ("original",
+    "retrain"; default every seed for both); the others' slots are None (taken from the
+    ensemble store by the caller)."""
     extra = dict(extra or {})
+    need = need or {"original": list(seeds), "retrain": list(seeds)}
+    want = {role: [s for s in seeds if s in set(need.get(role, ()))] for role in ROUND1}
+    out: dict[str, dict[int, object]] = {role: {} for role in ROUND1}
     data, arch, cfg = shared["data"], shared["arch"], shared["train_config"]
     blocker = batch_blocker(build_model(arch, data.input_shape, data.num_classes), cfg)
-    k = len(seeds)
-    what = f"training {k} originals and {k} retrained models"
+    n_o, n_r = len(want["original"]), len(want["retrain"])
+    what = f"training {n_o} originals and {n_r} retrained models"
+
+    def ordered() -> tuple[list, list]:
+        return tuple([out[role].get(s) for s in seeds] for role in ROUND1)  # type: ignore[return-value]
+
+    if not n_o and not n_r:
+        return ordered()
+    send = {
+        role: bool(mode) or bool(extra.get("send_state")) or role == "original" for role in ROUND1
+    }
+    extra.pop("send_state", None)
     if blocker is not None:
         progress(0.0, f"{what} one by one ({blocker})")
+        calls = [
+            {"role": role, "seed": s, "keep": s == seeds[0], "send_state": send[role], **extra}
+            for s in seeds
+            for role in ROUND1
+            if s in want[role]
+        ]
         runs = ex.map(
             train_call,
-            [
-                {
-                    "role": role,
-                    "seed": s,
-                    "keep": s == seeds[0],
-                    "send_state": bool(mode),
-                    **extra,
-                }
-                for s in seeds
-                for role in ("original", "retrain")
-            ],
+            calls,
             shared=shared,
             progress=sub_progress(progress, 0.0, end, "training: "),
             should_stop=should_stop,
         )
-        return runs[0::2], runs[1::2]
-    groups = _groups(seeds, ex.workers)
-    sizes = ", ".join(str(len(g)) for g in groups)
-    progress(0.0, f"{what}, batched (groups of {sizes} per side)")
+        for call, run in zip(calls, runs, strict=True):
+            out[call["role"]][call["seed"]] = run
+        return ordered()
+    both = n_o and n_r
+    groups = {role: _groups(want[role], ex.workers if both else 2 * ex.workers) for role in ROUND1}
+    if want["original"] == want["retrain"]:
+        sizes = ", ".join(str(len(g)) for g in groups["original"])
+        progress(0.0, f"{what}, batched (groups of {sizes} per side)")
+    else:
+        sizes = "; ".join(
+            f"{role}s: " + ", ".join(str(len(g)) for g in groups[role])
+            for role in ROUND1
+            if want[role]
+        )
+        progress(0.0, f"{what}, batched (groups of {sizes})")
     calls = [
-        {"role": role, "seeds": g, "keep_seed": seeds[0], "send_state": bool(mode), **extra}
-        for g in groups
-        for role in ("original", "retrain")
+        {
+            "role": role,
+            "seeds": groups[role][i],
+            "keep_seed": seeds[0],
+            "send_state": send[role],
+            **extra,
+        }
+        for i in range(max(len(groups["original"]), len(groups["retrain"])))
+        for role in ROUND1
+        if i < len(groups[role]) and groups[role][i]
     ]
     report = sub_progress(progress, 0.0, end, "training: ")
     done = ex.map(train_group_call, calls, shared=shared, progress=report, should_stop=should_stop)
-    by_role: dict[str, list] = {"original": [], "retrain": []}
-    for call, out in zip(calls, done, strict=True):
-        n = len(call["seeds"])
-        by_role[call["role"]] += [out] * n if isinstance(out, TaskFailure) else out
-    return by_role["original"], by_role["retrain"]
+    for call, got in zip(calls, done, strict=True):
+        runs = [got] * len(call["seeds"]) if isinstance(got, TaskFailure) else got
+        for s, run in zip(call["seeds"], runs, strict=True):
+            out[call["role"]][s] = run
+    return ordered()
 
 
 def unlearn_call(
@@ -314,6 +350,101 @@ def _ok(run: object) -> bool:
     return isinstance(run, ModelRun) and run.error is None
 
 
+class _Reuse:
+    """An audit's use of the ensemble store (``store.ensembles``): the keys of its groups,
+    the stored members loaded as runs (scored here, in the driver), what it trained stored.
+    A store that cannot be read or written never fails the audit: what cannot be loaded is
+    trained, what cannot be stored is not."""
+
+    def __init__(self, home, data, arch, cfg, split, mode, extra) -> None:
+        from ..store.ensembles import EnsembleStore, forget_identity
+        from ..store.fingerprint import dataset_fingerprint
+
+        self.ensembles = home if isinstance(home, EnsembleStore) else EnsembleStore(home)
+        self.data, self.arch, self.split, self.mode = data, arch, split, mode
+        self.extra = {k: v for k, v in extra.items() if k in ("lenses", "quantize")}
+        self.base = {"fingerprint": dataset_fingerprint(data), "arch": arch,
+                     "recipe": cfg.to_dict()}  # fmt: skip
+        self.forget = forget_identity(split)
+        self.label = {
+            "dataset": data.name,
+            "forget": split.request.describe(data.classes),
+            "n_forget": split.n_forget,
+        }
+        self.loaded: dict[str, int] = {}
+        self.failed_writes = 0
+
+    def key(self, role: str, method: str, overrides: dict):
+        """The group's key; None when the method's parameters do not resolve (its calls
+        fail with the reason, and nothing is reused or stored)."""
+        from ..store.ensembles import EnsembleKey
+
+        params: dict = {}
+        if role == "unlearned":
+            try:
+                params = get_method(method).spec.resolve(overrides, arch=self.arch)
+            except Exception:
+                return None
+        return EnsembleKey(
+            **self.base, role=role, method=method, params=params,
+            forget=None if role == "original" else self.forget, label=self.label,
+        )  # fmt: skip
+
+    def load(self, role, method, overrides, seeds, keep_seed) -> dict[int, ModelRun]:
+        """The stored members of ``seeds`` that load and score, as runs (seed -> run)."""
+        key = self.key(role, method, overrides)
+        out: dict[int, ModelRun] = {}
+        try:
+            members = self.ensembles.find(key, seeds) if key is not None else {}
+        except OSError:
+            members = {}
+        for s, m in members.items():
+            info = m.info
+            run = ModelRun(
+                role=role,
+                method=REFERENCE if role == "retrain" else method,
+                seed=s,
+                seconds=info.get("seconds"),
+                params=dict(info.get("params") or {}),
+                preset=info.get("preset"),
+            )
+            try:
+                model = _build(self.data, self.arch, m.state)
+            except (RuntimeError, KeyError, ValueError):  # the architecture changed since
+                continue
+            run = _finish(run, model, self.data, self.split, s == keep_seed,
+                          bool(self.mode), **self.extra)  # fmt: skip
+            if run.error is None:
+                out[s] = run
+        self.loaded[method] = len(out)
+        return out
+
+    def count(self, method: str) -> int:
+        return self.loaded.get(method, 0)
+
+    @staticmethod
+    def words(method: str, n: int, k: int) -> str:
+        from .records import reuse_words
+
+        return reuse_words({method: (n, k)})
+
+    def store(self, role, method, overrides, runs) -> None:
+        """Store every finished run of ``runs`` that carries its weights; drop the weights
+        the rest of the audit does not need (retrains and unlearned models unless relearning)."""
+        key = self.key(role, method, overrides)
+        for run in runs:
+            if not _ok(run) or run.state is None:
+                continue
+            if key is not None:
+                info = {"seconds": run.seconds, "params": run.params, "preset": run.preset}
+                try:
+                    self.ensembles.put(key, run.seed, run.state, info)
+                except (OSError, ValueError, RuntimeError):
+                    self.failed_writes += 1
+            if role != "original" and not self.mode:
+                run.state = None
+
+
 MethodChoice = str | tuple[str, dict]
 
 
@@ -333,6 +464,8 @@ def run_audit(
     metrics: Sequence[str] = ("eps",),
     attacks: Sequence[str] = (),
     rmia_a: float = RMIA_A,
+    reuse: bool = False,
+    ensembles: EnsembleStore | str | Path | None = None,
 ) -> AuditResult:
     """Audit ``methods`` (names or ``(name, overrides)``) on one forget request with ``models``
     originals and retrained models (seeds ``seed .. seed + models - 1``). ``executor``: one to
@@ -341,7 +474,14 @@ def run_audit(
     method keeps its error in its record; ``should_stop`` leaves unstarted work undone and the
     result marked ``cancelled``. ``metrics``: the lenses beside the epsilon score (always
     computed): "klom", "ulira", "rmia"; ``attacks``: "relearn" (as ``relearn=True`` unless
-    ``relearn`` names a mode) and "quantize"; ``rmia_a``: RMIA's offline a (:data:`RMIA_A`)."""
+    ``relearn`` names a mode) and "quantize"; ``rmia_a``: RMIA's offline a (:data:`RMIA_A`).
+
+    ``reuse``: take the originals, retrains and unlearned models already in the ensemble
+    store (``ensembles``: an :class:`~unlearn_core.store.ensembles.EnsembleStore` or its home;
+    default the run store's home) and train only the missing ones, then store what was
+    trained; the result's ``reused`` and a progress message ("reusing 32 of 32 retrained
+    models") say what was taken. Off by default: a library call neither reads nor writes the
+    store unless asked (the CLI's ``unlearn audit`` asks, ``--no-reuse`` for a cold audit)."""
     metrics, attacks = (
         parse_choices(metrics, METRICS, "metric"),
         parse_choices(attacks, ATTACKS, "attack"),
@@ -373,14 +513,36 @@ def run_audit(
     shared = {"data": data, "arch": arch, "train_config": train_config, "split": split}
     t0 = time.perf_counter()
     share = (0.3, 0.9) if mode else (0.35, 1.0)
+    stash = _Reuse(ensembles, data, arch, train_config, split, mode, extra) if reuse else None
     try:
-        originals, retrains = _train_round(
-            ex, seeds, mode, shared, progress, share[0], should_stop, extra
+        need: dict[str, list[int]] = {"original": list(seeds), "retrain": list(seeds)}
+        found: dict[str, dict[int, ModelRun]] = {"original": {}, "retrain": {}}
+        if stash is not None:
+            for role in ROUND1:
+                found[role] = stash.load(role, role, {}, seeds, seeds[0])
+                need[role] = [s for s in seeds if s not in found[role]]
+            progress(0.0, stash.words("original", len(found["original"]), len(seeds)))
+            progress(0.0, stash.words("retrain", len(found["retrain"]), len(seeds)))
+        store_extra = {**extra, "send_state": True} if stash is not None else extra
+        trained_o, trained_r = _train_round(
+            ex, seeds, mode, shared, progress, share[0], should_stop, store_extra, need
         )
+        originals = [found["original"].get(s) or r for s, r in zip(seeds, trained_o, strict=True)]
+        retrains = [found["retrain"].get(s) or r for s, r in zip(seeds, trained_r, strict=True)]
+        if stash is not None:
+            stash.store("original", "original", {}, [r for r in trained_o if r is not None])
+            stash.store("retrain", "retrain", {}, [r for r in trained_r if r is not None])
         calls, slots = [], []
+        by_method: dict[str, dict[int, ModelRun | TaskFailure]] = {n: {} for n, _ in chosen}
+        wanted: dict[str, int] = {}
         for name, over in chosen:
+            ready = [s for s, orig in zip(seeds, originals, strict=True) if _ok(orig)]
+            wanted[name] = len(ready)
+            if stash is not None:
+                by_method[name].update(stash.load("unlearned", name, over, ready, seeds[0]))
+                progress(share[0], stash.words(name, len(by_method[name]), len(ready)))
             for s, orig in zip(seeds, originals, strict=True):
-                if _ok(orig):
+                if _ok(orig) and s not in by_method[name]:
                     calls.append(
                         {
                             "method": name,
@@ -388,7 +550,7 @@ def run_audit(
                             "seed": s,
                             "original": orig.state,
                             "keep": s == seeds[0],
-                            "send_state": bool(mode),
+                            "send_state": bool(mode) or stash is not None,
                             **extra,
                         }
                     )
@@ -401,10 +563,19 @@ def run_audit(
             progress=sub_progress(progress, share[0], share[1], "unlearning: "),
             should_stop=should_stop,
         )
-        by_method: dict[str, dict[int, ModelRun | TaskFailure]] = {n: {} for n, _ in chosen}
         for (name, s), run in zip(slots, done, strict=True):
             by_method[name][s] = run
+        if stash is not None:
+            for name, over in chosen:
+                new = [run for (n, _), run in zip(slots, done, strict=True) if n == name]
+                stash.store("unlearned", name, over, new)
         result = _assemble(data, arch, train_config, split, seeds, originals, retrains)
+        if stash is not None:
+            result.reused = {
+                "original": (len(found["original"]), len(seeds)),
+                "retrain": (len(found["retrain"]), len(seeds)),
+                **{n: (stash.count(n), wanted[n]) for n, _ in chosen},
+            }
         result.executor, result.workers = ex.name, ex.workers
         result.device = str(pick_device())
         for name, _ in chosen:

@@ -340,6 +340,15 @@ class AuditResult:
     klom_baseline: KlomBaseline | None = None
     #: RMIA's offline coefficient a (None: RMIA not run)
     rmia_a: float | None = None
+    #: models taken from the ensemble store (``store.ensembles``) instead of trained, per
+    #: role: "original", "retrain" and each method's name -> (reused, wanted); empty when
+    #: reuse was off (or for audits stored before it existed)
+    reused: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def reuse_line(self) -> str:
+        """What was reused, in words: "reusing 32 of 32 originals, 32 of 32 retrained models,
+        0 of 32 unlearned models (neggrad)"; "" when reuse was off."""
+        return reuse_words(self.reused)
 
     def lens_keys(self) -> list[str]:
         """The :data:`LENS_KEYS` this audit's rows carry (None where not computable)."""
@@ -403,6 +412,7 @@ class AuditResult:
         return _clean(
             {
                 **self.lens_summary(),
+                **({"reused": {k: list(v) for k, v in self.reused.items()}} if self.reused else {}),
                 "kind": AUDIT_KIND,
                 "dataset": self.dataset,
                 "model": self.model,
@@ -481,6 +491,11 @@ class AuditResult:
                     "workers": self.workers,
                     "seconds": self.seconds,
                     "cancelled": self.cancelled,
+                    **(
+                        {"reused": {k: list(v) for k, v in self.reused.items()}}
+                        if self.reused
+                        else {}
+                    ),
                     **(self._lens_dict() if self.lensed else {}),
                 },
             }
@@ -528,7 +543,25 @@ class AuditResult:
             if a.get("klom_baseline")
             else None,
             rmia_a=a.get("rmia_a"),
+            reused={
+                str(k): (int(v[0]), int(v[1]))
+                for k, v in (a.get("reused") or {}).items()
+                if isinstance(v, list | tuple) and len(v) == 2
+            },
         )
+
+
+def reuse_words(reused: Mapping[str, tuple[int, int]]) -> str:
+    """``AuditResult.reused`` in words (originals, retrained models, then each method)."""
+    parts = []
+    for role, (n, k) in reused.items():
+        if role == "original":
+            parts.append(f"{n} of {k} originals")
+        elif role == "retrain":
+            parts.append(f"{n} of {k} retrained models")
+        else:
+            parts.append(f"{n} of {k} unlearned models ({role})")
+    return "reusing " + ", ".join(parts) if parts else ""
 
 
 #: the recovery target in words (CLI, app, report)

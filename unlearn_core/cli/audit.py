@@ -73,6 +73,15 @@ def add_audit_command(sub) -> None:
     p.add_argument(
         "--home", type=Path, help="run store folder (default: $UNLEARN_HOME, else ./runs)"
     )
+    p.add_argument(
+        "--reuse",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="take the originals, retrained and unlearned models already stored under the "
+        "run store's home (`unlearn runs ensembles`) and train only the missing ones, then "
+        "store them (default: on; --no-reuse trains everything and stores nothing, for "
+        "benchmarks)",
+    )
     p.set_defaults(func=cmd_audit)
 
 
@@ -122,10 +131,14 @@ def cmd_audit(args) -> int:
             metrics=metrics,
             attacks=attacks,
             rmia_a=rmia_a,
+            reuse=args.reuse,
+            ensembles=args.home,
         )
     finally:
         bar.close()
         ex.close()
+    if result.reused:
+        print(result.reuse_line(), file=sys.stderr)
     if args.save:
         from ..store import RunStore
 

@@ -1,4 +1,4 @@
-"""``unlearn runs list|show|delete|export``: the run store from the command line.
+"""``unlearn runs list|show|delete|export|ensembles``: the run store from the command line.
 
 ``add_runs_commands(subparsers)`` adds the ``runs`` command to the ``unlearn`` parser. Every
 subcommand takes ``--home`` (default ``$UNLEARN_HOME``, else ``./runs``); errors (an unknown id,
@@ -167,6 +167,55 @@ def cmd_runs_export(args: argparse.Namespace) -> int:
     return 0
 
 
+ENSEMBLE_COLUMNS = ("key", "dataset", "model", "recipe", "forget", "role", "seeds", "size")
+
+
+def cmd_runs_ensembles(args: argparse.Namespace) -> int:
+    """List the stored ensembles (the audit's originals, retrains and unlearned models,
+    grouped: dataset, model, recipe, forget set, role; seeds and size on disk), or delete
+    some (``--delete KEY``, a unique start of the key) or all (``--all``)."""
+    from ..store.ensembles import EnsembleStore, human_bytes
+
+    store = EnsembleStore(getattr(args, "home", None))
+    if args.all or args.delete:
+        if args.all and args.delete:
+            print("unlearn runs ensembles: give --delete KEY or --all, not both", file=sys.stderr)
+            return EXIT_ERROR
+        try:
+            gone = store.delete_all() if args.all else [store.delete(k) for k in args.delete]
+        except KeyError as exc:
+            print(f"unlearn runs ensembles: error: {exc.args[0]}", file=sys.stderr)
+            return EXIT_ERROR
+        for g in gone:
+            r = g.row()
+            print(
+                f"deleted ensemble {g.key} ({r['dataset']} / {r['model']}, {r['role']}, "
+                f"{r['seeds']} models, {human_bytes(g.bytes)})"
+            )
+        if not gone:
+            print(f"no stored ensembles in {store.home}", file=sys.stderr)
+        return 0
+    groups = store.groups()
+    if args.json:
+        print(json.dumps([{**g.row(), "description": g.description} for g in groups], indent=1))
+        return 0
+    if not groups:
+        print(f"no stored ensembles in {store.home}", file=sys.stderr)
+        return 0
+    rows = [{**g.row(), "size": human_bytes(g.bytes)} for g in groups]
+    for r in rows:
+        r["seeds"] = f"{r['seeds']} ({r['seed_range']})"
+        r["key"] = r["key"][:12]
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in ENSEMBLE_COLUMNS}
+    print("  ".join(c.ljust(widths[c]) for c in ENSEMBLE_COLUMNS).rstrip())
+    for r in rows:
+        print("  ".join(str(r[c]).ljust(widths[c]) for c in ENSEMBLE_COLUMNS).rstrip())
+    total = sum(g.bytes for g in groups)
+    n = sum(len(g.seeds) for g in groups)
+    print(f"{len(groups)} ensembles, {n} models, {human_bytes(total)} in {store.root}")
+    return 0
+
+
 def add_runs_commands(subparsers) -> argparse.ArgumentParser:
     """Add ``runs list|show|delete|export`` to an ``argparse`` subparsers object."""
     home = argparse.ArgumentParser(add_help=False)
@@ -177,7 +226,7 @@ def add_runs_commands(subparsers) -> argparse.ArgumentParser:
         help="run store folder (default: $UNLEARN_HOME, else ./runs)",
     )
     runs = subparsers.add_parser(
-        "runs", parents=[home], help="stored runs: list, show, delete, export"
+        "runs", parents=[home], help="stored runs: list, show, delete, export, ensembles"
     )
     sub = runs.add_subparsers(dest="runs_command", required=True, metavar="COMMAND")
 
@@ -205,4 +254,19 @@ def add_runs_commands(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--html", type=Path, metavar="FILE", help="write the offline HTML report here")
     p.add_argument("--models", type=Path, metavar="DIR", help="copy the models into this folder")
     p.set_defaults(func=_guard(cmd_runs_export))
+
+    p = sub.add_parser(
+        "ensembles",
+        parents=[home],
+        help="list or delete the stored ensemble members audits reuse",
+    )
+    p.add_argument("--json", action="store_true", help="print a JSON list of the groups")
+    p.add_argument(
+        "--delete",
+        action="append",
+        metavar="KEY",
+        help="delete the ensemble whose key starts with KEY (repeatable)",
+    )
+    p.add_argument("--all", action="store_true", help="delete every stored ensemble")
+    p.set_defaults(func=_guard(cmd_runs_ensembles))
     return runs

@@ -4,9 +4,11 @@
 (``./runs``, ``$UNLEARN_HOME`` or ``home``); records are typed dataclasses; a dataset is
 identified by a content fingerprint, so a run is never reopened against other data.
 ``checkpoints`` reads and writes one model (safetensors + JSON sidecar); ``model_cache`` keeps
-trained models keyed by the settings that produced them.
+trained models keyed by the settings that produced them; ``ensembles`` keeps the audit's
+ensemble members (originals, retrains, unlearned models) for later audits to reuse.
 """
 
+from .ensembles import EnsembleKey, EnsembleStore
 from .errors import (
     CorruptRunError,
     DatasetMismatchError,
@@ -31,6 +33,8 @@ __all__ = [
     "ComparisonRecord",
     "CorruptRunError",
     "DatasetMismatchError",
+    "EnsembleKey",
+    "EnsembleStore",
     "ForgetRecord",
     "ModelRecord",
     "RunStore",
