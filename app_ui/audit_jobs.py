@@ -63,9 +63,11 @@ def _safe_report(job: Job):
 def start_audit(
     *, data: Dataset, spec: dict, arch: str, recipe, split: ForgetSplit, methods: list[str],
     models: int, seed: int, executor: str, workers: int, relearn: str | None,
+    metrics: list[str] | tuple[str, ...] = ("eps",), attacks: list[str] | tuple[str, ...] = (),
 ) -> Job:  # fmt: skip
     """Start the audit job; it stores the audit (also a cancelled one's finished part) and
-    returns the stored id."""
+    returns the stored id. ``metrics`` / ``attacks``: the lenses (``run_audit``'s; relearning
+    is ``relearn``)."""
     from unlearn_core.audit.executors import make_executor
     from unlearn_core.runtime.estimates import record_outcome
 
@@ -86,6 +88,8 @@ def start_audit(
                 relearn=relearn or False,
                 progress=_safe_report(job),
                 should_stop=lambda: job.cancel_requested,
+                metrics=list(metrics),
+                attacks=[a for a in attacks if a != "relearn"],
             )
         aid = _store(job, result, data, spec, recipe)
         if not result.cancelled and executor == "local":  # later estimates learn from it

@@ -17,6 +17,7 @@ from app_ui.audit_jobs import (
     ray_available,
     start_audit,
 )
+from app_ui.audit_lenses_view import lens_choice, show_drilldown, show_lenses
 from app_ui.common import chart
 from app_ui.jobs import JobKind
 from app_ui.registries import SharedCache
@@ -120,6 +121,7 @@ def audit_form(data: Dataset, entry: dict, split: ForgetSplit) -> None:
         "samples not relearned on) reaches a target relative to retrain's start.",
     )  # fmt: skip
     relearn = RELEARN_CHOICES[relearn_label]
+    metrics, attacks = lens_choice()
     recipe = TrainConfig.from_dict(RECIPE.get())
     running = jobs.running(jobs.AUDIT) is not None
     if methods and not running:
@@ -134,7 +136,7 @@ def audit_form(data: Dataset, entry: dict, split: ForgetSplit) -> None:
         start_audit(
             data=data, spec=dict(DATASET.get()), arch=ARCH.get(), recipe=recipe, split=split,
             methods=list(methods), models=k, seed=seed, executor=executor, workers=workers,
-            relearn=relearn,
+            relearn=relearn, metrics=metrics, attacks=attacks,
         )  # fmt: skip
         st.rerun()
 
@@ -458,10 +460,13 @@ def show_audit(aid: str, shown: ShownAudit, entry: dict | None) -> None:
         f"{r.models_per_side} (seeds {r.seeds[0]}–{r.seeds[-1]}), {r.executor} with "
         f"{r.workers} worker(s), {format_duration(r.seconds or 0.0)}"
         + (f" · stored as `{aid}`" if shown.stored else " · not stored")
+        + (f" · {reuse}" if (reuse := getattr(r, "reuse_line", lambda: "")()) else "")
     )
     show_scores(r)
     show_embedding(aid, shown, entry)
     show_relearning(r)
+    show_lenses(shown)
+    show_drilldown(shown)
 
 
 __all__ = [

@@ -514,3 +514,14 @@ def bind(widget: str, value: Any, memo: Key[dict]) -> None:
 def wrote(widget: str, value: Any, memo: Key[dict]) -> None:
     """Remember that ``widget`` now shows ``value`` (after drawing it)."""
     memo.setdefault()[str.__str__(widget)] = value
+
+
+class AL:
+    """Audit page: the ensemble lenses and the per-sample drill-down (issue 19)."""
+
+    LENSES = _w("al_lenses", list, "the lenses the next audit is run with")
+    METHOD = _w("al_method", str, "whose forget samples the drill-down shows")
+    SAMPLE = _w("al_sample", int, "the forget sample drilled into")
+    CHART = _c("al_chart", "the lenses side by side")
+    HIST = _c("al_hist", "one forget sample's margin histograms")
+    LEARN = _c("learn_lenses", "the Learn page's lenses against the demonstration")

@@ -24,8 +24,9 @@ st.title("Audit: is it really forgotten?")
 st.caption(
     "One model pair can mislead. The audit trains K originals and K retrained models, runs each "
     "method on every original, and asks per forget sample whether the unlearned models can be "
-    "told from the retrained ones (the NeurIPS-23 unlearning challenge's forget quality); the "
-    "relearning attack asks whether a few fine-tuning steps bring the data back."
+    "told from the retrained ones (the NeurIPS-23 unlearning challenge's forget quality, and "
+    "the KLoM, U-LiRA and RMIA lenses, side by side with a per-sample drill-down); the "
+    "relearning and quantisation attacks ask whether the data comes back."
 )
 
 busy = page_has_work()  # a shown audit or sweep, or a job: drawn without a model too

@@ -1,18 +1,25 @@
 """Look at the Audit page and the Learn page's story in the real browser (not a pytest test).
 
-Stores a small audit (digits + MLP, class 3, the demonstration and SalUn, K = 2, relearning)
-in a private run store through the CLI, starts the app on it, opens ``/audit?audit=ID``,
-clicks a forget sample on the epsilon embedding (the instance view opens), and screenshots
-the page and the Learn page at 1024x768 and 1600x1000 (window and full page) with the
-browser test's chart checks (no overlapping titles, legends or labels; one colour a method).
+Stores a small audit (digits + MLP, class 3, the demonstration and SalUn, K = 4, relearning,
+every lens: ``--metrics eps,klom,ulira,rmia --attacks quantize``) in a private run store
+through the CLI, starts the app on it, opens ``/audit?audit=ID``, clicks a forget sample on
+the epsilon embedding (the instance view opens), and screenshots the page, the lenses side by
+side, one forget sample's drill-down and the Learn page (with its "which lens catches it" part)
+at 1024x768 and 1600x1000 (window and full page) with the browser test's chart checks (no
+overlapping titles, legends or labels; one colour a method); the lens sections also as the
+1024x768 window scrolled to them (``audit-4-lenses-1024.png``, ``audit-5-drilldown-1024.png``).
 
     python tests/browser_audit_shots.py      # -> test-output/browser/audit-*.png
+    python tests/browser_audit_shots.py --home DIR   # a copy of DIR's run store (its newest
+                                                     # audit), e.g. the K = 32 benchmark's
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,13 +41,31 @@ POINT_JS = """() => {
 }"""
 
 
+def section(page, heading: str, name: str) -> None:
+    """The 1024x768 window scrolled so that ``heading`` is at its top."""
+    page.set_viewport_size({"width": 1024, "height": 768})
+    page.wait_for_timeout(900)
+    page.get_by_text(heading, exact=True).first.evaluate("e => e.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(1200)
+    from browser_support import SHOTS
+
+    page.screenshot(path=str(SHOTS / f"{name}-1024.png"))
+
+
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--home", type=Path, help="a run store whose newest audit is shown (copied)")
+    args = ap.parse_args()
     home = Path(tempfile.mkdtemp(prefix="audit-shots-"))
+    if args.home:
+        shutil.copytree(args.home, home, dirs_exist_ok=True)
     os.environ["UNLEARN_HOME"] = str(home)
     cmd = [sys.executable, "-m", "unlearn_core.cli", "audit", "--dataset", "digits",
            "--model", "mlp", "--forget-class", "3", "--methods", "logit_suppression,salun",
-           "--models", "2", "--workers", "1", "--relearn", "--no-progress"]  # fmt: skip
-    subprocess.run(cmd, check=True, cwd=HERE.parent, stdout=subprocess.DEVNULL)
+           "--models", "4", "--workers", "1", "--relearn", "--metrics", "eps,klom,ulira,rmia",
+           "--attacks", "quantize", "--no-progress"]  # fmt: skip
+    if not args.home:
+        subprocess.run(cmd, check=True, cwd=HERE.parent, stdout=subprocess.DEVNULL)
     from unlearn_core.store import RunStore
 
     aid = RunStore(home).list_comparisons()[0].id
@@ -74,11 +99,23 @@ def main() -> None:
             page.wait_for_timeout(1500)
             print("clicked a forget sample: the instance view opened")
             shot(page, "audit-2-instance-view")
+            page.get_by_text("Lenses side by side", exact=True).first.scroll_into_view_if_needed()
+            page.wait_for_timeout(1500)
+            section(page, "Lenses side by side", "audit-4-lenses")
+            section(page, "One forget sample, lens by lens", "audit-5-drilldown")
+            box = page.locator('[data-testid="stSelectbox"]').filter(has_text="Models of")
+            box.first.click()
+            page.get_by_role("option", name=re.compile("Logit suppression")).first.click()
+            page.wait_for_timeout(2500)
+            section(page, "One forget sample, lens by lens", "audit-5-drilldown-demonstration")
+            shot(page, "audit-5-drilldown")
+            print("the lenses and the drill-down are drawn")
             page.goto(f"{server.url}/learn", timeout=120_000)
             page.get_by_text("Verification is fragile").first.wait_for(timeout=120_000)
             page.wait_for_timeout(2500)
             page.get_by_text("Verification is fragile").first.scroll_into_view_if_needed()
             shot(page, "audit-3-learn-story")
+            section(page, "Which lens catches it?", "audit-6-learn-lenses")
             browser.close()
     finally:
         server.stop()
