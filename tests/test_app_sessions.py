@@ -40,6 +40,32 @@ SLOW_WRITE_S = 1.2
 
 
 @pytest.fixture(autouse=True)
+def one_runtime(monkeypatch):
+    """One Streamlit runtime for every session, as on a real server. AppTest is not made for
+    threads: each run sets streamlit's ``Runtime._instance`` to a mock of its own and clears it
+    when it ends, so a session that finished first pulled the runtime from under one still
+    running (``RuntimeError: Runtime hasn't been created!``). The last runtime set stays
+    usable while a run's script thread still asks for it."""
+    from streamlit.runtime import Runtime
+
+    last: list = []
+
+    def instance(cls):
+        if cls._instance is not None:
+            last[:] = [cls._instance]
+            return cls._instance
+        if last:
+            return last[0]
+        raise RuntimeError("Runtime hasn't been created!")
+
+    def exists(cls):
+        return cls._instance is not None or bool(last)
+
+    monkeypatch.setattr(Runtime, "instance", classmethod(instance))
+    monkeypatch.setattr(Runtime, "exists", classmethod(exists))
+
+
+@pytest.fixture(autouse=True)
 def fresh(monkeypatch, tmp_path):
     monkeypatch.setenv("UNLEARN_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("UNLEARN_HOME", str(tmp_path / "runs"))
