@@ -14,9 +14,10 @@ from plotly.subplots import make_subplots
 
 from app_ui.common import chart
 from app_ui.registries import ShownAudit
-from app_ui.state import AL
+from app_ui.state import AL, AL_FOLLOWED, AU_INSTANCE
 from app_ui.tables import Column, show_table
 from unlearn_core.audit import drilldown as D
+from unlearn_core.audit.klom import KLOM_MAX
 from unlearn_core.evaluation.tables import AUDIT_COLUMNS, result_column
 from unlearn_core.plots.style import (
     ORIGINAL_COLOUR,
@@ -95,7 +96,7 @@ def lens_figure(rows: list[dict]) -> go.Figure | None:
         xs = [r.get(key) for r in shown]
         fig.add_bar(
             y=labels, x=xs, orientation="h", marker=bar_marker(names), showlegend=False,
-            text=["—" if v is None else f"{v:.3g}" for v in xs], textposition="outside",
+            opacity=0.75, text=["—" if v is None else f"{v:.3g}" for v in xs], textposition="outside",
             cliponaxis=False, hovertemplate="%{y}: %{x:.3g}<extra></extra>", row=1, col=col,
         )  # fmt: skip
         top = max([v for v in (*xs, ret.get(key)) if v is not None], default=1.0)
@@ -175,6 +176,13 @@ def show_lenses(shown: ShownAudit) -> None:
     ]  # fmt: skip
     show_table(rows, cols, notes=False)
     st.caption(f"Told apart, our rule of thumb: {D.RULES}.")
+    base = next((row.get("klom_forget_p95") for row in rows if row["method"] == "retrain"), None)
+    if not D.klom_resolves(base):
+        st.warning(
+            f"With K = {k}, KLoM tells little apart: retraining against itself already reads "
+            f"{base:.2f} of its {KLOM_MAX:.2f} ceiling (each sample's histograms hold only "
+            f"{k // 2} margins a side in 20 bins). Use 32 or more models for KLoM."
+        )
     chosen = ["forget_acc", "mia", "eps", *(m for m in r.metrics if m != "eps")]
     _sentences(chosen + (["quantize"] if "quantize" in r.attacks else []))
     fig = lens_figure(rows)
@@ -221,11 +229,16 @@ def show_drilldown(shown: ShownAudit) -> None:
             "Models of", names, key=AL.METHOD, format_func=lambda n: labels.get(n, n)
         )
     order = D.sample_order(r, method)
+    clicked = AU_INSTANCE.get()  # a forget sample clicked on the epsilon embedding: follow it
+    if clicked in order and AL_FOLLOWED.get() != clicked:
+        AL.SAMPLE.set(int(clicked))
+        AL_FOLLOWED.set(int(clicked))
     if AL.SAMPLE.get() not in order:
         AL.SAMPLE.set(order[0])
     with cols[1]:
         sample = st.selectbox(
-            "Forget sample (least like retraining first)", order, key=AL.SAMPLE,
+            "Forget sample (least like retraining first; a click on the embedding picks one)",
+            order, key=AL.SAMPLE,
             format_func=lambda s: f"sample {s} · class {data.classes[int(data.y_train[s])]}",
         )  # fmt: skip
     d = D.drill(r, method, int(sample))

@@ -207,9 +207,11 @@ JOB_NOTES: Key[dict] = Key(
     doc="job kind -> why a finished job's result was not adopted, for the page (shown once)",
 )  # fmt: skip
 OWNER: Key[str] = Key(
-    "owner", str, lambda: uuid.uuid4().hex[:12], kind="app",
-    doc="this browser's owner id (kept in the URL): the runs it stores are its own "
-    "(app_ui.owners; read it with owners.owner_id(), which stores it the first time)",
+    "owner", str, lambda: uuid.uuid4().hex[:12],
+    doc="this browser's owner id (its cookie; in the URL only for a browser that keeps no "
+    "cookies): the runs it stores are its own (app_ui.owners; read it with "
+    "owners.owner_id(), which takes the cookie's or makes one the first time; not an 'app' "
+    "key: a default given at the session's start would hide the cookie)",
 )  # fmt: skip
 OWNER_COOKIE: Key[bool] = Key(
     "_owner_cookie", bool, False, doc="whether this session has written its owner cookie"
@@ -263,7 +265,12 @@ class UrlParam:
 
 #: the URL, in the order a fresh session restores it (a run brings its model and forget set)
 URL_PARAMS: tuple[UrlParam, ...] = (
-    UrlParam("owner", "owner", OWNER, "this browser's owner id (whose runs are its own)"),
+    UrlParam(
+        "owner",
+        "owner",
+        OWNER,
+        "the owner id of a browser that keeps no cookies (whose runs are its own)",
+    ),  # fmt: skip
     UrlParam("run", "run", COMPARISON_ID, "the shown comparison's run-store id (a stored one)"),
     UrlParam(
         "model",
@@ -525,3 +532,9 @@ class AL:
     CHART = _c("al_chart", "the lenses side by side")
     HIST = _c("al_hist", "one forget sample's margin histograms")
     LEARN = _c("learn_lenses", "the Learn page's lenses against the demonstration")
+
+
+AL_FOLLOWED: Key[int | None] = Key(
+    "_al_followed", (int, type(None)), None,
+    doc="the epsilon-embedding click the lens drill-down last followed",
+)  # fmt: skip

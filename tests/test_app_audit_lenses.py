@@ -97,6 +97,12 @@ def test_told_apart_rules():
     assert set(D.told_apart({}, RETRAIN).values()) == {None}
 
 
+def test_klom_resolves_only_below_its_ceiling():
+    assert D.klom_resolves(5.79) and D.klom_resolves(None)
+    assert not D.klom_resolves(10.82)  # K = 4: retraining against itself near 11.51
+    assert D.klom_resolves(11.51 - D.KLOM_MARGIN - 0.01)
+
+
 def test_lens_arguments():
     assert D.lens_arguments(["quantize", "klom"]) == (["eps", "klom"], ["quantize"])
     assert D.lens_arguments([]) == (["eps"], [])
@@ -284,6 +290,9 @@ def test_the_lenses_table_shows_the_stored_lenses(lensed):
     quant = _table(at, "brought back beyond retrain (pts)")
     assert "retrain (every model)" in list(quant["model"])
     assert len(quant) == 4
+    # K = 4: the retrains' half vs half fills KLoM's bins so sparsely that the page says so
+    said = any("KLoM tells little apart" in w.value for w in at.warning)
+    assert said == (not D.klom_resolves(by["retrain"]["klom_forget_p95"]))
 
 
 def test_the_drill_down_draws_a_sample_of_each_method(lensed, digits):
@@ -313,6 +322,21 @@ def test_the_drill_down_draws_a_sample_of_each_method(lensed, digits):
         captions = [i.caption for img in at.image for i in img.proto.imgs]
         assert f"sample {sample}" in captions, "the forget sample's image is drawn"
         assert int(digits.y_train[sample]) == 3
+
+
+def test_a_click_on_the_embedding_opens_that_sample_in_the_drill_down(lensed):
+    at, res = lensed
+    sample = res.forget_ids[7]
+    at.session_state["au_scatter"] = {
+        "selection": {"points": [{"customdata": [sample, 0.3]}], "point_indices": [7], "box": []}
+    }
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="al_sample").value == sample
+    other = res.forget_ids[3]  # the reader's own pick afterwards is kept
+    at.selectbox(key="al_sample").set_value(other)
+    at.run()
+    assert at.selectbox(key="al_sample").value == other
 
 
 def test_the_learn_page_says_which_lens_catches_the_demonstration():
