@@ -2,11 +2,13 @@
 that lets a server's operator delete anyone's runs, and the Runs page's status line (memory
 in use, the job queue).
 
-Where the owner id lives: a cookie (:data:`COOKIE`, written by the page once per session) and
-the URL (``owner`` in ``state.URL_PARAMS``). The cookie wins: a shared link carries its
-sharer's owner id, and a browser that has its own keeps its own, so the link's run opens
-for it without being its to delete. Without a cookie (a browser that refuses them, a
-first visit, AppTest) the URL's owner id is taken, so a reload keeps it.
+Where the owner id lives: a cookie (:data:`COOKIE`, written by the page once per session).
+A browser that sends cookies is known by its cookie only: a link's ``owner`` parameter is
+ignored and not written into its URLs, so a shared link neither carries its sharer's id nor
+gives it to whoever opens it (a first visit gets a new id; the link's run opens for it
+without being its to delete). A browser that sends no cookies at all (one that refuses them,
+AppTest) can only keep its id in the URL (``owner`` in ``state.URL_PARAMS``), so a reload
+keeps it; such a browser's links do carry its id.
 
 The runs a session stores carry its owner id (``unlearn_core.store.owners``: the job threads
 and the URL writer store inside ``owned_by(owner_id())``). A link that names a run opens it
@@ -34,12 +36,22 @@ OWNER_ID = re.compile(r"[0-9a-zA-Z_-]{4,40}")
 COOKIE = "unlearn_owner"
 
 
-def _cookie() -> str | None:
+def _cookies() -> dict:
     try:
-        value = st.context.cookies.get(COOKIE)
+        return dict(st.context.cookies)
     except Exception:  # noqa: BLE001 - no browser behind the session (AppTest)
-        return None
+        return {}
+
+
+def _cookie() -> str | None:
+    value = _cookies().get(COOKIE)
     return value if isinstance(value, str) and OWNER_ID.fullmatch(value) else None
+
+
+def keeps_cookies() -> bool:
+    """Whether the browser sent any cookie (Streamlit's own XSRF cookie, ours): then its
+    owner id is its cookie's, never a link's."""
+    return bool(_cookies())
 
 
 def owner_id() -> str:
@@ -50,14 +62,21 @@ def owner_id() -> str:
     return OWNER.get()
 
 
+def url_owner() -> str | None:
+    """The owner id to keep in the URL: only a browser that keeps no cookies needs it there."""
+    return None if keeps_cookies() else owner_id()
+
+
 def adopt_owner(value: str) -> None:
-    """Take the owner id a link or reload names (``url_state``'s restore of ``owner``), unless
-    the browser's cookie names its own."""
+    """Take the owner id a reload names (``url_state``'s restore of ``owner``) in a browser
+    that keeps no cookies; a browser that sends cookies is known by its cookie (or gets a new
+    id), whatever a link says."""
     from unlearn_core.store import UnknownRunError
 
     if not OWNER_ID.fullmatch(value or ""):
         raise UnknownRunError(f"{value!r} is not an owner id")
-    OWNER.set(_cookie() or value)
+    if not keeps_cookies():
+        OWNER.set(value)
 
 
 def remember_owner() -> None:

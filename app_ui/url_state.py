@@ -12,7 +12,7 @@ import streamlit as st
 
 from app_ui import jobs
 from app_ui.audit_jobs import restore_audit, restore_sweep, url_ids
-from app_ui.owners import adopt_owner, owner_id, remember_owner
+from app_ui.owners import adopt_owner, owner_id, remember_owner, url_owner
 from app_ui.persist import (
     forget_id_for,
     restore_forget,
@@ -88,12 +88,13 @@ def show_url_messages() -> None:
 
 def session_ids() -> dict[str, str]:
     """The ids of what this session shows, storing a model / forget set the first time."""
-    out: dict[str, str] = {"owner": owner_id()}
+    me = owner_id()
+    out: dict[str, str] = {"owner": url_owner() or ""}
     data = current_dataset_quiet()
     entry = current_model()
     spec = DATASET.get()
     try:
-        with owned_by(out["owner"]):
+        with owned_by(me):
             if data is not None and entry is not None:
                 out["model"] = save_model_entry(
                     entry, data, spec, arch=ARCH.get(), seed=int(TRAIN_SEED.get())

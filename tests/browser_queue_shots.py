@@ -60,8 +60,12 @@ def main() -> int:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
             a = browser.new_context(viewport=SMALL).new_page()
-            b = browser.new_context(viewport=SMALL).new_page()
-            for page, url in ((a, server.url), (b, f"{server.url}/?owner={ME}")):
+            ctx_b = browser.new_context(viewport=SMALL)
+            # browser B is the runs' owner: its owner cookie names ME (a browser that keeps
+            # cookies is known by its cookie only)
+            ctx_b.add_cookies([{"name": "unlearn_owner", "value": ME, "url": server.url}])
+            b = ctx_b.new_page()
+            for page, url in ((a, server.url), (b, server.url)):
                 page.set_default_timeout(240_000)
                 page.goto(url)
                 page.get_by_role("button", name="Train", exact=True).wait_for()

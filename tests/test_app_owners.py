@@ -119,3 +119,24 @@ def test_a_shared_link_opens_another_owners_run_read_only(three_runs):
     assert three_runs[BOB] in listed(at)  # listed for its viewer, without Everyone's runs
     assert at.selectbox(key="runs_pick").value == three_runs[BOB]
     assert not [b for b in at.button if b.key == "runs_delete"]
+
+
+def test_a_browser_that_keeps_cookies_is_known_by_its_cookie_not_by_a_link(three_runs, monkeypatch):
+    """Bob's link carries his owner id in a browser without cookies; a browser that sends
+    cookies ignores it: on a first visit (Streamlit's XSRF cookie only) it gets an id of its
+    own, and with its owner cookie it is that cookie's owner. Neither writes an owner id into
+    its URL, and Bob's run opens for it read-only."""
+    monkeypatch.setattr(owners, "_cookies", lambda: {"_streamlit_xsrf": "2|x"})
+    at = runs_page(owner=BOB, run=three_runs[BOB])
+    me = at.session_state["owner"]
+    assert me != BOB and owners.OWNER_ID.fullmatch(me)
+    assert "owner" not in at.query_params
+    assert at.session_state["comparison_id"] == three_runs[BOB]
+    assert not [b for b in at.button if b.key == "runs_delete"]
+
+    monkeypatch.setattr(
+        owners, "_cookies", lambda: {"_streamlit_xsrf": "2|x", owners.COOKIE: ALICE}
+    )
+    at = runs_page(owner=BOB)
+    assert at.session_state["owner"] == ALICE and "owner" not in at.query_params
+    assert three_runs[ALICE] in listed(at) and three_runs[BOB] not in listed(at)
