@@ -45,6 +45,7 @@ def run_app() -> None:
         nav.run()  # once the imports are done
         return
 
+    first_paint.left_first_paint()  # (before the wait: a click away is not undone by a wake)
     first_paint.settle_imports()  # nothing half-imported by the warm-up reaches the page
     from app_ui import jobs
     from app_ui.common import init_state, sidebar, warm_up_in_background

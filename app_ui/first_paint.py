@@ -152,9 +152,30 @@ def _wake_waiting() -> None:
         for sid in list(_waiting):
             info = runtime._session_mgr.get_active_session_info(sid)
             if info is not None:
-                loop.call_soon_threadsafe(info.session.request_rerun, None)
+                loop.call_soon_threadsafe(_wake, info.session)
     except Exception:  # noqa: BLE001 - the poll is the fallback
         pass
+
+
+def _wake(session) -> None:
+    """Rerun ``session`` (on the event loop) if it is idle on the first paint. A session whose
+    script is running is left alone: that run is the first paint (its fragment's poll reruns
+    it) or a page its user opened meanwhile — a rerun without a client state would stop that
+    run and draw the first page again, losing the click."""
+    from streamlit.runtime.app_session import AppSessionState
+
+    if session.id in _waiting and session._state == AppSessionState.APP_NOT_RUNNING:
+        session.request_rerun(None)
+
+
+def left_first_paint() -> None:
+    """This session draws a full page now (called at the start of every full run): the
+    server no longer wakes it when the imports are in."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is not None:
+        _waiting.discard(ctx.session_id)
 
 
 def start_imports() -> None:

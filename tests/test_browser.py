@@ -583,10 +583,24 @@ def test_every_method_kept_one_colour_across_pages():
 
 
 def test_a_deep_link_on_a_cold_server_shows_the_navigation(browser, tmp_path):
-    """A first visit to /compare on a freshly started server: the app's own navigation (not a
-    bare page list) and no exception."""
+    """On a freshly started server: a click on a sidebar link while the first page is still
+    the torch-free first paint opens that page (the server's wake-up rerun once the imports
+    are in used to draw the first page again over it); then a first visit to /compare shows
+    the app's own navigation (not a bare page list) and no exception."""
     srv = AppServer(tmp_path / "cache", SHOTS / "server-cold.log")
     try:
+        early = browser.new_context(viewport=SMALL)
+        pg = early.new_page()
+        pg.set_default_timeout(60_000)
+        pg.goto(srv.url)
+        pg.get_by_role("heading", name="Data & model", level=1).wait_for()
+        pg.locator('[data-testid="stSidebarNav"] a', has_text="2 · Forget set").click()
+        pg.get_by_role("heading", name="Forget set", level=1).wait_for()
+        pg.wait_for_timeout(3000)  # past the imports and any wake-up
+        heading = main(pg).get_by_role("heading", level=1).first.inner_text()
+        assert heading.strip() == "Forget set", heading
+        early.close()
+
         ctx = browser.new_context(viewport=SMALL)
         pg = ctx.new_page()
         pg.set_default_timeout(60_000)
