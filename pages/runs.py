@@ -151,17 +151,22 @@ with cols[0]:
         page_link("pages/audit.py", "See it on 5b · Audit")
     elif COMPARISON_ID.get() == cid:
         page_link("pages/compare.py", "See it on 4 · Compare")
+refused = delete_refusal(rec.owner)  # another browser's run: read-only, note included
 with cols[1]:
-    note = st.text_area("Note", value=rec.note, key=RUNS.NOTE.of(cid), height=80)
-    if st.button("Save the note", key=RUNS.SAVE_NOTE):
+    note = st.text_area(
+        "Note", value=rec.note, key=RUNS.NOTE.of(cid), height=80, disabled=bool(refused),
+        help="Only the run's owner writes its note." if refused else None,
+    )  # fmt: skip
+    if not refused and st.button("Save the note", key=RUNS.SAVE_NOTE):
         try:
+            if delete_refusal(rec.owner):  # checked again at the click
+                raise RunStoreError("it is not this browser's run")
             store.note(cid, note)
         except RunStoreError as exc:
             st.error(f"The note was not saved: {exc}")
         else:
             st.rerun()
 with cols[2]:
-    refused = delete_refusal(rec.owner)
     if refused:
         st.caption(refused)
     elif RUNS_DELETE.get() == cid:

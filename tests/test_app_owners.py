@@ -140,3 +140,12 @@ def test_a_browser_that_keeps_cookies_is_known_by_its_cookie_not_by_a_link(three
     at = runs_page(owner=BOB)
     assert at.session_state["owner"] == ALICE and "owner" not in at.query_params
     assert three_runs[ALICE] in listed(at) and three_runs[BOB] not in listed(at)
+
+
+def test_another_owners_note_is_read_only(three_runs):
+    at = runs_page(owner=ALICE, run=three_runs[BOB])
+    (note,) = [t for t in at.text_area if t.label == "Note"]
+    assert note.disabled and not [b for b in at.button if b.label == "Save the note"]
+    at = runs_page(owner=ALICE, run=three_runs[ALICE])
+    (note,) = [t for t in at.text_area if t.label == "Note"]
+    assert not note.disabled and [b for b in at.button if b.label == "Save the note"]
