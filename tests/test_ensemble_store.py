@@ -235,6 +235,15 @@ def test_reuse_off_neither_reads_nor_writes(first, digits, tmp_path):
     assert not (tmp_path / "ensembles").exists()
 
 
+def test_a_store_that_cannot_be_written_does_not_fail_the_audit(digits, tmp_path):
+    home = tmp_path / "a_file"
+    home.write_text("not a folder")
+    said: list[str] = []
+    res = _audit(digits, home, said=said)
+    assert res.reused["original"] == (0, K) and res.methods[0].quality is not None
+    assert any(m.startswith("could not store 6 models") for m in said)
+
+
 def test_cli_prints_the_reuse_and_lists_and_deletes_ensembles(tmp_path, capsys):
     argv = (
         "audit --dataset digits --model mlp --forget-class 3 --methods finetune --models 2 "

@@ -207,6 +207,35 @@ def train_group_call(
     return runs
 
 
+def score_call(
+    data: Dataset, arch: str, train_config: TrainConfig, split: ForgetSplit, *,
+    members: list[dict], lenses: bool = False, quantize: bool = False,
+) -> list[ModelRun | None]:  # fmt: skip
+    """One executor call: score stored models (from the ensemble store) as :func:`train_call`
+    and :func:`unlearn_call` score the models they train. Each of ``members``: ``role``,
+    ``method``, ``seed``, ``state``, ``info`` (what was stored with it: its training seconds,
+    the method's parameters and preset), ``keep`` and ``send_state``. None for a member whose
+    weights no longer fit the architecture."""
+    out: list[ModelRun | None] = []
+    for m in members:
+        info = m["info"]
+        run = ModelRun(
+            role=m["role"],
+            method=REFERENCE if m["role"] == "retrain" else m["method"],
+            seed=m["seed"],
+            seconds=info.get("seconds"),
+            params=dict(info.get("params") or {}),
+            preset=info.get("preset"),
+        )
+        try:
+            model = _build(data, arch, m["state"])
+        except (RuntimeError, KeyError, ValueError):
+            out.append(None)
+            continue
+        out.append(_finish(run, model, data, split, m["keep"], m["send_state"], lenses, quantize))
+    return out
+
+
 def _groups(seeds: list[int], workers: int) -> list[list[int]]:
     """``seeds`` in consecutive groups of near-equal size: enough that both roles together
     give every worker a call, none larger than :data:`MAX_GROUP`."""
@@ -390,34 +419,55 @@ class _Reuse:
             forget=None if role == "original" else self.forget, label=self.label,
         )  # fmt: skip
 
-    def load(self, role, method, overrides, seeds, keep_seed) -> dict[int, ModelRun]:
-        """The stored members of ``seeds`` that load and score, as runs (seed -> run)."""
+    def members(self, role, method, overrides, seeds) -> list[tuple[str, int, object]]:
+        """The stored members of ``seeds`` (read and checked here, in the driver) as
+        ``(method, seed, member)``; ``method`` is the role for originals and retrains."""
         key = self.key(role, method, overrides)
-        out: dict[int, ModelRun] = {}
         try:
-            members = self.ensembles.find(key, seeds) if key is not None else {}
+            found = self.ensembles.find(key, seeds) if key is not None else {}
         except OSError:
-            members = {}
-        for s, m in members.items():
-            info = m.info
-            run = ModelRun(
-                role=role,
-                method=REFERENCE if role == "retrain" else method,
-                seed=s,
-                seconds=info.get("seconds"),
-                params=dict(info.get("params") or {}),
-                preset=info.get("preset"),
-            )
-            try:
-                model = _build(self.data, self.arch, m.state)
-            except (RuntimeError, KeyError, ValueError):  # the architecture changed since
-                continue
-            run = _finish(run, model, self.data, self.split, s == keep_seed,
-                          bool(self.mode), **self.extra)  # fmt: skip
-            if run.error is None:
-                out[s] = run
-        self.loaded[method] = len(out)
+            found = {}
+        return [(method, s, m) for s, m in found.items()]
+
+    def score(self, ex, shared, items, keep_seed, progress, should_stop, at):
+        """Score the stored members ``items`` (:meth:`members`) through the executor, in
+        parallel like the trained ones (:func:`score_call`); the runs that scored, by
+        ``(method, seed)``. A member that does not load (the architecture changed) or
+        scores no finite outputs is left out: it is trained again."""
+        for method, _, _ in items:
+            self.loaded.setdefault(method, 0)
+        if not items:
+            return {}
+        members = [
+            {
+                "role": self.role_of(method),
+                "method": method,
+                "seed": seed,
+                "state": m.state,
+                "info": m.info,
+                "keep": seed == keep_seed,
+                "send_state": bool(self.mode),
+            }
+            for method, seed, m in items
+        ]
+        n = max(1, min(ex.workers, len(members)))
+        calls = [{"members": members[i::n], **self.extra} for i in range(n)]
+        progress(at, f"scoring {len(members)} stored models")
+        done = ex.map(score_call, calls, shared=shared, should_stop=should_stop)
+        runs: list = [None] * len(members)
+        for i, got in enumerate(done):
+            if isinstance(got, list):
+                runs[i::n] = got
+        out = {}
+        for (method, seed, _), run in zip(items, runs, strict=True):
+            if _ok(run):
+                out[(method, seed)] = run
+                self.loaded[method] += 1
         return out
+
+    @staticmethod
+    def role_of(method: str) -> str:
+        return method if method in ROUND1 else "unlearned"
 
     def count(self, method: str) -> int:
         return self.loaded.get(method, 0)
@@ -518,11 +568,12 @@ def run_audit(
         need: dict[str, list[int]] = {"original": list(seeds), "retrain": list(seeds)}
         found: dict[str, dict[int, ModelRun]] = {"original": {}, "retrain": {}}
         if stash is not None:
+            items = [it for role in ROUND1 for it in stash.members(role, role, {}, seeds)]
+            scored = stash.score(ex, shared, items, seeds[0], progress, should_stop, 0.0)
             for role in ROUND1:
-                found[role] = stash.load(role, role, {}, seeds, seeds[0])
+                found[role] = {s: r for (m, s), r in scored.items() if m == role}
                 need[role] = [s for s in seeds if s not in found[role]]
-            progress(0.0, stash.words("original", len(found["original"]), len(seeds)))
-            progress(0.0, stash.words("retrain", len(found["retrain"]), len(seeds)))
+                progress(0.0, stash.words(role, len(found[role]), len(seeds)))
         store_extra = {**extra, "send_state": True} if stash is not None else extra
         trained_o, trained_r = _train_round(
             ex, seeds, mode, shared, progress, share[0], should_stop, store_extra, need
@@ -535,11 +586,15 @@ def run_audit(
         calls, slots = [], []
         by_method: dict[str, dict[int, ModelRun | TaskFailure]] = {n: {} for n, _ in chosen}
         wanted: dict[str, int] = {}
+        ready = [s for s, orig in zip(seeds, originals, strict=True) if _ok(orig)]
+        if stash is not None:
+            items = [it for n, o in chosen for it in stash.members("unlearned", n, o, ready)]
+            scored = stash.score(ex, shared, items, seeds[0], progress, should_stop, share[0])
+            for (name, s), run in scored.items():
+                by_method[name][s] = run
         for name, over in chosen:
-            ready = [s for s, orig in zip(seeds, originals, strict=True) if _ok(orig)]
             wanted[name] = len(ready)
             if stash is not None:
-                by_method[name].update(stash.load("unlearned", name, over, ready, seeds[0]))
                 progress(share[0], stash.words(name, len(by_method[name]), len(ready)))
             for s, orig in zip(seeds, originals, strict=True):
                 if _ok(orig) and s not in by_method[name]:
@@ -576,6 +631,12 @@ def run_audit(
                 "retrain": (len(found["retrain"]), len(seeds)),
                 **{n: (stash.count(n), wanted[n]) for n, _ in chosen},
             }
+            if stash.failed_writes:
+                progress(
+                    share[1],
+                    f"could not store {stash.failed_writes} models in {stash.ensembles.root} "
+                    "(the audit is complete; a later audit trains them again)",
+                )
         result.executor, result.workers = ex.name, ex.workers
         result.device = str(pick_device())
         for name, _ in chosen:
