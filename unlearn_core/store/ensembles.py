@@ -154,7 +154,9 @@ def recipe_words(r: Mapping) -> str:
     """A recipe in a few words, e.g. ``30 ep, adam lr 0.001, batch 64`` and a short hash."""
     if not r:
         return "?"
-    words = f"{r.get('epochs')} ep, {r.get('optimizer')} lr {r.get('lr'):g}, batch {r.get('batch_size')}"
+    lr = r.get("lr")
+    lr = f"{lr:g}" if isinstance(lr, int | float) else str(lr)
+    words = f"{r.get('epochs')} ep, {r.get('optimizer')} lr {lr}, batch {r.get('batch_size')}"
     return f"{words} [{_hash(dict(r), 6)}]"
 
 
