@@ -121,12 +121,15 @@ def test_forget_identity_follows_the_samples(digits):
     assert forget_identity(three) != forget_identity(five)
 
 
-def _audit(digits, home, methods=(FINETUNE,), classes=(3,), said=None, reuse=True) -> AuditResult:
+def _audit(
+    digits, home, methods=(FINETUNE,), classes=(3,), said=None, reuse=True, **kw
+) -> AuditResult:
     with LocalExecutor(workers=1) as ex:
         return run_audit(
             digits, "mlp", TINY, ForgetRequest(classes=classes), list(methods), models=K,
             executor=ex, reuse=reuse, ensembles=home, metrics=("eps", "klom"),
             progress=(lambda f, m="": said.append(m)) if said is not None else (lambda f, m="": None),
+            **kw,
         )  # fmt: skip
 
 
@@ -233,6 +236,18 @@ def test_reuse_off_neither_reads_nor_writes(first, digits, tmp_path):
         run_audit(digits, "mlp", TINY, ForgetRequest(classes=(3,)), [FINETUNE], models=K,
                   executor=ex, ensembles=tmp_path)  # fmt: skip
     assert not (tmp_path / "ensembles").exists()
+
+
+def test_reused_models_feed_the_relearning_and_quantisation_attacks(digits, tmp_path):
+    """With relearning (every model's weights travel on) and quantisation, a second audit
+    reusing every model gives the first one's numbers."""
+    attack = {"relearn": "retain", "attacks": ("quantize",)}
+    cold = _audit(digits, tmp_path, **attack)
+    warm = _audit(digits, tmp_path, **attack)
+    assert warm.reused == {"original": (K, K), "retrain": (K, K), "finetune": (K, K)}
+    assert warm.relearn_curves and all(c.ok for c in warm.relearn_curves)
+    assert warm.methods[0].lenses.quant is not None
+    assert _numbers(warm) == _numbers(cold)
 
 
 def test_a_store_that_cannot_be_written_does_not_fail_the_audit(digits, tmp_path):
