@@ -90,9 +90,12 @@ def start_audit(
                 should_stop=lambda: job.cancel_requested,
                 metrics=list(metrics),
                 attacks=[a for a in attacks if a != "relearn"],
+                reuse=True,  # the ensembles stored by earlier audits (any session's)
+                ensembles=run_store().home,
             )
         aid = _store(job, result, data, spec, recipe)
-        if not result.cancelled and executor == "local":  # later estimates learn from it
+        reused = any(n for n, _ in result.reused.values())
+        if not result.cancelled and executor == "local" and not reused:  # estimates learn
             record_outcome(est, time.perf_counter() - t0)
         if result.cancelled:
             job.result = aid

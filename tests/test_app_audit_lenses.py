@@ -359,3 +359,30 @@ def test_the_learn_page_says_which_lens_catches_the_demonstration():
     demo, ret = told["demo"], told["retrain"]
     assert (abs(demo["mia"] - ret["mia"]) <= D.ACC_MARGIN) == (told["verdict"]["mia"] is False)
     assert "learn_lenses" in _charts(at)
+
+
+def test_a_second_audit_reuses_the_stored_ensembles_and_says_so(lensed):
+    """Another method on the same model and forget set: the page's audit takes the originals
+    and retrains the first one stored (the run store's ensembles), trains only the method's
+    models, and its caption says what it reused."""
+    import app_ui.registries as R
+
+    first, _ = lensed
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    for k in ("dataset", "arch", "recipe", "train_seed", "model_key", "forget"):
+        at.session_state[k] = first.session_state[k]
+    at.switch_page("pages/audit.py").run()
+    at.multiselect(key="au_methods").set_value(["neggrad"])
+    at.multiselect(key="al_lenses").set_value([])
+    at.number_input(key="au_k").set_value(4)
+    at.number_input(key="au_workers").set_value(1)
+    at.run()
+    at.button(key="au_run").click().run()
+    job = R.job_registry()[at.session_state["jobs"]["audit"]]
+    assert job.wait(150) and job.state == "done", (job.state, job.error)
+    at.run()
+    res = AuditResult.from_dict(RunStore().read_comparison(job.result)["comparison"])
+    assert res.reused["original"] == (4, 4) and res.reused["retrain"] == (4, 4), res.reused
+    assert [v for k, v in res.reused.items() if "neggrad" in k] == [(0, 4)], res.reused
+    assert any("reusing 4 of 4 originals" in c.value for c in at.caption)
