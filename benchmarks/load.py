@@ -154,13 +154,17 @@ async def session(browser, url: str, k: int, out: dict) -> None:
 
         # what this session shows: its sidebar's forget classes and its URL's ids (written
         # after the page's script run, so waited for)
-        await page.wait_for_function("() => location.search.includes('run=')", timeout=120_000)
+        got = await page.wait_for_function(
+            "() => new URL(location.href).searchParams.get('run')", timeout=120_000
+        )
+        out["run"] = await got.json_value()
         side = await page.locator('[data-testid="stSidebar"]').inner_text()
         out["sidebar_classes"] = sorted(set(re.findall(r"\bclass (\d+)\b", side)))
-        href = await page.evaluate("() => window.location.href")
-        out["url"] = href
-        q = dict(re.findall(r"[?&]([a-z]+)=([^&#]+)", href))
-        out["run"], out["owner"] = q.get("run"), q.get("owner")
+        out["url"] = await page.evaluate("() => window.location.href")
+        # its owner id: the browser's owner cookie (a browser that keeps cookies has no
+        # owner in its URL)
+        cookies = {c["name"]: c["value"] for c in await ctx.cookies()}
+        out["owner"] = cookies.get("unlearn_owner")
     except Exception as exc:  # noqa: BLE001 - counted and reported, the others go on
         out["error"] = f"{step}: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
         FAILED_SHOTS.mkdir(parents=True, exist_ok=True)
