@@ -229,9 +229,12 @@ def test_learn_page_tells_the_story_from_the_committed_run():
     assert {t.name for t in charts["learn_curves"].data} >= {"demonstration", "retrain"}
 
 
-def test_cancel_stores_what_finished_and_says_so(digits_mlp):
+def test_cancel_stores_what_finished_and_says_so(digits_mlp, tmp_path, monkeypatch):
     import app_ui.registries as R
 
+    # an empty run store: the page's audits reuse the ensembles earlier audits stored, and
+    # models already trained would all be scored before the cancel is heard
+    monkeypatch.setenv("UNLEARN_HOME", str(tmp_path / "runs"))
     at = _session(digits_mlp)
     at.multiselect(key="au_methods").set_value(["finetune"])
     at.number_input(key="au_k").set_value(2)

@@ -55,9 +55,9 @@ TIME_RATIOS = {
         "salun": 0.16, "scrub": 0.51, "sisa": 1.03, "ssd": 0.072, "ssd_adaptive": 0.069,
     },
     "resnet18": {
-        "finetune": 0.24, "fisher": 0.25, "l1_sparse": 0.17, "lrp": 0.001, "lrp_class": 0.001,
-        "lrp_until": 0.014, "neggrad": 0.18, "neggrad_plus": 0.18, "random_labels": 0.15,
-        "salun": 0.18, "scrub": 1.0, "sisa": 1.03, "ssd": 0.15, "ssd_adaptive": 0.13,
+        "finetune": 0.21, "fisher": 0.21, "l1_sparse": 0.12, "lrp": 0.001, "lrp_class": 0.002,
+        "lrp_until": 0.016, "neggrad": 0.16, "neggrad_plus": 0.14, "random_labels": 0.14,
+        "salun": 0.16, "scrub": 1.0, "sisa": 0.96, "ssd": 0.15, "ssd_adaptive": 0.12,
     },
 }  # fmt: skip
 UNKNOWN_RATIO = 1.0
