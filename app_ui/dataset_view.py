@@ -67,21 +67,27 @@ def _set_dataset(spec: dict) -> None:
 def pick_dataset() -> None:
     """The dataset picker: a built-in one (shapes with its options) or a user's file."""
     spec = DATASET.get()
-    _bind(P1.SOURCE, spec["name"] if spec["name"] in BUILTIN else "your file")
+    shown = spec["name"] if spec["name"] in BUILTIN else "your file"
+    _bind(P1.SOURCE, shown)  # (and the default: a widget drawn afresh starts there)
     source = st.selectbox(
-        "Dataset", SOURCES, key=P1.SOURCE, format_func=SOURCE_LABELS.get, help=SOURCE_HELP
-    )
+        "Dataset", SOURCES, index=SOURCES.index(shown), key=P1.SOURCE,
+        format_func=SOURCE_LABELS.get, help=SOURCE_HELP,
+    )  # fmt: skip
     if source == "shapes":
-        _bind(P1.SHAPES_SIZE, int(spec.get("params", {}).get("size", BUILTIN["shapes"]["size"])))
+        side = int(spec.get("params", {}).get("size", BUILTIN["shapes"]["size"]))
+        _bind(P1.SHAPES_SIZE, side)
         size = st.slider(
-            "Image size (pixels)", 8, 64, step=8, key=P1.SHAPES_SIZE, help="Side of each image."
-        )
+            "Image size (pixels)", 8, 64, side, step=8, key=P1.SHAPES_SIZE,
+            help="Side of each image.",
+        )  # fmt: skip
         _wrote(P1.SHAPES_SIZE, size)
         params = spec.get("params", {})
         _bind(P1.SHAPES_N, int(params.get("n_train", BUILTIN["shapes"]["n_train"])))
+        sizes = sorted({*SHAPES_SIZES, P1.SHAPES_N.get()})
         n_shapes = st.selectbox(
             "Training images",
-            sorted({*SHAPES_SIZES, P1.SHAPES_N.get()}),
+            sizes,
+            index=sizes.index(P1.SHAPES_N.get()),
             key=P1.SHAPES_N,
             format_func=lambda n: f"{n:,}",
             help="50,000 is CIFAR-10's size: pages draw a sample of it, training takes minutes.",

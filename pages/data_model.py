@@ -62,7 +62,10 @@ if ARCH.get() not in allowed:
     RECIPE.set(default_recipe("mlp").to_dict())
 _bind(P1.ARCH, ARCH.get())
 c_arch, c_seed = st.columns([3, 1])
-arch = c_arch.selectbox("Architecture", allowed, key=P1.ARCH, format_func=ARCH_LABELS.get)
+arch = c_arch.selectbox(
+    "Architecture", allowed, index=allowed.index(ARCH.get()), key=P1.ARCH,
+    format_func=ARCH_LABELS.get,
+)  # fmt: skip
 _wrote(P1.ARCH, arch)
 if data.kind != "image":
     c_arch.caption(
@@ -72,16 +75,28 @@ if arch != ARCH.get():
     ARCH.set(arch)
     RECIPE.set(default_recipe(arch).to_dict())
 
+# Each bound widget is also given its value as its default: a widget the browser draws afresh
+# (its earlier draw lost to an interrupted run, as under load) then starts at the session's
+# value, not at its minimum or first option, which the browser would send back as a change
+# (the recipe fell to 1 epoch, lr 1e-6, batch 1, or the model to the MLP; the load benchmark's
+# lost Train clicks)
+OPTIMIZERS = ["adam", "sgd"]
 recipe = dict(RECIPE.get())
 for field, widget in P1.RECIPE_FIELDS.items():
     _bind(widget, recipe[field])
 _bind(P1.SEED, int(TRAIN_SEED.get()))
-seed = c_seed.number_input("Seed", 0, 2**31 - 1, step=1, key=P1.SEED)
+seed = c_seed.number_input("Seed", 0, 2**31 - 1, int(TRAIN_SEED.get()), step=1, key=P1.SEED)
 c1, c2, c3, c4 = st.columns(4)
-epochs = c1.number_input("Epochs", 1, 500, step=1, key=P1.EPOCHS)
-lr = c2.number_input("Learning rate", 1e-6, 10.0, step=1e-4, format="%g", key=P1.LR)
-batch = c3.number_input("Batch size", 1, 8192, step=16, key=P1.BATCH_SIZE)
-opt = c4.selectbox("Optimizer", ["adam", "sgd"], key=P1.OPTIMIZER)
+epochs = c1.number_input("Epochs", 1, 500, int(recipe["epochs"]), step=1, key=P1.EPOCHS)
+lr = c2.number_input(
+    "Learning rate", 1e-6, 10.0, float(recipe["lr"]), step=1e-4, format="%g", key=P1.LR
+)
+batch = c3.number_input(
+    "Batch size", 1, 8192, int(recipe["batch_size"]), step=16, key=P1.BATCH_SIZE
+)
+opt = c4.selectbox(
+    "Optimizer", OPTIMIZERS, index=OPTIMIZERS.index(recipe["optimizer"]), key=P1.OPTIMIZER
+)
 recipe.update(epochs=int(epochs), lr=float(lr), batch_size=int(batch), optimizer=opt)
 for field, widget in P1.RECIPE_FIELDS.items():
     _wrote(widget, recipe[field])

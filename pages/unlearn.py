@@ -89,7 +89,13 @@ if picked is None:
 _bind(P3.METHODS, [m for m in picked if m in options])
 if any(m not in options for m in P3.METHODS.get()):
     P3.METHODS.set([m for m in P3.METHODS.get() if m in options])
-chosen = st.multiselect("Methods", options, key=P3.METHODS, format_func=lambda n: specs[n].label)
+chosen = st.multiselect(
+    "Methods",
+    options,
+    default=P3.METHODS.get(),
+    key=P3.METHODS,
+    format_func=lambda n: specs[n].label,
+)  # fmt: skip (the default too: a widget drawn afresh starts at the session's value)
 _wrote(P3.METHODS, list(chosen))
 if CHOSEN_METHODS.get() is not None or list(chosen) != [m for m in picked if m in options]:
     CHOSEN_METHODS.set(list(chosen))
@@ -128,7 +134,9 @@ for name in chosen:
 METHODS.set(settings)
 
 _bind(P3.RETRAIN, bool(INCLUDE_RETRAIN.get()))
-include_retrain = st.toggle("Retrain from scratch as the reference", key=P3.RETRAIN)
+include_retrain = st.toggle(
+    "Retrain from scratch as the reference", bool(INCLUDE_RETRAIN.get()), key=P3.RETRAIN
+)
 _wrote(P3.RETRAIN, include_retrain)
 INCLUDE_RETRAIN.set(include_retrain)
 if not include_retrain:
@@ -139,7 +147,7 @@ if not include_retrain:
 cols = st.columns(2)
 with cols[0]:
     _bind(P3.SEED, int(UNLEARN_SEED.get()))
-    seed = int(st.number_input("Seed", 0, 2**31 - 1, step=1, key=P3.SEED))
+    seed = int(st.number_input("Seed", 0, 2**31 - 1, int(UNLEARN_SEED.get()), step=1, key=P3.SEED))
     _wrote(P3.SEED, seed)
 with cols[1]:
     _bind(P3.N_SEEDS, int(UNLEARN_N_SEEDS.get()))
@@ -148,6 +156,7 @@ with cols[1]:
             "Seeds (runs)",
             1,
             10,
+            int(UNLEARN_N_SEEDS.get()),
             step=1,
             key=P3.N_SEEDS,
             help="How many times the whole comparison runs, with seeds Seed, Seed+1, ...; "
