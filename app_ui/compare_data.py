@@ -131,7 +131,10 @@ def prefetch_umap(cid: str, data: Dataset, split: ForgetSplit) -> None:
     base = [b for b in BASE if b in _models(cid)]
 
     def work() -> None:
-        feats = {b: features_of(cid, b, data, split) for b in base}
+        try:
+            feats = {b: features_of(cid, b, data, split) for b in base}
+        except KeyError:  # the comparison left the server's cache meanwhile: nothing to do
+            return
         umap_process().prefetch(cid, feats, base, seed=0)  # the options umap_job uses
 
     if base:
