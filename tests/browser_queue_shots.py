@@ -18,6 +18,7 @@ this browser's owner id, two of another browser's, one with no owner), then:
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -92,7 +93,8 @@ def main() -> int:
             print("runs page:", main.inner_text()[:600])
             b.screenshot(path=str(SHOTS / "runs-owner-view.png"))
             main.locator('[data-testid="stCheckbox"]').get_by_text("Everyone's runs").click()
-            main.get_by_text("of other browsers").wait_for()
+            # the caption loses its "(Everyone's runs lists them)" once the toggle has run
+            main.get_by_text(re.compile(r"of other browsers\.$")).wait_for()
             b.wait_for_timeout(1000)
             pick = main.locator('[data-testid="stSelectbox"]').first
             pick.click()
