@@ -22,7 +22,7 @@ import re
 
 import streamlit as st
 
-from app_ui.state import OWNER, OWNER_COOKIE
+from app_ui.state import OWNER
 from unlearn_core.store.owners import delete_refusal as _refusal
 
 #: the environment variable that makes this server's every session an admin (any true value:
@@ -88,7 +88,6 @@ def remember_owner() -> None:
     me = owner_id()
     if _cookie() == me:
         return
-    OWNER_COOKIE.set(True)
     st.html(
         f"<script>document.cookie = '{COOKIE}={me}; path=/; max-age=31536000; "
         "SameSite=Lax';</script>",

@@ -213,9 +213,6 @@ OWNER: Key[str] = Key(
     "owners.owner_id(), which takes the cookie's or makes one the first time; not an 'app' "
     "key: a default given at the session's start would hide the cookie)",
 )  # fmt: skip
-OWNER_COOKIE: Key[bool] = Key(
-    "_owner_cookie", bool, False, doc="whether this session has written its owner cookie"
-)
 AUDIT_ID: Key[str | None] = Key(
     "audit_id", (str, type(None)), None, doc="the Audit page's shown audit (audit registry id)"
 )
