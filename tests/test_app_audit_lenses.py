@@ -224,26 +224,26 @@ def _charts(at: AppTest) -> dict:
     return {c.key: pio.from_json(c.proto.spec) for c in at.get("plotly_chart")}
 
 
-@pytest.fixture(scope="module")
-def lensed(digits_mlp):
-    """One audit with every lens run through the page: (AppTest after the run, the record)."""
+#: the session state an audit on the page reads: the test's model and forget set
+SETUP_KEYS = ("dataset", "arch", "recipe", "train_seed", "model_key", "forget")
+
+
+def _audit(setup: dict, methods: list[str], lenses: list[str] | None = None):
+    """A new session with ``setup``, an audit of ``methods`` (K = 4, one worker; ``lenses``:
+    None keeps the page's default) run through the Audit page: (AppTest after it, record)."""
     import app_ui.registries as R
 
-    R.model_registry()[KEY] = R.ModelEntry(
-        model=digits_mlp, recipe=CFG, test_acc=0.0, source="test"
-    )
     at = AppTest.from_file(APP, default_timeout=90)
     at.run()
-    at.session_state["dataset"] = {"name": "digits", "params": {}}
-    at.session_state["arch"] = "mlp"
-    at.session_state["recipe"] = CFG.to_dict()
-    at.session_state["train_seed"] = 0
-    at.session_state["model_key"] = KEY
-    at.session_state["forget"] = ForgetRequest(classes=(3,)).to_dict()
+    for k, v in setup.items():
+        at.session_state[k] = v
     at.switch_page("pages/audit.py").run()
     assert not at.exception, at.exception
-    assert at.multiselect(key="al_lenses").value == list(D.DEFAULT_LENSES)
-    at.multiselect(key="au_methods").set_value(["logit_suppression", "finetune"])
+    if lenses is None:
+        assert at.multiselect(key="al_lenses").value == list(D.DEFAULT_LENSES)
+    else:
+        at.multiselect(key="al_lenses").set_value(lenses)
+    at.multiselect(key="au_methods").set_value(methods)
     at.number_input(key="au_k").set_value(4)
     at.number_input(key="au_workers").set_value(1)
     at.run()
@@ -253,8 +253,22 @@ def lensed(digits_mlp):
     assert job.state == "done", (job.state, job.error, job.traceback)
     at.run()
     assert not at.exception, at.exception
-    res = AuditResult.from_dict(RunStore().read_comparison(job.result)["comparison"])
-    return at, res
+    return at, AuditResult.from_dict(RunStore().read_comparison(job.result)["comparison"])
+
+
+@pytest.fixture(scope="module")
+def lensed(digits_mlp):
+    """One audit with every lens run through the page: (AppTest after the run, the record)."""
+    import app_ui.registries as R
+
+    R.model_registry()[KEY] = R.ModelEntry(
+        model=digits_mlp, recipe=CFG, test_acc=0.0, source="test"
+    )
+    setup = {
+        "dataset": {"name": "digits", "params": {}}, "arch": "mlp", "recipe": CFG.to_dict(),
+        "train_seed": 0, "model_key": KEY, "forget": ForgetRequest(classes=(3,)).to_dict(),
+    }  # fmt: skip
+    return _audit(setup, ["logit_suppression", "finetune"])
 
 
 def test_the_lenses_table_shows_the_stored_lenses(lensed):
@@ -365,24 +379,9 @@ def test_a_second_audit_reuses_the_stored_ensembles_and_says_so(lensed):
     """Another method on the same model and forget set: the page's audit takes the originals
     and retrains the first one stored (the run store's ensembles), trains only the method's
     models, and its caption says what it reused."""
-    import app_ui.registries as R
-
     first, _ = lensed
-    at = AppTest.from_file(APP, default_timeout=90)
-    at.run()
-    for k in ("dataset", "arch", "recipe", "train_seed", "model_key", "forget"):
-        at.session_state[k] = first.session_state[k]
-    at.switch_page("pages/audit.py").run()
-    at.multiselect(key="au_methods").set_value(["neggrad"])
-    at.multiselect(key="al_lenses").set_value([])
-    at.number_input(key="au_k").set_value(4)
-    at.number_input(key="au_workers").set_value(1)
-    at.run()
-    at.button(key="au_run").click().run()
-    job = R.job_registry()[at.session_state["jobs"]["audit"]]
-    assert job.wait(150) and job.state == "done", (job.state, job.error)
-    at.run()
-    res = AuditResult.from_dict(RunStore().read_comparison(job.result)["comparison"])
+    setup = {k: first.session_state[k] for k in SETUP_KEYS}
+    at, res = _audit(setup, ["neggrad"], lenses=[])
     assert res.reused["original"] == (4, 4) and res.reused["retrain"] == (4, 4), res.reused
     assert [v for k, v in res.reused.items() if "neggrad" in k] == [(0, 4)], res.reused
     assert any("reusing 4 of 4 originals" in c.value for c in at.caption)
