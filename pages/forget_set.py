@@ -259,19 +259,27 @@ else:
             key=P2.PREVIEW,
         )
 
-if st.button(
+
+def _use(new: dict) -> None:
+    """Put the previewed request in use. A callback, not ``if st.button(...)``: it runs at
+    the start of the click's script run, so a newer run that interrupts that one (a job's
+    end, another widget) cannot lose the click (seen as 1 of 8 load-test sessions stuck
+    on an enabled button)."""
+    FORGET.set(new)
+    if COMPARISON_ID.get():
+        COMPARISON_ID.set(None)
+        P2_NOTE.set("The forget set changed: the previous comparison was cleared.")
+
+
+st.button(
     "Use this forget set",
     key=P2.CONFIRM,
     type="primary",
     disabled=preview is None or same,
     help="Unlearning runs on the forget set in use.",
-):
-    new = request.to_dict()
-    FORGET.set(new)
-    if COMPARISON_ID.get():
-        COMPARISON_ID.set(None)
-        P2_NOTE.set("The forget set changed: the previous comparison was cleared.")
-    st.rerun()
+    on_click=_use,
+    args=(request.to_dict(),),
+)
 
 if FORGET.get() and same:
     st.success(f"Forget set stored: {split_summary(preview, names)}. Unlearning will use it.")
