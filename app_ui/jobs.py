@@ -57,6 +57,7 @@ from app_ui.state import (
 from unlearn_core.runtime.estimates import format_duration, summarise
 from unlearn_core.runtime.jobs import Job
 from unlearn_core.runtime.queue import JobQueue
+from unlearn_core.runtime.workers import WorkerPool
 from unlearn_core.store import UnknownRunError
 from unlearn_core.store.owners import owned_by
 
@@ -174,6 +175,13 @@ UMAP = declare(JobKind("umap", "Aligned UMAP", "UMAP"))
 def job_queue() -> JobQueue:
     """The server's one queue of jobs (its limit: ``UNLEARN_MAX_JOBS``, else one per core)."""
     return JobQueue()
+
+
+@st.cache_resource
+def job_workers() -> WorkerPool:
+    """The server's job worker processes, one per slot of :func:`job_queue` (training and
+    comparisons run there, off the interpreter lock the pages need)."""
+    return WorkerPool(job_queue().limit)
 
 
 @st.cache_resource

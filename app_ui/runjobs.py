@@ -1,5 +1,7 @@
 """The work of the training and comparison jobs (``app_ui.jobs`` starts, reopens, adopts and
-polls them): each runs in a server thread, stores its result itself and survives its tab.
+polls them): each runs in a server thread that hands the computing to a worker process
+(``jobs.job_workers``, off the interpreter lock the pages need), stores its result itself and
+survives its tab.
 
 Training stores the model in the run store and the disk cache under its settings key, which
 becomes the session's model when the settings are still the same (``jobs.TRAIN``). The
@@ -41,20 +43,14 @@ from app_ui.state import (
     UNLEARN_N_SEEDS,
     UNLEARN_SEED,
 )
+from unlearn_core import job_calls
 from unlearn_core.data import Dataset
-from unlearn_core.experiment import (
-    REFERENCE,
-    STOPPED,
-    Comparison,
-    MultiComparison,
-    compare,
-    compare_seeds,
-)
+from unlearn_core.experiment import REFERENCE, STOPPED, Comparison, MultiComparison
 from unlearn_core.forget import ForgetSplit
 from unlearn_core.runtime.estimates import comparison_estimate, record_outcome
 from unlearn_core.runtime.jobs import Job, JobCancelled
 from unlearn_core.store import RunStoreError
-from unlearn_core.training import TrainConfig, evaluate, train_new_model
+from unlearn_core.training import TrainConfig
 
 #: the error text of a method that had not finished when the run was cancelled
 CANCELLED = STOPPED
@@ -85,8 +81,11 @@ def start_training(data: Dataset, *, estimate: str = "") -> Job:
     spec = json.loads(json.dumps(dataset_spec()))
 
     def work(job: Job) -> str:
-        model, hist = train_new_model(data, arch, recipe, seed=seed, progress=job.report)
-        acc = evaluate(model, data.x_test, data.y_test)
+        model, hist, acc = jobs.job_workers().call(
+            job_calls.train,
+            {"data": data, "arch": arch, "recipe": recipe, "seed": seed},
+            progress=job.report,
+        )
         entry = ModelEntry(
             model=model, recipe=recipe, history=hist.to_dict(), test_acc=acc, source="trained"
         )
@@ -161,35 +160,27 @@ def start_comparison(
     def work(job: Job) -> str:
         t0 = time.perf_counter()
         stopped: list[Comparison | MultiComparison] = []
+        events = {"result": job.add_partial, "stop": stopped.append}
+        modules = job_calls.method_modules(methods)
         try:
-            if len(seeds) == 1:
-                result = compare(
-                    data,
-                    model,
-                    recipe,
-                    split,
-                    methods,
-                    seed=seeds[0],
-                    include_retrain=include_retrain,
-                    on_result=job.add_partial,
-                    progress=job.report,
-                    on_stop=stopped.append,
-                )
-            else:
-                result = compare_seeds(
-                    data,
-                    arch,
-                    recipe,
-                    split,
-                    methods,
-                    seeds=seeds,
-                    originals={train_seed: model} if train_seed in seeds else None,
-                    include_retrain=include_retrain,
-                    on_result=job.add_partial,
-                    progress=job.report,
-                    keep_models=True,
-                    on_stop=stopped.append,
-                )
+            result = jobs.job_workers().call(
+                job_calls.comparison,
+                {
+                    "data": data,
+                    "model": model,
+                    "arch": arch,
+                    "recipe": recipe,
+                    "split": split,
+                    "methods": methods,
+                    "seeds": seeds,
+                    "train_seed": train_seed,
+                    "include_retrain": include_retrain,
+                    "modules": modules or (),
+                },
+                progress=job.report,
+                on_event=lambda name, payload: events[name](payload),
+                here=modules is None,  # a method defined where a worker cannot import it
+            )
         except JobCancelled:
             job.message = "cancelled"
             if stopped:

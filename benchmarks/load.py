@@ -5,10 +5,11 @@ id) does the whole flow at the same time as the others: open the app, train the 
 (digits, MLP), forget a class of its own (session k forgets class k mod 10), run the Unlearn
 page's default methods with retrain (SCRUB, SalUn, SSD), open Compare. A newcomer opens the
 first page while the others work. Reported: completed / failed sessions, p50 and p95 of each
-step, the newcomer's first page, the server's peak memory (resident set, sampled every
-0.25 s), tracebacks in the server log, the machine's load average, and a leak check: each
-session's sidebar names only its own forget class, its URL's run is a run of its own class
-stored under its own owner id, and no two sessions share a run.
+step, the newcomer's first page, the peak memory (resident set, sampled every 0.25 s) of the
+server process and of the server with its worker processes, tracebacks in the server log, the
+machine's load average, and a leak check: each session's sidebar names only its own forget
+class, its URL's run is a run of its own class stored under its own owner id, and no two
+sessions share a run.
 
     python benchmarks/load.py --sessions 2
     python benchmarks/load.py --sessions 8 --out benchmarks/results/load.md --append
@@ -43,22 +44,48 @@ STEP_TIMEOUT_S = 420
 FAILED_SHOTS = ROOT / "test-output" / "load"
 
 
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid``'s child processes, theirs, and so on (Linux ``/proc``)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{p}/task").iterdir():
+                kids = [int(k) for k in (task / "children").read_text().split()]
+                out += kids
+                todo += kids
+    return out
+
+
 class Sampler(threading.Thread):
-    """The server process's resident memory and the machine's load average, sampled."""
+    """Resident memory of the server process and of the server with its worker processes
+    (job workers, the UMAP worker), and the machine's load average, sampled."""
 
     def __init__(self, pid: int, every: float = 0.25) -> None:
         super().__init__(daemon=True)
         self.pid, self.every = pid, every
-        self.peak_mb = 0.0
+        self.peak_mb = 0.0  # the server process
+        self.peak_total_mb = 0.0  # the server and its workers, summed at each sample
         self.loads: list[float] = []
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.is_set():
             try:
-                for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        self.peak_mb = max(self.peak_mb, int(line.split()[1]) / 1024)
+                own = _rss_mb(self.pid)
+                total = own
+                for child in descendants(self.pid):
+                    with contextlib.suppress(OSError):
+                        total += _rss_mb(child)
+                self.peak_mb = max(self.peak_mb, own)
+                self.peak_total_mb = max(self.peak_total_mb, total)
                 self.loads.append(os.getloadavg()[0])
             except OSError:
                 pass
@@ -253,7 +280,8 @@ def report(n, outs, late, wall, sampler, tracebacks, problems, max_jobs, started
         f"- all sessions finished (wall): {wall:.1f} s",
         "- newcomer's first page during the load: "
         + (f"{late['first page']:.1f} s" if "first page" in late else f"failed ({late})"),
-        f"- peak server memory (resident): {sampler.peak_mb:.0f} MB",
+        f"- peak server memory (resident): {sampler.peak_mb:.0f} MB; with its worker "
+        f"processes: {sampler.peak_total_mb:.0f} MB",
         f"- tracebacks in the server log: {tracebacks}",
         "- cross-session leak check: "
         + ("none (each sidebar names its own class only; each URL's run is its own class, "

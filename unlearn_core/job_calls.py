@@ -1,0 +1,91 @@
+"""The library calls a server's jobs run in a worker process (``runtime.workers``).
+
+Each is a module-level function (a worker imports it by name) that takes the worker's
+``progress`` and ``emit`` and returns what the job keeps; the job's own thread stores it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from typing import Any
+
+from torch import nn
+
+from .data import Dataset
+from .experiment import Comparison, MultiComparison, compare, compare_seeds
+from .forget import ForgetSplit
+from .methods import get_method
+from .runtime.progress import Progress
+from .runtime.workers import Emit
+from .training import History, TrainConfig, evaluate, train_new_model
+
+
+def train(
+    *,
+    data: Dataset,
+    arch: str,
+    recipe: TrainConfig,
+    seed: int,
+    progress: Progress,
+    emit: Emit,  # noqa: ARG001 - training has nothing to hand back early
+) -> tuple[nn.Module, History, float]:
+    """Train ``arch`` on ``data`` with ``recipe``: the model, its history, its test accuracy."""
+    model, hist = train_new_model(data, arch, recipe, seed=seed, progress=progress)
+    return model, hist, evaluate(model, data.x_test, data.y_test)
+
+
+def method_modules(names: Iterable[str]) -> list[str] | None:
+    """The modules a fresh worker process must import so that ``names`` are registered there
+    (those outside the library's ``methods`` package: a plugin's); None when some method's
+    class cannot be imported by name (defined inside a function): it must run here."""
+    out: list[str] = []
+    for name in names:
+        cls = type(get_method(name))
+        if "<locals>" in cls.__qualname__ or cls.__module__ == "__main__":
+            return None
+        if not cls.__module__.startswith("unlearn_core.methods") and cls.__module__ not in out:
+            out.append(cls.__module__)
+    return out
+
+
+def comparison(
+    *,
+    data: Dataset,
+    model: nn.Module | None,
+    arch: str,
+    recipe: TrainConfig,
+    split: ForgetSplit,
+    methods: dict[str, dict],
+    seeds: list[int],
+    train_seed: int,
+    include_retrain: bool,
+    progress: Progress,
+    emit: Emit,
+    modules: Iterable[str] = (),
+) -> Comparison | MultiComparison:
+    """One seed: ``compare`` on the trained ``model``; several: ``compare_seeds``, the trained
+    model standing for its own seed. Each finished method is emitted as ``("result", r)``; on a
+    stop, the finished part as ``("stop", part)`` before the stop is raised. ``modules``
+    (:func:`method_modules`) are imported first."""
+    for module in modules:
+        importlib.import_module(module)
+    common: dict[str, Any] = {
+        "include_retrain": include_retrain,
+        "on_result": lambda r: emit("result", r),
+        "progress": progress,
+        "on_stop": lambda part: emit("stop", part),
+    }
+    if len(seeds) == 1:
+        return compare(data, model, recipe, split, methods, seed=seeds[0], **common)
+    return compare_seeds(
+        data,
+        arch,
+        recipe,
+        split,
+        methods,
+        seeds=seeds,
+        originals={train_seed: model} if train_seed in seeds and model is not None else None,
+        keep_models=True,
+        **common,
+    )

@@ -1,0 +1,330 @@
+"""Job worker processes: run a job's library call in a spawned process, its progress streamed back.
+
+Why: a server's jobs (training, comparisons) ran as threads of the server process, so their
+Python share of the work held the interpreter lock that every page of every session needs; with
+20 sessions on 2 cores, first pages took 41 s (``benchmarks/results/load.md``). A worker process
+keeps the work off that lock: the server thread only forwards messages.
+
+Protocol: :meth:`JobWorker.call` sends ``(function path, kwargs)``; the worker calls
+``fn(progress=..., emit=..., **kwargs)`` and answers with ``progress`` messages (at most every
+:data:`SEND_S`, and the last one of a call), ``event`` messages (``emit(name, payload)``: partial
+results), then one ``result``, ``cancelled`` or ``error``. Messages are pickled by this module on
+both ends (the two processes are one program; nothing from outside is unpickled). A cancel: the
+caller's ``progress`` raises (the app's ``Job.report`` after ``Job.cancel``); the worker's own
+progress callback then raises :class:`~unlearn_core.runtime.jobs.JobCancelled` at its next
+report, the library hands back what finished (as an event), and the call raises ``JobCancelled``.
+
+Workers are spawned (not forked: a fork of a threaded process whose torch has started its
+OpenMP threads can hang), each with :func:`worker_threads` torch threads, started lazily or
+ahead of time (:meth:`WorkerPool.warm`: a spawn costs a few seconds, mostly importing torch),
+and replaced when one dies. ``UNLEARN_JOB_WORKERS=0`` runs calls in the caller's thread instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing
+import os
+import pickle
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+from .jobs import JobCancelled
+from .progress import Progress
+
+#: the environment variable that turns the worker processes off (``0``: calls run in-thread)
+WORKERS_ENV = "UNLEARN_JOB_WORKERS"
+#: the shortest interval between two progress messages of a call (the app polls every 0.5 s)
+SEND_S = 0.05
+#: how often the caller's side hears from its ``progress`` while the worker is silent (a
+#: cancel is noticed within this)
+POLL_S = 0.1
+
+Emit = Callable[[str, Any], None]
+
+
+class WorkerError(RuntimeError):
+    """The call raised in the worker: ``kind`` is the exception's class name, ``str()`` its
+    message, ``remote_traceback`` the worker's traceback."""
+
+    def __init__(self, kind: str, message: str, remote_traceback: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.remote_traceback = remote_traceback
+
+
+class WorkerDied(RuntimeError):
+    """The worker process ended during a call (killed, out of memory)."""
+
+
+def enabled() -> bool:
+    """Whether jobs run in worker processes (``UNLEARN_JOB_WORKERS`` is not ``0``)."""
+    return os.environ.get(WORKERS_ENV, "1").strip() not in {"0", "false", "no", "off"}
+
+
+def worker_threads(workers: int) -> int:
+    """Torch threads per worker: the cores but one (left to the server's pages), shared by
+    ``workers`` workers, at least one."""
+    cores = os.cpu_count() or 1
+    return max(1, (cores - 1) // max(1, workers))
+
+
+def function_path(fn: Callable) -> str:
+    """``module:qualname`` of a module-level function (what a worker can import)."""
+    path = f"{fn.__module__}:{fn.__qualname__}"
+    if "<" in fn.__qualname__ or fn.__module__ == "__main__":
+        raise ValueError(f"{path} is not a module-level function a worker process can import")
+    return path
+
+
+def _resolve(path: str) -> Callable:
+    module, _, name = path.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in name.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _send(conn, message: tuple) -> None:
+    conn.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _receive(conn) -> tuple:
+    return pickle.loads(conn.recv_bytes())  # noqa: S301 - from our own worker process
+
+
+def _serve(conn, cancel, threads: int) -> None:
+    """The worker's loop (in the spawned process): one call at a time until told to stop."""
+    import torch
+
+    torch.set_num_threads(threads)
+    while True:
+        try:
+            task = _receive(conn)
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        answer = _run_task(conn, cancel, *task)
+        try:
+            _send(conn, answer)
+        except (BrokenPipeError, OSError):
+            return
+        except Exception as exc:  # noqa: BLE001 - the result itself could not be pickled
+            _send(conn, ("error", type(exc).__name__, f"the result could not be sent: {exc}", ""))
+
+
+def _run_task(conn, cancel, path: str, kwargs: dict[str, Any]) -> tuple:
+    """Run one call in the worker; its answer message (``result``, ``cancelled``, ``error``)."""
+    last = [0.0, 0.0]  # when the last progress message went, its fraction
+
+    def progress(fraction: float, message: str = "") -> None:
+        if cancel.is_set():
+            raise JobCancelled(path)
+        now = time.monotonic()
+        if now - last[0] >= SEND_S or fraction >= 1.0 or fraction < last[1]:
+            last[0], last[1] = now, fraction
+            _send(conn, ("progress", float(fraction), str(message)))
+
+    def emit(name: str, payload: Any) -> None:
+        _send(conn, ("event", name, payload))
+
+    try:
+        return ("result", _resolve(path)(progress=progress, emit=emit, **kwargs))
+    except JobCancelled:
+        return ("cancelled",)
+    except BaseException as exc:  # noqa: BLE001 - every failure goes back to the caller
+        return ("error", type(exc).__name__, str(exc), traceback.format_exc(limit=12))
+
+
+class JobWorker:
+    """One spawned worker process; :meth:`call` runs one call in it at a time."""
+
+    def __init__(self, threads: int = 1) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._cancel = ctx.Event()
+        self.threads = threads
+        self.process = ctx.Process(
+            target=_serve, args=(child, self._cancel, threads), name="unlearn-job", daemon=True
+        )
+        self.process.start()
+        child.close()
+        self._lock = threading.Lock()
+
+    @property
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def call(
+        self,
+        fn: Callable,
+        kwargs: dict[str, Any],
+        *,
+        progress: Progress,
+        on_event: Emit | None = None,
+    ) -> Any:
+        """``fn(progress=..., emit=..., **kwargs)`` in the worker; returns its result.
+
+        ``progress`` hears the worker's reports, and its last report again every
+        :data:`POLL_S` while the worker is silent: when it raises (a cancel), the worker is told
+        to stop and the call raises :class:`JobCancelled` once the worker has answered.
+        ``on_event(name, payload)`` hears the worker's ``emit`` calls. A failure in the worker
+        raises :class:`WorkerError`; a worker that dies, :class:`WorkerDied`."""
+        path = function_path(fn)
+        with self._lock:
+            self._cancel.clear()
+            try:
+                _send(self._conn, (path, kwargs))
+            except (BrokenPipeError, OSError) as exc:
+                raise WorkerDied(f"the job's worker process is gone ({exc})") from None
+            fraction, message, stopping = 0.0, "", False
+            while True:
+                if not self._conn.poll(POLL_S):
+                    if not self.process.is_alive():
+                        raise WorkerDied(
+                            f"the job's worker process ended (exit code {self.process.exitcode})"
+                        )
+                    if not stopping:
+                        try:
+                            progress(fraction, message)
+                        except JobCancelled:
+                            stopping = True
+                            self._cancel.set()
+                    continue
+                try:
+                    msg = _receive(self._conn)
+                except (EOFError, OSError) as exc:
+                    raise WorkerDied(f"the job's worker process ended ({exc})") from None
+                kind = msg[0]
+                if kind == "progress":
+                    fraction, message = msg[1], msg[2]
+                    if not stopping:
+                        try:
+                            progress(fraction, message)
+                        except JobCancelled:
+                            stopping = True
+                            self._cancel.set()
+                elif kind == "event":
+                    if on_event is not None:
+                        on_event(msg[1], msg[2])
+                elif kind == "result":
+                    if stopping:  # it finished before it heard the cancel: still cancelled
+                        raise JobCancelled(path)
+                    return msg[1]
+                elif kind == "cancelled":
+                    raise JobCancelled(path)
+                else:
+                    raise WorkerError(msg[1], msg[2], msg[3])
+
+    def close(self) -> None:
+        """Ask the worker to stop, and stop it if it does not within a second."""
+        with suppress(BrokenPipeError, OSError):
+            _send(self._conn, None)
+        self.process.join(1.0)
+        if self.process.is_alive():
+            self.process.terminate()
+        self._conn.close()
+
+
+class WorkerPool:
+    """Up to ``size`` :class:`JobWorker`s, lent one per call (``size``: the job queue's
+    concurrency limit, so a queued job always finds one)."""
+
+    def __init__(self, size: int, threads: int | None = None) -> None:
+        self.size = max(1, int(size))
+        self.threads = worker_threads(self.size) if threads is None else threads
+        self._idle: list[JobWorker] = []
+        self._all: list[JobWorker] = []
+        self._lent = 0
+        self._warming = False  # warm() was called
+        self._pending = False  # its worker is starting
+        self._cond = threading.Condition()
+
+    def warm(self) -> None:
+        """Start one worker now, in the background (a spawn imports torch: seconds); once."""
+
+        with self._cond:
+            if self._warming or self._all:
+                return
+            self._warming = self._pending = True
+
+        def start() -> None:
+            worker = None
+            try:
+                worker = JobWorker(self.threads)
+            finally:  # (a failed start: a call starts its own)
+                with self._cond:
+                    if worker is not None:
+                        self._all.append(worker)
+                        self._idle.append(worker)
+                    self._pending = False
+                    self._cond.notify_all()
+
+        threading.Thread(target=start, name="job-worker-warm-up", daemon=True).start()
+
+    @contextmanager
+    def worker(self) -> Iterator[JobWorker]:
+        """A live worker for one call (waits while all ``size`` are lent)."""
+        with self._cond:
+            # (a worker being warmed up is waited for: it is the one to use)
+            while not self._idle and (self._lent >= self.size or self._pending):
+                self._cond.wait()
+            worker = self._idle.pop() if self._idle else None
+            self._lent += 1
+        try:
+            if worker is None or not worker.alive:
+                worker = JobWorker(self.threads)
+                with self._cond:
+                    self._all = [w for w in self._all if w.alive] + [worker]
+            yield worker
+        finally:
+            with self._cond:
+                self._lent -= 1
+                if worker is not None and worker.alive:
+                    self._idle.append(worker)
+                self._cond.notify()
+
+    def call(
+        self,
+        fn: Callable,
+        kwargs: dict[str, Any],
+        *,
+        progress: Progress,
+        on_event: Emit | None = None,
+        here: bool = False,
+    ) -> Any:
+        """:meth:`JobWorker.call` on a lent worker; in the caller's thread when ``here`` (work
+        a fresh process could not import) or the workers are turned off (:func:`enabled`)."""
+        if here or not enabled():
+            return run_here(fn, kwargs, progress=progress, on_event=on_event)
+        with self.worker() as w:
+            return w.call(fn, kwargs, progress=progress, on_event=on_event)
+
+    def processes(self) -> list[int]:
+        """The process ids of the live workers (for memory figures)."""
+        with self._cond:
+            return [w.process.pid for w in self._all if w.alive and w.process.pid]
+
+    def close(self) -> None:
+        """Stop the idle workers (a lent one stops when its call returns and it is closed)."""
+        with self._cond:
+            idle, self._idle = self._idle, []
+        for w in idle:
+            w.close()
+
+
+def run_here(
+    fn: Callable, kwargs: dict[str, Any], *, progress: Progress, on_event: Emit | None = None
+) -> Any:
+    """The same call in this thread (no worker): events go straight to ``on_event``."""
+
+    def emit(name: str, payload: Any) -> None:
+        if on_event is not None:
+            on_event(name, payload)
+
+    return fn(progress=progress, emit=emit, **kwargs)
