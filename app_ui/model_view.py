@@ -131,8 +131,11 @@ def train_section(data: Dataset, arch: str, settings: str, job: Job | None) -> N
         big = data.n_train * int(RECIPE.get()["epochs"]) >= BIG_WORK
         if big:  # worth a measured step before the click (a fraction of a second)
             st.caption(f"Training {arch} on {data.n_train:,} images: {_estimate(data).text()}.")
-        # (a click on the first paint's Train button, before the libraries were loaded, counts)
-        if st.button("Train", key=P1.TRAIN, type="primary") or TRAIN_ASAP.pop(False):
+        # The click is kept by a callback (it runs at the start of the click's run, so a newer
+        # run interrupting that one cannot lose it); a click on the first paint's Train
+        # button, before the libraries were loaded, is kept the same way.
+        st.button("Train", key=P1.TRAIN, type="primary", on_click=TRAIN_ASAP.set, args=(True,))
+        if TRAIN_ASAP.pop(False):
             P1_ESTIMATE.set(_estimate(data).text())
             start_training(data)
             st.rerun()

@@ -231,7 +231,7 @@ LIGHT: Key[bool] = Key(
 )  # fmt: skip
 TRAIN_ASAP: Key[bool] = Key(
     "_p1_train_asap", bool, False,
-    doc="a click on the first paint's Train button (first_paint.TRAIN_ASAP)",
+    doc="a click on Train not yet acted on (its callback, or the first paint's button)",
 )  # fmt: skip
 URL_KNOWN: Key[list] = Key(
     "_url_known", list, [], doc="ids this session has shown or reopened from the URL"
