@@ -20,6 +20,7 @@ from .common import (
     seeds_of,
     trained_model,
 )
+from .invert import add_invert_command
 from .runs import add_runs_commands
 from .tune import add_tune_command
 
@@ -266,6 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_audit_command(sub)
 
     add_tune_command(sub)
+
+    add_invert_command(sub)
     return parser
 
 
