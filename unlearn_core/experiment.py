@@ -14,6 +14,7 @@ import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -21,7 +22,7 @@ from torch import nn
 
 from .data import Dataset
 from .evaluation import metrics as M
-from .evaluation.tables import ROW_KEYS
+from .evaluation.tables import REPAIR_ROW_KEYS, ROW_KEYS
 from .forget import ForgetRequest, ForgetSplit, make_split
 from .methods import UnlearnTask, get_method, run_method
 from .runtime.device import pick_device
@@ -82,6 +83,8 @@ class MethodResult:
         return {
             "method": self.method,
             **{k: _num(self.number(k)) for k in ROW_KEYS},
+            # a repair comparison's numbers (asr, restoration, ...), only where scored
+            **{k: _num(self.number(k)) for k in REPAIR_ROW_KEYS if k in self.metrics},
             "error": self.error,
             "damaged": self.damaged,
             "preset": (self.preset or {}).get("name"),
@@ -360,6 +363,7 @@ def compare(
     on_result: Callable[[MethodResult], None] | None = None,
     keep_models: bool = True,
     on_stop: Callable[[Comparison], None] | None = None,
+    scenario: ScenarioHook | None = None,
 ) -> Comparison:
     """Run ``methods`` (names, or ``(name, overrides)``) on one forget request and score them.
 
@@ -371,6 +375,12 @@ def compare(
     so a stop takes effect within a batch. Its exception propagates; before that, once the
     original is scored, ``on_stop`` gets the comparison of the methods that finished, the
     others marked with the error :data:`STOPPED`.
+
+    ``scenario`` (a repair comparison, ``unlearn_core.repair.RepairScorer``): the methods get
+    the forget samples' fixed versions (``UnlearnTask.repair``), every row gets the scenario's
+    numbers (``asr``, ``true_label_acc``, ...), a ``clean`` reference row (a model trained on
+    the clean data) follows the methods, and the scenario's ``finish`` adds the numbers that
+    compare rows (``restoration``).
     """
     dev = torch.device(device) if device is not None else pick_device()
     split = forget if isinstance(forget, ForgetSplit) else make_split(data, forget)
@@ -380,7 +390,8 @@ def compare(
         chosen.insert(0, (REFERENCE, {}))
     elif REFERENCE in [n for n, _ in chosen]:  # the reference always runs first
         chosen.sort(key=lambda c: c[0] != REFERENCE)
-    task = UnlearnTask(data=data, split=split, train_config=train_config, device=dev)
+    repair = scenario.repair_info(split) if scenario is not None else None
+    task = UnlearnTask(data=data, split=split, train_config=train_config, device=dev, repair=repair)
     comp: Comparison | None = None
     ref: tuple[MethodResult, Evaluation] | None = None
     with reporting(progress) as report_all:
@@ -394,6 +405,8 @@ def compare(
                 metrics=score_model(orig_ev, data, split, seed=seed),
                 model=model if keep_models else None,
             )
+            if scenario is not None:
+                original.metrics.update(scenario.score(model))
             comp = Comparison(
                 dataset=data.name,
                 model=getattr(model, "spec", {}).get("arch", type(model).__name__),
@@ -407,10 +420,22 @@ def compare(
                 report = sub_progress(report_all, i / n, (i + 1) / n, f"{name}: ")
                 report(0.0, "starting")  # between methods: a stop takes effect here too
                 res, ev = _run_one(name, overrides, model, task, seed, report)
+                if scenario is not None and ev is not None and res.model is not None:
+                    res.metrics.update(scenario.score(res.model))
                 if name == REFERENCE and ev is not None:
                     ref = (res, ev)
                 if ref is not None and ev is not None:
                     add_reference_scores(res, ev, ref[1], ref[0])
+                if not keep_models:
+                    res.model = None
+                comp.results.append(res)
+                if on_result is not None:
+                    on_result(res)
+            if scenario is not None:
+                comp.forget["scenario"] = scenario.summary()
+                res, ev = _scenario_reference(scenario, model, data, split, train_config, seed, dev)
+                if ref is not None and ev is not None:
+                    add_reference_scores(res, ev, ref[1], ref[0], judge=False)
                 if not keep_models:
                     res.model = None
                 comp.results.append(res)
@@ -426,8 +451,44 @@ def compare(
             raise
     if ref is not None:
         add_reference_scores(comp.original, orig_ev, ref[1], ref[0], judge=False)
+    if scenario is not None:
+        scenario.finish(comp)
     progress(1.0, "done")
     return comp
+
+
+class ScenarioHook(Protocol):
+    """What :func:`compare` asks of a repair scenario (``unlearn_core.repair.RepairScorer``)."""
+
+    def repair_info(self, split: ForgetSplit): ...
+
+    def score(self, model: nn.Module) -> dict: ...
+
+    def reference(
+        self, model: nn.Module, train_config: TrainConfig, seed: int, device: torch.device
+    ) -> MethodResult: ...
+
+    def summary(self) -> dict: ...
+
+    def finish(self, comp: Comparison) -> None: ...
+
+
+def _scenario_reference(
+    scenario: ScenarioHook,
+    model: nn.Module,
+    data: Dataset,
+    split: ForgetSplit,
+    train_config: TrainConfig,
+    seed: int,
+    dev: torch.device,
+) -> tuple[MethodResult, Evaluation | None]:
+    """The scenario's reference row (``clean``), scored like every other row."""
+    res = scenario.reference(model, train_config, seed, dev)
+    if res.model is None:
+        return res, None
+    ev = model_logits(res.model, data, split)
+    res.metrics = {**score_model(ev, data, split, seed=seed), **scenario.score(res.model)}
+    return res, ev
 
 
 def forget_summary(data: Dataset, split: ForgetSplit) -> dict:
@@ -559,10 +620,11 @@ class SeedSummary:
     def row(self, with_std: bool = True) -> dict:
         """``MethodResult.row()``'s fields holding the means, plus ``<key>_std`` per number."""
         out: dict = {"method": self.method}
-        for k in ROW_KEYS:
+        keys = [*ROW_KEYS, *(k for k in REPAIR_ROW_KEYS if k in self.stats)]
+        for k in keys:
             out[k] = _num(self.stats[k].mean)
         if with_std:
-            for k in ROW_KEYS:
+            for k in keys:
                 out[f"{k}_std"] = _num(self.stats[k].std)
         out["error"] = self.error
         out["damaged"] = self.damaged
@@ -586,12 +648,13 @@ class SeedSummary:
         """Aggregate one method's per-seed results (``results[i]`` ran with ``seeds[i]``)."""
         first = results[0]
         ok = [r for r in results if r.ok]
+        extra = [k for k in REPAIR_ROW_KEYS if any(k in r.metrics for r in results)]
         return cls(
             method=first.method,
             label=first.label,
             family=next((r.family for r in results if r.family != "?"), first.family),
             seeds=list(seeds),
-            stats={k: Spread.of([r.number(k) for r in ok]) for k in ROW_KEYS},
+            stats={k: Spread.of([r.number(k) for r in ok]) for k in (*ROW_KEYS, *extra)},
             errors={s: r.error for s, r in zip(seeds, results, strict=True) if r.error},
             damaged_seeds=[s for s, r in zip(seeds, results, strict=True) if r.damaged],
             preset=next((r.preset.get("name") for r in results if r.preset), None),
@@ -717,6 +780,7 @@ def compare_seeds(
     on_comparison: Callable[[Comparison], None] | None = None,
     keep_models: bool = False,
     on_stop: Callable[[MultiComparison], None] | None = None,
+    scenario: ScenarioHook | None = None,
 ) -> MultiComparison:
     """Run the whole comparison once per seed and aggregate it (mean and standard deviation).
 
@@ -780,6 +844,7 @@ def compare_seeds(
                     on_result=on_result,
                     keep_models=keep_models,
                     on_stop=stopped_seed.comparisons.append,
+                    scenario=scenario,
                 )
                 comp.original.log.update(source=source, train_seconds=train_seconds)
                 multi.comparisons.append(comp)

@@ -210,3 +210,59 @@ def check_methods(methods: list, arch: str | None = None) -> None:
             spec.resolve(overrides, arch=arch)
         else:
             spec.resolve(overrides)
+
+
+def add_scenario_args(p: argparse.ArgumentParser) -> None:
+    """The repair scenario (``unlearn_core.repair``): corrupt the training set, forget the
+    corrupted samples that were found, and score the repair."""
+    g = p.add_argument_group("repair scenario (instead of a forget request)")
+    g.add_argument(
+        "--scenario",
+        choices=("label-noise", "backdoor", "feature"),
+        help="corrupt the training set; the original trains on it, 'clean' on the clean set, "
+        "the forget set is the corrupted samples found (--detection-rate)",
+    )
+    g.add_argument("--corrupt-fraction", type=float, help="share of the pool corrupted")
+    g.add_argument("--from-class", type=int, help="label-noise / feature: the class affected")
+    g.add_argument("--to-class", type=int, help="label-noise: the new label (default: random)")
+    g.add_argument("--target-class", type=int, help="backdoor: the target class")
+    g.add_argument(
+        "--detection-rate", type=float, default=1.0, help="share of the corrupted samples found"
+    )
+    g.add_argument(
+        "--backdoor-fix",
+        choices=("label", "input"),
+        default="label",
+        help="a backdoored sample's fixed version: its true label (default) or its clean input",
+    )
+
+
+def scenario_of(args, data, seed: int):
+    """``(scenario, scorer)`` for ``--scenario`` (None, None without it); a forget request given
+    beside it is an error. The corruption is drawn with ``seed`` (the first of --seeds)."""
+    if not getattr(args, "scenario", None):
+        return None, None
+    from ..forget import ForgetError
+    from ..repair import RepairScorer, ScenarioError, make_scenario
+
+    if args.forget_class or args.forget_indices or args.forget_fraction is not None:
+        raise ForgetError(
+            "--scenario makes the forget set (the corrupted samples): drop --forget-*"
+        )
+    if args.corrupt_fraction is None:
+        raise ForgetError("--scenario needs --corrupt-fraction")
+    try:
+        sc = make_scenario(
+            data,
+            args.scenario,
+            args.corrupt_fraction,
+            seed=seed,
+            from_class=args.from_class,
+            to_class=args.to_class,
+            target_class=args.target_class,
+            detection_rate=args.detection_rate,
+            backdoor_fix=args.backdoor_fix,
+        )
+    except ScenarioError as exc:
+        raise ForgetError(str(exc)) from None
+    return sc, RepairScorer(sc)

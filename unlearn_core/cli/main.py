@@ -11,12 +11,14 @@ from .audit import add_audit_command
 from .common import (
     add_data_args,
     add_forget_args,
+    add_scenario_args,
     check_methods,
     forget_request,
     load_data,
     load_originals,
     parse_params,
     progress_bar,
+    scenario_of,
     seeds_of,
     trained_model,
 )
@@ -85,7 +87,11 @@ def _run_comparison(args, methods: list, include_retrain: bool, keep_models: boo
 
     data = load_data(args)
     seeds = seeds_of(args)
-    split = make_split(data, forget_request(args, seeds[0]))  # refuse a bad request early
+    scenario, scorer = scenario_of(args, data, seeds[0])
+    if scenario is not None:  # a repair: train on the corrupted set, forget what was found
+        data, split = scenario.corrupted, scenario.split()
+    else:
+        split = make_split(data, forget_request(args, seeds[0]))  # refuse a bad request early
     check_methods(methods, args.model)
     dev = pick_device(args.device)
     source, recipe, originals = load_originals(args, data, seeds, dev)
@@ -102,6 +108,7 @@ def _run_comparison(args, methods: list, include_retrain: bool, keep_models: boo
         device=dev,
         progress=report,
         keep_models=keep_models,
+        scenario=scorer,
     )
     bar.close()
     return multi, data, recipe
@@ -229,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_)
         add_data_args(p)
         add_forget_args(p)
+        add_scenario_args(p)
         p.add_argument(
             "--seeds",
             help="run the whole comparison once per seed (e.g. 0,1,2: each trains its own "

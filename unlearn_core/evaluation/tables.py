@@ -37,6 +37,17 @@ ROW_KEYS = (
     "time_ratio",
 )
 
+#: numbers a repair comparison (``unlearn_core.repair``) adds to its rows, when present; the
+#: matching columns are optional (shown only when a row has the number)
+REPAIR_ROW_KEYS = (
+    "asr",
+    "trigger_acc",
+    "true_label_acc",
+    "restoration",
+    "restoration_tla",
+    "patch_attr",
+)
+
 MISSING = "—"
 
 
@@ -127,6 +138,50 @@ RESULT_COLUMNS: tuple[Column, ...] = (
         fmt=".3f",
         help="ROC AUC of a loss-threshold membership attack on the forget set; 0.5 = cannot tell",
         optional=True,
+    ),
+    Column(
+        "asr",
+        "attack success",
+        "%",
+        optional=True,
+        help="triggered test images of other classes put in the backdoor's target class "
+        "(feature scenario: in the class that carried the feature)",
+    ),
+    Column(
+        "trigger_acc",
+        "acc, triggered",
+        "%",
+        optional=True,
+        help="test accuracy on images with the patch / feature stamped in",
+    ),
+    Column(
+        "true_label_acc",
+        "true-label acc",
+        "%",
+        optional=True,
+        help="accuracy on the corrupted training samples against their true labels",
+    ),
+    Column(
+        "restoration",
+        "restoration",
+        fmt=".2f",
+        optional=True,
+        help="(after - before) / (clean - before) on clean test accuracy (Warnecke et al.): "
+        "1 = as good as a model trained on clean data, 0 = no repair",
+    ),
+    Column(
+        "restoration_tla",
+        "restoration, true labels",
+        fmt=".2f",
+        optional=True,
+        help="the same ratio on true-label accuracy of the corrupted samples",
+    ),
+    Column(
+        "patch_attr",
+        "attribution on patch",
+        "%",
+        optional=True,
+        help="share of absolute saliency on the patch's pixels, triggered test images",
     ),
     Column("avg_gap", "gap to retrain", "pts", help="mean |difference| to retrain's numbers"),
     Column("seconds", "time", "s", fmt=".3g", help="wall time of the method's own work"),

@@ -135,6 +135,17 @@ class MethodSpec:
         return d
 
 
+@dataclass(frozen=True)
+class RepairInfo:
+    """The fixed versions Z~ of the forget samples, for repair (``unlearn_core.repair``):
+    ``x`` / ``y`` align with ``split.forget_idx`` (row ``i`` fixes training sample
+    ``forget_idx[i]``: its true label, its un-patched image). ``kind`` names the scenario."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    kind: str = "label-noise"
+
+
 @dataclass
 class UnlearnTask:
     """Everything a method may read besides the model: data, the split and the original recipe.
@@ -148,6 +159,8 @@ class UnlearnTask:
     split: ForgetSplit
     train_config: TrainConfig
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    #: the forget samples' fixed versions (a repair request); None: a plain deletion request
+    repair: RepairInfo | None = None
     #: the sample sets read through this task, in order of first use
     reads: list[str] = field(default_factory=list, compare=False)
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
@@ -160,6 +173,7 @@ class UnlearnTask:
             split=self.split,
             train_config=self.train_config,
             device=self.device,
+            repair=self.repair,
             _cache=self._cache,
         )
 
@@ -188,6 +202,14 @@ class UnlearnTask:
     def train_all(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(x, y) of the whole training set (retain + forget), on the device."""
         return self._get("train", lambda: (self.data.x_train, self.data.y_train))
+
+    @property
+    def fixed(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(x, y) of the forget samples' fixed versions on the device, aligned with
+        :attr:`forget`; None on a plain deletion request (no :attr:`repair`)."""
+        if self.repair is None:
+            return None
+        return self._get("fixed", lambda: (self.repair.x, self.repair.y))
 
     @property
     def validation(self) -> tuple[torch.Tensor, torch.Tensor]:
