@@ -229,6 +229,10 @@ LIGHT: Key[bool] = Key(
     "_light_paint", bool, False,
     doc="whether this script run draws the first paint (first_paint.LIGHT)",
 )  # fmt: skip
+RUN_ASAP: Key[bool] = Key(
+    "_p3_run_asap", bool, False,
+    doc="a click on the Unlearn page's Run not yet acted on (set by its callback)",
+)  # fmt: skip
 TRAIN_ASAP: Key[bool] = Key(
     "_p1_train_asap", bool, False,
     doc="a click on Train not yet acted on (its callback, or the first paint's button)",

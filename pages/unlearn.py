@@ -26,6 +26,7 @@ from app_ui.state import (
     METHODS,
     MODEL_KEY,
     P3,
+    RUN_ASAP,
     TRAIN_SEED,
     UNLEARN_N_SEEDS,
     UNLEARN_SEED,
@@ -177,9 +178,18 @@ plan = ([(REFERENCE, "Retrain from scratch")] if include_retrain else []) + [
 ]
 if plan and not running:
     st.caption(comparison_estimate_text(data, split, list(chosen), include_retrain, n_seeds))
-if st.button(
-    "Run", key=P3.RUN, type="primary", disabled=running or not plan, help="Runs in background"
-):
+# the click is kept by a callback (at the start of the click's run: a newer run interrupting
+# that one cannot lose it)
+st.button(
+    "Run",
+    key=P3.RUN,
+    type="primary",
+    disabled=running or not plan,
+    help="Runs in background",
+    on_click=RUN_ASAP.set,
+    args=(True,),
+)
+if RUN_ASAP.pop(False) and plan and not running:
     spec_now = dict(DATASET.get())
     try:
         model_id = save_model_entry(
