@@ -10,6 +10,8 @@ numbers (:mod:`.scores`); ``finish`` adds ``restoration`` against the original a
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
@@ -78,7 +80,9 @@ class RepairScorer:
         xt, _ = self._triggered
         x = xt[: self.attribution_samples].to(next(model.parameters()).device)
         target = predict_logits(model, x).argmax(1)
-        attr = attribute(model, x, target, method="saliency")
+        with warnings.catch_warnings():  # captum: "Input Tensor 0 did not already require ..."
+            warnings.simplefilter("ignore", UserWarning)
+            attr = attribute(model, x, target, method="saliency")
         return S.patch_share(attr, self.scenario.patch)
 
     def reference(
