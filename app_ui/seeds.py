@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 import plotly.graph_objects as go
 
 from app_ui.state import UNLEARN_N_SEEDS, UNLEARN_SEED
-from unlearn_core.evaluation.tables import seed_row
+from unlearn_core.evaluation.tables import REPAIR_ROW_KEYS, seed_row
 from unlearn_core.experiment import ROW_KEYS, Comparison, MultiComparison
 from unlearn_core.plots.results import ACCURACY_SETS
 
@@ -29,7 +29,7 @@ def mean_view(multi: MultiComparison, first: Comparison) -> Comparison:
         if s is None:
             continue
         r.metrics = dict(r.metrics)
-        for k in ROW_KEYS:
+        for k in (*ROW_KEYS, *(k for k in REPAIR_ROW_KEYS if k in s.stats)):  # + a repair's
             # one seed's number has no spread: no "± 0.00" (evaluation.tables.seed_row)
             mean, std = s.mean(k), (s.std(k) if s.stats[k].n > 1 else None)
             if k in _ATTRS:

@@ -72,3 +72,40 @@ def test_bad_scenario_arguments_are_refused(capsys, extra, message):
         "--methods", "finetune", "--no-progress", "--no-save", *extra,
     )  # fmt: skip
     assert code == 2 and message in err
+
+
+def test_the_apps_several_seed_view_keeps_the_repair_numbers():
+    """``app_ui.seeds.mean_view`` (Compare page, several seeds) carries asr / restoration."""
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parent.parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from app_ui.seeds import mean_view
+    from unlearn_core.experiment import Comparison, MethodResult, MultiComparison
+
+    def result(method, asr):
+        return MethodResult(method=method, label=method, family="approximate",
+                            metrics={"test_acc": 90.0, "asr": asr, "restoration": asr / 100})  # fmt: skip
+
+    multi = MultiComparison(
+        comparisons=[
+            Comparison(
+                dataset="digits",
+                model="cnn",
+                forget={},
+                seed=s,
+                original=result("original", 100.0),
+                results=[result("retrain", 0.0), result("warnecke_second", 2.0 * s)],
+            )  # fmt: skip
+            for s in (0, 1)
+        ]
+    )
+    view = mean_view(multi, multi.comparisons[0])
+    row = view.get("warnecke_second").row()
+    assert row["asr"] == 1.0 and row["restoration"] == 0.01
+    assert view.get("warnecke_second").metrics["asr_std"] == pytest.approx(2**0.5)
+    plain = MultiComparison(comparisons=[Comparison(dataset="d", model="m", forget={}, seed=0,
+                                                    original=MethodResult("original", "o", "none"))])  # fmt: skip
+    assert "asr" not in mean_view(plain, plain.comparisons[0]).original.row()
