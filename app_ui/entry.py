@@ -32,6 +32,7 @@ def run_app() -> None:
                 _page("pages/compare.py", "4 · Compare"),
                 _page("pages/attack.py", "5 · Attack"),
                 _page("pages/audit.py", "5b · Audit"),
+                _page("pages/inversion.py", "5c · Inversion"),
             ],
             "Read": [_page("pages/learn.py", "6 · Learn")],
             "History": [_page("pages/runs.py", "Runs")],

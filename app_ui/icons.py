@@ -9,6 +9,7 @@ PAGE_ICONS = {
     "pages/compare.py": ":material/bar_chart:",
     "pages/attack.py": ":material/policy:",
     "pages/audit.py": ":material/fact_check:",
+    "pages/inversion.py": ":material/image_search:",
     "pages/learn.py": ":material/school:",
     "pages/runs.py": ":material/history:",
 }

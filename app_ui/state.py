@@ -467,6 +467,18 @@ class AU:
     RELEARN_CHART = _c("au_relearn_chart")
 
 
+class INV:
+    """Inversion page."""
+
+    SAMPLES = _w("inv_samples", list)
+    METHOD = _w("inv_method", str)
+    NO_STOP = _w("inv_no_stop", bool)
+    TOGETHER = _w("inv_together", bool)
+    ITERATIONS = _w("inv_iterations", int)
+    RUN = _w("inv_run", bool)
+    CANCEL = _w("inv_cancel", bool)
+
+
 class SW:
     """Audit page: the sweep."""
 
