@@ -436,9 +436,15 @@ def sidebar_line(kind: JobKind) -> bool:
 
 def status_line() -> str:
     """The server in one line: memory and caches, jobs running and waiting, e.g.
-    ``"Memory 812 MB · models 3/16 · ... · Jobs: 2 running, 3 waiting (at most 2 at once)"``."""
+    ``"Memory 812 MB · models 3/16 · ... · job worker processes: 1, 402 MB · Jobs: 2 running,
+    3 waiting (at most 2 at once)"`` (the workers part once one is started)."""
     q = job_queue()
+    pool = job_workers()
+    n, mb = len(pool.processes()), pool.memory_mb()
+    workers = (
+        f" · job worker processes: {n}" + (f", {mb:.0f} MB" if mb is not None else "") if n else ""
+    )
     return (
-        f"{memory_line()} · Jobs: {q.running()} running, {q.waiting()} waiting "
+        f"{memory_line()}{workers} · Jobs: {q.running()} running, {q.waiting()} waiting "
         f"(at most {q.limit} at once)"
     )

@@ -72,7 +72,9 @@ def main() -> int:
                 page.get_by_role("button", name="Train", exact=True).wait_for()
             server.hold_jobs(True)  # A's training keeps the one slot once it has trained
             a.get_by_role("button", name="Train", exact=True).click()
-            a.get_by_text("Training").first.wait_for()
+            # A's job holds the slot: its Cancel button shows only while it runs (a bare
+            # "Training" matched the recipe's heading before the job had started)
+            a.get_by_role("button", name="Cancel training").wait_for()
             b.get_by_role("button", name="Train", exact=True).click()
             waiting = b.get_by_text("Waiting for a free slot").first
             waiting.wait_for()
@@ -97,8 +99,15 @@ def main() -> int:
             main.get_by_text(re.compile(r"of other browsers\.$")).wait_for()
             b.wait_for_timeout(1000)
             pick = main.locator('[data-testid="stSelectbox"]').first
-            pick.click()
-            b.get_by_role("option").filter(has_text="another browser's").first.click()
+            other = b.get_by_role("option").filter(has_text="another browser's").first
+            for _ in range(10):  # the list closes when a rerun draws the picker again: again
+                pick.click()
+                try:
+                    other.click(timeout=5_000)
+                    break
+                except Exception:  # noqa: BLE001 - closed under a rerun
+                    print("options:", [o.inner_text() for o in b.get_by_role("option").all()])
+                    b.keyboard.press("Escape")
             main.get_by_text("not yours to delete").wait_for()
             b.wait_for_timeout(1000)
             main.get_by_text("not yours to delete").scroll_into_view_if_needed()

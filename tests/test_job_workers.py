@@ -117,6 +117,8 @@ def test_a_cancel_stops_the_worker_which_hands_back_its_part_and_stays_usable(po
     assert len(parts) == 1 and 0 < parts[0] < 2000
     worker_pid = pool.call(pid, {}, progress=lambda f, m="": None)
     assert worker_pid != os.getpid()
+    assert pool.processes() == [worker_pid]
+    assert pool.memory_mb() > 50  # a live process with torch imported
 
 
 def test_an_error_in_the_worker_arrives_with_its_kind_and_message(pool):

@@ -310,6 +310,17 @@ class WorkerPool:
         with self._cond:
             return [w.process.pid for w in self._all if w.alive and w.process.pid]
 
+    def memory_mb(self) -> float | None:
+        """The live workers' resident memory, summed (None where ``/proc`` is missing)."""
+        total = 0.0
+        for pid in self.processes():
+            try:
+                with open(f"/proc/{pid}/statm") as fh:
+                    total += int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+            except (OSError, ValueError, IndexError, AttributeError):
+                return None
+        return total
+
     def close(self) -> None:
         """Stop the idle workers (a lent one stops when its call returns and it is closed)."""
         with self._cond:
