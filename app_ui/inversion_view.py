@@ -73,11 +73,11 @@ def inversion_form(data: Dataset, entry) -> None:
     o1, o2, o3 = st.columns(3)
     with o1:
         no_stop = st.checkbox(
-            "No early stop (NegGrad as in the paper)",
+            "No early stop",
             value=True,
             key=INV.NO_STOP,
             disabled=method != "neggrad",
-            help="NegGrad's preset stops once the forget set is as wrong as a retrained model "
+            help="NegGrad only. Its preset stops once the forget set is as wrong as a retrained model "
             "would be; for one sample of a class the model knows well that is before the first "
             "step, and an unchanged model leaks nothing",
         )
@@ -167,21 +167,21 @@ def show_inversion(data: Dataset) -> None:
     m[2].metric("Mean SSIM", f"{res.ssim:.2f}", help=f"baseline {res.baseline_ssim:.2f}")
     m[3].metric("Labels inferred", f"{100 * res.label_accuracy:.0f}%")
     lo, hi = res.value_range
-    pics, caps = [], []
+    caps = ["true", "attack", "baseline"]
     for s in res.samples:
-        name = data.classes[s.true_label] if s.true_label < len(data.classes) else s.true_label
+        name = data.classes[s.true_label]
         guess = data.classes[s.inferred_label]
-        mark = "right" if s.label_correct else "wrong"
-        pics += [_picture(s.image, lo, hi), _picture(s.reconstruction, lo, hi),
-                 _picture(s.baseline_reconstruction, lo, hi)]  # fmt: skip
-        caps += [
-            f"#{s.index} true · {name}",
-            f"attack · {s.psnr:.1f} dB · SSIM {s.ssim:.2f} · label {guess} ({mark})",
-            f"baseline · {s.baseline_psnr:.1f} dB · SSIM {s.baseline_ssim:.2f}",
-        ]
-    tiles, width = P_setup.tiles(pics, caps, 72)
-    for r in range(len(res.samples)):
-        st.image(tiles[3 * r : 3 * r + 3], caption=caps[3 * r : 3 * r + 3], width=width)
+        pics = [_picture(s.image, lo, hi), _picture(s.reconstruction, lo, hi),
+                _picture(s.baseline_reconstruction, lo, hi)]  # fmt: skip
+        tiles, width = P_setup.tiles(pics, caps, 72)
+        left, right = st.columns([1, 1], vertical_alignment="center")
+        left.image(tiles, caption=caps, width=width)
+        right.markdown(
+            f"**Sample #{s.index}** · class {name}  \n"
+            f"attack: **{s.psnr:.1f} dB**, SSIM {s.ssim:.2f}, label **{guess}** "
+            f"({'right' if s.label_correct else 'wrong'})  \n"
+            f"baseline: {s.baseline_psnr:.1f} dB, SSIM {s.baseline_ssim:.2f}"
+        )
     mode = "one request" if res.together else "one request per sample"
     st.caption(
         f"{res.method} ({mode}), {res.seconds:.0f} s. Baseline: {res.baseline}. "

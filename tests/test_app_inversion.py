@@ -71,9 +71,12 @@ def test_inversion_page_runs_the_attack_and_shows_the_gallery(digits_mlp):
     assert metrics["Baseline PSNR"] == f"{res.baseline_psnr:.1f} dB"
     assert len(at.image) == 2  # one row per sample: true, attack, baseline
     caps = [i.caption for img in at.image for i in img.proto.imgs]
-    assert len(caps) == 6 and caps[0].startswith("#5 true") and caps[3].startswith("#17 true")
-    assert caps[1].startswith(f"attack · {res.samples[0].psnr:.1f} dB")
-    assert caps[2].startswith("baseline ·")
+    assert caps == ["true", "attack", "baseline"] * 2
+    rows = [m.value for m in at.markdown if m.value.startswith("**Sample #")]
+    assert [r.split("**")[1] for r in rows] == ["Sample #5", "Sample #17"]
+    first = res.samples[0]
+    assert f"attack: **{first.psnr:.1f} dB**, SSIM {first.ssim:.2f}" in rows[0]
+    assert f"baseline: {first.baseline_psnr:.1f} dB" in rows[0]
 
 
 def test_inversion_job_is_cancelled(digits_mlp):
