@@ -123,9 +123,12 @@ def start_comparison(
     model_id: str | None,
     forget_id: str | None,
     ctx: dict,
+    repair: dict | None = None,
 ) -> Job:
     """Start the comparison job (one seed: ``compare`` on the trained model; several:
-    ``compare_seeds``, the trained model standing for its own seed)."""
+    ``compare_seeds``, the trained model standing for its own seed). ``repair``: a repair
+    scenario's settings (``app_ui.repair_view``): the job corrupts the data and trains its own
+    originals on it."""
     model, recipe = entry.model, entry.recipe
     est = None
     if len(seeds) == 1:  # what the Unlearn page promised; the real time teaches the next one
@@ -176,6 +179,7 @@ def start_comparison(
                     "train_seed": train_seed,
                     "include_retrain": include_retrain,
                     "modules": modules or (),
+                    "repair": repair,
                 },
                 progress=job.report,
                 on_event=lambda name, payload: events[name](payload),

@@ -174,6 +174,11 @@ FORGET: Key[dict | None] = Key(
     "forget", (dict, type(None)), None, kind="app",
     doc="ForgetRequest.to_dict() of the confirmed forget set",
 )  # fmt: skip
+REPAIR: Key[dict | None] = Key(
+    "repair", (dict, type(None)), None, kind="app",
+    doc="the repair scenario in use: {'settings': make_scenario's arguments, 'forget': the "
+    "FORGET request it put in use} (it applies while FORGET is still that request)",
+)  # fmt: skip
 PICKED: Key[list] = Key(
     "picked", list, [], kind="app", doc="sample ids picked by hand before confirming"
 )
@@ -398,6 +403,13 @@ class P2:
     UNTICK_ALL = _w("p2_untick_all", bool)
     CLEAR = _w("p2_clear", bool)
     CONFIRM = _w("p2_confirm", bool)
+    REPAIR_KIND = _w("p2_repair_kind", str, "the repair scenario")
+    REPAIR_FRACTION = _w("p2_repair_fraction", float)
+    REPAIR_FROM = _w("p2_repair_from", int)
+    REPAIR_TO = _w("p2_repair_to", (int, str))
+    REPAIR_TARGET = _w("p2_repair_target", int)
+    REPAIR_DETECT = _w("p2_repair_detect", float)
+    REPAIR_USE = _w("p2_repair_use", bool)
     TICK: KeyFamily[bool] = KeyFamily("p2_tick_", bool, doc="a thumbnail's box, per sample id")
     SCATTER = _c("forget_scatter", "the lasso scatter (its selection event)")
     PREVIEW = _c("p2_preview_scatter")

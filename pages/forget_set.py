@@ -14,6 +14,7 @@ from app_ui.common import (
 )
 from app_ui.entry import through_app
 from app_ui.registries import training_coords
+from app_ui.repair_view import repair_section
 from app_ui.state import (
     COMPARISON_ID,
     DATASET,
@@ -289,3 +290,5 @@ elif current is not None:
         f"Unlearning still uses {split_summary(current, names)}: press *Use this forget set* "
         "to switch to the preview above."
     )
+
+repair_section(data)  # or repair: a corruption scenario's found samples

@@ -14,6 +14,7 @@ from app_ui.common import (
 )
 from app_ui.entry import through_app
 from app_ui.persist import forget_id_for, save_model_entry
+from app_ui.repair_view import active_repair
 from app_ui.runjobs import start_comparison
 from app_ui.seeds import cancelled_message
 from app_ui.state import (
@@ -211,9 +212,10 @@ if RUN_ASAP.pop(False) and plan and not running:
         seeds=seeds,
         include_retrain=include_retrain,
         plan=plan,
-        model_id=model_id,
+        model_id=None if active_repair() else model_id,  # a repair trains its own original
         forget_id=forget_id,
         ctx=ctx,
+        repair=active_repair(),
     )
     st.rerun()
 

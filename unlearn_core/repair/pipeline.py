@@ -46,6 +46,7 @@ class RepairScorer:
         self.attributions = attributions and scenario.patch is not None
         self.attribution_samples = attribution_samples
         self.clean_models = dict(clean_models or {})
+        self._seconds: dict[int, float] = {}
         sc = scenario
         self._corrupt_x = sc.corrupted.x_train[sc.corrupted_idx]
         self._triggered = sc.triggered_test() if sc.patch is not None else None
@@ -114,8 +115,10 @@ class RepairScorer:
                 device=device,
                 model_kwargs=spec.get("kwargs") or {},
             )
-            res.log = {"train_seconds": time.perf_counter() - t0}
+            self._seconds[seed] = time.perf_counter() - t0
             self.clean_models[seed] = clean
+        # its training time, as retrain's (None for a model handed in)
+        res.seconds = self._seconds.get(seed)
         res.model = self.clean_models[seed].to(device).eval()
         return res
 
