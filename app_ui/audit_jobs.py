@@ -2,8 +2,9 @@
 starts, reopens, adopts and polls them: kinds ``AUDIT`` and ``SWEEP``), the cost estimate
 shown before a run, and the shown audit's and sweep's stored ids.
 
-Both jobs run in a worker thread and belong to the server. Cancel is read through ``should_stop`` (the library leaves unstarted models / trials undone and
-hands back what finished); the progress callback never raises, so the finished part is kept:
+Both jobs belong to the server: a server thread hands the computing to a job worker process
+(``jobs.job_workers``). Cancel is read through ``should_stop`` there (the library leaves
+unstarted models / trials undone and hands back what finished), so the finished part is kept:
 an audit is stored in the run store (kind "audit") even when cancelled, a sweep (kind "sweep")
 when at least one trial ran. The URL carries a running job's id (``ajob`` / ``sjob``) and the
 shown audit's and sweep's ids (``audit`` / ``sweep``), so a reload, a new tab or a server
@@ -16,12 +17,13 @@ import importlib.util
 import time
 
 from app_ui import jobs
+from app_ui.jobs import job_workers
 from app_ui.persist import _open_dataset, remember_dataset, run_store
 from app_ui.registries import ShownAudit, ShownSweep, audit_registry, sweep_registry
 from app_ui.state import AUDIT_ID, SWEEP_ID
-from unlearn_core.audit.pipeline import run_audit
+from unlearn_core import job_calls
 from unlearn_core.audit.records import AUDIT_KIND, AuditResult
-from unlearn_core.audit.sweep import SWEEP_KIND, SweepError, SweepResult, tune
+from unlearn_core.audit.sweep import SWEEP_KIND, SweepError, SweepResult
 from unlearn_core.data import Dataset
 from unlearn_core.forget import ForgetSplit
 from unlearn_core.runtime.estimates import Estimate
@@ -48,13 +50,14 @@ def audit_estimate(
     )  # fmt: skip
 
 
-def _safe_report(job: Job):
-    """A progress callback that never raises (cancel is read through ``should_stop``)."""
+def _report(job: Job):
+    """The progress callback of an audit or sweep in its worker: after a cancel it says the
+    work already started is being finished, and raises (the worker is then told to stop)."""
 
     def report(fraction: float, message: str = "") -> None:
         if job.cancel_requested:
             job.message = "cancelling: finishing the work already started"
-            return
+            raise JobCancelled(job.title)
         job.report(fraction, message)
 
     return report
@@ -68,31 +71,32 @@ def start_audit(
     """Start the audit job; it stores the audit (also a cancelled one's finished part) and
     returns the stored id. ``metrics`` / ``attacks``: the lenses (``run_audit``'s; relearning
     is ``relearn``)."""
-    from unlearn_core.audit.executors import make_executor
     from unlearn_core.runtime.estimates import record_outcome
 
     est = audit_estimate(data, split, arch, recipe, methods, models, workers, bool(relearn))
 
     def work(job: Job) -> str:
         t0 = time.perf_counter()
-        with make_executor(executor, workers) as ex:
-            result = run_audit(
-                data,
-                arch,
-                recipe,
-                split,
-                methods,
-                models=models,
-                seed=seed,
-                executor=ex,
-                relearn=relearn or False,
-                progress=_safe_report(job),
-                should_stop=lambda: job.cancel_requested,
-                metrics=list(metrics),
-                attacks=[a for a in attacks if a != "relearn"],
-                reuse=True,  # the ensembles stored by earlier audits (any session's)
-                ensembles=run_store().home,
-            )
+        result = job_workers().call(
+            job_calls.audit,
+            {
+                "data": data,
+                "arch": arch,
+                "recipe": recipe,
+                "split": split,
+                "methods": list(methods),
+                "models": models,
+                "seed": seed,
+                "executor": executor,
+                "workers": workers,
+                "relearn": relearn or False,
+                "metrics": list(metrics),
+                "attacks": [a for a in attacks if a != "relearn"],
+                "ensembles": str(run_store().home),  # any session's stored ensembles
+            },
+            progress=_report(job),
+            here=job_calls.method_modules(methods) is None,
+        )
         aid = _store(job, result, data, spec, recipe)
         reused = any(n for n, _ in result.reused.values())
         if not result.cancelled and executor == "local" and not reused:  # estimates learn
@@ -136,24 +140,26 @@ def start_sweep(
     """Start a sweep job over ``method``'s registry knobs; ``job.partial`` grows by one
     ``Trial`` per finished trial. The sweep is stored (also a cancelled one's trials that ran)
     and ``job.result`` is its id in ``sweep_registry``."""
-    from unlearn_core.audit.executors import make_executor
 
     def work(job: Job) -> str:
-        with make_executor(executor, workers) as ex:
-            result = tune(
-                data,
-                model,
-                recipe,
-                split,
-                method,
-                trials=trials,
-                sampler=sampler,
-                seed=seed,
-                executor=ex,
-                progress=_safe_report(job),
-                should_stop=lambda: job.cancel_requested,
-                on_trial=job.add_partial,
-            )
+        result = job_workers().call(
+            job_calls.sweep,
+            {
+                "data": data,
+                "model": model,
+                "recipe": recipe,
+                "split": split,
+                "method": method,
+                "trials": trials,
+                "sampler": sampler,
+                "seed": seed,
+                "executor": executor,
+                "workers": workers,
+            },
+            progress=_report(job),
+            on_event=lambda _name, trial: job.add_partial(trial),
+            here=job_calls.method_modules([method]) is None,
+        )
         sid = _store_sweep(job, result, data, spec, recipe)
         if result.stopped and job.cancel_requested:
             job.result = sid

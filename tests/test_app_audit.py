@@ -29,6 +29,7 @@ from unlearn_core.audit.sweep import SweepResult  # noqa: E402
 from unlearn_core.forget import ForgetRequest  # noqa: E402
 from unlearn_core.methods import get_method  # noqa: E402
 from unlearn_core.plots.style import method_colour  # noqa: E402
+from unlearn_core.runtime.workers import WORKERS_ENV  # noqa: E402
 from unlearn_core.store import RunStore  # noqa: E402
 from unlearn_core.training import TrainConfig  # noqa: E402
 
@@ -282,8 +283,8 @@ def test_a_reload_during_an_audit_shows_the_same_job_then_its_result(
 ):
     """The audit's computation is held at two points (the job, its storing, the URL and the
     pages are real); a fresh session on the first one's URL follows the same job."""
-    import app_ui.audit_jobs as AJ
     import app_ui.registries as R
+    from unlearn_core.audit import pipeline
 
     earlier = AuditResult.from_dict(
         RunStore().read_comparison(audited[0].session_state["audit_id"])["comparison"]
@@ -299,7 +300,9 @@ def test_a_reload_during_an_audit_shows_the_same_job_then_its_result(
         release.wait(60)
         return earlier
 
-    monkeypatch.setattr(AJ, "run_audit", held_audit)
+    # held in this process: the job's computing runs in-thread, not in a worker process
+    monkeypatch.setenv(WORKERS_ENV, "0")
+    monkeypatch.setattr(pipeline, "run_audit", held_audit)
     at = _session(digits_mlp)
     at.multiselect(key="au_methods").set_value(["finetune"])
     at.number_input(key="au_k").set_value(2)
@@ -350,6 +353,7 @@ def test_a_reload_during_a_sweep_cancels_there_and_a_restart_reopens_it(digits_m
             release.wait(60)
         return real(**kw)
 
+    monkeypatch.setenv(WORKERS_ENV, "0")  # held in this process (no worker process)
     monkeypatch.setattr(SW, "run_trial", held_trial)
     at = _start_ssd_grid_sweep(digits_mlp, trials=3)
     job = R.job_registry()[at.session_state["jobs"]["sweep"]]

@@ -40,6 +40,18 @@ def count(*, n: int, pause: float, progress, emit) -> int:
     return done
 
 
+def count_politely(*, n: int, pause: float, progress, emit, should_stop) -> dict:  # noqa: ARG001
+    """Work that stops by asking (as an audit or a sweep): returns how far it got."""
+    done = 0
+    for i in range(n):
+        if should_stop():
+            return {"done": done, "cancelled": True}
+        progress(i / n, f"step {i}")  # never raises here
+        done += 1
+        time.sleep(pause)
+    return {"done": done, "cancelled": False}
+
+
 def fail(*, progress, emit) -> None:  # noqa: ARG001
     raise ValueError("the forget set is empty")
 
@@ -183,3 +195,18 @@ def test_a_method_a_worker_cannot_import_runs_here():
         assert job_calls.method_modules(["finetune", "local_for_worker_test"]) is None
     finally:
         REGISTRY.pop("local_for_worker_test")
+
+
+@pytest.mark.parametrize("in_worker", [True, False], ids=["worker", "here"])
+def test_work_that_stops_by_asking_returns_its_part_after_a_cancel(pool, monkeypatch, in_worker):
+    if not in_worker:
+        monkeypatch.setenv(WORKERS_ENV, "0")
+    job = Job(title="polite")
+
+    def report(f: float, m: str = "") -> None:
+        if f >= 0.05:
+            job.cancel()
+        job.report(f, m)
+
+    got = pool.call(count_politely, {"n": 2000, "pause": 0.005}, progress=report)
+    assert got["cancelled"] and 0 < got["done"] < 2000

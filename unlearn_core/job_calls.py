@@ -7,8 +7,8 @@ Each is a module-level function (a worker imports it by name) that takes the wor
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
@@ -19,6 +19,10 @@ from .methods import get_method
 from .runtime.progress import Progress
 from .runtime.workers import Emit
 from .training import History, TrainConfig, evaluate, train_new_model
+
+if TYPE_CHECKING:
+    from .audit.records import AuditResult
+    from .audit.sweep import SweepResult
 
 
 def train(
@@ -101,3 +105,84 @@ def comparison(
         keep_models=True,
         **common,
     )
+
+
+def audit(
+    *,
+    data: Dataset,
+    arch: str,
+    recipe: TrainConfig,
+    split: ForgetSplit,
+    methods: list[str],
+    models: int,
+    seed: int,
+    executor: str,
+    workers: int,
+    relearn: bool | str,
+    metrics: list[str],
+    attacks: list[str],
+    ensembles: str,
+    progress: Progress,
+    emit: Emit,  # noqa: ARG001 - an audit hands back its result at the end
+    should_stop: Callable[[], bool],
+) -> AuditResult:
+    """``run_audit`` on an executor made here, reusing and filling the ensemble store at
+    ``ensembles``; a stop leaves the result marked ``cancelled``."""
+    from .audit.executors import make_executor
+    from .audit.pipeline import run_audit
+
+    with make_executor(executor, workers) as ex:
+        return run_audit(
+            data,
+            arch,
+            recipe,
+            split,
+            methods,
+            models=models,
+            seed=seed,
+            executor=ex,
+            relearn=relearn,
+            progress=progress,
+            should_stop=should_stop,
+            metrics=metrics,
+            attacks=attacks,
+            reuse=True,
+            ensembles=ensembles,
+        )
+
+
+def sweep(
+    *,
+    data: Dataset,
+    model: nn.Module,
+    recipe: TrainConfig,
+    split: ForgetSplit,
+    method: str,
+    trials: int,
+    sampler: str,
+    seed: int,
+    executor: str,
+    workers: int,
+    progress: Progress,
+    emit: Emit,
+    should_stop: Callable[[], bool],
+) -> SweepResult:
+    """``tune`` on an executor made here; each finished trial is emitted as ``("trial", t)``."""
+    from .audit.executors import make_executor
+    from .audit.sweep import tune
+
+    with make_executor(executor, workers) as ex:
+        return tune(
+            data,
+            model,
+            recipe,
+            split,
+            method,
+            trials=trials,
+            sampler=sampler,
+            seed=seed,
+            executor=ex,
+            progress=progress,
+            should_stop=should_stop,
+            on_trial=lambda t: emit("trial", t),
+        )

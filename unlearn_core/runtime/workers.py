@@ -9,10 +9,15 @@ Protocol: :meth:`JobWorker.call` sends ``(function path, kwargs)``; the worker c
 ``fn(progress=..., emit=..., **kwargs)`` and answers with ``progress`` messages (at most every
 :data:`SEND_S`, and the last one of a call), ``event`` messages (``emit(name, payload)``: partial
 results), then one ``result``, ``cancelled`` or ``error``. Messages are pickled by this module on
-both ends (the two processes are one program; nothing from outside is unpickled). A cancel: the
-caller's ``progress`` raises (the app's ``Job.report`` after ``Job.cancel``); the worker's own
-progress callback then raises :class:`~unlearn_core.runtime.jobs.JobCancelled` at its next
-report, the library hands back what finished (as an event), and the call raises ``JobCancelled``.
+both ends (the two processes are one program; nothing from outside is unpickled).
+
+A cancel: the caller's ``progress`` raises (the app's ``Job.report`` after ``Job.cancel``) and
+the worker is told. The library stops in one of two ways, and the worker serves both: work that
+stops by a raising callback (``compare``) gets a ``progress`` that raises
+:class:`~unlearn_core.runtime.jobs.JobCancelled` at its next report (it hands back what finished
+as an event, and the call raises ``JobCancelled``); work that takes a ``should_stop`` parameter
+(an audit, a sweep) gets one that turns true, and a ``progress`` that never raises: it returns
+its result marked cancelled, and the call returns it.
 
 Workers are spawned (not forked: a fork of a threaded process whose torch has started its
 OpenMP threads can hang), each with :func:`worker_threads` torch threads, started lazily or
@@ -23,6 +28,7 @@ and replaced when one dies. ``UNLEARN_JOB_WORKERS=0`` runs calls in the caller's
 from __future__ import annotations
 
 import importlib
+import inspect
 import multiprocessing
 import os
 import pickle
@@ -120,25 +126,39 @@ def _serve(conn, cancel, threads: int) -> None:
 
 def _run_task(conn, cancel, path: str, kwargs: dict[str, Any]) -> tuple:
     """Run one call in the worker; its answer message (``result``, ``cancelled``, ``error``)."""
-    last = [0.0, 0.0]  # when the last progress message went, its fraction
-
-    def progress(fraction: float, message: str = "") -> None:
-        if cancel.is_set():
-            raise JobCancelled(path)
-        now = time.monotonic()
-        if now - last[0] >= SEND_S or fraction >= 1.0 or fraction < last[1]:
-            last[0], last[1] = now, fraction
-            _send(conn, ("progress", float(fraction), str(message)))
-
-    def emit(name: str, payload: Any) -> None:
-        _send(conn, ("event", name, payload))
-
     try:
-        return ("result", _resolve(path)(progress=progress, emit=emit, **kwargs))
+        fn = _resolve(path)
+        # work that takes ``should_stop`` stops by asking; the rest by a raising ``progress``
+        asks = "should_stop" in inspect.signature(fn).parameters
+        if asks:
+            kwargs = {**kwargs, "should_stop": cancel.is_set}
+        progress = _Progress(conn, cancel, raises=not asks)
+
+        def emit(name: str, payload: Any) -> None:
+            _send(conn, ("event", name, payload))
+
+        return ("result", fn(progress=progress, emit=emit, **kwargs))
     except JobCancelled:
         return ("cancelled",)
     except BaseException as exc:  # noqa: BLE001 - every failure goes back to the caller
         return ("error", type(exc).__name__, str(exc), traceback.format_exc(limit=12))
+
+
+class _Progress:
+    """The worker's progress callback: sends a report at most every :data:`SEND_S` (and every
+    last one, and every step back); raises :class:`JobCancelled` after a cancel if ``raises``."""
+
+    def __init__(self, conn, cancel, *, raises: bool) -> None:
+        self.conn, self.cancel, self.raises = conn, cancel, raises
+        self.sent_at, self.fraction = 0.0, 0.0
+
+    def __call__(self, fraction: float, message: str = "") -> None:
+        if self.raises and self.cancel.is_set():
+            raise JobCancelled("cancelled")
+        now = time.monotonic()
+        if now - self.sent_at >= SEND_S or fraction >= 1.0 or fraction < self.fraction:
+            self.sent_at, self.fraction = now, fraction
+            _send(self.conn, ("progress", float(fraction), str(message)))
 
 
 class JobWorker:
@@ -212,10 +232,8 @@ class JobWorker:
                 elif kind == "event":
                     if on_event is not None:
                         on_event(msg[1], msg[2])
-                elif kind == "result":
-                    if stopping:  # it finished before it heard the cancel: still cancelled
-                        raise JobCancelled(path)
-                    return msg[1]
+                elif kind == "result":  # (after a cancel: work that stops by asking, or
+                    return msg[1]  # that finished before it heard; the caller decides)
                 elif kind == "cancelled":
                     raise JobCancelled(path)
                 else:
@@ -332,10 +350,30 @@ class WorkerPool:
 def run_here(
     fn: Callable, kwargs: dict[str, Any], *, progress: Progress, on_event: Emit | None = None
 ) -> Any:
-    """The same call in this thread (no worker): events go straight to ``on_event``."""
+    """The same call in this thread (no worker): events go straight to ``on_event``; work that
+    takes ``should_stop`` gets one that turns true once ``progress`` has raised (it is asked
+    again when the work asks), and a ``progress`` that never raises, as in a worker."""
 
     def emit(name: str, payload: Any) -> None:
         if on_event is not None:
             on_event(name, payload)
 
-    return fn(progress=progress, emit=emit, **kwargs)
+    if "should_stop" not in inspect.signature(fn).parameters:
+        return fn(progress=progress, emit=emit, **kwargs)
+    stop = threading.Event()
+    last: list = [0.0, ""]
+
+    def polite(fraction: float, message: str = "") -> None:
+        last[:] = [fraction, message]
+        if not stop.is_set():
+            try:
+                progress(fraction, message)
+            except JobCancelled:
+                stop.set()
+
+    def should_stop() -> bool:
+        if not stop.is_set():
+            polite(*last)
+        return stop.is_set()
+
+    return fn(progress=polite, emit=emit, should_stop=should_stop, **kwargs)
