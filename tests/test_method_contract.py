@@ -24,7 +24,8 @@ from unlearn_core.methods import REGISTRY, MethodNotApplicable, MethodSpec, Unle
 from unlearn_core.models import weights_hash
 from unlearn_core.training import TrainConfig, predict_logits, train_new_model
 
-METHODS = sorted(REGISTRY)
+#: the image track's methods (the text track's, family "language", have tests/test_text_methods.py)
+METHODS = sorted(n for n, m in REGISTRY.items() if m.spec.family != "language")
 #: architecture -> model kwargs (a narrow ResNet keeps the file fast)
 ARCHS = {"mlp": {}, "cnn": {}, "resnet18": {"width": 4}}
 RECIPE = TrainConfig(epochs=2, batch_size=16)  # the original's, retrain's and SISA's

@@ -22,7 +22,7 @@ from torch import nn
 
 from .data import Dataset
 from .evaluation import metrics as M
-from .evaluation.tables import REPAIR_ROW_KEYS, ROW_KEYS
+from .evaluation.tables import REPAIR_ROW_KEYS, ROW_KEYS, TEXT_ROW_KEYS
 from .forget import ForgetRequest, ForgetSplit, make_split
 from .methods import UnlearnTask, get_method, run_method
 from .runtime.device import pick_device
@@ -37,6 +37,8 @@ STOPPED = "cancelled before it finished"
 #: member draws averaged into MIA efficacy, and the cap on each side of its SVC's training set
 MIA_DRAWS = 5
 MIA_MAX_SAMPLES = 1000
+#: the numbers a track adds to its rows where its metrics have them (repair, text)
+TRACK_ROW_KEYS = (*REPAIR_ROW_KEYS, *TEXT_ROW_KEYS)
 
 
 @dataclass
@@ -84,7 +86,7 @@ class MethodResult:
             "method": self.method,
             **{k: _num(self.number(k)) for k in ROW_KEYS},
             # a repair comparison's numbers (asr, restoration, ...), only where scored
-            **{k: _num(self.number(k)) for k in REPAIR_ROW_KEYS if k in self.metrics},
+            **{k: _num(self.number(k)) for k in TRACK_ROW_KEYS if k in self.metrics},
             "error": self.error,
             "damaged": self.damaged,
             "preset": (self.preset or {}).get("name"),
@@ -193,6 +195,8 @@ class Evaluation:
 
 
 def model_logits(model: nn.Module, data: Dataset, split: ForgetSplit) -> Evaluation:
+    if hasattr(data, "evaluate_model"):  # a data kind that scores its own way (text)
+        return data.evaluate_model(model, split)
     return Evaluation(
         forget=predict_logits(model, data.x_train[split.forget_idx]),
         retain=predict_logits(model, data.x_train[split.retain_idx]),
@@ -281,6 +285,8 @@ def score_model(
     ``MIA_MAX_SAMPLES``); ``mia_draws`` holds the per-draw values. The gap to retrain
     (``avg_gap``) reads ``forget_acc``, ``retain_acc``, ``test_acc`` and ``mia`` as defined here.
     """
+    if hasattr(data, "score"):  # a data kind that scores its own way (text)
+        return data.score(ev, split, seed=seed)
     yf = data.y_train[split.forget_idx]
     yr = data.y_train[split.retain_idx]
     yt = data.y_test
@@ -341,12 +347,25 @@ def add_reference_scores(
     res.flags = [f for f in res.flags if f != DAMAGED]
     if judge and M.is_damaged(res.metrics.get("retain_acc"), ref_res.metrics.get("retain_acc")):
         res.flags.append(DAMAGED)
+    against = getattr(ev, "against", None)  # an evaluation with its own reference scores
+    if against is not None:
+        res.metrics.update(against(ref))
+        return
     res.metrics["js_forget"] = M.js_divergence(ev.forget, ref.forget)
     res.metrics["js_test"] = M.js_divergence(ev.test, ref.test)
     res.metrics["kl_forget"] = M.kl_divergence(ref.forget, ev.forget)
 
 
 MethodChoice = str | tuple[str, dict]
+
+
+def resolve_split(data: Dataset, forget: ForgetRequest | ForgetSplit) -> ForgetSplit:
+    """``forget`` as a split of ``data`` (a data kind with its own requests resolves them)."""
+    if isinstance(forget, ForgetSplit):
+        return forget
+    if hasattr(data, "make_split"):
+        return data.make_split(forget)
+    return make_split(data, forget)
 
 
 def compare(
@@ -383,7 +402,7 @@ def compare(
     compare rows (``restoration``).
     """
     dev = torch.device(device) if device is not None else pick_device()
-    split = forget if isinstance(forget, ForgetSplit) else make_split(data, forget)
+    split = resolve_split(data, forget)
     model = model.to(dev).eval()
     chosen = _normalise(methods)
     if include_retrain and REFERENCE not in [n for n, _ in chosen]:
@@ -620,7 +639,7 @@ class SeedSummary:
     def row(self, with_std: bool = True) -> dict:
         """``MethodResult.row()``'s fields holding the means, plus ``<key>_std`` per number."""
         out: dict = {"method": self.method}
-        keys = [*ROW_KEYS, *(k for k in REPAIR_ROW_KEYS if k in self.stats)]
+        keys = [*ROW_KEYS, *(k for k in TRACK_ROW_KEYS if k in self.stats)]
         for k in keys:
             out[k] = _num(self.stats[k].mean)
         if with_std:
@@ -648,7 +667,7 @@ class SeedSummary:
         """Aggregate one method's per-seed results (``results[i]`` ran with ``seeds[i]``)."""
         first = results[0]
         ok = [r for r in results if r.ok]
-        extra = [k for k in REPAIR_ROW_KEYS if any(k in r.metrics for r in results)]
+        extra = [k for k in TRACK_ROW_KEYS if any(k in r.metrics for r in results)]
         return cls(
             method=first.method,
             label=first.label,
@@ -806,7 +825,7 @@ def compare_seeds(
     if isinstance(model, nn.Module):
         raise TypeError("pass an architecture name or a factory; put trained models in originals")
     dev = torch.device(device) if device is not None else pick_device()
-    split = forget if isinstance(forget, ForgetSplit) else make_split(data, forget)
+    split = resolve_split(data, forget)
     slots = len(_normalise(methods)) + int(include_retrain)
     multi, stopped_seed = MultiComparison(), MultiComparison()
     n = len(seeds)

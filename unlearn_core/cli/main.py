@@ -84,7 +84,10 @@ def _run_comparison(args, methods: list, include_retrain: bool, keep_models: boo
     from ..experiment import compare_seeds
     from ..forget import make_split
     from ..runtime.device import pick_device
+    from .text import is_text, run_text_comparison
 
+    if is_text(args):  # the text track (--dataset facts / --model tinylm / a .jsonl file)
+        return run_text_comparison(args, methods, include_retrain, keep_models)
     data = load_data(args)
     seeds = seeds_of(args)
     scenario, scorer = scenario_of(args, data, seeds[0])
@@ -176,7 +179,9 @@ def cmd_compare(args) -> int:
         print(json.dumps(multi.summary()))
     else:
         _print_table(multi)
-    if args.save:
+    if args.save and getattr(data, "kind", None) == "text":
+        print("text runs are not stored in the run store yet (--no-save)", file=sys.stderr)
+    elif args.save:
         _save_run(args, multi, data, recipe)
     return 0
 
@@ -195,7 +200,7 @@ def cmd_run(args) -> int:
         print(json.dumps(multi.summary()))
     else:
         _print_table(multi)
-    if args.save:
+    if args.save and getattr(data, "kind", None) != "text":  # text runs are not stored yet
         _save_run(args, multi, data, recipe)
     summary = multi.get(args.method)
     ok = summary is not None and summary.ok

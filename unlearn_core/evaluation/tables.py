@@ -48,6 +48,25 @@ REPAIR_ROW_KEYS = (
     "patch_attr",
 )
 
+#: numbers a text comparison (``unlearn_core.text``) adds to its rows, when present (TOFU's
+#: forget quality, model utility, truth ratio, answer probability, ROUGE-L; membership AUCs
+#: with zlib, Min-K% and Min-K%++, MUSE's PrivLeak)
+TEXT_ROW_KEYS = (
+    "forget_quality",
+    "model_utility",
+    "truth_ratio_forget",
+    "truth_ratio_retain",
+    "prob_forget",
+    "prob_retain",
+    "rouge_forget",
+    "rouge_retain",
+    "rouge_test",
+    "mia_zlib_auc",
+    "mia_mink_auc",
+    "mia_minkpp_auc",
+    "priv_leak",
+)
+
 MISSING = "—"
 
 
@@ -182,6 +201,37 @@ RESULT_COLUMNS: tuple[Column, ...] = (
         "%",
         optional=True,
         help="share of absolute saliency on the patch's pixels, triggered test images",
+    ),
+    Column(
+        "truth_ratio_forget",
+        "truth ratio, forget",
+        fmt=".3f",
+        optional=True,
+        help="TOFU's truth ratio on the forget answers, mean min(R, 1/R): 1 = cannot tell the "
+        "true answer from wrong ones (text)",
+    ),
+    Column(
+        "forget_quality",
+        "forget quality",
+        fmt=".3g",
+        optional=True,
+        help="TOFU: KS-test p-value of the forget truth ratios against retrain's (text)",
+    ),
+    Column(
+        "model_utility",
+        "model utility",
+        fmt=".3f",
+        optional=True,
+        help="TOFU: harmonic mean of answer probability, ROUGE-L and truth ratio on retained "
+        "people and world facts (text)",
+    ),
+    Column(
+        "priv_leak",
+        "PrivLeak",
+        "%",
+        fmt=".1f",
+        optional=True,
+        help="MUSE: (Min-K% AUC - retrain's) / retrain's; 0 = as retrain (text)",
     ),
     Column("avg_gap", "gap to retrain", "pts", help="mean |difference| to retrain's numbers"),
     Column("seconds", "time", "s", fmt=".3g", help="wall time of the method's own work"),

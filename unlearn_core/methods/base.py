@@ -76,7 +76,9 @@ class MethodSpec:
 
     name: str
     label: str
-    family: str  # "exact", "approximate" or "demonstration" (not unlearning; see list_methods)
+    #: "exact", "approximate", "demonstration" (not unlearning; see list_methods) or
+    #: "language" (the text track's methods: text data only, listed apart)
+    family: str
     paper: str
     summary: str
     params: tuple[Param, ...] = ()
@@ -242,9 +244,20 @@ class Method:
     """
 
     spec: ClassVar[MethodSpec]
+    #: whether a method of another family than "language" also serves text data (retrain)
+    handles_text: ClassVar[bool] = False
 
     def check(self, model: nn.Module, task: UnlearnTask) -> None:
         """Raise :class:`MethodNotApplicable` if the method cannot run here."""
+        if (
+            getattr(task.data, "kind", None) == "text"
+            and self.spec.family != LANGUAGE
+            and not self.handles_text
+        ):
+            raise MethodNotApplicable(
+                f"{self.spec.label} works on images and tables, not on text "
+                f"({task.data.name}); the text track's methods are the family '{LANGUAGE}'"
+            )
         if "forget_class" in self.spec.needs and not task.split.is_class_wise:
             raise MethodNotApplicable(
                 f"{self.spec.label} forgets whole classes only; this forget set is "
@@ -277,16 +290,20 @@ def get_method(name: str) -> Method:
 
 #: the family of methods that only show how checks can be fooled: not unlearning methods
 DEMONSTRATION = "demonstration"
+#: the family of the text track's methods (language models; ``methods/language.py``)
+LANGUAGE = "language"
 
 
 def list_methods(family: str | None = None, *, demonstrations: bool = False) -> list[MethodSpec]:
     """The registered methods (of ``family``); demonstrations (family ``"demonstration"``,
-    not unlearning) only when ``demonstrations`` is true or that family is asked for."""
+    not unlearning) only when ``demonstrations`` is true or that family is asked for; the
+    text track's methods (family ``"language"``) only when that family is asked for."""
     return [
         m.spec
         for m in REGISTRY.values()
         if family in (None, m.spec.family)
         and (demonstrations or family == DEMONSTRATION or m.spec.family != DEMONSTRATION)
+        and (family == LANGUAGE or m.spec.family != LANGUAGE)
     ]
 
 

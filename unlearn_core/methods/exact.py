@@ -12,6 +12,7 @@ from .base import Method, MethodSpec, UnlearnOutput, UnlearnTask, register
 
 @register
 class Retrain(Method):
+    handles_text = True
     spec = MethodSpec(
         name="retrain",
         label="Retrain from scratch",
@@ -31,5 +32,9 @@ class Retrain(Method):
     ) -> UnlearnOutput:
         fresh = fresh_like(model)
         x, y = task.retain
-        hist = train(fresh, x, y, task.train_config, seed=seed, progress=progress)
+        fit = getattr(task.data, "fit", None)  # a data kind with its own recipe (text)
+        if fit is not None:
+            hist = fit(fresh, x, y, task.train_config, seed=seed, progress=progress)
+        else:
+            hist = train(fresh, x, y, task.train_config, seed=seed, progress=progress)
         return UnlearnOutput(fresh, {"history": hist.to_dict(), "epochs": task.train_config.epochs})

@@ -1,0 +1,92 @@
+"""The text track on the command line: ``unlearn compare --dataset facts --model tinylm``
+(or ``--data FILE.jsonl --format jsonl``) runs the same :func:`compare_seeds` as images, on a
+:class:`~unlearn_core.text.TextDataset`. The forget options read: ``--forget-fraction`` a
+share of the people (TOFU's forget01/05/10), ``--forget-class`` people by index,
+``--forget-indices`` single facts (training rows)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+#: the built-in text dataset's name
+FACTS = "facts"
+
+
+def is_text(args) -> bool:
+    """Whether the command asks for the text track."""
+    return (
+        getattr(args, "dataset", None) == FACTS
+        or getattr(args, "model", None) == "tinylm"
+        or getattr(args, "fmt", None) == "jsonl"
+    )
+
+
+def load_text_data(args):
+    from ..text import facts_dataset, load_jsonl, text_dataset
+
+    if getattr(args, "data", None) is not None:
+        return text_dataset(load_jsonl(args.data))
+    if args.dataset not in (FACTS, "digits"):  # digits: the parser's default
+        raise SystemExit(f"--model tinylm reads text: use --dataset {FACTS} or a .jsonl file")
+    return facts_dataset()
+
+
+def text_request(args, seed: int):
+    from ..text import TextForgetRequest
+    from .common import parse_ints
+
+    people = parse_ints(args.forget_class, "--forget-class") if args.forget_class else ()
+    facts = parse_ints(args.forget_indices, "--forget-indices") if args.forget_indices else ()
+    return TextForgetRequest(people=people, fraction=args.forget_fraction, facts=facts, seed=seed)
+
+
+def run_text_comparison(args, methods: list, include_retrain: bool, keep_models: bool = False):
+    """:func:`compare_seeds` on text; returns ``(multi, data, recipe)`` as the image path."""
+    from ..experiment import compare_seeds
+    from ..methods import ParamError
+    from ..models import build_model
+    from ..runtime.device import pick_device
+    from ..text import TEXT_RECIPE, TINYLM_KWARGS
+    from .common import check_methods, progress_bar, seeds_of
+
+    if getattr(args, "scenario", None):
+        raise SystemExit("--scenario is for image data, not text")
+    if args.checkpoint:
+        raise SystemExit("--checkpoint is not supported for text yet")
+    if args.model not in ("tinylm", "mlp"):  # mlp: the parser's default
+        raise SystemExit("text data trains the tinylm model (--model tinylm)")
+    data = load_text_data(args)
+    seeds = seeds_of(args)
+    split = data.make_split(text_request(args, seeds[0]))  # refuse a bad request early
+    check_methods(methods, "tinylm")
+    from ..methods import get_method
+
+    for m in methods:
+        spec = get_method(m).spec
+        if spec.family != "language" and not get_method(m).handles_text:
+            raise ParamError(f"{m} is not a text method; use retrain or a 'language' method")
+    dev = pick_device(args.device)
+    recipe = replace(TEXT_RECIPE, epochs=args.epochs or TEXT_RECIPE.epochs)
+
+    def factory(seed: int, progress):
+        model = build_model("tinylm", data.input_shape, data.num_classes, **TINYLM_KWARGS)
+        model.to(dev)
+        x, y = data.x_train.to(dev), data.y_train.to(dev)
+        data.fit(model, x, y, recipe, seed=seed, progress=progress)
+        return model
+
+    bar, report = progress_bar("unlearn", not args.no_progress)
+    multi = compare_seeds(
+        data,
+        factory,
+        recipe,
+        split,
+        methods,
+        seeds=seeds,
+        include_retrain=include_retrain,
+        device=dev,
+        progress=report,
+        keep_models=keep_models,
+    )
+    bar.close()
+    return multi, data, recipe

@@ -1,0 +1,418 @@
+"""Language-model unlearning methods (family ``"language"``; the text track's data only).
+
+One file because they share everything but the loss, as in OpenUnlearning
+(``locuslab/open-unlearning``, ``src/trainer/unlearn/``), where NPO and SimNPO subclass GradDiff
+and override ``compute_loss``: :class:`LanguageMethod` owns the loop (AdamW, forget batches
+shuffled each epoch, each paired with a random retain batch of the same size as
+OpenUnlearning's ``ForgetRetainDataset`` does, gradient clipping at 1, progress once an epoch)
+and each method is its loss. Differences from the reference code: a constant learning rate (no
+warm-up epoch), sequences are our answer-masked QA rows, and the defaults were calibrated for
+the ~0.4M-parameter ``tinylm`` on a calibration seed (``benchmarks/text.py``), not the
+papers' 7B-model settings (lr 1e-5).
+
+- ``ga``: gradient ascent, loss ``-NLL(forget)``.
+- ``graddiff``: ``gamma * -NLL(forget) + alpha * NLL(retain)``.
+- ``kl``: ``gamma * -NLL(forget) + alpha * KL(original || model)`` on retain answer tokens
+  (TOFU's "KL" baseline; OpenUnlearning's GradDiff with ``retain_loss_type: KL``).
+- ``npo``: Zhang et al. 2024, ``-(2/beta) log sigmoid(-beta * (log p(y|x) - log p_ref(y|x)))``
+  with summed answer log-probabilities, plus ``alpha * NLL(retain)`` (OpenUnlearning's NPO; the
+  paper's NPO alone is ``alpha = 0``).
+- ``simnpo``: Fan et al. 2024, reference-free and length-normalised,
+  ``-(2/beta) log sigmoid(beta * (NLL(y|x) / |y| - delta))`` plus ``alpha * NLL(retain)``.
+- ``rmu``: Li et al. 2024 (WMDP): the residual stream after block ``layer`` on forget rows is
+  pushed (MSE) to a fixed random direction scaled by ``steering_coeff``, on retain rows held
+  (MSE) to the original's; only block ``layer``'s MLP and the blocks before it train (the
+  paper trains three MLPs ending at the layer; ours has two blocks). Read on answer positions.
+- ``icu``: Wang et al. 2024, "Learn while Unlearn" (``himalalps/ICU``): each step
+  ``-uw * NLL(forget) + lw * NLL(paired retain) + klw * CE(original's next-token distribution,
+  model's)`` on the paired rows, the pair of each forget row being its nearest retain row (the
+  authors' KNN pairing; here cosine similarity of the original model's mean hidden state of the
+  question); after every epoch each forget row whose greedy answer is no longer the true one
+  retires with its pair (the authors test BERTScore / BLEU / diversity of a generated suffix);
+  the run stops when every row has retired or after ``epochs``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..models import clone_model
+from ..runtime.progress import Progress, checkpoint
+from ..text.train import IGNORE, sequence_nll, token_scores, trim
+from .base import (
+    LANGUAGE,
+    Method,
+    MethodNotApplicable,
+    MethodSpec,
+    Param,
+    UnlearnOutput,
+    UnlearnTask,
+    register,
+)
+
+
+def _common(lr: float, epochs: int) -> tuple[Param, ...]:
+    return (
+        Param("lr", float, lr, (1e-6, 1e-1), "learning rate (AdamW)", log_scale=True),
+        Param("epochs", int, epochs, (1, 200), "passes over the forget set"),
+        Param("batch_size", int, 32, (1, 1024), "forget rows per step (and retain rows)"),
+    )
+
+
+def _alpha(default: float = 1.0) -> Param:
+    return Param("alpha", float, default, (0.0, 100.0), "weight of the retain loss")
+
+
+def _gamma(default: float = 1.0) -> Param:
+    return Param("gamma", float, default, (0.0, 100.0), "weight of the forget loss")
+
+
+def mean_nll(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over the answer tokens of the batch (OpenUnlearning's NLL)."""
+    mask = y != IGNORE
+    logits = model.head(model.features(x)[mask])
+    return F.cross_entropy(logits.float(), y[mask])
+
+
+def npo_loss(logp: torch.Tensor, logp_ref: torch.Tensor, beta: float) -> torch.Tensor:
+    """NPO's forget loss from per-sample summed answer log-probabilities under the model and
+    the reference: ``-(2/beta) mean log sigmoid(-beta (logp - logp_ref))``. At the reference
+    it is ``(2/beta) log 2``; it falls towards 0 as the model's probability drops."""
+    return -(2.0 / beta) * F.logsigmoid(-beta * (logp - logp_ref)).mean()
+
+
+def simnpo_loss(nll_sum: torch.Tensor, n_tokens: torch.Tensor, beta: float, delta: float):
+    """SimNPO's forget loss: ``-(2/beta) mean log sigmoid(beta (nll_sum / n_tokens - delta))``."""
+    return -(2.0 / beta) * F.logsigmoid(beta * (nll_sum / n_tokens.clamp_min(1) - delta)).mean()
+
+
+class LanguageMethod(Method):
+    """The shared loop; subclasses set ``spec`` and implement :meth:`loss`."""
+
+    #: whether :meth:`loss` reads the frozen original (``ref``)
+    uses_reference = False
+
+    def check(self, model: nn.Module, task: UnlearnTask) -> None:
+        if getattr(task.data, "kind", None) != "text":
+            raise MethodNotApplicable(
+                f"{self.spec.label} unlearns facts from a language model; "
+                f"{task.data.name} is not a text dataset"
+            )
+        if not hasattr(model, "features") or getattr(model, "spec", {}).get("arch") != "tinylm":
+            raise MethodNotApplicable(f"{self.spec.label} needs the tinylm language model")
+        super().check(model, task)
+
+    def loss(self, model, ref, forget, retain, cfg, state) -> torch.Tensor:
+        raise NotImplementedError
+
+    def setup(self, model, ref, task, cfg) -> dict:
+        """Anything a method prepares once before its loop (RMU's direction)."""
+        return {}
+
+    def parameters(self, model: nn.Module, cfg: dict):
+        return model.parameters()
+
+    def unlearn(
+        self, model: nn.Module, task: UnlearnTask, cfg: dict, *, seed: int, progress: Progress
+    ) -> UnlearnOutput:
+        xf, yf = task.forget
+        xr, yr = task.retain if "retain" in self.spec.needs else (xf[:0], yf[:0])
+        ref = None
+        if self.uses_reference:
+            ref = clone_model(model).eval()
+            for p in ref.parameters():
+                p.requires_grad_(False)
+        state = self.setup(model, ref, task, cfg)
+        opt = torch.optim.AdamW(list(self.parameters(model, cfg)), lr=cfg["lr"], weight_decay=0.01)
+        gen = torch.Generator().manual_seed(seed)
+        dev = xf.device
+        bs = int(cfg["batch_size"])
+        losses = []
+        for epoch in range(int(cfg["epochs"])):
+            model.train()
+            order = torch.randperm(len(xf), generator=gen).to(dev)
+            total, steps = 0.0, 0
+            for s in range(0, len(xf), bs):
+                checkpoint()
+                fi = order[s : s + bs]
+                forget = trim(xf[fi], yf[fi])
+                retain = None
+                if len(xr):
+                    ri = torch.randint(len(xr), (len(fi),), generator=gen).to(dev)
+                    retain = trim(xr[ri], yr[ri])
+                loss = self.loss(model, ref, forget, retain, cfg, state)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+                total, steps = total + float(loss.detach()), steps + 1
+            losses.append(total / max(steps, 1))
+            progress((epoch + 1) / cfg["epochs"], f"epoch {epoch + 1}/{cfg['epochs']}")
+        model.eval()
+        return UnlearnOutput(model, {"loss": losses, "epochs": int(cfg["epochs"])})
+
+
+def _spec(
+    name: str,
+    label: str,
+    paper: str,
+    summary: str,
+    params,
+    needs=("forget", "retain"),
+    origin: str = "paper",
+) -> MethodSpec:
+    return MethodSpec(
+        name=name,
+        label=label,
+        family=LANGUAGE,
+        paper=paper,
+        summary=summary,
+        params=tuple(params),
+        needs=needs,
+        origin=origin,
+    )
+
+
+@register
+class GradientAscentLM(LanguageMethod):
+    spec = _spec(
+        "ga",
+        "Gradient ascent (LM)",
+        "Jang et al., ACL 2023 (knowledge unlearning); TOFU baseline (Maini et al. 2024)",
+        "Raise the loss of the forget answers by gradient ascent. Fast and simple, but nothing "
+        "holds the rest of the model in place, so it tends to wreck retained knowledge.",
+        _common(1e-3, 5),
+        needs=("forget",),
+    )
+
+    def loss(self, model, ref, forget, retain, cfg, state):
+        return -mean_nll(model, *forget)
+
+
+@register
+class GradDiff(LanguageMethod):
+    spec = _spec(
+        "graddiff",
+        "Gradient difference",
+        "Liu et al., CoLLAs 2022; TOFU baseline (OpenUnlearning GradDiff)",
+        "Gradient ascent on the forget answers plus ordinary training on retained answers in "
+        "the same step, so the model is pulled back towards what it should keep.",
+        (*_common(1e-3, 5), _gamma(), _alpha()),
+    )
+
+    def loss(self, model, ref, forget, retain, cfg, state):
+        out = -cfg["gamma"] * mean_nll(model, *forget)
+        return out + cfg["alpha"] * mean_nll(model, *retain) if retain is not None else out
+
+
+@register
+class KLRetain(LanguageMethod):
+    uses_reference = True
+    spec = _spec(
+        "kl",
+        "Gradient ascent + KL on retain",
+        "TOFU baseline 'KL' (Maini et al. 2024; OpenUnlearning GradDiff, retain_loss_type KL)",
+        "Gradient ascent on the forget answers while keeping the model's next-token "
+        "distribution on retained answers close (KL divergence) to the original model's.",
+        (*_common(1e-3, 5), _gamma(), _alpha()),
+    )
+
+    def loss(self, model, ref, forget, retain, cfg, state):
+        out = -cfg["gamma"] * mean_nll(model, *forget)
+        if retain is None:
+            return out
+        x, y = retain
+        mask = y != IGNORE
+        logq = torch.log_softmax(model.head(model.features(x)[mask]).float(), -1)
+        with torch.no_grad():
+            logp = torch.log_softmax(ref.head(ref.features(x)[mask]).float(), -1)
+        kl = F.kl_div(logq, logp, log_target=True, reduction="batchmean")
+        return out + cfg["alpha"] * kl
+
+
+@register
+class NPO(LanguageMethod):
+    uses_reference = True
+    spec = _spec(
+        "npo",
+        "NPO",
+        "Zhang et al., COLM 2024, 'Negative Preference Optimization' (OpenUnlearning NPO)",
+        "Treat the forget answers as dispreferred against the original model: a bounded, "
+        "slowing version of gradient ascent that avoids its collapse; retained answers are "
+        "trained on at the same time.",
+        (
+            *_common(2e-3, 10),
+            Param("beta", float, 0.1, (1e-3, 10.0), "inverse temperature", log_scale=True),
+            _gamma(),
+            _alpha(),
+        ),
+    )
+
+    def loss(self, model, ref, forget, retain, cfg, state):
+        nll, _ = sequence_nll(model, *forget)
+        with torch.no_grad():
+            nll_ref, _ = sequence_nll(ref, *forget)
+        out = cfg["gamma"] * npo_loss(-nll, -nll_ref, cfg["beta"])
+        return out + cfg["alpha"] * mean_nll(model, *retain) if retain is not None else out
+
+
+@register
+class SimNPO(LanguageMethod):
+    spec = _spec(
+        "simnpo",
+        "SimNPO",
+        "Fan et al., 2024, 'Simplicity Prevails: Rethinking NPO' (OpenUnlearning SimNPO)",
+        "NPO without the reference model: the forget answers' per-token loss is pushed up "
+        "through a bounded sigmoid with a margin, so long and short answers count alike.",
+        (
+            *_common(2e-3, 10),
+            Param("beta", float, 4.5, (1e-3, 50.0), "inverse temperature"),
+            Param("delta", float, 0.0, (0.0, 20.0), "margin gamma/beta on the per-token NLL"),
+            _gamma(0.125),
+            _alpha(),
+        ),
+    )
+
+    def loss(self, model, ref, forget, retain, cfg, state):
+        nll, n = sequence_nll(model, *forget)
+        out = cfg["gamma"] * simnpo_loss(nll, n, cfg["beta"], cfg["delta"])
+        return out + cfg["alpha"] * mean_nll(model, *retain) if retain is not None else out
+
+
+@register
+class RMU(LanguageMethod):
+    uses_reference = True
+    spec = _spec(
+        "rmu",
+        "RMU",
+        "Li et al., ICML 2024, 'The WMDP Benchmark' (OpenUnlearning RMU)",
+        "Scramble the model's inner representation of the forget questions: push the hidden "
+        "state at one layer towards a fixed random direction, and hold it on retained "
+        "questions to the original's.",
+        (
+            *_common(1e-3, 10),
+            Param("layer", int, 1, (1, 8), "block whose output is steered"),
+            Param(
+                "steering_coeff",
+                float,
+                20.0,
+                (0.1, 1000.0),
+                "length of the random target",
+                log_scale=True,
+            ),
+            _alpha(100.0),
+        ),
+    )
+
+    def setup(self, model, ref, task, cfg) -> dict:
+        if cfg["layer"] > len(model.blocks):
+            raise MethodNotApplicable(f"RMU: layer {cfg['layer']} > {len(model.blocks)} blocks")
+        d = model.tok.weight.shape[1]
+        g = torch.Generator().manual_seed(0)
+        u = torch.rand(d, generator=g)
+        return {"target": (cfg["steering_coeff"] * u / u.norm()).to(model.tok.weight.device)}
+
+    def parameters(self, model, cfg):
+        layer = cfg["layer"]
+        return [p for b in model.blocks[:layer] for p in b.parameters()]
+
+    def loss(self, model, ref, forget, retain, cfg, state):
+        layer = cfg["layer"]
+        x, y = forget
+        h = model.hidden_states(x)[layer][y != IGNORE]
+        out = F.mse_loss(h, state["target"].expand_as(h))
+        if retain is not None:
+            x, y = retain
+            mask = y != IGNORE
+            h = model.hidden_states(x)[layer][mask]
+            with torch.no_grad():
+                h_ref = ref.hidden_states(x)[layer][mask]
+            out = out + cfg["alpha"] * F.mse_loss(h, h_ref)
+        return out
+
+
+@register
+class ICU(LanguageMethod):
+    uses_reference = True
+    spec = _spec(
+        "icu",
+        "ICU (iterative contrastive unlearning)",
+        "Wang et al., 2024, 'Learn while Unlearn: An Iterative Unlearning Framework for "
+        "Generative Language Models' (code himalalps/ICU)",
+        "Gradient ascent on the forget answers, learning on a similar retained question paired "
+        "with each, and a KL term to the original there; after each epoch a fact the model no "
+        "longer answers right is retired, so it is not pushed further than needed.",
+        (
+            *_common(2e-3, 20),
+            Param("uw", float, 1.0, (0.0, 10.0), "weight of unlearning"),
+            Param("lw", float, 0.5, (0.0, 10.0), "weight of learning the paired retain rows"),
+            Param("klw", float, 0.5, (0.0, 10.0), "weight of the KL term to the original"),
+        ),
+    )
+
+    @staticmethod
+    def _question_embedding(model, x, y):
+        """Mean final hidden state over the question (before the answer starts)."""
+        with torch.no_grad():
+            h = model.features(x)
+            first = (y != IGNORE).int().argmax(1)
+            pos = torch.arange(x.shape[1], device=x.device)
+            q = ((pos[None] <= first[:, None]) & (x != 0)).float()
+            return F.normalize((h * q[..., None]).sum(1) / q.sum(1, keepdim=True), dim=1)
+
+    def unlearn(self, model, task, cfg, *, seed, progress):
+        xf, yf = task.forget
+        xr, yr = task.retain
+        ref = clone_model(model).eval()
+        for p in ref.parameters():
+            p.requires_grad_(False)
+        pair = self._question_embedding(ref, xf, yf) @ self._question_embedding(ref, xr, yr).T
+        pair = pair.argmax(1)  # nearest retain row of each forget row (KNN, k = 1)
+        xp, yp = xr[pair], yr[pair]
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=0.01)
+        gen = torch.Generator().manual_seed(seed)
+        bs = int(cfg["batch_size"])
+        active = torch.ones(len(xf), dtype=torch.bool, device=xf.device)
+        left, losses = [], []
+        for epoch in range(int(cfg["epochs"])):
+            live = torch.nonzero(active).flatten()
+            if not len(live):
+                break
+            model.train()
+            order = live[torch.randperm(len(live), generator=gen).to(live.device)]
+            total, steps = 0.0, 0
+            for s in range(0, len(order), bs):
+                checkpoint()
+                i = order[s : s + bs]
+                fx, fy = trim(xf[i], yf[i])
+                px, py = trim(xp[i], yp[i])
+                mask = py != IGNORE
+                logits = model.head(model.features(px)[mask]).float()
+                with torch.no_grad():
+                    p_ref = torch.softmax(ref.head(ref.features(px)[mask]).float(), -1)
+                ce_ref = -(p_ref * torch.log_softmax(logits, -1)).sum(-1).mean()
+                loss = (
+                    -cfg["uw"] * mean_nll(model, fx, fy)
+                    + cfg["lw"] * F.cross_entropy(logits, py[mask])
+                    + cfg["klw"] * ce_ref
+                )
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+                total, steps = total + float(loss.detach()), steps + 1
+            losses.append(total / max(steps, 1))
+            model.eval()  # retire every row the model no longer answers right
+            still = token_scores(model, xf[live], yf[live]).exact.to(active.device)
+            active[live[~still]] = False
+            left.append(int(active.sum()))
+            progress((epoch + 1) / cfg["epochs"], f"epoch {epoch + 1}: {left[-1]} facts left")
+        model.eval()
+        return UnlearnOutput(
+            model, {"loss": losses, "active_after_epoch": left, "epochs_run": len(losses)}
+        )
+
+
+LANGUAGE_METHODS = ("ga", "graddiff", "kl", "npo", "simnpo", "rmu", "icu")
