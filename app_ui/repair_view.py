@@ -109,7 +109,8 @@ def _use(settings: dict, forget: dict) -> None:
 
 def repair_section(data: Dataset) -> None:
     """The repair choice, in an expander below the forget-set modes."""
-    with st.expander("Repair: corrupt the training data, then undo the damage"):
+    label = "Repair: corrupt the training data, then undo the damage"
+    with st.expander(label, expanded=active_repair() is not None):  # open while in use
         st.caption(
             "Forgetting removes what some samples taught; repairing must also restore what the "
             "model would know had they been right. The original trains on the corrupted data, a "
@@ -135,3 +136,14 @@ def repair_section(data: Dataset) -> None:
         )
         if in_use:
             st.success("Repair scenario in use: the Unlearn page runs it on the corrupted data.")
+
+
+def repair_note() -> None:
+    """On the Unlearn page: a repair in use runs on the corrupted data with its own originals."""
+    settings = active_repair()
+    if settings is not None:
+        st.info(
+            "Repair scenario in use: each seed's original trains on the corrupted data (not the "
+            "model above), retrain without the found samples and a 'clean' model on the clean "
+            "data; the results add attack success, true-label accuracy and restoration."
+        )

@@ -14,7 +14,7 @@ from app_ui.common import (
 )
 from app_ui.entry import through_app
 from app_ui.persist import forget_id_for, save_model_entry
-from app_ui.repair_view import active_repair
+from app_ui.repair_view import active_repair, repair_note
 from app_ui.runjobs import start_comparison
 from app_ui.seeds import cancelled_message
 from app_ui.state import (
@@ -172,6 +172,7 @@ UNLEARN_N_SEEDS.set(n_seeds)
 seeds = list(range(seed, seed + n_seeds))
 
 # ------------------------------------------------------------------ run / progress / results
+repair_note()
 job = jobs.adopt(jobs.COMPARE)  # a finished run for this model and forget set is shown
 running = job is not None and not job.done
 plan = ([(REFERENCE, "Retrain from scratch")] if include_retrain else []) + [

@@ -47,6 +47,7 @@ def test_repair_choice_previews_and_runs_on_the_corrupted_data():
 
     at.switch_page("pages/unlearn.py").run()
     no_exception(at)
+    assert "Repair scenario in use: each seed's original trains" in texts(at.info)
     at.multiselect(key="p3_methods").set_value(["warnecke_first"]).run()
     at.button(key="p3_run").click().run()
     no_exception(at)
