@@ -54,7 +54,8 @@ def _status_line(name: str, label: str, res: MethodResult | None, running: bool)
         return f"{CANCELLED} {label} — cancelled, not run"
     if res.ok:
         flag = f" · {DAMAGED} damaged the model" if res.damaged else ""
-        return f"{DONE} **{label}** — {res.seconds:.2f} s{flag}"
+        took = f"{res.seconds:.2f} s" if res.seconds is not None else "done"
+        return f"{DONE} **{label}** — {took}{flag}"
     return f"{FAILED} **{label}** — failed: {clause(res.error or 'no reason given')}"
 
 

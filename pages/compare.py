@@ -31,9 +31,15 @@ if multi is not None:  # several seeds: headline numbers are means, detail tabs 
     comp = mean_view(multi, comp)
 models = comp.models()
 ref = comp.reference
+scenario = (comp.forget or {}).get("scenario")  # a repair run: what was corrupted and found
+forgot = (
+    f"repair of {scenario['description']} ({scenario['n_found']} of "
+    f"{scenario['n_corrupted']} corrupted samples found and forgotten)"
+    if scenario
+    else f"forget {split_summary(split, data.classes)}"
+)
 st.caption(
-    f"{comp.dataset} · {comp.model} · forget {split_summary(split, data.classes)} · "
-    f"device {comp.device}"
+    f"{comp.dataset} · {comp.model} · {forgot} · device {comp.device}"
     + (
         f" · {len(multi.seeds)} seeds ({', '.join(map(str, multi.seeds))}): the overview shows "
         f"mean ± standard deviation, the other tabs seed {multi.seeds[0]}"

@@ -65,3 +65,7 @@ def test_repair_choice_previews_and_runs_on_the_corrupted_data():
     no_exception(at)
     shown = "\n".join(str(t.value.columns.tolist()) for t in at.table)
     assert "attack success (%)" in shown
+    # the header names the repair, not "N samples picked by hand"
+    header = texts(at.caption)
+    assert "repair of backdoor" in header and "corrupted samples found" in header
+    assert "picked by hand" not in header
