@@ -163,6 +163,22 @@ def test_cnn_and_resnet_gradients_match(digits):
         assert float(rec.images.min()) >= 0 and float(rec.images.max()) <= 1
 
 
+def test_chunked_candidates_give_the_same_images(digits, small_mlp):
+    """Large models run their candidates in chunks (one per vmap call here): same result."""
+    model, _ = small_mlp
+    x, y = digits.x_train[3:4], digits.y_train[3:4]
+    g = torch.autograd.grad(F.cross_entropy(model(x), y), list(model.parameters()))
+    target = torch.cat([t.reshape(-1) for t in g])
+    runs = [
+        match_gradients(model, [target, -target], [[int(y)], [int(y)]], digits.input_shape,
+                        (0.0, 1.0), InversionConfig(iterations=20, restarts=2, chunk_floats=c))
+        for c in (1, 10**9)
+    ]  # fmt: skip
+    for a, b in zip(*runs, strict=True):
+        assert torch.allclose(a.images, b.images, atol=1e-6)
+        assert a.restart_losses == pytest.approx(b.restart_losses, abs=1e-6)
+
+
 def test_refusals(digits):
     moons = load_dataset("moons")
     with pytest.raises(InversionError, match="images"):

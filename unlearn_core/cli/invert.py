@@ -111,6 +111,16 @@ def cmd_invert(args) -> int:
     try:
         cfg = attack_config(args)
         data = load_data(args)
+        if args.model == "resnet18" and not args.run_id:
+            from ..runtime.device import pick_device
+
+            if pick_device(args.device).type == "cpu":
+                print(
+                    "unlearn invert: ResNet-18 on the CPU takes about 3 s per attack step for "
+                    f"4 restarts ({cfg.iterations} steps per sample): use a GPU or fewer "
+                    "--iterations",
+                    file=sys.stderr,
+                )
         bar, report = progress_bar("invert", not args.no_progress)
         try:
             if args.run_id:
