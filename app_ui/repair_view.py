@@ -147,3 +147,176 @@ def repair_note() -> None:
             "model above), retrain without the found samples and a 'clean' model on the clean "
             "data; the results add attack success, true-label accuracy and restoration."
         )
+
+
+# ---------------------------------------------------------------- Compare page, a repair run
+#: triggered test images offered as thumbnails above the picker
+TRIGGER_THUMBS = 12
+
+
+def _model_label(comp, name: str) -> str:
+    r = comp.original if name == "original" else comp.get(name)
+    return r.label if r is not None else name
+
+
+def repair_charts(comp, data: Dataset) -> None:
+    """The Compare overview's repair charts: attack success (or reliance on the feature), the
+    accuracy on triggered images and the attribution on the patch; restoration on clean test
+    accuracy and on the corrupted samples' true labels. Every model beside retrain, the
+    original and the ``clean`` model (a comparison's mean view draws seed spreads as bars)."""
+    from app_ui.common import chart
+    from app_ui.state import RPR
+    from unlearn_core.plots import repair as PR
+
+    sc = PR.scenario_of(comp) or {}
+    st.markdown(
+        "**Is the damage undone?** Forgetting the corrupted samples is not enough: a repaired "
+        "model should behave like the *clean* model (trained without the corruption, dashed). "
+        "Retrain (dotted) is what deleting the found samples achieves exactly."
+    )
+    if sc.get("kind") in ("backdoor", "feature"):
+        chart(PR.attack_bars(comp, data.classes), key=RPR.ATTACK)
+        what = (
+            "attack success: triggered test images of the other classes put in the target class"
+            if sc.get("kind") == "backdoor"
+            else "reliance: stamped test images of the other classes put in the class that "
+            "carried the patch"
+        )
+        st.caption(
+            f"Left, {what} (lower is better; the original shows the damage). Middle, the "
+            "accuracy on those images against their true classes. Right, where shown, the share "
+            "of saliency on the patch's pixels (first 32 triggered test images)."
+        )
+    chart(PR.restoration_bars(comp), key=RPR.RESTORE)
+    gap = PR.damage_gap(comp)
+    tla_gap = PR.damage_gap(comp, "true_label_acc")
+    notes = []
+    if gap is not None:
+        n = gap / 100 * len(data.y_test)
+        notes.append(
+            f"the clean model beats the original by {gap:.2f} points of test accuracy (about "
+            f"{n:.0f} of {len(data.y_test)} test images), so the left ratio moves in steps of "
+            f"about {1 / n:.2f} per image and can swing far past 0 and 1"
+            if n >= 0.5
+            else "the clean model is no better than the original on test accuracy, so the left "
+            "ratio is not defined (n/a)"
+        )
+    if tla_gap is not None:
+        notes.append(
+            f"on the corrupted samples' true labels the gap is {tla_gap:.1f} points, the "
+            "damage this scenario did"
+        )
+    st.caption(
+        "Restoration = (after − before) / (clean − before) (Warnecke et al.): 0 = no better than "
+        "the original, 1 = as good as the clean model, below 0 = worse than before. "
+        + ("; ".join(notes).capitalize() + "." if notes else "")
+    )
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _scenario(cid: str, _data: Dataset, summary_key: str):
+    """The scenario of comparison ``cid``, rebuilt from its summary (seeded: the same one)."""
+    import json
+
+    from unlearn_core.repair.explain import scenario_from_summary
+
+    return scenario_from_summary(_data, json.loads(summary_key))
+
+
+@st.cache_resource(max_entries=16, show_spinner="Explaining the triggered images…")
+def _explained(cid: str, method: str, ids: tuple[int, ...], _models: dict, _sc) -> dict:
+    from unlearn_core.repair.explain import patch_shares, triggered_attributions
+
+    grid = triggered_attributions(_models, _sc, ids)
+    grid["share_many"] = patch_shares(_models, _sc)
+    return grid
+
+
+def repair_attributions(cid: str, method: str, data: Dataset, comp) -> None:
+    """A triggered test image before and after: the original's attribution should sit on the
+    patch, a repaired model's on the digit, like the clean model's. Each model is explained for
+    the class it predicts; the share of the attribution on the patch is given per model, for the
+    chosen images and over the first 32 triggered test images."""
+    import json
+
+    from app_ui.common import chart
+    from app_ui.state import RPR
+    from unlearn_core.plots import repair as PR
+    from unlearn_core.plots import results as P
+    from unlearn_core.repair.explain import SHARE_SAMPLES
+
+    summary = PR.scenario_of(comp) or {}
+    if summary.get("kind") not in ("backdoor", "feature") or data.kind != "image":
+        return
+    models = comp.models()
+    names = [n for n in dict.fromkeys(("original", method, "retrain", "clean")) if n in models]
+    if len(names) < 2:
+        st.info("This run's models were not kept, so its triggered images cannot be explained.")
+        return
+    st.markdown("#### A triggered test image, before and after")
+    sc = _scenario(cid, data, json.dumps(summary, sort_keys=True, default=str))
+    xt, yt = sc.triggered_test()
+    cls = list(data.classes)
+    shown = Dataset("triggered", xt, yt, xt[:0], yt[:0], cls, kind="image")
+    first = list(range(min(TRIGGER_THUMBS, len(xt))))
+    caps = [f"#{i}: {cls[int(yt[i])]}" for i in first]
+    tiles, width = plots.tiles([shown.image(i) for i in first], caps, 48)
+    st.image(tiles, caption=caps, width=width)
+    st.caption(
+        "Test images of the other classes with the patch stamped in (#position: true class)."
+    )
+    options = list(range(len(xt)))
+    if not set(RPR.TRIGGERED.get() or [None]) <= set(options):
+        RPR.TRIGGERED.set(first[:1])
+    picked = st.multiselect(
+        "Triggered test images to explain",
+        options,
+        max_selections=3,
+        format_func=lambda i: f"#{i} ({cls[int(yt[i])]})",
+        key=RPR.TRIGGERED,
+    )
+    if not picked:
+        st.info("Pick at least one triggered image.")
+        return
+    ids = tuple(sorted(int(i) for i in picked))
+    grid = _explained(cid, method, ids, {n: models[n] for n in names}, sc)
+    target = cls[int(sc.probe_class())]
+    st.caption(
+        f"Each model is explained for the class it predicts (red = evidence for it, blue = "
+        f"against); the green square is the patch. The poisoned original predicts {target} "
+        "and looks at the patch; a repaired model predicts the true class and looks at the digit. "
+        "Integrated gradients start from a black image, so they credit every bright pixel a "
+        "little, the white patch too: compare each share with the clean model's."
+    )
+    for msg in dict.fromkeys(grid["notes"].values()):
+        st.info(msg)
+    for k, i in enumerate(ids):
+        maps = {m: {n: (None if v is None else v[k]) for n, v in per.items()}
+                for m, per in grid["maps"].items()}  # fmt: skip
+        fig = P.attribution_figure(
+            maps,
+            image=shown.image(i),
+            title=f"Triggered test image #{i} (true class {cls[int(yt[i])]})",
+        )
+        chart(PR.outline_patch(fig, grid["mask"]), key=RPR.ATTR.of(i))
+        said = []
+        for n in names:
+            share = grid["share"]["integrated_gradients"].get(n)
+            pct = "" if share is None else f", {share[k]:.0f} % of its attribution on the patch"
+            said.append(f"{_model_label(comp, n)} → **{cls[int(grid['pred'][n][k])]}**{pct}")
+        st.markdown("Predicted: " + "; ".join(said) + " (integrated gradients).")
+    uniform = 100.0 * float(grid["mask"].mean())
+    chart(
+        PR.patch_share_bars(
+            grid["share_many"],
+            uniform=uniform,
+            title=f"Saliency on the patch, first {SHARE_SAMPLES} triggered test images",
+            axis="share of |gradient| on the patch (%)",
+        ),
+        key=RPR.PATCH,
+    )
+    st.caption(
+        "The share of the absolute saliency (for each model's predicted class) on the patch's "
+        f"pixels; the patch covers {uniform:.1f} % of them (dotted). The original's share is the "
+        "backdoor at work; a repair should bring it down to the clean model's."
+    )

@@ -449,6 +449,16 @@ class CMP:
     NEURONS: KeyFamily = KeyFamily("chart_neurons_", kind="chart", doc="per method and class")
 
 
+class RPR:
+    """Compare page, a repair run (``app_ui.repair_view``): is the damage undone?"""
+
+    ATTACK = _c("chart_repair_attack", "attack success (or reliance) per model")
+    RESTORE = _c("chart_repair_restore", "restoration per model")
+    PATCH = _c("chart_repair_patch", "attribution on the patch per model")
+    TRIGGERED = _w("repair_triggered", list, "the triggered test images explained")
+    ATTR: KeyFamily = KeyFamily("chart_repair_attr_", kind="chart", doc="per triggered image")
+
+
 class ATK:
     """Attack page."""
 

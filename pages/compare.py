@@ -9,6 +9,7 @@ from app_ui.common import chart, require_comparison
 from app_ui.embedding_view import show_embeddings
 from app_ui.entry import through_app
 from app_ui.registries import multi_registry
+from app_ui.repair_view import repair_attributions, repair_charts
 from app_ui.seeds import add_error_bars, mean_view
 from app_ui.state import CMP
 from app_ui.tables import show_table
@@ -108,6 +109,8 @@ with tabs["Overview"]:
                 "No retrained reference in this comparison: gaps and speed-ups are blank. "
                 "Run it again with *Retrain* switched on to read the others against it."
             )
+        if scenario:  # a repair run: attack success and restoration beside retrain and clean
+            repair_charts(comp, data)
         # one chart per row: legible at 1024 px, and every chart keeps each method's colour
         chart(_bars(P.accuracy_bars(comp)), key=CMP.ACC)
         for key, title, unit, spec, extra in (
@@ -152,6 +155,8 @@ with tabs["Attributions"]:
     if tabs["Attributions"].open:
         method = pick_method("attributions")
         if method is not None:
+            if scenario:  # a repair run: a triggered test image before and after
+                repair_attributions(cid, method, data, comp)
             show_attributions(cid, method, data, split)
 
 # ---------------------------------------------------------------- prediction matrices

@@ -89,7 +89,7 @@ def comparison(
         sc = make_scenario(data, **repair)
         multi = compare_seeds(
             sc.corrupted, arch, recipe, sc.split(), methods, seeds=seeds, keep_models=True,
-            scenario=RepairScorer(sc), **common,
+            scenario=RepairScorer(sc, attributions=True), **common,
         )  # fmt: skip
         return multi.comparisons[0] if len(seeds) == 1 else multi
     if len(seeds) == 1:
