@@ -29,7 +29,8 @@ from app_ui.registries import (  # noqa: F401 - the pages read model_registry, m
 from app_ui.text import UPLOAD_PREFIX, split_summary
 from unlearn_core.data import DataError, Dataset
 from unlearn_core.experiment import Comparison
-from unlearn_core.forget import ForgetError, ForgetRequest, ForgetSplit, make_split
+from unlearn_core.forget import ForgetError, ForgetSplit
+from unlearn_core.text_app import split_from_dict
 from unlearn_core.training import TrainConfig
 
 
@@ -124,7 +125,7 @@ def current_split(data: Dataset) -> ForgetSplit | None:
     if not req:
         return None
     try:
-        return make_split(data, ForgetRequest.from_dict(req))
+        return split_from_dict(data, req)  # (either track's request)
     except ForgetError:
         return None
 
@@ -138,7 +139,7 @@ def comparison_split(data: Dataset, comp: Comparison) -> ForgetSplit | None:
     """The forget split the comparison was run on (rebuilt from its request), or None with an
     error shown when the current dataset no longer matches it."""
     try:
-        split = make_split(data, ForgetRequest.from_dict(comp.forget))
+        split = split_from_dict(data, comp.forget)  # (either track's request)
     except ForgetError as exc:
         st.error(f"The comparison's forget set does not fit the current dataset: {exc}")
         return None

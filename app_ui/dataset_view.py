@@ -15,6 +15,7 @@ from app_ui.persist import server_path
 from app_ui.registries import load_spec
 from app_ui.state import COMPARISON_ID, DATASET, FORGET, P1, PICKED, WRITTEN_P1, bind, wrote
 from app_ui.text import clause, dataset_title, join, scrub_paths, was_were
+from app_ui.text_view import facts_params, show_text_dataset
 from unlearn_core.data import FORMATS, DataError, Dataset
 from unlearn_core.plots import setup as plots
 from unlearn_core.plots.svg import class_balance_svg
@@ -26,6 +27,7 @@ FORMAT_HELP = {
     "folder": "A folder of images, one sub-folder per class (upload it as a .zip)",
     "npz": "NumPy .npz holding x and y (optionally x_test, y_test, classes)",
     "csv": "CSV with a header row, numeric feature columns and a label column",
+    "jsonl": "JSON lines of {question, answer} (optional: person): text, for the tinylm",
 }
 #: training-set sizes offered for shapes (50 000: CIFAR-10's)
 SHAPES_SIZES = [2000, 10000, 50000]
@@ -99,13 +101,15 @@ def pick_dataset() -> None:
                 "params": {**BUILTIN["shapes"], "size": int(size), "n_train": int(n_shapes)},
             }
         )
+    elif source == "facts":  # the text track: its size options
+        _set_dataset({"name": "facts", "params": facts_params(spec.get("params", {}))})
     elif source != "your file":
         _set_dataset({"name": source, "params": dict(BUILTIN[source])})
     else:
         with st.container(border=True):
             fmt = st.selectbox(
                 "Format",
-                list(FORMATS),
+                [*FORMATS, "jsonl"],
                 key=P1.FORMAT,
                 format_func=lambda f: f"{f} · {FORMAT_HELP.get(f, '')}",
             )
@@ -170,6 +174,8 @@ def load_current() -> Dataset | None:
 
 def show_dataset(data: Dataset) -> None:
     """What the dataset is, a few of its samples (or a scatter) and its class balance."""
+    if data.kind == "text":  # people and their facts, the world facts apart
+        return show_text_dataset(data)
     counts = data.class_counts("train")
     st.markdown(
         f"**{data.name}** · {data.kind} · input {tuple(data.input_shape)} · {data.num_classes} "

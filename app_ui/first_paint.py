@@ -25,13 +25,15 @@ BUILTIN = {
     "moons": {"n_train": 600, "noise": 0.2},
     "blobs": {"n_train": 600, "centers": 4},
     "shapes": {"n_train": 2000, "size": 32},
+    "facts": {"n_people": 200, "facts_per_person": 10, "n_world": 200, "n_heldout": 20},
 }
-SOURCES = ["digits", "moons", "blobs", "shapes", "your file"]
+SOURCES = ["digits", "moons", "blobs", "shapes", "facts", "your file"]
 SOURCE_LABELS = {
     "digits": "Digits (8×8 handwritten, 10 classes)",
     "moons": "Moons (2-D toy points, 2 classes)",
     "blobs": "Blobs (2-D toy points, 4 classes)",
     "shapes": "Shapes (procedural colour images, 10 classes)",
+    "facts": "Facts (fictitious people's facts as questions and answers: text)",
     "your file": "Your own file…",
 }
 SOURCE_HELP = "Digits is the demo."

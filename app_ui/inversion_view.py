@@ -15,7 +15,8 @@ import streamlit as st
 from app_ui import jobs
 from app_ui.state import INV, TRAIN_SEED
 from unlearn_core.data import Dataset
-from unlearn_core.inversion import MAX_SAMPLES, InversionConfig, InversionResult, run_inversion
+from unlearn_core.inversion import MAX_SAMPLES, InversionConfig, InversionResult
+from unlearn_core.inversion.pipeline import job_call
 from unlearn_core.methods import list_methods
 from unlearn_core.plots import setup as P_setup
 from unlearn_core.runtime.jobs import Job
@@ -117,11 +118,14 @@ def start_inversion(
     seed = int(TRAIN_SEED.get() or 0)
     cfg = InversionConfig(iterations=iterations)
 
+    kwargs = {"data": data, "arch": arch, "samples": samples, "method": method,
+              "params": params, "seed": seed, "together": together, "recipe": recipe,
+              "cfg": cfg, "model": model}  # fmt: skip
+
     def work(job: Job) -> InversionResult:
-        return run_inversion(
-            data, arch, samples, method, params, seed=seed, together=together, recipe=recipe,
-            cfg=cfg, device="cpu", progress=job.report, original=model,
-        )  # fmt: skip
+        # in a job worker process, as training and comparisons: the attack's Python work
+        # does not hold the server's interpreter lock (runtime.workers)
+        return jobs.job_workers().call(job_call, kwargs, progress=job.report)
 
     title = f"Inversion attack on {method} ({len(samples)} sample{'s' * (len(samples) > 1)})"
     return jobs.start(INVERSION, title, work, context={"samples": samples, "method": method})

@@ -46,9 +46,9 @@ from app_ui.state import (
 from unlearn_core.data import DataError, Dataset
 from unlearn_core.data.roots import DataRoots
 from unlearn_core.experiment import Comparison, MultiComparison
-from unlearn_core.forget import ForgetRequest
 from unlearn_core.store import RunStore, RunStoreError, dataset_fingerprint
-from unlearn_core.training import TrainConfig, evaluate
+from unlearn_core.text_app import request_from_dict, test_score
+from unlearn_core.training import TrainConfig
 
 
 def run_store() -> RunStore:
@@ -169,7 +169,7 @@ def forget_id_for(data: Dataset, spec: dict) -> str | None:
         return saved[1]
     store = run_store()
     remember_dataset(spec, data, store)
-    rec = store.save_forget(ForgetRequest.from_dict(req), data)
+    rec = store.save_forget(request_from_dict(req), data)
     FORGET_SAVED.set([req, rec.id])
     return rec.id
 
@@ -206,7 +206,7 @@ def _use_model(model, rec, data: Dataset, spec: dict) -> None:
             model=model,
             recipe=TrainConfig.from_dict(rec.recipe) if rec.recipe else TrainConfig(),
             history=rec.history or {},
-            test_acc=evaluate(model, data.x_test, data.y_test),
+            test_acc=test_score(model, data),
             source="run store",
             model_id=rec.id,
         )
@@ -224,7 +224,7 @@ def restore_model(mid: str) -> None:
 
 def restore_forget(fid: str) -> None:
     rec = run_store().get_forget(fid)
-    FORGET.set(ForgetRequest.from_dict(rec.request).to_dict())
+    FORGET.set(request_from_dict(rec.request).to_dict())
     FORGET_SAVED.set([FORGET.get(), fid])
 
 
@@ -271,7 +271,7 @@ def restore_run(cid: str) -> None:
             _use_model(model, mrec, data, spec)
         except RunStoreError:
             pass
-    FORGET.set(ForgetRequest.from_dict(view.forget).to_dict())
+    FORGET.set(request_from_dict(view.forget).to_dict())
     fid = setup.get("forget_id")
     if fid:
         FORGET_SAVED.set([FORGET.get(), fid])

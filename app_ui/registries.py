@@ -295,6 +295,12 @@ def model_store() -> ModelStore:
 @st.cache_resource(max_entries=6, show_spinner="Loading the dataset…")
 def _dataset(spec_json: str) -> Dataset:
     spec = json.loads(spec_json)
+    if spec["name"] == "facts" or spec.get("format") == "jsonl":  # the text track
+        from unlearn_core.text import facts_dataset, load_jsonl, text_dataset
+
+        if spec["name"] == "facts":
+            return facts_dataset(**spec.get("params", {}))
+        return text_dataset(load_jsonl(spec["path"], name=spec.get("label") or None))
     if spec["name"] == "file":
         return load_file(spec["path"], spec["format"], **spec.get("kwargs", {}))
     return load_dataset(spec["name"], **spec.get("params", {}))

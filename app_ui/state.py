@@ -573,3 +573,24 @@ AL_FOLLOWED: Key[int | None] = Key(
     "_al_followed", (int, type(None)), None,
     doc="the epsilon-embedding click the lens drill-down last followed",
 )  # fmt: skip
+
+
+class TX:
+    """The text track's sections of the workflow pages (``app_ui.text_view``, issue 22)."""
+
+    PEOPLE_N = _w("tx_people_n", int, "how many fictitious people the facts dataset has")
+    FACTS_N = _w("tx_facts_n", int, "facts per person of the facts dataset")
+    MODE = _w("tx_mode", str, "how the forget set is chosen: people, a share, single facts")
+    PEOPLE = _w("tx_people", list, "the people picked to forget")
+    SHARE = _w("tx_share", float, "the share of people to forget (TOFU's forget01/05/10)")
+    SHARE_SEED = _w("tx_share_seed", int, "the draw of that share")
+    FACTS = _w("tx_facts", list, "the single facts picked to forget (training rows)")
+    CONFIRM = _w("tx_confirm", bool, "Use this forget set (text)")
+    QUESTIONS = _w("tx_questions", list, "the questions whose answers Compare shows")
+    ATTR_QUESTION = _w("tx_attr_question", int, "the forget question attributed")
+    PER_FACT = _c("tx_per_fact", "exact match per kind of fact")
+    CURVE = _c("tx_curve", "the text model's training curve")
+    ACC = _c("tx_acc", "exact match per split and model")
+    MIA = _c("tx_mia", "membership AUCs per model")
+    ATTR = _c("tx_attr", "token attributions per model")
+    STATES = _c("tx_states", "hidden states of forget and retain questions")

@@ -77,6 +77,8 @@ def forget_summary(
 def split_summary(split, class_names: Sequence[str]) -> str:
     """:func:`forget_summary` of a ``ForgetSplit``."""
     r = split.request
+    if r.kind in ("people", "people_fraction", "facts"):  # a text request: people or facts
+        return f"{r.describe(list(class_names))} ({plural(split.n_forget, 'fact')})"
     return forget_summary(
         r.kind,
         n_forget=split.n_forget,

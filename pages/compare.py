@@ -32,6 +32,11 @@ if multi is not None:  # several seeds: headline numbers are means, detail tabs 
     comp = mean_view(multi, comp)
 models = comp.models()
 ref = comp.reference
+if data.kind == "text":  # metric table, answers side by side, attributions, hidden states
+    from app_ui.text_view import compare_page
+
+    compare_page(comp, multi, data, split, cid)
+    st.stop()
 scenario = (comp.forget or {}).get("scenario")  # a repair run: what was corrupted and found
 forgot = (
     f"repair of {scenario['description']} ({scenario['n_found']} of "

@@ -56,6 +56,11 @@ show_dataset(data)
 
 # ------------------------------------------------------------------ 2. model settings
 st.subheader("Model")
+if data.kind == "text":  # the text track: tinylm, its recipe, training and report
+    from app_ui.text_view import model_page
+
+    model_page(data)
+    st.stop()
 allowed = ["mlp", "cnn", "resnet18"] if data.kind == "image" else ["mlp"]
 if ARCH.get() not in allowed:
     ARCH.set("mlp")

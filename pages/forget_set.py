@@ -52,6 +52,11 @@ st.title("Forget set")
 st.caption("Step 2: mark the training samples the model must forget.")
 
 data, entry = require_data_and_model()
+if data.kind == "text":  # people, a share of people or single facts
+    from app_ui.text_view import forget_page
+
+    forget_page(data)
+    st.stop()
 
 confirmed = FORGET.get()
 current = None

@@ -36,9 +36,9 @@ from app_ui.state import (
     wrote,
 )
 from app_ui.text import clause, split_summary
+from app_ui.text_view import hidden_methods_note, method_specs
 from app_ui.unlearn_view import param_control, show_results, show_status
 from unlearn_core.experiment import REFERENCE
-from unlearn_core.methods import list_methods
 from unlearn_core.methods.base import preset_info
 from unlearn_core.methods.robustness import robustness_cards
 from unlearn_core.selection import default_methods
@@ -74,7 +74,9 @@ st.markdown(
 )
 
 # ------------------------------------------------------------------ methods and settings
-specs = {s.name: s for s in list_methods() if s.name != REFERENCE}
+specs = {s.name: s for s in method_specs(data) if s.name != REFERENCE}
+if hidden_methods_note(data):  # text: the language methods, the image ones hidden
+    st.caption(hidden_methods_note(data))
 class_only = [n for n, s in specs.items() if "forget_class" in s.needs]
 options = [n for n in specs if split.is_class_wise or n not in class_only]
 if not split.is_class_wise and class_only:

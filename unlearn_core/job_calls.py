@@ -34,7 +34,14 @@ def train(
     progress: Progress,
     emit: Emit,  # noqa: ARG001 - training has nothing to hand back early
 ) -> tuple[nn.Module, History, float]:
-    """Train ``arch`` on ``data`` with ``recipe``: the model, its history, its test accuracy."""
+    """Train ``arch`` on ``data`` with ``recipe``: the model, its history, its test accuracy
+    (text data: a ``tinylm`` trained as the text library trains, its exact match on the world
+    facts)."""
+    if getattr(data, "kind", None) == "text":
+        from .text_app import exact_match, train_text
+
+        model, hist = train_text(data, recipe, seed=seed, progress=progress)
+        return model, hist, exact_match(model, data.x_test, data.y_test)
     model, hist = train_new_model(data, arch, recipe, seed=seed, progress=progress)
     return model, hist, evaluate(model, data.x_test, data.y_test)
 
@@ -94,9 +101,14 @@ def comparison(
         return multi.comparisons[0] if len(seeds) == 1 else multi
     if len(seeds) == 1:
         return compare(data, model, recipe, split, methods, seed=seeds[0], **common)
+    source: Any = arch
+    if getattr(data, "kind", None) == "text":  # each seed's tinylm trains the text way
+        from .text_app import factory
+
+        source = factory(data, recipe)
     return compare_seeds(
         data,
-        arch,
+        source,
         recipe,
         split,
         methods,

@@ -145,4 +145,6 @@ def default_methods(available: Iterable[str], class_wise: bool) -> list[str]:
     """The methods preselected on the Unlearn page for a class or a non-class forget set."""
     want = ("scrub", "salun", "ssd") if class_wise else ("finetune", "salun", "l1_sparse")
     have = list(available)
+    if not any(m in have for m in want):  # the text track offers its language methods
+        want = ("graddiff", "npo", "simnpo")
     return [m for m in want if m in have]

@@ -17,6 +17,7 @@ from torch import nn
 from ..data import Dataset
 from ..forget import ForgetRequest, make_split
 from ..methods import UnlearnTask, get_method, run_method
+from ..models import clone_model
 from ..runtime.device import pick_device
 from ..runtime.progress import Progress, no_progress, reporting, sub_progress
 from ..training import TrainConfig, default_recipe, train_new_model
@@ -245,6 +246,8 @@ def run_inversion(
             a, b = (seed + o for o in BASELINE_SEED_OFFSETS)
             baseline_originals = (train_one(a, "baseline original A"), train_one(b, "baseline B"))
         stages["train"] = time.perf_counter() - t
+        if next(original.parameters()).device != dev:  # a given model elsewhere: a copy moves
+            original = clone_model(original).to(dev)
         original.eval()
         check_model(original, tuple(data.input_shape))
         base = weight_delta(baseline_originals[0], baseline_originals[1])
@@ -414,3 +417,27 @@ def invert_stored_run(
         notes=[] if float(problem.delta.norm()) else [f"{method} left the weights unchanged"],
         run_id=run_id,
     )
+
+
+def job_call(
+    *,
+    data: Dataset,
+    arch: str,
+    samples: list[int],
+    method: str,
+    params: dict,
+    seed: int,
+    together: bool,
+    recipe: TrainConfig,
+    cfg: InversionConfig,
+    model: nn.Module,
+    progress: Progress,
+    emit=None,  # noqa: ARG001 - nothing to hand back early
+) -> InversionResult:
+    """:func:`run_inversion` on a given original, in the form the app's job worker processes
+    call (``runtime.workers``: ``fn(progress=..., emit=..., **kwargs)``); a cancel is a
+    raising ``progress``."""
+    return run_inversion(
+        data, arch, samples, method, params, seed=seed, together=together, recipe=recipe,
+        cfg=cfg, device="cpu", progress=progress, original=model,
+    )  # fmt: skip

@@ -581,7 +581,12 @@ def training_throughput(
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, **fused)
     loss_fn = torch.nn.CrossEntropyLoss()
 
+    tokens = isinstance(getattr(model, "tok", None), torch.nn.Embedding)  # a language model
+
     def batch(n: int):
+        if tokens:  # token ids in, the next token at every position out
+            ids = torch.randint(0, num_classes, (n, *input_shape), generator=gen).to(dev)
+            return ids, ids.roll(-1, 1).flatten()
         x = torch.rand((n, *input_shape), generator=gen).to(dev)
         return x, torch.randint(0, num_classes, (n,), generator=gen).to(dev)
 
@@ -593,7 +598,8 @@ def training_throughput(
     def step(xy) -> float:
         t0 = clock()
         opt.zero_grad(set_to_none=True)
-        loss_fn(model(xy[0]), xy[1]).backward()
+        out = model(xy[0])
+        loss_fn(out.flatten(0, -2) if out.dim() > 2 else out, xy[1]).backward()
         opt.step()
         if dev.type == "cuda":
             torch.cuda.synchronize()

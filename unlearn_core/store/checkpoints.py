@@ -33,6 +33,11 @@ def save_checkpoint(
     weights, sidecar = _paths(path)
     weights.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    seen: set[int] = set()
+    for k, v in state.items():  # tied weights (tinylm's head is its embedding): a copy each
+        if v.data_ptr() in seen:
+            state[k] = v.clone()
+        seen.add(v.data_ptr())
     save_file(state, str(weights))
     meta = {
         "format": "unlearning-lab/1",
@@ -82,9 +87,11 @@ def load_checkpoint(
                 f"{weights.name}: checkpoint expects inputs of shape {ds.get('input_shape')}, "
                 f"dataset {dataset.name!r} has {list(dataset.input_shape)}"
             )
-        if len(ds.get("classes", [])) != dataset.num_classes:
+        # the model's outputs (a text model's are its vocabulary, not the people named)
+        n_out = spec.get("num_classes", len(ds.get("classes", [])))
+        if n_out != dataset.num_classes:
             raise CheckpointError(
-                f"{weights.name}: checkpoint has {len(ds.get('classes', []))} classes, "
+                f"{weights.name}: checkpoint has {n_out} classes, "
                 f"dataset {dataset.name!r} has {dataset.num_classes}"
             )
     if not weights.exists():

@@ -462,8 +462,12 @@ class RunStore:
         from ..forget import ForgetRequest, make_split
         from .fingerprint import dataset_fingerprint
 
-        req = request if isinstance(request, ForgetRequest) else ForgetRequest.from_dict(request)  # type: ignore[arg-type]
-        split = make_split(dataset, req)
+        if hasattr(dataset, "make_split"):  # a data kind with its own requests (text)
+            req = request
+            split = dataset.make_split(req)  # type: ignore[attr-defined]
+        else:
+            req = request if isinstance(request, ForgetRequest) else ForgetRequest.from_dict(request)  # type: ignore[arg-type]
+            split = make_split(dataset, req)
         rec = ForgetRecord(
             id=new_id("forget"),
             created=now(),
