@@ -188,10 +188,6 @@ def invert_problems(
     return out
 
 
-def label_accuracy(samples: list[SampleInversion]) -> float:
-    return sum(s.label_correct for s in samples) / max(1, len(samples))
-
-
 def run_inversion(
     data: Dataset,
     arch: str,
