@@ -81,6 +81,10 @@ STAGE3 = {
     "npo": [{"lr": 1e-3, "epochs": ep, "alpha": a} for ep, a in ((12, 5.0), (20, 10.0))],
     "icu": [{"lr": 1e-3, "epochs": 24, "lw": 5.0, "klw": 5.0}],
 }
+#: stage 4: SimNPO's margin (the paper's gamma; delta = gamma / beta here): with delta 0 the
+#: sigmoid saturates once the per-token loss passes about 1 and a fifth of the forget answers
+#: stayed right; a margin keeps pushing until the loss passes delta
+STAGE4 = {"simnpo": [{"lr": 1e-3, "epochs": 30, "delta": d} for d in (1.0, 2.0, 3.0)]}
 
 
 def load() -> str:
@@ -144,7 +148,9 @@ def calibrate(stage: int, cache: Path | None) -> None:
             for ep in GRID["epochs"]
         ]
     else:
-        todo = [(n, c) for n, cands in (STAGE2 if stage == 2 else STAGE3).items() for c in cands]
+        todo = [
+            (n, c) for n, cands in {2: STAGE2, 3: STAGE3, 4: STAGE4}[stage].items() for c in cands
+        ]
     for name, cand in todo:
         out = run_method(name, original, task, cand, seed=3)
         v = evaluate_model(out.model, data, split).values
@@ -293,7 +299,7 @@ def _cell(r: dict, k: str, fmt: str) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--calibrate", type=int, choices=(1, 2, 3), help="calibration stage")
+    ap.add_argument("--calibrate", type=int, choices=(1, 2, 3, 4), help="calibration stage")
     ap.add_argument("--cache", type=Path, help="calibration: keep the original and retrain here")
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--methods", default=",".join(METHODS))
