@@ -44,7 +44,8 @@ from unlearn_core.runtime.estimates import Estimate, eta_text, training_estimate
 from unlearn_core.runtime.jobs import Job
 from unlearn_core.store.checkpoints import CheckpointError, load_checkpoint
 from unlearn_core.store.model_cache import settings_key
-from unlearn_core.training import TrainConfig, default_recipe, evaluate
+from unlearn_core.text_app import test_score
+from unlearn_core.training import TrainConfig, default_recipe
 
 ARCH_LABELS = {"mlp": "MLP (fully connected)", "cnn": "Small CNN", "resnet18": "ResNet-18"}
 #: samples x epochs from which the Train button shows an estimate before the click
@@ -178,7 +179,7 @@ def _load_checkpoint() -> None:
         model=model,
         recipe=recipe_now,
         history=meta.get("history", {}),
-        test_acc=evaluate(model, data_now.x_test, data_now.y_test),
+        test_acc=test_score(model, data_now),  # (text: exact match on the world facts)
         source=f"checkpoint {path.name}",
     )
     with contextlib.suppress(OSError):  # so it comes back if memory drops it (LRU)

@@ -16,7 +16,7 @@ from plotly.subplots import make_subplots
 
 from app_ui import jobs
 from app_ui.common import chart, current_model, model_key, page_link
-from app_ui.model_view import match_model, train_section
+from app_ui.model_view import checkpoint_section, match_model, train_section
 from app_ui.registries import ModelEntry
 from app_ui.state import (
     ARCH,
@@ -53,6 +53,7 @@ from unlearn_core.training import TrainConfig
 #: the built-in facts dataset's size options (people; 200 x 10 facts is the issue's corpus)
 PEOPLE_SIZES = [20, 50, 100, 200]
 FACT_SIZES = [5, 10]
+OPTIMIZER_NAMES = {"adamw": "AdamW", "adam": "Adam", "sgd": "SGD"}
 #: rows the forget preview lists
 SHOW_FORGOTTEN = 200
 #: the text track's rows beyond the shared result table's columns (the Compare page's second
@@ -177,7 +178,7 @@ def model_page(data) -> None:
     RECIPE.set(recipe)
     TRAIN_SEED.set(int(seed))
     st.caption(
-        f"The text recipe: {recipe['optimizer']} with a one-cycle schedule, weight decay "
+        f"The text recipe: {OPTIMIZER_NAMES.get(recipe['optimizer'], recipe['optimizer'])} with a one-cycle schedule, weight decay "
         f"{recipe.get('weight_decay', 0)}, on answer tokens only, the world facts trained with "
         "the people's facts. A small corpus needs more epochs (fewer steps per epoch)."
     )
@@ -195,6 +196,7 @@ def model_page(data) -> None:
     match_model(data, settings)
     running = job is not None and not job.done
     train_section(data, TEXT_ARCH, settings, job)
+    checkpoint_section(data)
     entry = current_model()
     if entry is not None and not running:
         report_section(entry, data)
@@ -214,14 +216,15 @@ def report_section(entry: ModelEntry, data) -> None:
     st.success("Model trained." if entry.source == "trained" else f"Model from {entry.source}.")
     rep = _report(f"{model_key()}:{id(entry.model)}", entry.model)
     n_params = sum(p.numel() for p in {id(p): p for p in entry.model.parameters()}.values())
+    st.markdown("**Exact match** (the greedy answer is the true one, word for word)")
     m1, m2, m3, m4 = st.columns(4)
-    m1.metric("Exact match, train answers", f"{rep.train_em:.1f}%")
-    m2.metric("Exact match, world facts", f"{rep.world_em:.1f}%")
+    m1.metric("Train answers", f"{rep.train_em:.1f}%")
+    m2.metric("World facts", f"{rep.world_em:.1f}%")
     m3.metric("Held-out people", f"{rep.heldout_em:.1f}%")
     m4.metric("Parameters", f"{n_params:,}")
     st.caption(
-        "Exact match: the greedy answer is the true answer, word for word. Held-out people were "
-        "never trained on, so their answers can only be guessed (a low number is right)."
+        "Held-out people were never trained on, so their answers can only be guessed (a low "
+        "number is right)."
     )
     if rep.train_em < 90:
         st.warning(
