@@ -74,7 +74,7 @@ def spread(values: list[float]) -> str:
 def cold_cli(seed: int) -> tuple[float, dict]:
     cmd = [sys.executable, "-m", "unlearn_core.cli", "invert", "--dataset", "digits", "--model",
            "mlp", "--samples", ",".join(map(str, SAMPLES)), "--method", "neggrad", "--param",
-           "stop=off", "--seed", str(seed), "--json", "--no-progress"]  # fmt: skip
+           "stop=off", "--seed", str(seed), "--json", "--no-progress", "--no-save"]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     t = time.perf_counter()
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT, env=env)

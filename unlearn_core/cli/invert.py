@@ -4,6 +4,7 @@ labels, and compare with a baseline update that carries no information about the
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -56,9 +57,16 @@ def add_invert_command(sub) -> None:
     p.add_argument("--out", type=Path, help="also write the full result (with images) as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
+        "--save",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="store the attack in the run store as a run of kind 'inversion' (default: on; "
+        "--no-save to skip); `unlearn runs export ID --html FILE` writes its report",
+    )
+    p.add_argument(
         "--home",
         type=Path,
-        help="run store folder for RUN_ID (default: $UNLEARN_HOME, else ./runs)",
+        help="run store folder for RUN_ID and --save (default: $UNLEARN_HOME, else ./runs)",
     )
     p.set_defaults(func=cmd_invert)
 
@@ -159,11 +167,30 @@ def cmd_invert(args) -> int:
     except (InversionError, MethodNotApplicable) as exc:
         print(f"unlearn invert: error: {exc}", file=sys.stderr)
         return 2
+    stored_id = None
+    if args.save:
+        from ..inversion import save_inversion
+        from ..store import RunStore, RunStoreError
+
+        try:
+            recipe = None if args.run_id else recipe_of(args)
+            rec = save_inversion(RunStore(args.home), res, data, recipe=recipe)
+        except RunStoreError as exc:  # the attack's figures are printed all the same
+            print(f"unlearn invert: the attack was not stored: {exc}", file=sys.stderr)
+        else:
+            stored_id = rec.id
+            print(
+                f"saved inversion {rec.id} (unlearn runs export {rec.id} --html FILE)",
+                file=sys.stderr,
+            )
     if args.out:
         args.out.write_text(json.dumps(res.to_dict()))
         print(f"wrote {args.out}", file=sys.stderr)
     if args.json:
-        print(json.dumps(res.to_dict(images=args.images)))
+        out = res.to_dict(images=args.images)
+        if stored_id is not None:
+            out["stored_id"] = stored_id
+        print(json.dumps(out))
     else:
         print_result(res)
     return 0

@@ -459,6 +459,11 @@ def _lenses_html(doc: Mapping) -> str:
 
 def render_html(doc: Mapping, rule: VerdictRule | None = None) -> str:
     """The report of a comparison record document (:meth:`RunStore.read_comparison`)."""
+    body = doc.get("comparison")
+    if isinstance(body, Mapping) and body.get("kind") == "inversion":  # a stored attack
+        from ..inversion.report import inversion_html
+
+        return inversion_html(doc, _CSS)
     rule = rule or VerdictRule()
     rec = doc.get("record") or {}
     rows = _rows(doc)

@@ -5,7 +5,8 @@ unlearning reveals about the forgotten samples.
 registered method and reconstructs it from the weight change by gradient matching, infers its
 label from probe confidences, and scores both against a baseline update that carries no
 information about the samples. ``attack`` holds the two attack parts, ``scores`` PSNR and
-SSIM, ``records`` the typed results.
+SSIM, ``records`` the typed results, ``stored`` the run store's kind ``"inversion"`` and
+``report`` its HTML report.
 """
 
 from .attack import (
@@ -31,8 +32,10 @@ from .pipeline import (
 )
 from .records import InversionResult, SampleInversion
 from .scores import PSNR_MAX, psnr, ssim
+from .stored import INVERSION_KIND, inversion_body, load_inversion, read_inversion, save_inversion
 
 __all__ = [
+    "INVERSION_KIND",
     "LABEL_SOURCES",
     "MAX_SAMPLES",
     "PSNR_MAX",
@@ -46,12 +49,16 @@ __all__ = [
     "confidence_change",
     "gradient_cosine",
     "infer_labels",
+    "inversion_body",
     "invert_problems",
     "invert_stored_run",
+    "load_inversion",
     "make_probes",
     "match_gradients",
     "psnr",
+    "read_inversion",
     "run_inversion",
+    "save_inversion",
     "ssim",
     "value_range",
     "weight_delta",
