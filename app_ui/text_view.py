@@ -8,6 +8,8 @@ states. The pages keep one ``if data.kind == "text":`` branch calling these."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -58,7 +60,7 @@ OPTIMIZER_NAMES = {"adamw": "AdamW", "adam": "Adam", "sgd": "SGD"}
 SHOW_FORGOTTEN = 200
 #: the text track's rows beyond the shared result table's columns (the Compare page's second
 #: table): answer probability, ROUGE-L, truth ratio on retained people and the membership AUCs
-TEXT_DETAIL_COLUMNS: tuple[Column, ...] = (
+TEXT_ANSWER_COLUMNS: tuple[Column, ...] = (
     Column("method", "model", text=True),
     Column("prob_forget", "P(answer), forget", fmt=".3f", optional=True,
            help="mean probability of the true answer (per-token mean, exponentiated)"),
@@ -68,13 +70,39 @@ TEXT_DETAIL_COLUMNS: tuple[Column, ...] = (
     Column("rouge_retain", "ROUGE-L, retain", fmt=".3f", optional=True),
     Column("rouge_test", "ROUGE-L, world", fmt=".3f", optional=True),
     Column("truth_ratio_retain", "truth ratio, retain", fmt=".3f", optional=True,
-           help="TOFU's truth ratio on retained people, mean max(0, 1 - R)"),
-    Column("loss_auc", "LOSS AUC", fmt=".3f", optional=True,
-           help="membership AUC, forget rows vs held-out people (0.5 = cannot tell)"),
-    Column("mia_zlib_auc", "zlib AUC", fmt=".3f", optional=True),
-    Column("mia_mink_auc", "Min-K% AUC", fmt=".3f", optional=True),
-    Column("mia_minkpp_auc", "Min-K%++ AUC", fmt=".3f", optional=True),
+           help="TOFU's truth ratio on retained people, mean max(0, 1 - R): higher prefers "
+           "the truth"),
 )  # fmt: skip
+#: the membership attacks' AUCs (forget rows against held-out people's)
+TEXT_MIA_COLUMNS: tuple[Column, ...] = (
+    Column("method", "model", text=True),
+    Column("loss_auc", "LOSS AUC", fmt=".3f", optional=True,
+           help="membership AUC of the attack's score, forget rows against held-out people "
+           "(0.5 = cannot tell; retrain's is the target)"),
+    Column("mia_zlib_auc", "zlib AUC", fmt=".3f", optional=True,
+           help="loss over the zlib-compressed length"),
+    Column("mia_mink_auc", "Min-K% AUC", fmt=".3f", optional=True,
+           help="mean of the 40 % least likely tokens"),
+    Column("mia_minkpp_auc", "Min-K%++ AUC", fmt=".3f", optional=True,
+           help="Min-K% of the tokens' log-probabilities standardised by the vocabulary's"),
+)  # fmt: skip
+#: what the shared table's accuracy columns mean on text
+TEXT_HELP = {
+    "forget_acc": "exact match on the forgotten people's answers",
+    "retain_acc": "exact match on the retained people's answers",
+    "test_acc": "exact match on the world facts (general knowledge, never forgotten)",
+}
+
+
+def result_columns(rows: list[dict]) -> list[Column]:
+    """The shared result table's columns for text rows: the image track's MIA efficacy (not
+    computed on text) left out, the accuracies explained as exact match."""
+    out = []
+    for c in columns_for(rows, RESULT_COLUMNS):
+        if c.key == "mia" and all(r.get("mia") is None for r in rows):
+            continue
+        out.append(replace(c, help=TEXT_HELP[c.key]) if c.key in TEXT_HELP else c)
+    return out
 
 
 # ====================================================================== Data & model page
@@ -445,15 +473,20 @@ def _accuracy_figure(comp) -> go.Figure:
 
 
 def _answers_table(comp, data, qs: list[int]) -> pd.DataFrame:
-    """Each model's greedy answer to the chosen questions (training rows; -1-k: world fact k)."""
+    """Each model's greedy answer to the chosen questions (training rows; -1-k: world fact k),
+    one column per model (``method``), under its label in ``df.attrs["labels"]``."""
     questions = [_qa(data, i).question for i in qs]
     table = {
         "question": questions,
         "true answer": [_qa(data, i).answer for i in qs],
     }
-    for _, label, model in _models(comp):
-        table[label] = answers(model, data, questions)
-    return pd.DataFrame(table)
+    labels = {}
+    for method, label, model in _models(comp):
+        table[method] = answers(model, data, questions)
+        labels[method] = label
+    df = pd.DataFrame(table)
+    df.attrs["labels"] = labels
+    return df
 
 
 def _qa(data, i: int):
@@ -487,15 +520,17 @@ def compare_page(comp, multi, data, split, cid: str) -> None:
             "the forget set are distributed as retrain's)."
         )
         rows = P.metric_rows(comp)
-        show_table(rows, columns_for(rows, RESULT_COLUMNS))
+        show_table(rows, result_columns(rows))
         if comp.reference is None:
             st.warning(
                 "No retrained reference in this comparison: forget quality, PrivLeak and the "
                 "gaps are blank. Run it again with *Retrain* switched on."
             )
         chart(_accuracy_figure(comp), key=TX.ACC)
-        st.markdown("**More text scores**")
-        show_table(rows, columns_for(rows, TEXT_DETAIL_COLUMNS))
+        st.markdown("**Answers**: how likely and how close the true answer is")
+        show_table(rows, columns_for(rows, TEXT_ANSWER_COLUMNS))
+        st.markdown("**Membership attacks**: can the forget rows be told from unseen people's?")
+        show_table(rows, columns_for(rows, TEXT_MIA_COLUMNS))
     models = _models(comp)
     if len(models) < 2:
         for t in tabs[1:]:
@@ -530,9 +565,19 @@ def answers_tab(comp, data, split) -> None:
         return
     df = _answers_table(comp, data, qs)
     df.insert(0, "set", ["forget" if i in fset else ("world" if i < 0 else "retain") for i in qs])
-    st.dataframe(df, hide_index=True, width="stretch")
+    labels = df.attrs["labels"]
+    rows = df.to_dict("records")
+    for r in rows:  # an exact match is ticked
+        for m in labels:
+            if r[m] == r["true answer"]:
+                r[m] = f"{r[m]} ✓"
+    cols = [Column("question", "question", text=True), Column("set", "set", text=True),
+            Column("true answer", "true answer", text=True),
+            *(Column(m, labels[m], text=True) for m in labels)]  # fmt: skip
+    show_table(rows, cols, notes=False)
     st.caption(
-        "Greedy answers of each model to the chosen questions. After unlearning, the forget "
+        "Greedy answers of each model to the chosen questions (✓: word for word the true "
+        "answer). After unlearning, the forget "
         "answers should read like retrain's (which never saw them: a guess of the same shape), "
         "while retained people and world facts keep the original's answers."
     )
@@ -560,15 +605,15 @@ def attributions_tab(comp, data, split) -> None:
             z=z,
             x=list(range(len(tokens))),
             y=[
-                f"{label} (log p {a.logprob:.1f})"
+                f"{label} · log p {a.logprob:.1f}"
                 for (_, label, _), a in zip(models, got, strict=True)
             ],
             colorscale="RdBu",
             zmid=0,
             zmin=-scale,
             zmax=scale,
-            text=[[f"{v:.2f}" for v in row] for row in z],
-            texttemplate="%{text}",
+            hovertemplate="%{y}<br>%{customdata}: %{z:.2f}<extra></extra>",
+            customdata=[tokens] * len(models),
             colorbar=dict(title="attribution"),
         )
     )
@@ -577,13 +622,17 @@ def attributions_tab(comp, data, split) -> None:
         xaxis=dict(tickvals=list(range(len(tokens))), ticktext=tokens, tickangle=-40),
         yaxis=dict(autorange="reversed"),
         height=140 + 45 * len(models),
-        margin=dict(l=230, r=20, t=50, b=90),
+        margin=dict(l=210, r=20, t=50, b=90),
     )
+    split_at = got[0].answer_start - 0.5  # question | answer
+    fig.add_vline(x=split_at, line=dict(color="#333", width=2, dash="dot"))
+    fig.add_annotation(x=split_at, y=1.0, yref="paper", yanchor="bottom", text="answer →",
+                       showarrow=False, xanchor="left", font=dict(size=11))  # fmt: skip
     chart(fig, key=TX.ATTR)
     st.caption(
         "Integrated gradients (captum's LayerIntegratedGradients on the token embedding; "
         "baseline: padding) of the log-probability of the true answer, given the question. "
-        f"Tokens from position {got[0].answer_start} on are the answer. Blue raises the true "
+        "Right of the dotted line: the answer's tokens. Blue raises the true "
         "answer's probability, red lowers it; the row's log p is the answer's log-probability "
         f"(largest convergence error {max(a.delta for a in got):.2g})."
     )
@@ -604,14 +653,14 @@ def states_tab(comp, data, split) -> None:
     axes = vt[:2].T  # every model on the original's two principal axes (aligned view)
     n = len(models)
     fig = make_subplots(rows=1, cols=n, subplot_titles=[label for _, label, _ in models],
-                        shared_yaxes=True, horizontal_spacing=0.03)  # fmt: skip
+                        shared_xaxes=True, shared_yaxes=True, horizontal_spacing=0.03)  # fmt: skip
     for j, s in enumerate(states, start=1):
         xy = (s - mean) @ axes
         for part, colour, name in ((slice(len(fq), None), "#9ecae1", "retain"),
                                    (slice(0, len(fq)), "#e45756", "forget")):  # fmt: skip
             fig.add_scatter(
                 x=xy[part, 0], y=xy[part, 1], mode="markers", name=name, legendgroup=name,
-                showlegend=j == 1, marker=dict(color=colour, size=5), row=1, col=j,
+                showlegend=j == 1, marker=dict(color=colour, size=7 if name == "forget" else 5), row=1, col=j,
             )  # fmt: skip
     fig.update_layout(
         title_text="Hidden state at each question's end, on the original's principal axes",

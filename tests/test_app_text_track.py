@@ -105,10 +105,10 @@ def test_text_workflow_trains_forgets_unlearns_compares_and_reopens(fresh):  # n
     heads = "\n".join(str(t.value.columns.tolist()) for t in at.table)
     assert "forget quality" in heads and "truth ratio, forget" in heads
     assert "ROUGE-L, forget" in heads and "Min-K% AUC" in heads
-    answers = frames(at)[0]
-    assert {"question", "true answer", "original", "retrain"} <= set(answers.columns)
+    answers = next(t.value for t in at.table if "true answer" in t.value.columns)
+    assert {"question", "true answer", "original", "NPO", "retrain"} <= set(answers.columns)
     forget_rows = answers[answers["set"] == "forget"]
-    assert (forget_rows["original"] == forget_rows["true answer"]).mean() >= 0.5
+    assert forget_rows["original"].str.endswith("✓").mean() >= 0.5  # it knew them
     keys = {c.key for c in at.get("plotly_chart")}
     assert {"tx_acc", "tx_attr", "tx_states"} <= keys
 
@@ -127,7 +127,7 @@ def test_text_workflow_trains_forgets_unlearns_compares_and_reopens(fresh):  # n
     again.switch_page("pages/compare.py").run()
     no_exception(again)
     assert "forget quality" in "\n".join(str(t.value.columns.tolist()) for t in again.table)
-    assert {"original", "retrain"} <= set(frames(again)[0].columns)
+    assert any({"original", "retrain"} <= set(t.value.columns) for t in again.table)
     html = run_store().export_html(cid, fresh / "r.html")
     assert "forget quality" in html.read_text()
 
