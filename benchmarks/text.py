@@ -85,6 +85,12 @@ STAGE3 = {
 #: sigmoid saturates once the per-token loss passes about 1 and a fifth of the forget answers
 #: stayed right; a margin keeps pushing until the loss passes delta
 STAGE4 = {"simnpo": [{"lr": 1e-3, "epochs": 30, "delta": d} for d in (1.0, 2.0, 3.0)]}
+#: stage 5: around stage 4's best (delta 1)
+STAGE5 = {
+    "simnpo": [
+        {"lr": 1e-3, "epochs": ep, "delta": d} for ep, d in ((40, 1.0), (30, 1.5), (40, 1.5))
+    ]
+}
 
 
 def load() -> str:
@@ -149,7 +155,9 @@ def calibrate(stage: int, cache: Path | None) -> None:
         ]
     else:
         todo = [
-            (n, c) for n, cands in {2: STAGE2, 3: STAGE3, 4: STAGE4}[stage].items() for c in cands
+            (n, c)
+            for n, cands in {2: STAGE2, 3: STAGE3, 4: STAGE4, 5: STAGE5}[stage].items()
+            for c in cands
         ]
     for name, cand in todo:
         out = run_method(name, original, task, cand, seed=3)
@@ -270,6 +278,10 @@ def report(seeds: list[int], methods: list[str], fraction: float) -> None:
         "Exact match (EM) in %; truth ratio (forget: TOFU's mean min(R, 1/R), 1 = cannot tell "
         "right from wrong); forget quality = KS p-value against retrain's forget truth ratios; "
         "MIA AUC forget vs held-out people (0.5 = not members); PrivLeak on Min-K% (MUSE).",
+        "The paraphrased and perturbed answers of the truth ratio use a wording the model never "
+        "trained on (as TOFU's); this small model does not carry its facts over to it, so the "
+        "truth ratio hardly separates the original from retrain here, while the KS test (forget "
+        "quality) still does.",
         "",
         "| model | forget EM | retain EM | world EM | truth ratio forget | forget quality | "
         "model utility | ROUGE-L forget | LOSS AUC | Min-K%++ AUC | PrivLeak % | s |",
@@ -299,7 +311,7 @@ def _cell(r: dict, k: str, fmt: str) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--calibrate", type=int, choices=(1, 2, 3, 4), help="calibration stage")
+    ap.add_argument("--calibrate", type=int, choices=(1, 2, 3, 4, 5), help="calibration stage")
     ap.add_argument("--cache", type=Path, help="calibration: keep the original and retrain here")
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--methods", default=",".join(METHODS))

@@ -11,7 +11,9 @@ the ~0.4M-parameter ``tinylm`` on a calibration corpus and forget draw the repor
 (``benchmarks/text.py --calibrate``, every candidate in ``benchmarks/results/
 text_calibration.md``), not the papers' 7B-model settings (lr 1e-5): the retain weight
 ``alpha`` of GradDiff (5), NPO (10) and RMU (10) and ICU's ``lw`` / ``klw`` (5, authors 0.5)
-are heavier than the references' because lighter ones cost the retained facts first.
+are heavier than the references' because lighter ones cost the retained facts first; SimNPO's
+margin ``delta`` is 1.5 (OpenUnlearning's default 0: the sigmoid saturated with a fifth of the
+forget answers still right).
 
 - ``ga``: gradient ascent, loss ``-NLL(forget)``.
 - ``graddiff``: ``gamma * -NLL(forget) + alpha * NLL(retain)``.
@@ -270,9 +272,9 @@ class SimNPO(LanguageMethod):
         "NPO without the reference model: the forget answers' per-token loss is pushed up "
         "through a bounded sigmoid with a margin, so long and short answers count alike.",
         (
-            *_common(1e-3, 30),
+            *_common(1e-3, 40),
             Param("beta", float, 4.5, (1e-3, 50.0), "inverse temperature"),
-            Param("delta", float, 0.0, (0.0, 20.0), "margin gamma/beta on the per-token NLL"),
+            Param("delta", float, 1.5, (0.0, 20.0), "margin gamma/beta on the per-token NLL"),
             _gamma(0.125),
             _alpha(),
         ),
