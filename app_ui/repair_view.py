@@ -154,11 +154,6 @@ def repair_note() -> None:
 TRIGGER_THUMBS = 12
 
 
-def _model_label(comp, name: str) -> str:
-    r = comp.original if name == "original" else comp.get(name)
-    return r.label if r is not None else name
-
-
 def repair_charts(comp, data: Dataset) -> None:
     """The Compare overview's repair charts: attack success (or reliance on the feature), the
     accuracy on triggered images and the attribution on the patch; restoration on clean test
@@ -299,12 +294,14 @@ def repair_attributions(cid: str, method: str, data: Dataset, comp) -> None:
             title=f"Triggered test image #{i} (true class {cls[int(yt[i])]})",
         )
         chart(PR.outline_patch(fig, grid["mask"]), key=RPR.ATTR.of(i))
-        said = []
+        said = [
+            f"**What each model predicts for image #{i}** (share of its saliency on the patch):"
+        ]
         for n in names:
-            share = grid["share"]["integrated_gradients"].get(n)
-            pct = "" if share is None else f", {share[k]:.0f} % of its attribution on the patch"
-            said.append(f"{_model_label(comp, n)} → **{cls[int(grid['pred'][n][k])]}**{pct}")
-        st.markdown("Predicted: " + "; ".join(said) + " (integrated gradients).")
+            share = grid["share"]["saliency"].get(n)
+            pct = "" if share is None else f" · {share[k]:.0f} % on the patch"
+            said.append(f"- {n} → **{cls[int(grid['pred'][n][k])]}**{pct}")
+        st.markdown("\n".join(said))
     uniform = 100.0 * float(grid["mask"].mean())
     chart(
         PR.patch_share_bars(

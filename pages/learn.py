@@ -7,6 +7,7 @@ import streamlit as st
 from app_ui.common import page_link
 from app_ui.entry import through_app
 from app_ui.learn_story import verification_story
+from app_ui.repair_story import repair_story
 from app_ui.tables import Column, show_table
 from unlearn_core.methods import list_methods
 
@@ -64,5 +65,6 @@ before, _, after = story.partition("<!-- story figures -->")
 st.markdown("## Verification is fragile" + before)
 verification_story()
 st.markdown(after)
+repair_story()  # forgetting vs restoring: attack success, restoration, Warnecke
 page_link("pages/audit.py", "Audit a method yourself")
 page_link("pages/data_model.py", "Start: pick data and a model")

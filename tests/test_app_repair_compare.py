@@ -114,8 +114,9 @@ def test_backdoor_compare_charts_and_triggered_attributions():
     rect = [s for s in grid.layout.shapes if s.type == "rect"]
     assert len(rect) == 2 * 5  # the patch outlined on the input and on every map
     said = texts(at.markdown)
-    assert "Predicted: Original (before unlearning) → **0**" in said  # the backdoor at work
-    assert "of its attribution on the patch" in said
+    assert "What each model predicts for image #0" in said
+    assert "- original → **0** · " in said  # the backdoor at work
+    assert "- clean → **0**" not in said  # the trigger means nothing to the clean model
     share = _bars(charts["chart_repair_patch"])["share of |gradient| on the patch (%)"]
     assert list(share) == ["original", "warnecke_first", "retrain", "clean"]
     # the same number the comparison scored (saliency, first 32 triggered test images)
@@ -167,3 +168,35 @@ def test_label_noise_compare_draws_restoration_only(digits):
     charts = _open(at, "Attributions")
     assert not any(k.startswith("chart_repair_") for k in charts)
     assert "triggered test image" not in texts(at.markdown).lower()
+
+
+def test_learn_page_explains_forgetting_vs_restoring(tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    from app_ui import repair_story
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/learn.py").run()
+    no_exception(at)
+    said = texts(at.markdown)
+    for words in (
+        "Forgetting is not repairing",
+        "**Attack success**",
+        "**Restoration** = (after − before) / (clean − before)",
+        "Why a method can forget without restoring",
+        "What the Warnecke update does",
+        "θ ← θ − H⁻¹·Δ",
+    ):
+        assert words in said, words
+    # the committed benchmark's backdoor rows, as printed there
+    found = repair_story.parse_cell(repair_story.RESULTS.read_text(encoding="utf-8"))
+    table = next(t.value for t in at.table if "attack success (%)" in t.value.columns)
+    assert list(table["model"]) == [m for m in repair_story.SHOWN if m in {
+        r["method"] for r in found["rows"]}]  # fmt: skip
+    rows = {r["method"]: r for r in found["rows"]}
+    shown = [c.replace("\xa0", " ") for c in table["attack success (%)"]]  # no-break spaces
+    assert shown == [rows[m]["asr"] for m in table["model"]]
+    # without the benchmark file the prose stands alone
+    assert repair_story.parse_cell("# nothing here") is None
+    assert repair_story.parse_cell("## backdoor_cnn: x\n\nno table\n") is None

@@ -168,3 +168,16 @@ def test_patch_share_bars_and_the_patch_outline(digits):
     rects = [s for s in grid.layout.shapes if s.type == "rect"]
     assert len(rects) == 3 and {s.xref for s in rects} == {"x", "x2", "x3"}
     assert all(math.isclose(s.x1, w - 0.5) for s in rects)
+
+
+def test_the_clean_model_has_a_colour_of_its_own():
+    from test_figure_style import CVD, _lab_under
+
+    from unlearn_core.plots import style
+
+    assert style.method_colour("clean") == style.CLEAN_COLOUR
+    assert style.method_pattern("clean") == ""
+    others = [*style.METHOD_PALETTE, style.ORIGINAL_COLOUR, style.RETRAIN_COLOUR]
+    for m in CVD.values():
+        lab = _lab_under([*others, style.CLEAN_COLOUR], m)
+        assert np.linalg.norm(lab[:-1] - lab[-1], axis=1).min() > 30

@@ -26,6 +26,7 @@ from ..experiment import Comparison
 from .results import REF_LINE, REF_NAME, _category_rows, _hbars, _linear_room, _results, _std
 from .results import _value as _metric
 from .style import (
+    CLEAN,
     ORIGINAL_COLOUR,
     RETRAIN_COLOUR,
     bar_height,
@@ -34,8 +35,6 @@ from .style import (
     style,
 )
 
-#: the row of the model trained on the clean data (``unlearn_core.repair.CLEAN``)
-CLEAN = "clean"
 #: the dashed line of the clean model's value and its legend entry
 CLEAN_DASH = "dash"
 CLEAN_NAME = "clean model's value (trained without the corruption)"
@@ -64,6 +63,15 @@ def _class_name(c, classes: Sequence[str] | None) -> str:
     return str(classes[int(c)]) if classes is not None else str(c)
 
 
+def _room(values, top: float | None, errors) -> tuple[float, list]:
+    """Where the value labels start and the axis range: as :func:`.results._linear_room`, with
+    the labels a little further out, so a reference line just past the longest bar (clean's
+    1.0 beside bars at 0) never runs into the first digit of a label."""
+    at, rng = _linear_room(values, top=top, errors=errors)
+    span = rng[1] - rng[0]
+    return at + 0.03 * span, [rng[0], rng[1] + 0.03 * span]
+
+
 def _panels(comp: Comparison, panels, *, top: float | None, spec: str, title: str):
     """One panel per key of ``panels`` that some row carries; bars per model, retrain dotted,
     clean dashed; the legend names the lines drawn."""
@@ -78,7 +86,7 @@ def _panels(comp: Comparison, panels, *, top: float | None, spec: str, title: st
     for j, (key, axis) in enumerate(shown, start=1):
         vals = [_metric(r, key) for r in res]
         errs = [_std(r, key) for r in res]
-        at, rng = _linear_room(vals, top=top, errors=errs)
+        at, rng = _room(vals, top, errs)
         _hbars(fig, names, vals, spec, label_x=at, label=axis, errors=errs, row=1, col=j)
         extra = {"tickvals": [0, 50, 100]} if top == 100.0 else {}
         fig.update_xaxes(title=axis, range=rng, row=1, col=j, **extra)
@@ -117,7 +125,7 @@ def attack_bars(comp: Comparison, classes: Sequence[str] | None = None) -> go.Fi
         panels = (("asr", "put in that class (%)"), *ATTACK_PANELS[1:])
     else:
         cls = _class_name(sc.get("target_class"), classes)
-        title = f"Backdoor: triggered images put in the target class {cls}"
+        title = f"Backdoor: triggered images put in target class {cls}"
         panels = ATTACK_PANELS
     if not any(_metric(r, "asr") is not None for r in _results(comp)):
         raise ValueError("no row of this comparison carries attack success (asr)")
@@ -206,6 +214,6 @@ def outline_patch(fig: go.Figure, mask: np.ndarray, colour: str = "#00A000") -> 
         seen.add(axes)
         fig.add_shape(
             type="rect", x0=x0, y0=y0, x1=x1, y1=y1, xref=axes[0], yref=axes[1],
-            line={"color": colour, "width": 2}, fillcolor="rgba(0,0,0,0)",
+            line={"color": colour, "width": 1.5}, fillcolor="rgba(0,0,0,0)",
         )  # fmt: skip
     return fig

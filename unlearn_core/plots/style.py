@@ -58,6 +58,11 @@ METHOD_PALETTE: tuple[str, ...] = (
 SECOND_HALF_PATTERN = "/"
 ORIGINAL_COLOUR = "#9A9A9A"
 RETRAIN_COLOUR = "#222222"
+#: a repair comparison's ``clean`` reference (``unlearn_core.repair.CLEAN``, trained on the
+#: uncorrupted data): a fixed violet, at least 35 CIELAB units from every palette colour and
+#: grey under the three simulated colour-vision deficiencies (it hashed onto a method's colour)
+CLEAN = "clean"
+CLEAN_COLOUR = "#9911FF"
 #: forget / retain / test samples (attack histograms, displacement boxes)
 SET_COLOURS = {"forget": "#D55E00", "retain": "#0072B2", "test": "#009E73"}
 FORGET_COLOUR = SET_COLOURS["forget"]
@@ -136,12 +141,14 @@ def method_colour(name: str) -> str:
         return ORIGINAL_COLOUR
     if name == REFERENCE:
         return RETRAIN_COLOUR
+    if name == CLEAN:
+        return CLEAN_COLOUR
     return METHOD_PALETTE[method_index(name)]
 
 
 def method_pattern(name: str) -> str:
     """The bar hatch of ``name`` ("" for none): the second half of the palette is hatched."""
-    if name in (ORIGINAL, REFERENCE):
+    if name in (ORIGINAL, REFERENCE, CLEAN):
         return ""
     return SECOND_HALF_PATTERN if method_index(name) >= len(METHOD_PALETTE) // 2 else ""
 
