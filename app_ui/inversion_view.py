@@ -13,6 +13,7 @@ import numpy as np
 import streamlit as st
 
 from app_ui import jobs
+from app_ui.inversion_store import INVERSION, current_inversion, store_inversion
 from app_ui.state import INV, TRAIN_SEED
 from unlearn_core.data import Dataset
 from unlearn_core.inversion import MAX_SAMPLES, InversionConfig, InversionResult
@@ -21,9 +22,6 @@ from unlearn_core.methods import list_methods
 from unlearn_core.plots import setup as P_setup
 from unlearn_core.runtime.jobs import Job
 
-INVERSION = jobs.KINDS.get("inversion") or jobs.declare(
-    jobs.JobKind("inversion", "Inversion attack", "inversion attack", sidebar=True)
-)
 #: the samples offered first (the CLI's example), where the training set has them
 DEFAULT_SAMPLES = (5, 17, 42, 99)
 
@@ -122,10 +120,11 @@ def start_inversion(
               "params": params, "seed": seed, "together": together, "recipe": recipe,
               "cfg": cfg, "model": model}  # fmt: skip
 
-    def work(job: Job) -> InversionResult:
+    def work(job: Job) -> str:
         # in a job worker process, as training and comparisons: the attack's Python work
         # does not hold the server's interpreter lock (runtime.workers)
-        return jobs.job_workers().call(job_call, kwargs, progress=job.report)
+        res = jobs.job_workers().call(job_call, kwargs, progress=job.report)
+        return store_inversion(job, res, data, recipe)  # stored: the URL names it
 
     title = f"Inversion attack on {method} ({len(samples)} sample{'s' * (len(samples) > 1)})"
     return jobs.start(INVERSION, title, work, context={"samples": samples, "method": method})
@@ -152,18 +151,27 @@ def _picture(image: list, lo: float, hi: float) -> np.ndarray:
     return (np.clip(arr, 0.0, 1.0) * 255).round().astype(np.uint8)
 
 
-def show_inversion(data: Dataset) -> None:
-    """The last finished attack of this session: headline numbers and the gallery."""
+def _class(classes: list[str] | None, label: int) -> str:
+    return str(classes[label]) if classes and 0 <= label < len(classes) else str(label)
+
+
+def show_inversion() -> None:
+    """How this session's last attack job ended (cancelled, failed), then the shown attack
+    (the job's, or one reopened from the URL or the Runs page): its numbers and the gallery."""
     job = jobs.of(INVERSION)
-    if job is None or not job.done:
+    if job is not None and job.done:
+        if job.state == "cancelled":
+            st.info("The inversion attack was cancelled.")
+        elif job.state == "failed":
+            st.error(f"The inversion attack failed: {job.error}")
+        elif job.error:  # finished, but not stored
+            st.warning(job.error)
+    got = current_inversion()
+    if got is None:
         return
-    if job.state == "cancelled":
-        st.info("The inversion attack was cancelled.")
-        return
-    if job.state == "failed":
-        st.error(f"The inversion attack failed: {job.error}")
-        return
-    res: InversionResult = job.result
+    iid, shown = got
+    res: InversionResult = shown.result
+    classes = shown.classes
     st.subheader(f"What {res.method} leaked")
     m = st.columns(4)
     m[0].metric("Mean PSNR", f"{res.psnr:.1f} dB", help="reconstruction vs the true image")
@@ -173,8 +181,8 @@ def show_inversion(data: Dataset) -> None:
     lo, hi = res.value_range
     caps = ["true", "attack", "baseline"]
     for s in res.samples:
-        name = data.classes[s.true_label]
-        guess = data.classes[s.inferred_label]
+        name = _class(classes, s.true_label)
+        guess = _class(classes, s.inferred_label)
         pics = [_picture(s.image, lo, hi), _picture(s.reconstruction, lo, hi),
                 _picture(s.baseline_reconstruction, lo, hi)]  # fmt: skip
         tiles, width = P_setup.tiles(pics, caps, 72)
@@ -188,6 +196,11 @@ def show_inversion(data: Dataset) -> None:
         )
     mode = "one request" if res.together else "one request per sample"
     st.caption(
-        f"{res.method} ({mode}), {res.seconds:.0f} s. Baseline: {res.baseline}. "
-        + " ".join(res.notes)
+        f"{res.dataset} / {res.model}, {res.method} ({mode}), seed {res.seed}, "
+        f"{res.seconds:.0f} s. Baseline: {res.baseline}. " + " ".join(res.notes)
     )
+    if shown.stored:
+        st.caption(
+            f"Stored as run **{iid}**: the page's address names it (a reload or a shared link "
+            "shows it again); the Runs page lists it and exports its HTML report."
+        )

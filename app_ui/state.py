@@ -224,6 +224,10 @@ AUDIT_ID: Key[str | None] = Key(
 SWEEP_ID: Key[str | None] = Key(
     "sweep_id", (str, type(None)), None, doc="the Audit page's shown sweep (sweep registry id)"
 )
+INVERSION_ID: Key[str | None] = Key(
+    "inversion_id", (str, type(None)), None,
+    doc="the Inversion page's shown attack (inversion registry id; a stored one is its run id)",
+)  # fmt: skip
 
 # ====================================================================== the entry and the URL
 IN_APP_RUN: Key[bool] = Key(
@@ -296,6 +300,15 @@ URL_PARAMS: tuple[UrlParam, ...] = (
     UrlParam("sweep", "sweep", SWEEP_ID, "the shown sweep's run-store id (a stored one)"),
     UrlParam("ajob", "audit job", JOBS, "the id of this session's running audit job", "audit"),
     UrlParam("sjob", "sweep job", JOBS, "the id of this session's running sweep job", "sweep"),
+    UrlParam(
+        "inversion",
+        "inversion attack",
+        INVERSION_ID,
+        "the shown inversion attack's run-store id (a stored one)",
+    ),
+    UrlParam(
+        "ijob", "inversion job", JOBS, "the id of this session's running inversion job", "inversion"
+    ),
 )
 URL_BY_NAME = {p.name: p for p in URL_PARAMS}
 

@@ -1,7 +1,8 @@
 """What the URL says: reopening what a link or reload names (``state.URL_PARAMS``: the
-browser's owner id, runs, models, forget sets, audits, sweeps and running or waiting jobs)
-and writing the session's ids back.
-Above :mod:`app_ui.persist`, :mod:`app_ui.audit_jobs` and :mod:`app_ui.jobs`, which it calls."""
+browser's owner id, runs, models, forget sets, audits, sweeps, inversion attacks and running or
+waiting jobs) and writing the session's ids back.
+Above :mod:`app_ui.persist`, :mod:`app_ui.audit_jobs`, :mod:`app_ui.inversion_store` and
+:mod:`app_ui.jobs`, which it calls."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import streamlit as st
 
 from app_ui import jobs
 from app_ui.audit_jobs import restore_audit, restore_sweep, url_ids
+from app_ui.inversion_store import restore_inversion
+from app_ui.inversion_store import url_ids as inversion_url_ids
 from app_ui.owners import adopt_owner, owner_id, remember_owner, url_owner
 from app_ui.persist import (
     forget_id_for,
@@ -44,6 +47,7 @@ RESTORE: dict[str, Callable[[str], None]] = {
     "forget": restore_forget,
     "audit": restore_audit,
     "sweep": restore_sweep,
+    "inversion": restore_inversion,
     **{p.name: partial(jobs.restore, p.name) for p in URL_PARAMS if p.job},
 }
 
@@ -111,6 +115,7 @@ def session_ids() -> dict[str, str]:
     jobs.adopt_all()  # a job that finished meanwhile: its result's id replaces the job's
     out.update(jobs.url_ids())
     out.update(url_ids())
+    out.update(inversion_url_ids())
     return out
 
 

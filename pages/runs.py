@@ -1,5 +1,6 @@
-"""Runs: every stored comparison, audit and sweep; open one, note it, delete it, set runs side
-by side, export. An audit or a sweep opens on the Audit page."""
+"""Runs: every stored comparison, audit, sweep and inversion attack; open one, note it, delete
+it, set runs side by side, export. An audit or a sweep opens on the Audit page, an inversion
+attack on the Inversion page."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ import streamlit as st
 from app_ui.audit_jobs import STORED_KINDS, drop_deleted, is_shown, open_stored
 from app_ui.common import chart, page_link
 from app_ui.entry import through_app
+from app_ui.inversion_store import INVERSION_KIND, restore_inversion
+from app_ui.inversion_store import drop_deleted as drop_deleted_inversion
+from app_ui.inversion_store import is_shown as inversion_shown
 from app_ui.jobs import status_line
 from app_ui.owners import delete_refusal, owner_id
 from app_ui.persist import restore_run, run_store
@@ -26,6 +30,7 @@ from unlearn_core.evaluation.tables import (
     side_by_side_columns,
     side_by_side_rows,
 )
+from unlearn_core.inversion.stored import INVERSION_COLUMNS
 from unlearn_core.plots.runs import RunRows, side_by_side_figures
 from unlearn_core.store import ComparisonRecord, RunStoreError
 
@@ -34,8 +39,9 @@ through_app()  # a cold server's deep link runs the app's navigation first
 
 st.title("Runs")
 st.caption(
-    "Every comparison stored on this server (the run store), and the audits and sweeps run on "
-    "the Audit page. Open one to see it on every page (an audit or a sweep on the Audit page); "
+    "Every comparison stored on this server (the run store), the audits and sweeps run on the "
+    "Audit page and the attacks of the Inversion page. Open one to see it on every page (an "
+    "audit or a sweep on the Audit page, an inversion attack on the Inversion page); "
     "the page's address then names it, so a reload or a shared link shows it again."
 )
 
@@ -79,7 +85,7 @@ if not runs:
 
 
 def _kind(rec: ComparisonRecord) -> str:
-    return rec.kind if rec.kind in STORED_KINDS else "comparison"
+    return rec.kind if rec.kind in STORED_KINDS or rec.kind == INVERSION_KIND else "comparison"
 
 
 def _whose(rec: ComparisonRecord) -> str:
@@ -111,7 +117,9 @@ cid = st.selectbox(
 )
 rec = ref[cid]
 rows = rec.rows
-show_table(rows, columns_for(rows, RESULT_COLUMNS), notes=False)
+kind = _kind(rec)
+show_table(rows, INVERSION_COLUMNS if kind == INVERSION_KIND else columns_for(rows, RESULT_COLUMNS),
+           notes=False)  # fmt: skip
 if any(r.get("damaged") for r in rows):
     st.warning(
         "Flagged damaged: "
@@ -119,7 +127,6 @@ if any(r.get("damaged") for r in rows):
         + " (retain accuracy more than 10 points below retrain's)."
     )
 
-kind = _kind(rec)
 if kind == "sweep":
     best = next((r for r in rows if r.get("label")), None)
     st.caption(
@@ -131,23 +138,35 @@ elif kind == "audit":
     st.caption(
         "An audit: each row is the mean over its K models; the scores are on the Audit page."
     )
+elif kind == INVERSION_KIND:
+    st.caption(
+        f"An inversion attack on {rec.forget}: the means over the samples (the baseline: the "
+        "same attack on an update that carries nothing about them); the gallery is on the "
+        "Inversion page and in the HTML report."
+    )
 
 cols = st.columns(3)
 with cols[0]:
     if st.button("Open this run", key=RUNS.OPEN, type="primary"):
         try:
-            if kind in STORED_KINDS:  # an audit or a sweep: the Audit page shows it
+            if kind == INVERSION_KIND:  # the Inversion page shows it
+                restore_inversion(cid)
+            elif kind in STORED_KINDS:  # an audit or a sweep: the Audit page shows it
                 open_stored(kind, cid)
             else:
                 restore_run(cid)
         except RunStoreError as exc:
             st.error(f"Run {cid} cannot be opened: {exc}")
         else:
-            if kind in STORED_KINDS:
+            if kind == INVERSION_KIND:
+                st.success(f"Inversion attack {cid} is open on the Inversion page.")
+            elif kind in STORED_KINDS:
                 st.success(f"{kind.capitalize()} {cid} is open on the Audit page.")
             else:
                 st.success(f"Run {cid} is open on every page.")
-    if kind in STORED_KINDS and is_shown(cid):
+    if kind == INVERSION_KIND and inversion_shown(cid):
+        page_link("pages/inversion.py", "See it on 5c · Inversion")
+    elif kind in STORED_KINDS and is_shown(cid):
         page_link("pages/audit.py", "See it on 5b · Audit")
     elif COMPARISON_ID.get() == cid:
         page_link("pages/compare.py", "See it on 4 · Compare")
@@ -182,6 +201,7 @@ with cols[2]:
                 if COMPARISON_ID.get() == cid:
                     COMPARISON_ID.set(None)
                 drop_deleted(cid)
+                drop_deleted_inversion(cid)
                 RUNS_DELETE.pop()
                 st.rerun()
         if st.button("Keep it", key=RUNS.DELETE_NO):

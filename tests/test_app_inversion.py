@@ -1,6 +1,7 @@
 """The Inversion page under AppTest: digits + a briefly trained MLP; two samples forgotten one
 at a time by NegGrad (no early stop) and reconstructed in a background job (gallery of true,
-attack and baseline images with their scores and labels); a long attack is cancelled."""
+attack and baseline images with their scores and labels), stored in the run store and named in
+the URL; a long attack is cancelled."""
 
 from __future__ import annotations
 
@@ -64,7 +65,16 @@ def test_inversion_page_runs_the_attack_and_shows_the_gallery(digits_mlp):
     assert job.state == "done", (job.state, job.error, job.traceback)
     at.run()
     assert not at.exception, at.exception
-    res = job.result
+    from app_ui.inversion_store import inversion_registry
+    from unlearn_core.inversion import load_inversion
+    from unlearn_core.store import RunStore
+
+    # the job stored the attack; its run id is the session's shown attack and in the URL
+    rid = job.result
+    assert at.session_state["inversion_id"] == rid and at.query_params["inversion"] in (rid, [rid])
+    res = inversion_registry()[rid].result
+    assert load_inversion(RunStore(), rid)[0].psnr == pytest.approx(res.psnr)
+    assert any(f"Stored as run **{rid}**" in c.value for c in at.caption)
     assert [s.index for s in res.samples] == [5, 17] and res.params["stop"] == "off"
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Mean PSNR"] == f"{res.psnr:.1f} dB"

@@ -149,9 +149,10 @@ def test_keys_and_url_parameters_are_declared_once_with_a_meaning():
         if key.kind in ("app", "page"):
             assert key.doc, f"{name}: say what it holds"
     names = [p.name for p in state.URL_PARAMS]
-    assert len(names) == len(set(names)) == 9
+    assert len(names) == len(set(names)) == 11
     assert set(names) == {
-        "owner", "model", "forget", "run", "job", "audit", "sweep", "ajob", "sjob"
+        "owner", "model", "forget", "run", "job", "audit", "sweep", "ajob", "sjob",
+        "inversion", "ijob",
     }  # fmt: skip
     for p in state.URL_PARAMS:
         assert p.key.name in keys and p.holds and p.words
