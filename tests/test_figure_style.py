@@ -70,11 +70,11 @@ CVD = {
 }
 
 
-def test_palette_has_16_colours_apart_under_colour_blindness():
+def test_palette_has_24_colours_apart_under_colour_blindness():
     pal = list(style.METHOD_PALETTE)
-    assert len(pal) >= 16 and len(set(pal)) == len(pal)
+    assert len(pal) >= 24 and len(set(pal)) == len(pal)
     greys = [style.ORIGINAL_COLOUR, style.RETRAIN_COLOUR]
-    for half in (pal[:8], pal[8:16]):  # the second half is told apart from the first by hatching
+    for half in (pal[:8], pal[8:16], pal[16:24]):  # groups are told apart by their hatching
         for name, m in CVD.items():
             lab = _lab_under(half + greys, m)
             worst = min(
@@ -84,18 +84,20 @@ def test_palette_has_16_colours_apart_under_colour_blindness():
             assert worst > 12, (name, worst)
     # a hatched colour never repeats an unhatched one for normal vision
     lab = _lab_under(pal, CVD["normal"])
-    assert min(np.linalg.norm(lab[i] - lab[j]) for i in range(8) for j in range(8, 16)) > 12
+    assert min(np.linalg.norm(lab[i] - lab[j]) for i in range(8) for j in range(8, 24)) > 12
+    assert min(np.linalg.norm(lab[i] - lab[j]) for i in range(8, 16) for j in range(16, 24)) > 12
+    assert style.GROUP_PATTERNS[0] == "" and len(set(style.GROUP_PATTERNS)) == 3
 
 
 def test_every_method_has_its_own_stable_colour():
     assert style.REFERENCE == REFERENCE
     names = [s.name for s in list_methods() if s.name != REFERENCE]
     colours = {n: style.method_colour(n) for n in names}
-    assert len(set(colours.values())) == len(names)  # up to 16 methods: all different
+    assert len(set(colours.values())) == len(names)  # up to 24 methods: all different
     assert style.method_colour("original") == style.ORIGINAL_COLOUR
     assert style.method_colour(REFERENCE) == style.RETRAIN_COLOUR
     assert all(c not in (style.ORIGINAL_COLOUR, style.RETRAIN_COLOUR) for c in colours.values())
-    # the same answer every time, and the hatch marks the second half of the palette
+    # the same answer every time, and the hatch marks the palette's second and third groups
     assert colours == {n: style.method_colour(n) for n in names}
     for n in names:
         hatched = style.METHOD_PALETTE.index(colours[n]) >= 8
@@ -114,7 +116,9 @@ def test_methods_registered_later_get_a_colour_of_their_own(monkeypatch):
     monkeypatch.setitem(base.REGISTRY, "zz_later", extra)
     names = [s.name for s in list_methods() if s.name != REFERENCE]
     assert "zz_later" in names
-    assert len({style.method_colour(n) for n in names}) == min(len(names), 16)
+    assert len({style.method_colour(n) for n in names}) == min(
+        len(names), len(style.METHOD_PALETTE)
+    )
 
 
 # ----------------------------------------------------------------------------- axes

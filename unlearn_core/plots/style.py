@@ -32,10 +32,12 @@ import plotly.graph_objects as go
 ORIGINAL = "original"
 REFERENCE = "retrain"  # the same name as ``unlearn_core.experiment.REFERENCE``
 
-#: 16 method colours, picked from Okabe & Ito's and Paul Tol's colour-blind-safe sets so that,
-#: with the two greys, any two of the first eight (and any two of the second) stay at least
-#: 13 CIELAB units apart under simulated protanopia, deuteranopia and tritanopia (Machado et
-#: al. 2009; ``tests/test_figure_style.py`` checks it). The second eight are also hatched.
+#: 24 method colours in three groups of eight: the first two picked from Okabe & Ito's and
+#: Paul Tol's colour-blind-safe sets, the third searched for the same rule (with 17 methods
+#: registered, 16 no longer gave each its own). With the two greys, any two colours of one group
+#: stay at least 13 CIELAB units apart under simulated protanopia, deuteranopia and tritanopia
+#: (Machado et al. 2009; ``tests/test_figure_style.py`` checks it). The second group is hatched
+#: ``/``, the third ``x`` (:data:`GROUP_PATTERNS`), which tells the groups apart.
 METHOD_PALETTE: tuple[str, ...] = (
     "#0072B2",  # blue
     "#E69F00",  # orange
@@ -53,9 +55,17 @@ METHOD_PALETTE: tuple[str, ...] = (
     "#EE3377",  # magenta
     "#663333",  # brown
     "#AA3377",  # plum
+    "#118811",  # grass green (cross-hatched from here on)
+    "#556633",  # olive drab
+    "#7799CC",  # periwinkle
+    "#AA6666",  # dusty rose
+    "#AA0099",  # violet
+    "#EE2211",  # red
+    "#77AA55",  # leaf green
+    "#6666CC",  # slate blue
 )
-#: the hatch of the methods coloured from the second half of the palette
-SECOND_HALF_PATTERN = "/"
+#: the bar hatch of each group of eight palette colours
+GROUP_PATTERNS = ("", "/", "x")
 ORIGINAL_COLOUR = "#9A9A9A"
 RETRAIN_COLOUR = "#222222"
 #: a repair comparison's ``clean`` reference (``unlearn_core.repair.CLEAN``, trained on the
@@ -147,10 +157,11 @@ def method_colour(name: str) -> str:
 
 
 def method_pattern(name: str) -> str:
-    """The bar hatch of ``name`` ("" for none): the second half of the palette is hatched."""
+    """The bar hatch of ``name`` ("" for none): the palette's second group of eight is hatched
+    ``/``, its third ``x``."""
     if name in (ORIGINAL, REFERENCE, CLEAN):
         return ""
-    return SECOND_HALF_PATTERN if method_index(name) >= len(METHOD_PALETTE) // 2 else ""
+    return GROUP_PATTERNS[method_index(name) // 8]
 
 
 def method_colours(names: Iterable[str]) -> dict[str, str]:
