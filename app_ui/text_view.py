@@ -96,10 +96,13 @@ TEXT_HELP = {
 
 def result_columns(rows: list[dict]) -> list[Column]:
     """The shared result table's columns for text rows: the image track's MIA efficacy (not
-    computed on text) left out, the accuracies explained as exact match."""
+    computed on text) and the LOSS AUC (in the membership table) left out, so that the table
+    fits 1024 px; the accuracies explained as exact match."""
     out = []
     for c in columns_for(rows, RESULT_COLUMNS):
         if c.key == "mia" and all(r.get("mia") is None for r in rows):
+            continue
+        if c.key == "loss_auc":  # in the membership table below, beside the other attacks
             continue
         out.append(replace(c, help=TEXT_HELP[c.key]) if c.key in TEXT_HELP else c)
     return out
@@ -238,6 +241,10 @@ def _report(key: str, _model):
     return text_report(_model, current_dataset_quiet())
 
 
+def _pct(v: float) -> str:
+    return "—" if v != v else f"{v:.1f}%"
+
+
 def report_section(entry: ModelEntry, data) -> None:
     """Exact match on the training answers, the world facts and held-out people; per kind of
     fact; the training curve."""
@@ -246,9 +253,9 @@ def report_section(entry: ModelEntry, data) -> None:
     n_params = sum(p.numel() for p in {id(p): p for p in entry.model.parameters()}.values())
     st.markdown("**Exact match** (the greedy answer is the true one, word for word)")
     m1, m2, m3, m4 = st.columns(4)
-    m1.metric("Train answers", f"{rep.train_em:.1f}%")
-    m2.metric("World facts", f"{rep.world_em:.1f}%")
-    m3.metric("Held-out people", f"{rep.heldout_em:.1f}%")
+    m1.metric("Train answers", _pct(rep.train_em))
+    m2.metric("World facts", _pct(rep.world_em))  # (a user's file has none: "—")
+    m3.metric("Held-out people", _pct(rep.heldout_em))
     m4.metric("Parameters", f"{n_params:,}")
     st.caption(
         "Held-out people were never trained on, so their answers can only be guessed (a low "
@@ -570,7 +577,7 @@ def answers_tab(comp, data, split) -> None:
     for r in rows:  # an exact match is ticked
         for m in labels:
             if r[m] == r["true answer"]:
-                r[m] = f"{r[m]} ✓"
+                r[m] = f"{r[m]}\u00a0✓"  # (the tick never alone on a line)
     cols = [Column("question", "question", text=True), Column("set", "set", text=True),
             Column("true answer", "true answer", text=True),
             *(Column(m, labels[m], text=True) for m in labels)]  # fmt: skip
@@ -668,6 +675,7 @@ def states_tab(comp, data, split) -> None:
         legend=dict(orientation="h", y=-0.15),
         margin=dict(l=40, r=20, t=70, b=40),
     )
+    fig.update_xaxes(matches="x")  # one scale for every model (the same axes, aligned)
     for ann in fig.layout.annotations:
         ann.font.size = 11
     chart(fig, key=TX.STATES)

@@ -68,6 +68,9 @@ def test_text_workflow_trains_forgets_unlearns_compares_and_reopens(fresh):  # n
     at.radio(key="tx_mode").set_value("Share of people").run()
     assert at.radio(key="tx_share").value == 0.05
     assert len(frames(at)[0]) == 5  # one person's five facts
+    at.radio(key="tx_mode").set_value("Single facts").run()
+    at.multiselect(key="tx_facts").set_value([0, 7]).run()
+    assert len(frames(at)[0]) == 2  # two single facts, their people's other facts kept
     at.radio(key="tx_mode").set_value("People").run()
     at.multiselect(key="tx_people").set_value([0, 3]).run()
     preview = frames(at)[0]
@@ -151,3 +154,38 @@ def test_a_jsonl_file_with_a_bad_line_is_refused_by_its_number(fresh):  # noqa: 
     no_exception(at)
     assert "Loaded facts" in texts(at.success)
     assert at.session_state["dataset"]["format"] == "jsonl"
+    at.run()  # the loaded file is the dataset now: its two facts, tinylm trains on them
+    no_exception(at)
+    assert len(frames(at)[0]) == 2
+    at.button(key="p1_train").click().run()
+    wait_jobs()
+    at.run()
+    no_exception(at)
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["World facts"] == "—"  # a user's file has no world facts
+
+
+def test_several_seeds_train_each_original_the_text_way():
+    """The comparison job with two seeds: the seed that is not the session's trains its own
+    tinylm with the text recipe (a string architecture would train it as an image model)."""
+    from unlearn_core import job_calls
+    from unlearn_core.runtime.progress import no_progress
+    from unlearn_core.text import TextForgetRequest
+    from unlearn_core.training import TrainConfig
+
+    data = facts_dataset(**TINY)
+    recipe = TrainConfig(**{**RECIPE, "epochs": 3})
+    model, _, _ = job_calls.train(
+        data=data, arch="tinylm", recipe=recipe, seed=0, progress=no_progress, emit=None
+    )
+    multi = job_calls.comparison(
+        data=data, model=model, arch="tinylm", recipe=recipe,
+        split=data.make_split(TextForgetRequest(people=(1,))), methods={"ga": {"epochs": 1}},
+        seeds=[0, 1], train_seed=0, include_retrain=False, progress=no_progress,
+        emit=lambda *a: None,
+    )  # fmt: skip
+    assert multi.seeds == [0, 1]
+    for comp in multi.comparisons:
+        assert all(r.ok for r in comp.results), [r.error for r in comp.results]
+        assert comp.original.metrics["forget_acc"] is not None
+    assert multi.comparisons[1].original.log["source"] == "trained"
