@@ -443,6 +443,24 @@ def hidden_methods_note(data) -> str | None:
     )
 
 
+#: what the Audit page says for text data
+TEXT_AUDIT_NOTE = (
+    "The audit (K originals and retrained models, the forget-quality lenses, relearning and "
+    "sweeps) is for image and table data so far. For text, the Unlearn page compares the "
+    "language methods with retrain (over several seeds too) and Compare shows TOFU's forget "
+    "quality, the truth ratios and the membership AUCs."
+)
+
+
+#: what the Attack page says for text data
+TEXT_ATTACK_NOTE = (
+    "This page's attacks read class scores of images and tables. For text, the membership "
+    "attacks of language models (LOSS, zlib, Min-K% and Min-K%++: can the forgotten people's "
+    "answers be told from unseen people's?) and MUSE's PrivLeak are on the Compare page's "
+    "overview, beside retrain's."
+)
+
+
 # ====================================================================== Compare page
 def _models(comp) -> list[tuple[str, str, object]]:
     """(method, label, model) of the original, each unlearned model and retrain."""

@@ -31,6 +31,11 @@ st.caption(
 )
 
 comp, data, split, cid = require_comparison()
+if data.kind == "text":  # its membership attacks are on the Compare page (issue 22)
+    from app_ui.text_view import TEXT_ATTACK_NOTE
+
+    st.info(TEXT_ATTACK_NOTE)
+    st.stop()
 
 
 def scores_of(name: str, score: str) -> dict[str, np.ndarray]:

@@ -114,6 +114,10 @@ def test_text_workflow_trains_forgets_unlearns_compares_and_reopens(fresh):  # n
     assert forget_rows["original"].str.endswith("✓").mean() >= 0.5  # it knew them
     keys = {c.key for c in at.get("plotly_chart")}
     assert {"tx_acc", "tx_attr", "tx_states"} <= keys
+    for page in ("pages/attack.py", "pages/audit.py"):  # not for text yet: said, no error
+        at.switch_page(page).run()
+        no_exception(at)
+        assert "For text" in texts(at.info)
 
     # the stored run reopens from the Runs page in a new session (a restarted server)
     registries.comparison_registry().clear()
