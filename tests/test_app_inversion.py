@@ -1,7 +1,7 @@
 """The Inversion page under AppTest: digits + a briefly trained MLP; two samples forgotten one
 at a time by NegGrad (no early stop) and reconstructed in a background job (gallery of true,
 attack and baseline images with their scores and labels), stored in the run store and named in
-the URL; a long attack is cancelled."""
+the URL; a long attack, followed from its URL in a fresh session, is cancelled there."""
 
 from __future__ import annotations
 
@@ -100,7 +100,18 @@ def test_inversion_job_is_cancelled(digits_mlp):
     while "matching" not in job.message and not job.done and time.perf_counter() < end:
         time.sleep(0.1)
     assert not job.done, (job.state, job.error)
-    at.button(key="inv_cancel").click().run()
+    # the URL names the running job: a reload (a fresh session, no model) follows it and
+    # cancels it there
+    at.run()
+    url = {k: v[0] if isinstance(v, list) else v for k, v in at.query_params.items()}
+    assert url["ijob"] == job.id and "inversion" not in url
+    fresh = AppTest.from_file(APP, default_timeout=60)
+    fresh.query_params["ijob"] = job.id
+    fresh.run()
+    fresh.switch_page("pages/inversion.py").run()
+    assert not fresh.exception, fresh.exception
+    assert fresh.session_state["jobs"]["inversion"] == job.id
+    fresh.button(key="inv_cancel").click().run()
     assert job.wait(10), "the cancel was not heard within 10 s"
     assert job.state == "cancelled"
     at.run()
