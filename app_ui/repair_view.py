@@ -29,10 +29,22 @@ def active_repair() -> dict | None:
     return rep["settings"] if rep and rep.get("forget") == FORGET.get() else None
 
 
+#: the share corrupted a scenario starts at (the issue's settings: 5 % backdoor, 20 % noise)
+DEFAULT_FRACTION = {"backdoor": 0.05, "label-noise": 0.2, "feature": 0.5}
+
+
+def _kind_changed() -> None:
+    """A new scenario starts at its own default share (the slider kept the previous one: a
+    backdoor chosen after label noise ran on 20 %)."""
+    P2.REPAIR_FRACTION.set(DEFAULT_FRACTION[P2.REPAIR_KIND.get()])
+
+
 def _settings(data: Dataset) -> dict:
     names = list(data.classes)
-    kind = st.selectbox("Scenario", KINDS, format_func=LABELS.get, key=P2.REPAIR_KIND)
-    default = 0.05 if kind == "backdoor" else 0.2 if kind == "label-noise" else 0.5
+    kind = st.selectbox(
+        "Scenario", KINDS, format_func=LABELS.get, key=P2.REPAIR_KIND, on_change=_kind_changed
+    )
+    default = DEFAULT_FRACTION[kind]
     fraction = st.slider("Share corrupted", 0.01, 1.0, default, 0.01, key=P2.REPAIR_FRACTION)
     out: dict = {"kind": kind, "fraction": float(fraction), "seed": 0}
     cls = list(range(data.num_classes))
@@ -225,6 +237,22 @@ def _explained(cid: str, method: str, ids: tuple[int, ...], _models: dict, _sc) 
     grid = triggered_attributions(_models, _sc, ids)
     grid["share_many"] = patch_shares(_models, _sc)
     return grid
+
+
+def repair_inputs(cid: str, data: Dataset, comp) -> Dataset:
+    """``data`` with the training inputs the repair run's models were trained on (patched for a
+    backdoor or a feature) and the true labels: the forget samples as the models saw them,
+    explained for their true class (the session's dataset holds the clean inputs)."""
+    import json
+    from dataclasses import replace
+
+    from unlearn_core.plots import repair as PR
+
+    summary = PR.scenario_of(comp) or {}
+    if summary.get("kind") not in ("backdoor", "feature"):
+        return data
+    sc = _scenario(cid, data, json.dumps(summary, sort_keys=True, default=str))
+    return replace(data, x_train=sc.corrupted.x_train)
 
 
 def repair_attributions(cid: str, method: str, data: Dataset, comp) -> None:

@@ -9,7 +9,7 @@ from app_ui.common import chart, require_comparison
 from app_ui.embedding_view import show_embeddings
 from app_ui.entry import through_app
 from app_ui.registries import multi_registry
-from app_ui.repair_view import repair_attributions, repair_charts
+from app_ui.repair_view import repair_attributions, repair_charts, repair_inputs
 from app_ui.seeds import add_error_bars, mean_view
 from app_ui.state import CMP
 from app_ui.tables import show_table
@@ -160,9 +160,10 @@ with tabs["Attributions"]:
     if tabs["Attributions"].open:
         method = pick_method("attributions")
         if method is not None:
-            if scenario:  # a repair run: a triggered test image before and after
-                repair_attributions(cid, method, data, comp)
-            show_attributions(cid, method, data, split)
+            if scenario:  # a repair run: a triggered image before and after; the forget
+                repair_attributions(cid, method, data, comp)  # samples as the models saw them
+            seen = repair_inputs(cid, data, comp) if scenario else data
+            show_attributions(cid, method, seen, split)
 
 # ---------------------------------------------------------------- prediction matrices
 with tabs["Predictions"]:

@@ -55,7 +55,10 @@ def _open(at, tab: str) -> dict:
 def test_backdoor_compare_charts_and_triggered_attributions():
     at = trained_app()
     at.switch_page("pages/forget_set.py").run()
+    at.selectbox(key="p2_repair_kind").set_value("label-noise").run()
+    assert at.slider(key="p2_repair_fraction").value == 0.2
     at.selectbox(key="p2_repair_kind").set_value("backdoor").run()
+    assert at.slider(key="p2_repair_fraction").value == 0.05  # each scenario's own default
     at.slider(key="p2_repair_fraction").set_value(0.1).run()
     at.selectbox(key="p2_repair_target").set_value(0).run()
     at.button(key="p2_repair_use").click().run()
@@ -124,8 +127,14 @@ def test_backdoor_compare_charts_and_triggered_attributions():
         got = comp.original if n == "original" else comp.get(n)
         assert v == pytest.approx(got.metrics["patch_attr"], abs=1e-3)
     assert share["original"] > share["clean"]
-    # the forget-sample attributions are still drawn below
-    assert any(k.startswith("chart_attr_") for k in charts)
+    # the forget-sample attributions below show the inputs the models were trained on: the
+    # patched images (the session's dataset holds the clean ones)
+    first = at.session_state["attr_samples"][0]
+    image = next(t for t in charts[f"chart_attr_{first}"].data if t.type == "image")
+    pixels = plotly_array(image.z)[..., 0]
+    h, w = pixels.shape
+    k = int(np.ceil(h / 28 * 3))  # the patch: 2x2 on 8x8 digits
+    assert (pixels[h - k :, w - k :] == 255).all()
 
 
 @pytest.mark.usefixtures("one_torch_thread")
