@@ -147,6 +147,9 @@ def test_cli_saves_by_default_and_runs_commands_read_it(tmp_path, capsys):
     assert main(["runs", "show", rid, "--home", str(home), "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["kind"] == "inversion" and shown["inversion"]["method"] == "neggrad"
+    assert main(["runs", "show", rid, "--home", str(home)]) == 0
+    text = capsys.readouterr().out
+    assert "baseline PSNR (dB)" in text and f"{res.psnr:.2f}" in text and "verdict" not in text
     out = tmp_path / "r.html"
     assert main(["runs", "export", rid, "--html", str(out), "--home", str(home)]) == 0
     assert out.read_text().count("data:image/png;base64,") == 3

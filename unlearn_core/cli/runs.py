@@ -131,6 +131,14 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
     if rec.get("note"):
         print(f"note     {rec['note']}")
     print()
+    if (doc.get("comparison") or {}).get("kind") == "inversion":  # an attack: its own figures
+        from ..inversion.stored import INVERSION_COLUMNS
+
+        print(text_table(rec.get("rows") or [], INVERSION_COLUMNS))
+        print(
+            f"\nper sample (images, PSNR, SSIM, labels): unlearn runs export {rec['id']} --html FILE"
+        )
+        return 0
     print(text_table(rec.get("rows") or []))
     vs = verdicts(rec.get("rows") or [])
     if vs:
