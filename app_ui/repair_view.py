@@ -202,11 +202,11 @@ def repair_charts(comp, data: Dataset) -> None:
         n = gap / 100 * len(data.y_test)
         notes.append(
             f"the clean model beats the original by {gap:.2f} points of test accuracy (about "
-            f"{n:.0f} of {len(data.y_test)} test images), so the left ratio moves in steps of "
-            f"about {1 / n:.2f} per image and can swing far past 0 and 1"
+            f"{n:.0f} of {len(data.y_test)} test images), so restoration on test accuracy "
+            f"moves in steps of about {1 / n:.2f} per image and can swing far past 0 and 1"
             if n >= 0.5
-            else "the clean model is no better than the original on test accuracy, so the left "
-            "ratio is not defined (n/a)"
+            else "the clean model is no better than the original on test accuracy, so "
+            "restoration on test accuracy is not defined (n/a; not drawn when no row has it)"
         )
     if tla_gap is not None:
         notes.append(
@@ -215,7 +215,8 @@ def repair_charts(comp, data: Dataset) -> None:
         )
     st.caption(
         "Restoration = (after − before) / (clean − before) (Warnecke et al.): 0 = no better than "
-        "the original, 1 = as good as the clean model, below 0 = worse than before. "
+        "the original, 1 = as good as the clean model, below 0 = worse than before, above 1 = "
+        "beyond the clean model on that measure. "
         + ("; ".join(notes).capitalize() + "." if notes else "")
     )
 

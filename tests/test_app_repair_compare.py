@@ -95,7 +95,10 @@ def test_backdoor_compare_charts_and_triggered_attributions():
     legend = [t.name for t in charts["chart_repair_attack"].data if t.showlegend is not False]
     assert any("clean model" in n for n in legend) and any("retrain" in n for n in legend)
     restore = _bars(charts["chart_repair_restore"])
-    assert list(restore) == ["restoration, test accuracy", "restoration, true labels"]
+    # restoration on test accuracy is drawn where some row has it (undefined when the clean
+    # model is no better than the original there)
+    defined = any(r.metrics.get("restoration") is not None for r in rows)
+    assert list(restore) == ["restoration, test accuracy"] * defined + ["restoration, true labels"]
     assert restore["restoration, true labels"]["original"] == 0.0
     assert restore["restoration, true labels"]["clean"] == 1.0
     for r in rows:
@@ -173,7 +176,11 @@ def test_label_noise_compare_draws_restoration_only(digits):
         comp.get("warnecke_first").metrics["restoration_tla"], abs=1e-6
     )
     assert np.isfinite(tla["retrain"])
-    assert "points of test accuracy" in texts(at.caption) or "not defined" in texts(at.caption)
+    from unlearn_core.plots.repair import damage_gap
+
+    images = damage_gap(comp) / 100 * len(digits.y_test)
+    said = "moves in steps of about" if images >= 0.5 else "is not defined (n/a"
+    assert said in texts(at.caption)
     charts = _open(at, "Attributions")
     assert not any(k.startswith("chart_repair_") for k in charts)
     assert "triggered test image" not in texts(at.markdown).lower()
