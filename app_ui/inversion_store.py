@@ -24,14 +24,9 @@ from unlearn_core.inversion.stored import INVERSION_KIND, load_inversion, save_i
 from unlearn_core.runtime.jobs import Job
 from unlearn_core.store import RunStoreError
 
-#: the inversion attack's job: a sidebar line with Cancel; its result (a registry id) becomes
-#: the session's shown attack
-INVERSION = jobs.KINDS.get("inversion") or jobs.declare(
-    jobs.JobKind(
-        "inversion", "Inversion attack", "inversion attack", sidebar=True,
-        result_key=INVERSION_ID,
-    )
-)  # fmt: skip
+#: the inversion attack's job (declared in ``app_ui.jobs``): a sidebar line with Cancel; its
+#: result (a registry id) becomes the session's shown attack
+INVERSION = jobs.INVERSION
 
 
 @dataclass

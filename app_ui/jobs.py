@@ -42,6 +42,7 @@ from app_ui.state import (
     COMPARISON_ID,
     DATASET,
     FORGET,
+    INVERSION_ID,
     JOB_NOTES,
     JOBLINE,
     JOBS,
@@ -165,6 +166,11 @@ COMPARE = declare(
 )  # fmt: skip
 AUDIT = declare(JobKind("audit", "Audit", "audit", sidebar=True, result_key=AUDIT_ID))
 SWEEP = declare(JobKind("sweep", "Sweep", "sweep", sidebar=True, result_key=SWEEP_ID))
+#: the Inversion page's attack (app_ui.inversion_store stores its result)
+INVERSION = declare(
+    JobKind("inversion", "Inversion attack", "inversion attack", sidebar=True,
+            result_key=INVERSION_ID)
+)  # fmt: skip
 #: the Compare page's aligned-UMAP frames: shared by the server's sessions, found by
 #: (comparison id, method)
 UMAP = declare(JobKind("umap", "Aligned UMAP", "UMAP"))

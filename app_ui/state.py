@@ -200,7 +200,7 @@ COMPARISON_ID: Key[str | None] = Key(
 )  # fmt: skip
 JOBS: Key[dict] = Key(
     "jobs", dict, {}, kind="app",
-    doc="job kind ('train', 'compare', 'audit', 'sweep', 'umap') -> the id of this "
+    doc="job kind ('train', 'compare', 'audit', 'sweep', 'umap', 'inversion') -> the id of this "
     "session's latest job of that kind (registries.job_registry())",
 )  # fmt: skip
 JOBS_ADOPTED: Key[dict] = Key(

@@ -31,11 +31,11 @@ def test_kind():
 
 
 def test_the_app_declares_its_kinds_and_the_urls_job_parameters_name_them():
-    assert {"train", "compare", "audit", "sweep", "umap"} <= set(jobs.KINDS)
+    assert {"train", "compare", "audit", "sweep", "umap", "inversion"} <= set(jobs.KINDS)
     for param in state.URL_PARAMS:
         if param.job:
             assert param.job in jobs.KINDS and jobs.KINDS[param.job].url == param
-    assert {k.url.name for k in jobs.KINDS.values() if k.url} == {"job", "ajob", "sjob"}
+    assert {k.url.name for k in jobs.KINDS.values() if k.url} == {"job", "ajob", "sjob", "ijob"}
     with pytest.raises(ValueError, match="declared twice"):
         jobs.declare(jobs.JobKind("compare", "x", "x"))
 
