@@ -166,3 +166,18 @@ def test_text_dataset_from_a_user_corpus(tmp_path):
     assert d.n_train == 9 and d.n_test == 0 and d.classes == ["P0", "P1", "P2"]
     split = d.make_split(TextForgetRequest(people=(1,)))
     assert split.n_forget == 3
+
+
+def test_train_tinylm_is_seeded_initial_weights_included():
+    from unlearn_core.models import weights_hash
+    from unlearn_core.text import train_tinylm
+
+    d = facts_dataset(4, 3, seed=0, n_heldout=1, n_world=4)
+    cfg = replace(TEXT_RECIPE, epochs=1)
+    kw = {"d_model": 16, "n_head": 2}
+    torch.manual_seed(123)  # whatever the global state before
+    a = train_tinylm(d, cfg, seed=5, model_kwargs=kw)
+    torch.manual_seed(456)
+    b = train_tinylm(d, cfg, seed=5, model_kwargs=kw)
+    c = train_tinylm(d, cfg, seed=6, model_kwargs=kw)
+    assert weights_hash(a) == weights_hash(b) != weights_hash(c)

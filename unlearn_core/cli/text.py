@@ -44,9 +44,8 @@ def run_text_comparison(args, methods: list, include_retrain: bool, keep_models:
     """:func:`compare_seeds` on text; returns ``(multi, data, recipe)`` as the image path."""
     from ..experiment import compare_seeds
     from ..methods import ParamError
-    from ..models import build_model
     from ..runtime.device import pick_device
-    from ..text import TEXT_RECIPE, TINYLM_KWARGS
+    from ..text import TEXT_RECIPE, train_tinylm
     from .common import check_methods, progress_bar, seeds_of
 
     if getattr(args, "scenario", None):
@@ -69,11 +68,7 @@ def run_text_comparison(args, methods: list, include_retrain: bool, keep_models:
     recipe = replace(TEXT_RECIPE, epochs=args.epochs or TEXT_RECIPE.epochs)
 
     def factory(seed: int, progress):
-        model = build_model("tinylm", data.input_shape, data.num_classes, **TINYLM_KWARGS)
-        model.to(dev)
-        x, y = data.x_train.to(dev), data.y_train.to(dev)
-        data.fit(model, x, y, recipe, seed=seed, progress=progress)
-        return model
+        return train_tinylm(data, recipe, seed=seed, progress=progress, device=dev)
 
     bar, report = progress_bar("unlearn", not args.no_progress)
     multi = compare_seeds(

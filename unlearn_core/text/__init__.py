@@ -13,6 +13,7 @@ from .data import (
     facts_dataset,
     text_dataset,
     text_split,
+    train_tinylm,
 )
 from .tinylm import TinyLM
 from .tokenizer import WordTokenizer
@@ -32,4 +33,5 @@ __all__ = [
     "make_corpus",
     "text_dataset",
     "text_split",
+    "train_tinylm",
 ]

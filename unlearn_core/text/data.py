@@ -22,8 +22,11 @@ import torch
 from torch import nn
 
 from ..forget import ForgetError, ForgetSplit
+from ..models import build_model
+from ..runtime.device import seed_everything
 from ..runtime.progress import Progress, no_progress
 from ..training import History, TrainConfig
+from . import tinylm as _tinylm  # noqa: F401  (registers the architecture)
 from .corpus import QA, Corpus, make_corpus
 from .encoding import encode
 from .tokenizer import WordTokenizer
@@ -175,6 +178,26 @@ def text_dataset(corpus: Corpus, *, block_size: int | None = None) -> TextDatase
         qa_test=list(corpus.world),
         qa_val=list(corpus.heldout),
     )
+
+
+def train_tinylm(
+    data: TextDataset,
+    cfg: TrainConfig = TEXT_RECIPE,
+    *,
+    seed: int = 0,
+    progress: Progress = no_progress,
+    device: torch.device | str | None = None,
+    model_kwargs: dict | None = None,
+) -> nn.Module:
+    """A tinylm trained on every person's facts and the world facts (the original), seeded
+    (initial weights included); in eval mode on ``device`` (default: the CPU)."""
+    seed_everything(seed)
+    kw = TINYLM_KWARGS if model_kwargs is None else model_kwargs
+    model = build_model("tinylm", data.input_shape, data.num_classes, **kw)
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    model.to(dev)
+    data.fit(model, data.x_train.to(dev), data.y_train.to(dev), cfg, seed=seed, progress=progress)
+    return model.eval()
 
 
 def facts_dataset(
