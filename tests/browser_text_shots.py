@@ -11,7 +11,8 @@ page, the window and the whole page (``-full``):
 4. ``text-4-unlearn``: the language methods (defaults), the run's results;
 5. ``text-5-compare``: the metric table; ``text-6-answers``, ``text-7-attributions``,
    ``text-8-states``: the Compare page's other tabs;
-6. ``text-9-runs``: the run on the Runs page.
+6. ``text-9-runs``: the run on the Runs page; ``text-10-attack``, ``text-11-audit``: what
+   those pages say for text; ``text-12-report``: the run's HTML report (whole page).
 
     python tests/browser_text_shots.py      # -> test-output/browser/text-*.png
 """
@@ -19,6 +20,7 @@ page, the window and the whole page (``-full``):
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -64,7 +66,9 @@ def main() -> int:
 
     def choose(page, label: str, option: str) -> None:
         """Pick ``option`` in the searchable select box labelled ``label``."""
-        box = main_area(page).locator('[data-testid="stSelectbox"]', has_text=label).first
+        # by its label exactly ("People" is also in the dataset box's "…people's facts…")
+        name = page.locator("label", has_text=re.compile(f"^{re.escape(label)}$"))
+        box = main_area(page).locator('[data-testid="stSelectbox"]').filter(has=name).first
         box.locator("input").click()
         page.keyboard.type(option)
         page.keyboard.press("Enter")
@@ -133,7 +137,27 @@ def main() -> int:
             go(page, "Runs")
             main_area(page).get_by_text("One run").first.wait_for()
             shot(page, "text-9-runs")
+            go(page, "Attack")
+            main_area(page).get_by_text("For text").first.wait_for()
+            shot(page, "text-10-attack")
+            go(page, "Audit")
+            main_area(page).get_by_text("For text").first.wait_for()
+            shot(page, "text-11-audit")
+            # the run's HTML report, as the Runs page exports it
+            from unlearn_core.store import RunStore
+
+            store = RunStore(home)
+            run = store.list_comparisons()[0]
+            report = store.export_html(run.id, home / "report.html")
+            page.goto(report.as_uri())
+            page.get_by_text("Unlearning report").first.wait_for()
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(SHOTS / "text-12-report.png"), full_page=True)
+            print("shot text-12-report")
             browser.close()
+    except Exception:
+        page.screenshot(path=str(SHOTS / "text-error.png"))  # where the walk stopped
+        raise
     finally:
         server.stop()
         log = (SHOTS / "text-server.log").read_text(errors="replace")
