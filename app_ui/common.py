@@ -15,6 +15,7 @@ import streamlit as st
 
 from app_ui import jobs, state
 from app_ui.first_paint import BUILTIN  # noqa: F401 - the pages and persist read it here
+from app_ui.forget_summary import in_use_summary
 from app_ui.icons import PAGE_ICONS
 from app_ui.registries import (  # noqa: F401 - the pages read model_registry, model_store here
     ModelEntry,
@@ -26,7 +27,7 @@ from app_ui.registries import (  # noqa: F401 - the pages read model_registry, m
     model_registry,
     model_store,
 )
-from app_ui.text import UPLOAD_PREFIX, split_summary
+from app_ui.text import UPLOAD_PREFIX
 from unlearn_core.data import DataError, Dataset
 from unlearn_core.experiment import Comparison
 from unlearn_core.forget import ForgetError, ForgetSplit
@@ -214,7 +215,7 @@ def sidebar() -> None:
         if split is None:
             st.markdown("**Forget set** · none yet")
         else:
-            st.markdown(f"**Forget set** · {split_summary(split, data.classes)}")
+            st.markdown(f"**Forget set** · {in_use_summary(split, data.classes)}")
         comp = current_comparison()
         running = jobs.sidebar_line(jobs.COMPARE)  # live progress and Cancel on every page
         if not running and comp is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app_ui.forget_summary import active_repair
 from app_ui.state import COMPARISON_ID, FORGET, P2, P2_NOTE, REPAIR
 from unlearn_core.data import Dataset
 from unlearn_core.forget import ForgetRequest
@@ -21,12 +22,6 @@ LABELS = {
 }
 RANDOM = "random"
 SHOW = 12
-
-
-def active_repair() -> dict | None:
-    """The repair scenario's settings while the forget set it put in use is still in use."""
-    rep = REPAIR.get()
-    return rep["settings"] if rep and rep.get("forget") == FORGET.get() else None
 
 
 #: the share corrupted a scenario starts at (the issue's settings: 5 % backdoor, 20 % noise)

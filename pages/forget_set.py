@@ -13,6 +13,7 @@ from app_ui.common import (
     require_data_and_model,
 )
 from app_ui.entry import through_app
+from app_ui.forget_summary import in_use_summary
 from app_ui.registries import training_coords
 from app_ui.repair_view import repair_section
 from app_ui.state import (
@@ -73,7 +74,7 @@ if confirmed:
 if P2_NOTE.get():
     st.info(P2_NOTE.pop())
 st.markdown(
-    f"**In use for unlearning:** {split_summary(current, data.classes)}"
+    f"**In use for unlearning:** {in_use_summary(current, data.classes)}"
     if current is not None
     else "**In use for unlearning:** nothing yet"
 )

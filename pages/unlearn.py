@@ -13,8 +13,9 @@ from app_ui.common import (
     require_data_and_model,
 )
 from app_ui.entry import through_app
+from app_ui.forget_summary import active_repair, in_use_summary
 from app_ui.persist import forget_id_for, save_model_entry
-from app_ui.repair_view import active_repair, repair_note
+from app_ui.repair_view import repair_note
 from app_ui.runjobs import start_comparison
 from app_ui.seeds import cancelled_message
 from app_ui.state import (
@@ -70,7 +71,7 @@ if split is None:
     st.stop()
 st.markdown(
     f"**Model** · {ARCH.get()} ({entry['source']}, test acc {entry['test_acc']:.1f}%) · "
-    f"**Forget set** · {split_summary(split, data.classes)}, {split.n_retain} retained"
+    f"**Forget set** · {in_use_summary(split, data.classes)}, {split.n_retain} retained"
 )
 
 # ------------------------------------------------------------------ methods and settings

@@ -48,6 +48,10 @@ def test_repair_choice_previews_and_runs_on_the_corrupted_data():
     at.switch_page("pages/unlearn.py").run()
     no_exception(at)
     assert "Repair scenario in use: each seed's original trains" in texts(at.info)
+    # the forget set is named as the found corrupted samples, here and in the sidebar
+    shown = texts(at.markdown) + texts(at.sidebar.markdown)
+    assert f"{len(found)} corrupted samples found (backdoor, 10% corrupted)" in shown
+    assert "picked by hand" not in shown
     at.multiselect(key="p3_methods").set_value(["warnecke_first"]).run()
     at.button(key="p3_run").click().run()
     no_exception(at)

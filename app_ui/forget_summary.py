@@ -1,0 +1,32 @@
+"""What the forget set in use is called: a repair's found corrupted samples and its scenario
+(the Forget set page put them in use, ``app_ui.repair_view``), else the request's own words."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from app_ui.state import FORGET, REPAIR
+from app_ui.text import plural, split_summary
+
+#: a repair scenario's kind in a phrase
+SCENARIO_WORDS = {
+    "label-noise": "label noise",
+    "backdoor": "backdoor",
+    "feature": "spurious feature",
+}
+
+
+def active_repair() -> dict | None:
+    """The repair scenario's settings while the forget set it put in use is still in use."""
+    rep = REPAIR.get()
+    return rep["settings"] if rep and rep.get("forget") == FORGET.get() else None
+
+
+def in_use_summary(split, class_names: Sequence[str]) -> str:
+    """The forget set in use in words, e.g. ``29 corrupted samples found (backdoor, 5%
+    corrupted)`` for a repair (not "29 samples picked by hand"), else :func:`split_summary`."""
+    rep = active_repair()
+    if rep is None:
+        return split_summary(split, class_names)
+    what = SCENARIO_WORDS.get(rep["kind"], rep["kind"])
+    return f"{plural(split.n_forget, 'corrupted sample')} found ({what}, {rep['fraction']:.0%} corrupted)"
