@@ -54,7 +54,7 @@ METHOD_PALETTE: tuple[str, ...] = (
     "#997700",  # ochre
     "#EE3377",  # magenta
     "#663333",  # brown
-    "#AA3377",  # plum
+    "#6688DD",  # cornflower (searched; the plum here looked like slot 9's purple at bar size)
     "#118811",  # grass green (cross-hatched from here on)
     "#556633",  # olive drab
     "#7799CC",  # periwinkle
