@@ -592,16 +592,16 @@ def answers_tab(comp, data, split) -> None:
     df.insert(0, "set", ["forget" if i in fset else ("world" if i < 0 else "retain") for i in qs])
     labels = df.attrs["labels"]
     rows = df.to_dict("records")
-    for r in rows:  # an exact match is ticked
+    for r in rows:  # an exact match is marked
         for m in labels:
             if r[m] == r["true answer"]:
-                r[m] = f"{r[m]}\u00a0✓"  # (the tick never alone on a line)
+                r[m] = f"{r[m]}\u00a0(exact)"  # (the mark never alone on a line)
     cols = [Column("question", "question", text=True), Column("set", "set", text=True),
             Column("true answer", "true answer", text=True),
             *(Column(m, labels[m], text=True) for m in labels)]  # fmt: skip
     show_table(rows, cols, notes=False)
     st.caption(
-        "Greedy answers of each model to the chosen questions (✓: word for word the true "
+        "Greedy answers of each model to the chosen questions (exact: word for word the true "
         "answer). After unlearning, the forget "
         "answers should read like retrain's (which never saw them: a guess of the same shape), "
         "while retained people and world facts keep the original's answers."
