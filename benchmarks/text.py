@@ -322,9 +322,23 @@ def main() -> None:
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--fraction", type=float, default=0.05)
+    ap.add_argument(
+        "--train-only",
+        action="store_true",
+        help="time the original's training and its exact match only (no comparison, no files)",
+    )
     a = ap.parse_args()
     if a.calibrate:
         calibrate(a.calibrate, a.cache)
+    elif a.train_only:
+        data = facts_dataset(200, 10, seed=0)
+        for s in (int(s) for s in a.seeds.split(",")):
+            model, secs = train_original(data, s)
+            em = 100 * float(token_scores(model, data.x_train, data.y_train).exact.float().mean())
+            print(
+                f"seed {s}: {secs:.1f} s, exact match {em:.1f} % on {data.n_train} QA pairs, "
+                f"torch threads {torch.get_num_threads()}, {load()}"
+            )
     else:
         report([int(s) for s in a.seeds.split(",")], a.methods.split(","), a.fraction)
 

@@ -93,3 +93,12 @@ def test_image_methods_are_refused_on_text(corpus, capsys):
     )
     assert rc != 0
     assert "scrub is not a text method" in capsys.readouterr().err
+
+
+def test_list_methods_for_tinylm_lists_the_language_methods(capsys):
+    assert main(["list-methods", "--arch", "tinylm", "--json"]) == 0
+    names = [m["name"] for m in json.loads(capsys.readouterr().out)]
+    assert names[0] == "retrain" and {"npo", "simnpo", "icu", "ga"} <= set(names)
+    assert "scrub" not in names
+    assert main(["list-methods", "--json"]) == 0
+    assert "npo" not in [m["name"] for m in json.loads(capsys.readouterr().out)]

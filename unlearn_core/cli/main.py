@@ -33,6 +33,8 @@ def cmd_list_methods(args) -> int:
     from ..methods.robustness import robustness_cards
 
     specs = list_methods()
+    if args.arch == "tinylm":  # the text track: retrain and the language methods
+        specs = [s for s in specs if s.name == "retrain"] + list_methods("language")
     if args.json:
         out = []
         for s in specs:
