@@ -595,7 +595,7 @@ def answers_tab(comp, data, split) -> None:
     for r in rows:  # an exact match is marked
         for m in labels:
             if r[m] == r["true answer"]:
-                r[m] = f"{r[m]}\u00a0(exact)"  # (the mark never alone on a line)
+                r[m] = f"{r[m]} (exact)"
     cols = [Column("question", "question", text=True), Column("set", "set", text=True),
             Column("true answer", "true answer", text=True),
             *(Column(m, labels[m], text=True) for m in labels)]  # fmt: skip
