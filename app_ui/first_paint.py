@@ -279,6 +279,11 @@ def _wait_for_libraries() -> None:
         st.rerun(scope="app")
 
 
+def _train_asap() -> None:
+    """The Train button's callback: training starts at the first full page."""
+    st.session_state[TRAIN_ASAP] = True
+
+
 def first_page() -> None:
     """Heading, dataset picker and Train button of the Data & model page, without torch."""
     s = st.session_state
@@ -296,10 +301,11 @@ def first_page() -> None:
     s.setdefault("_p1_written", {})["p1_source"] = source  # the full page keeps this choice
     st.caption("Loading the libraries (the first visit since the server started)…")
     st.subheader("Model")
-    if s.get(TRAIN_ASAP):
-        st.info("Training starts as soon as the libraries are loaded.")
-    elif st.button("Train", key="p1_train", type="primary"):
-        s[TRAIN_ASAP] = True
+    # the click is kept by a callback, as on the full page (a full page's run may be the one
+    # that reads this click: it runs the callback this run registered); once clicked, the
+    # button gives way to a line saying training follows
+    asap = s.get(TRAIN_ASAP)
+    if asap or st.button("Train", key="p1_train", type="primary", on_click=_train_asap):
         st.info("Training starts as soon as the libraries are loaded.")
     with st.sidebar:
         st.markdown("### Session")

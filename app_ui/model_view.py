@@ -101,6 +101,7 @@ def train_section(data: Dataset, arch: str, settings: str, job: Job | None) -> N
     is none and the Train button."""
     entry = current_model()
     if job is not None and not job.done:
+        TRAIN_ASAP.pop()  # a click already served (its run was stopped after the start)
         estimate = P1_ESTIMATE.get()
         jobs.progress(
             job,
@@ -132,13 +133,18 @@ def train_section(data: Dataset, arch: str, settings: str, job: Job | None) -> N
         big = data.n_train * int(RECIPE.get()["epochs"]) >= BIG_WORK
         if big:  # worth a measured step before the click (a fraction of a second)
             st.caption(f"Training {arch} on {data.n_train:,} images: {_estimate(data).text()}.")
-        # The click is kept by a callback (it runs at the start of the click's run, so a newer
-        # run interrupting that one cannot lose it); a click on the first paint's Train
-        # button, before the libraries were loaded, is kept the same way.
-        st.button("Train", key=P1.TRAIN, type="primary", on_click=TRAIN_ASAP.set, args=(True,))
-        if TRAIN_ASAP.pop(False):
+        # The click is kept in TRAIN_ASAP by a callback, which runs at the start of the click's
+        # run, so a newer run that stops that one cannot lose it; the flag is cleared only once
+        # the job is started (a run stopped in between starts it, one stopped after finds it
+        # running above). The first paint's Train button sets the same flag; a click on it
+        # that a full page's run reads (its callback is the first paint's) also counts.
+        clicked = st.button(
+            "Train", key=P1.TRAIN, type="primary", on_click=TRAIN_ASAP.set, args=(True,)
+        )
+        if clicked or TRAIN_ASAP.get():
             P1_ESTIMATE.set(_estimate(data).text())
             start_training(data)
+            TRAIN_ASAP.pop()
             st.rerun()
 
 

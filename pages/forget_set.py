@@ -278,7 +278,7 @@ def _use(new: dict) -> None:
         P2_NOTE.set("The forget set changed: the previous comparison was cleared.")
 
 
-st.button(
+clicked = st.button(
     "Use this forget set",
     key=P2.CONFIRM,
     type="primary",
@@ -287,6 +287,9 @@ st.button(
     on_click=_use,
     args=(request.to_dict(),),
 )
+if clicked and preview is not None and FORGET.get() != request.to_dict():
+    _use(request.to_dict())  # a click whose run did not run the callback (not registered yet)
+    st.rerun()
 
 if FORGET.get() and same:
     st.success(f"Forget set stored: {split_summary(preview, names)}. Unlearning will use it.")

@@ -183,9 +183,9 @@ plan = ([(REFERENCE, "Retrain from scratch")] if include_retrain else []) + [
 ]
 if plan and not running:
     st.caption(comparison_estimate_text(data, split, list(chosen), include_retrain, n_seeds))
-# the click is kept by a callback (at the start of the click's run: a newer run interrupting
-# that one cannot lose it)
-st.button(
+# the click is kept by a callback (at the start of the click's run: a newer run stopping
+# that one cannot lose it); the flag is cleared once the job has started
+clicked = st.button(
     "Run",
     key=P3.RUN,
     type="primary",
@@ -194,7 +194,9 @@ st.button(
     on_click=RUN_ASAP.set,
     args=(True,),
 )
-if RUN_ASAP.pop(False) and plan and not running:
+if running:
+    RUN_ASAP.pop()  # a click already served (its run was stopped after the start)
+if (clicked or RUN_ASAP.get()) and plan and not running:
     spec_now = dict(DATASET.get())
     try:
         model_id = save_model_entry(
@@ -221,6 +223,7 @@ if RUN_ASAP.pop(False) and plan and not running:
         ctx=ctx,
         repair=active_repair(),
     )
+    RUN_ASAP.pop()
     st.rerun()
 
 ctx = jobs.context(job)

@@ -73,6 +73,24 @@ def test_the_first_paint_needs_no_library_and_keeps_what_was_done(monkeypatch):
     assert estimate.endswith(" on this machine") and "about under" not in estimate
 
 
+def test_a_click_on_the_first_paint_read_by_a_full_page_run_trains(monkeypatch):
+    """The load benchmark's 8 of 8 lost clicks: the first paint was drawn, the libraries came
+    in, and the click's own run drew the full page. That run runs the callback the first
+    paint's button registered (the full page's Train reads a click through its callback)."""
+    ready = {"now": False}
+    monkeypatch.setattr(first_paint, "heavy_ready", lambda: ready["now"])
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["recipe"] = {**default_recipe("mlp").to_dict(), "epochs": 2}
+    at.run()
+    assert at.button(key="p1_train").label == "Train"  # the first paint's
+    ready["now"] = True  # the imports finish before the click reaches the server
+    at.button(key="p1_train").click().run()
+    assert not at.exception
+    jobs = list(registries.job_registry().values())
+    assert len(jobs) == 1 and jobs[0].title == "Training mlp"
+    assert first_paint.TRAIN_ASAP not in at.session_state
+
+
 def test_heavy_ready_follows_the_imports():
     assert first_paint.heavy_ready()  # this test process has imported torch
     assert first_paint._loaded("torch") and not first_paint._loaded("no_such_module_here")
