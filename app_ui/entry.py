@@ -55,7 +55,6 @@ def run_app() -> None:
 
     share_cpu_threads()  # leave a core to the UMAP worker and the browser
     init_state()
-    jobs.job_workers().warm()  # its spawn (seconds) happens before the first Train click
     if SCRIPT_RUNS.setdefault() > 0 and nav.title != first.title:
         warm_up_in_background()  # past the first page (no UMAP there): its visits are not slowed
     SCRIPT_RUNS.set(SCRIPT_RUNS.get() + 1)

@@ -64,6 +64,7 @@ def pid(*, progress, emit) -> int:  # noqa: ARG001
 @pytest.fixture(scope="module")
 def pool():
     p = WorkerPool(1, threads=1)
+    assert p.ready(120)  # a worker is started and idle: the calls below go to it
     yield p
     p.close()
 
@@ -74,6 +75,7 @@ def small(digits) -> Dataset:
 
 
 def test_training_in_a_worker_gives_the_model_training_here_gives(pool, small):
+    assert pool.call(pid, {}, progress=lambda f, m="": None) != os.getpid()  # in the worker
     recipe = TrainConfig(epochs=3, lr=0.05, batch_size=64)
     seen: list[tuple[float, str]] = []
     model, hist, acc = pool.call(
@@ -140,14 +142,29 @@ def test_an_error_in_the_worker_arrives_with_its_kind_and_message(pool):
     assert "fail" in info.value.remote_traceback
 
 
-def test_a_dead_worker_is_reported_and_replaced(pool):
+def test_a_dead_worker_is_replaced_and_meanwhile_calls_run_here(pool):
     first = pool.call(pid, {}, progress=lambda f, m="": None)
+    assert first != os.getpid()
     os.kill(first, signal.SIGKILL)
     deadline = time.time() + 10
     while time.time() < deadline and any(p == first for p in pool.processes()):
         time.sleep(0.05)
+    # no idle worker: this call runs here, and a new worker is started for the next ones
+    assert pool.call(pid, {}, progress=lambda f, m="": None) == os.getpid()
+    assert pool.ready(120)
     second = pool.call(pid, {}, progress=lambda f, m="": None)
-    assert second != first
+    assert second not in (first, os.getpid())
+
+
+def test_a_cold_pool_runs_the_first_call_here_and_starts_a_worker():
+    cold = WorkerPool(1, threads=1)
+    try:
+        assert cold.processes() == []
+        assert cold.call(pid, {}, progress=lambda f, m="": None) == os.getpid()
+        assert cold.ready(120) and len(cold.processes()) == 1
+        assert cold.call(pid, {}, progress=lambda f, m="": None) == cold.processes()[0]
+    finally:
+        cold.close()
 
 
 def test_a_call_on_a_worker_killed_mid_call_raises_worker_died(pool):
@@ -156,8 +173,10 @@ def test_a_call_on_a_worker_killed_mid_call_raises_worker_died(pool):
             for p in pool.processes():
                 os.kill(p, signal.SIGKILL)
 
+    assert pool.ready(120)
     with pytest.raises(WorkerDied):
         pool.call(count, {"n": 1000, "pause": 0.01}, progress=kill_soon)
+    assert pool.ready(120)  # replaced for the tests after this one
 
 
 def test_workers_turned_off_run_the_call_here(monkeypatch):
@@ -201,6 +220,8 @@ def test_a_method_a_worker_cannot_import_runs_here():
 def test_work_that_stops_by_asking_returns_its_part_after_a_cancel(pool, monkeypatch, in_worker):
     if not in_worker:
         monkeypatch.setenv(WORKERS_ENV, "0")
+    else:
+        assert pool.ready(120)
     job = Job(title="polite")
 
     def report(f: float, m: str = "") -> None:

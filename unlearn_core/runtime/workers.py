@@ -20,9 +20,10 @@ as an event, and the call raises ``JobCancelled``); work that takes a ``should_s
 its result marked cancelled, and the call returns it.
 
 Workers are spawned (not forked: a fork of a threaded process whose torch has started its
-OpenMP threads can hang), each with :func:`worker_threads` torch threads, started lazily or
-ahead of time (:meth:`WorkerPool.warm`: a spawn costs a few seconds, mostly importing torch),
-and replaced when one dies. ``UNLEARN_JOB_WORKERS=0`` runs calls in the caller's thread instead.
+OpenMP threads can hang), each with :func:`worker_threads` torch threads, started at the first
+call that finds none idle (that call runs in its own thread meanwhile: a spawn costs a few
+seconds, mostly importing torch) or ahead of time (:meth:`WorkerPool.warm`), and replaced when
+one dies. ``UNLEARN_JOB_WORKERS=0`` runs calls in the caller's thread instead.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ import pickle
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
 from .jobs import JobCancelled
@@ -251,61 +252,65 @@ class JobWorker:
 
 class WorkerPool:
     """Up to ``size`` :class:`JobWorker`s, lent one per call (``size``: the job queue's
-    concurrency limit, so a queued job always finds one)."""
+    concurrency limit, so a queued job finds one once they are started).
+
+    A call never waits for a spawn: one that finds no idle worker starts one in the
+    background (while fewer than ``size`` exist or are starting) and runs in the caller's
+    thread; the calls after it take the started worker. So the server spawns nothing until
+    its first job (measured: a spawn beside a second visitor's first page made that page
+    1.3x slower), and the first job does not wait the few seconds a spawn takes."""
 
     def __init__(self, size: int, threads: int | None = None) -> None:
         self.size = max(1, int(size))
         self.threads = worker_threads(self.size) if threads is None else threads
         self._idle: list[JobWorker] = []
         self._all: list[JobWorker] = []
-        self._lent = 0
-        self._warming = False  # warm() was called
-        self._pending = False  # its worker is starting
+        self._starting = 0
         self._cond = threading.Condition()
 
     def warm(self) -> None:
-        """Start one worker now, in the background (a spawn imports torch: seconds); once."""
-
+        """Start a worker in the background now unless one exists or is starting."""
+        if not enabled():
+            return
         with self._cond:
-            if self._warming or self._all:
-                return
-            self._warming = self._pending = True
+            self._prune()
+            if not self._all and not self._starting:
+                self._start_one()
+
+    def ready(self, timeout: float = 120.0) -> bool:
+        """Wait until a worker is idle (:meth:`warm` first); whether one is."""
+        self.warm()
+        end = time.monotonic() + timeout
+        with self._cond:
+            while not self._idle and time.monotonic() < end:
+                self._cond.wait(0.1)
+                self._prune()
+            return bool(self._idle)
+
+    def _prune(self) -> None:
+        """(Lock held.) Forget dead workers."""
+        self._all = [w for w in self._all if w.alive]
+        self._idle = [w for w in self._idle if w.alive]
+
+    def _start_one(self) -> None:
+        """(Lock held.) Spawn one more worker in the background, if the pool is not full."""
+        if len(self._all) + self._starting >= self.size:
+            return
+        self._starting += 1
 
         def start() -> None:
             worker = None
             try:
                 worker = JobWorker(self.threads)
-            finally:  # (a failed start: a call starts its own)
+            finally:  # (a failed start: the next call that finds none tries again)
                 with self._cond:
+                    self._starting -= 1
                     if worker is not None:
                         self._all.append(worker)
                         self._idle.append(worker)
-                    self._pending = False
                     self._cond.notify_all()
 
-        threading.Thread(target=start, name="job-worker-warm-up", daemon=True).start()
-
-    @contextmanager
-    def worker(self) -> Iterator[JobWorker]:
-        """A live worker for one call (waits while all ``size`` are lent)."""
-        with self._cond:
-            # (a worker being warmed up is waited for: it is the one to use)
-            while not self._idle and (self._lent >= self.size or self._pending):
-                self._cond.wait()
-            worker = self._idle.pop() if self._idle else None
-            self._lent += 1
-        try:
-            if worker is None or not worker.alive:
-                worker = JobWorker(self.threads)
-                with self._cond:
-                    self._all = [w for w in self._all if w.alive] + [worker]
-            yield worker
-        finally:
-            with self._cond:
-                self._lent -= 1
-                if worker is not None and worker.alive:
-                    self._idle.append(worker)
-                self._cond.notify()
+        threading.Thread(target=start, name="job-worker-start", daemon=True).start()
 
     def call(
         self,
@@ -316,12 +321,25 @@ class WorkerPool:
         on_event: Emit | None = None,
         here: bool = False,
     ) -> Any:
-        """:meth:`JobWorker.call` on a lent worker; in the caller's thread when ``here`` (work
-        a fresh process could not import) or the workers are turned off (:func:`enabled`)."""
+        """:meth:`JobWorker.call` on an idle worker; in the caller's thread when ``here``
+        (work a fresh process could not import), when the workers are turned off
+        (:func:`enabled`), or when none is idle yet (one is then started for the next call)."""
         if here or not enabled():
             return run_here(fn, kwargs, progress=progress, on_event=on_event)
-        with self.worker() as w:
-            return w.call(fn, kwargs, progress=progress, on_event=on_event)
+        with self._cond:
+            self._prune()
+            worker = self._idle.pop() if self._idle else None
+            if worker is None:
+                self._start_one()
+        if worker is None:
+            return run_here(fn, kwargs, progress=progress, on_event=on_event)
+        try:
+            return worker.call(fn, kwargs, progress=progress, on_event=on_event)
+        finally:
+            with self._cond:
+                if worker.alive:
+                    self._idle.append(worker)
+                self._cond.notify_all()
 
     def processes(self) -> list[int]:
         """The process ids of the live workers (for memory figures)."""
