@@ -50,6 +50,9 @@ SEND_S = 0.05
 #: how often the caller's side hears from its ``progress`` while the worker is silent (a
 #: cancel is noticed within this)
 POLL_S = 0.1
+#: how much lower a worker's CPU priority is than the server's (``os.nice``): on a busy
+#: machine a job gets about a third of a core the pages also want, all of an idle one
+WORKER_NICE = 5
 
 Emit = Callable[[str, Any], None]
 
@@ -105,7 +108,11 @@ def _receive(conn) -> tuple:
 
 
 def _serve(conn, cancel, threads: int) -> None:
-    """The worker's loop (in the spawned process): one call at a time until told to stop."""
+    """The worker's loop (in the spawned process): one call at a time until told to stop.
+    It runs at a lower CPU priority (:data:`WORKER_NICE`) before it imports torch: where the
+    server's pages and a job want the same core, the page a person waits on goes first."""
+    with suppress(AttributeError, OSError):  # (no os.nice on Windows)
+        os.nice(WORKER_NICE)
     import torch
 
     torch.set_num_threads(threads)
