@@ -1,11 +1,12 @@
-"""What the forget set in use is called: a repair's found corrupted samples and its scenario
-(the Forget set page put them in use, ``app_ui.repair_view``), else the request's own words."""
+"""The forget set in use: how it is put in use (:func:`put_in_use`, the Forget set page's and
+the repair section's button callbacks) and what it is called (a repair's found corrupted
+samples and its scenario, ``app_ui.repair_view``, else the request's own words)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from app_ui.state import FORGET, REPAIR
+from app_ui.state import COMPARISON_ID, FORGET, P2_NOTE, REPAIR
 from app_ui.text import plural, split_summary
 
 #: a repair scenario's kind in a phrase
@@ -14,6 +15,16 @@ SCENARIO_WORDS = {
     "backdoor": "backdoor",
     "feature": "spurious feature",
 }
+
+
+def put_in_use(forget: dict) -> None:
+    """Make ``forget`` (a request's dict) the forget set in use; a shown comparison of the
+    previous one is cleared, and the page says so. A button callback: it runs at the start of
+    the click's script run, so a newer run that stops that one cannot lose the click."""
+    FORGET.set(forget)
+    if COMPARISON_ID.get():
+        COMPARISON_ID.set(None)
+        P2_NOTE.set("The forget set changed: the previous comparison was cleared.")
 
 
 def active_repair() -> dict | None:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_ui.forget_summary import active_repair
-from app_ui.state import COMPARISON_ID, FORGET, P2, P2_NOTE, REPAIR
+from app_ui.forget_summary import active_repair, put_in_use
+from app_ui.state import P2, REPAIR
 from unlearn_core.data import Dataset
 from unlearn_core.forget import ForgetRequest
 from unlearn_core.plots import setup as plots
@@ -107,11 +107,8 @@ def _preview(data: Dataset, sc: Scenario) -> None:
 
 def _use(settings: dict, forget: dict) -> None:
     """Put the scenario's found samples in use as the forget set (a callback, as the page's)."""
-    FORGET.set(forget)
+    put_in_use(forget)
     REPAIR.set({"settings": settings, "forget": forget})
-    if COMPARISON_ID.get():
-        COMPARISON_ID.set(None)
-        P2_NOTE.set("The forget set changed: the previous comparison was cleared.")
 
 
 def repair_section(data: Dataset) -> None:

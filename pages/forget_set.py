@@ -13,11 +13,10 @@ from app_ui.common import (
     require_data_and_model,
 )
 from app_ui.entry import through_app
-from app_ui.forget_summary import in_use_summary
+from app_ui.forget_summary import in_use_summary, put_in_use
 from app_ui.registries import training_coords
 from app_ui.repair_view import repair_section
 from app_ui.state import (
-    COMPARISON_ID,
     DATASET,
     FORGET,
     MODEL_KEY,
@@ -267,28 +266,17 @@ else:
         )
 
 
-def _use(new: dict) -> None:
-    """Put the previewed request in use. A callback, not ``if st.button(...)``: it runs at
-    the start of the click's script run, so a newer run that interrupts that one (a job's
-    end, another widget) cannot lose the click (seen as 1 of 8 load-test sessions stuck
-    on an enabled button)."""
-    FORGET.set(new)
-    if COMPARISON_ID.get():
-        COMPARISON_ID.set(None)
-        P2_NOTE.set("The forget set changed: the previous comparison was cleared.")
-
-
 clicked = st.button(
     "Use this forget set",
     key=P2.CONFIRM,
     type="primary",
     disabled=preview is None or same,
     help="Unlearning runs on the forget set in use.",
-    on_click=_use,
+    on_click=put_in_use,
     args=(request.to_dict(),),
 )
 if clicked and preview is not None and FORGET.get() != request.to_dict():
-    _use(request.to_dict())  # a click whose run did not run the callback (not registered yet)
+    put_in_use(request.to_dict())  # a click whose run did not run the callback
     st.rerun()
 
 if FORGET.get() and same:
