@@ -263,9 +263,10 @@ class WorkerPool:
 
     A call never waits for a spawn: one that finds no idle worker starts one in the
     background (while fewer than ``size`` exist or are starting) and runs in the caller's
-    thread; the calls after it take the started worker. So the server spawns nothing until
-    its first job (measured: a spawn beside a second visitor's first page made that page
-    1.3x slower), and the first job does not wait the few seconds a spawn takes."""
+    thread; the calls after it take the started worker. So a server need spawn nothing
+    before work is near (the app calls :meth:`warm` at a session's first interaction, not at
+    its first page: measured, a spawn beside a second visitor's first page made that page
+    1.3x slower), and no job waits the few seconds a spawn takes."""
 
     def __init__(self, size: int, threads: int | None = None) -> None:
         self.size = max(1, int(size))
