@@ -466,7 +466,11 @@ class RunStore:
             req = request
             split = dataset.make_split(req)  # type: ignore[attr-defined]
         else:
-            req = request if isinstance(request, ForgetRequest) else ForgetRequest.from_dict(request)  # type: ignore[arg-type]
+            req = (
+                request
+                if isinstance(request, ForgetRequest)
+                else ForgetRequest.from_dict(request)  # type: ignore[arg-type]
+            )
             split = make_split(dataset, req)
         rec = ForgetRecord(
             id=new_id("forget"),
