@@ -467,9 +467,7 @@ class RunStore:
             split = dataset.make_split(req)  # type: ignore[attr-defined]
         else:
             req = (
-                request
-                if isinstance(request, ForgetRequest)
-                else ForgetRequest.from_dict(request)  # type: ignore[arg-type]
+                request if isinstance(request, ForgetRequest) else ForgetRequest.from_dict(request)  # type: ignore[arg-type]
             )
             split = make_split(dataset, req)
         rec = ForgetRecord(
