@@ -4,10 +4,13 @@ samples and its scenario, ``app_ui.repair_view``, else the request's own words).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+import streamlit as st
 
 from app_ui.state import COMPARISON_ID, FORGET, P2_NOTE, REPAIR
-from app_ui.text import plural, split_summary
+from app_ui.text import clause, plural, split_summary
+from unlearn_core.forget import ForgetError
 
 #: a repair scenario's kind in a phrase
 SCENARIO_WORDS = {
@@ -41,3 +44,29 @@ def in_use_summary(split, class_names: Sequence[str]) -> str:
         return split_summary(split, class_names)
     what = SCENARIO_WORDS.get(rep["kind"], rep["kind"])
     return f"{plural(split.n_forget, 'corrupted sample')} found ({what}, {rep['fraction']:.0%} corrupted)"
+
+
+def in_use_header(split_of: Callable[[dict], object], describe: Callable[[object], str]):
+    """The Forget set page's head, for image and text data alike: the forget set in use
+    (``split_of(request dict)``, dropped with a warning when it no longer fits the data), the
+    page's pending note, and the "In use for unlearning" line (``describe(split)``). Returns
+    the split in use, or None."""
+    current = None
+    confirmed = FORGET.get()
+    if confirmed:
+        try:
+            current = split_of(confirmed)
+        except ForgetError as exc:
+            st.warning(
+                f"The forget set in use no longer fits this dataset ({clause(str(exc))}): "
+                "choose one again."
+            )
+            FORGET.set(None)
+    if P2_NOTE.get():
+        st.info(P2_NOTE.pop())
+    st.markdown(
+        f"**In use for unlearning:** {describe(current)}"
+        if current is not None
+        else "**In use for unlearning:** nothing yet"
+    )
+    return current

@@ -18,6 +18,7 @@ from plotly.subplots import make_subplots
 
 from app_ui import jobs
 from app_ui.common import chart, current_model, model_key, page_link
+from app_ui.forget_summary import in_use_header
 from app_ui.model_view import checkpoint_section, match_model, train_section
 from app_ui.registries import ModelEntry
 from app_ui.state import (
@@ -318,24 +319,8 @@ def forget_page(data) -> None:
     forgotten question-answer pairs; put the set in use."""
     names = list(data.classes)
     people_ids = sorted({q.person for q in data.qa_train})
-    current = None
-    confirmed = FORGET.get()
-    if confirmed:
-        try:
-            current = split_from_dict(data, confirmed)
-        except ForgetError as exc:
-            st.warning(
-                f"The forget set in use no longer fits this dataset ({clause(str(exc))}): "
-                "choose one again."
-            )
-            FORGET.set(None)
-            confirmed = None
-    if P2_NOTE.get():
-        st.info(P2_NOTE.pop())
-    st.markdown(
-        f"**In use for unlearning:** {_describe(data, current)}"
-        if current is not None
-        else "**In use for unlearning:** nothing yet"
+    current = in_use_header(
+        lambda d: split_from_dict(data, d), lambda split: _describe(data, split)
     )
     req0 = current.request if current is not None else None
     kind0 = getattr(req0, "kind", "")

@@ -13,7 +13,7 @@ from app_ui.common import (
     require_data_and_model,
 )
 from app_ui.entry import through_app
-from app_ui.forget_summary import in_use_summary, put_in_use
+from app_ui.forget_summary import in_use_header, in_use_summary, put_in_use
 from app_ui.registries import training_coords
 from app_ui.repair_view import repair_section
 from app_ui.state import (
@@ -21,7 +21,6 @@ from app_ui.state import (
     FORGET,
     MODEL_KEY,
     P2,
-    P2_NOTE,
     P2_SIG,
     PICKED,
     Key,
@@ -58,25 +57,11 @@ if data.kind == "text":  # people, a share of people or single facts
     forget_page(data)
     st.stop()
 
-confirmed = FORGET.get()
-current = None
-if confirmed:
-    try:
-        current = make_split(data, ForgetRequest.from_dict(confirmed))
-    except ForgetError as exc:
-        st.warning(
-            f"The forget set in use no longer fits this dataset ({clause(str(exc))}): "
-            "choose one again."
-        )
-        FORGET.set(None)
-        confirmed = None
-if P2_NOTE.get():
-    st.info(P2_NOTE.pop())
-st.markdown(
-    f"**In use for unlearning:** {in_use_summary(current, data.classes)}"
-    if current is not None
-    else "**In use for unlearning:** nothing yet"
+current = in_use_header(
+    lambda d: make_split(data, ForgetRequest.from_dict(d)),
+    lambda split: in_use_summary(split, data.classes),
 )
+confirmed = FORGET.get()
 
 names = list(data.classes)
 fmt_class = names.__getitem__

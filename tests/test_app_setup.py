@@ -617,3 +617,13 @@ def test_pages_use_material_icons_not_emoji():
     found = [f"{f.name}: {m.group()!r}" for f in files for m in emoji.finditer(f.read_text())]
     assert not found, found
     assert not (ROOT / "pages" / "common.py").exists()  # pages/ holds pages only
+
+
+def test_a_forget_set_that_no_longer_fits_the_data_is_dropped_with_a_warning():
+    at = trained_app()
+    at.session_state["forget"] = {"kind": "class", "classes": [42], "fraction": None, "seed": 0}
+    at.switch_page("pages/forget_set.py").run()
+    no_exception(at)
+    assert "no longer fits this dataset" in texts(at.warning)
+    assert at.session_state["forget"] is None
+    assert "**In use for unlearning:** nothing yet" in texts(at.markdown)
