@@ -181,9 +181,7 @@ def cmd_compare(args) -> int:
         print(json.dumps(multi.summary()))
     else:
         _print_table(multi)
-    if args.save and getattr(data, "kind", None) == "text":
-        print("text runs are not stored in the run store yet (--no-save)", file=sys.stderr)
-    elif args.save:
+    if args.save:
         _save_run(args, multi, data, recipe)
     return 0
 
@@ -202,7 +200,7 @@ def cmd_run(args) -> int:
         print(json.dumps(multi.summary()))
     else:
         _print_table(multi)
-    if args.save and getattr(data, "kind", None) != "text":  # text runs are not stored yet
+    if args.save:
         _save_run(args, multi, data, recipe)
     summary = multi.get(args.method)
     ok = summary is not None and summary.ok

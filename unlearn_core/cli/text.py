@@ -61,6 +61,7 @@ def run_text_comparison(args, methods: list, include_retrain: bool, keep_models:
     from ..methods import get_method
 
     for m in methods:
+        m = m[0] if isinstance(m, tuple) else m  # ``unlearn run`` gives (name, params)
         spec = get_method(m).spec
         if spec.family != "language" and not get_method(m).handles_text:
             raise ParamError(f"{m} is not a text method; use retrain or a 'language' method")
