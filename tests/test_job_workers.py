@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
@@ -15,6 +16,7 @@ from unlearn_core import job_calls
 from unlearn_core.data import Dataset
 from unlearn_core.runtime.jobs import Job, JobCancelled
 from unlearn_core.runtime.workers import (
+    WORKER_NICE,
     WORKERS_ENV,
     WorkerDied,
     WorkerError,
@@ -58,6 +60,15 @@ def fail(*, progress, emit) -> None:  # noqa: ARG001
 
 def pid(*, progress, emit) -> int:  # noqa: ARG001
     return os.getpid()
+
+
+def pid_after(*, pause: float, progress, emit) -> int:  # noqa: ARG001
+    time.sleep(pause)
+    return os.getpid()
+
+
+def niceness(*, progress, emit) -> int:  # noqa: ARG001
+    return os.getpriority(os.PRIO_PROCESS, 0)
 
 
 # ------------------------------------------------------------------ fixtures
@@ -165,6 +176,30 @@ def test_a_cold_pool_runs_the_first_call_here_and_starts_a_worker():
         assert cold.call(pid, {}, progress=lambda f, m="": None) == cold.processes()[0]
     finally:
         cold.close()
+
+
+def test_only_one_call_at_a_time_runs_here_the_next_waits_for_the_starting_worker():
+    """Jobs in the server's own process take the interpreter lock from every page: while one
+    call runs here, a second one waits for the worker the first one started."""
+    cold = WorkerPool(2, threads=1)
+    seen: list[str] = []
+    try:
+        with ThreadPoolExecutor(2) as ex:
+            first = ex.submit(cold.call, pid_after, {"pause": 3.0}, progress=lambda f, m="": None)
+            time.sleep(0.5)  # the first call is running here, a worker is starting
+            second = ex.submit(cold.call, pid, {}, progress=lambda f, m="": seen.append(m))
+            assert first.result(120) == os.getpid()
+            got = second.result(120)
+        assert got != os.getpid() and got in cold.processes()
+        assert "Starting a job process" in seen
+    finally:
+        cold.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="no process priorities here")
+def test_a_worker_runs_at_a_lower_priority_than_the_server(pool):
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    assert pool.call(niceness, {}, progress=lambda f, m="": None) == min(19, mine + WORKER_NICE)
 
 
 def test_a_call_on_a_worker_killed_mid_call_raises_worker_died(pool):

@@ -53,6 +53,10 @@ POLL_S = 0.1
 #: how much lower a worker's CPU priority is than the server's (``os.nice``): on a busy
 #: machine a job gets about a third of a core the pages also want, all of an idle one
 WORKER_NICE = 5
+#: what a call's progress says while its worker is still starting
+STARTING = "Starting a job process"
+#: the longest a call waits for a starting worker before it runs in the caller's thread
+SPAWN_WAIT_S = 90.0
 
 Emit = Callable[[str, Any], None]
 
@@ -107,15 +111,33 @@ def _receive(conn) -> tuple:
     return pickle.loads(conn.recv_bytes())  # noqa: S301 - from our own worker process
 
 
-def _serve(conn, cancel, threads: int) -> None:
+def _lower_priority(pid: int, nice: int | None) -> None:
+    """Set process ``pid``'s niceness to ``nice`` if that lowers its priority (0: this one)."""
+    if nice is None:
+        return
+    with suppress(AttributeError, OSError):  # (no setpriority on Windows)
+        if os.getpriority(os.PRIO_PROCESS, pid) < nice:
+            os.setpriority(os.PRIO_PROCESS, pid, nice)
+
+
+def _worker_nice() -> int | None:
+    """The niceness a worker runs at: the server's plus :data:`WORKER_NICE` (at most 19)."""
+    try:
+        return min(19, os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICE)
+    except (AttributeError, OSError):
+        return None
+
+
+def _serve(conn, cancel, threads: int, nice: int | None = None) -> None:
     """The worker's loop (in the spawned process): one call at a time until told to stop.
-    It runs at a lower CPU priority (:data:`WORKER_NICE`) before it imports torch: where the
-    server's pages and a job want the same core, the page a person waits on goes first."""
-    with suppress(AttributeError, OSError):  # (no os.nice on Windows)
-        os.nice(WORKER_NICE)
+    It runs at a lower CPU priority (``nice``, set by the parent as soon as it is started, and
+    here again in case that came late): where the server's pages and a job want the same core,
+    the page a person waits on goes first, also while the worker is still importing torch."""
+    _lower_priority(0, nice)
     import torch
 
     torch.set_num_threads(threads)
+    _send(conn, ("ready",))  # (the caller says "Starting a job process" until this)
     while True:
         try:
             task = _receive(conn)
@@ -177,12 +199,19 @@ class JobWorker:
         self._conn, child = ctx.Pipe()
         self._cancel = ctx.Event()
         self.threads = threads
+        nice = _worker_nice()
         self.process = ctx.Process(
-            target=_serve, args=(child, self._cancel, threads), name="unlearn-job", daemon=True
+            target=_serve,
+            args=(child, self._cancel, threads, nice),
+            name="unlearn-job",
+            daemon=True,
         )
         self.process.start()
+        if self.process.pid:  # before the child's imports, not after them
+            _lower_priority(self.process.pid, nice)
         child.close()
         self._lock = threading.Lock()
+        self.ready = False  # the worker has imported torch and said so
 
     @property
     def alive(self) -> bool:
@@ -210,7 +239,8 @@ class JobWorker:
                 _send(self._conn, (path, kwargs))
             except (BrokenPipeError, OSError) as exc:
                 raise WorkerDied(f"the job's worker process is gone ({exc})") from None
-            fraction, message, stopping = 0.0, "", False
+            fraction, stopping = 0.0, False
+            message = "" if self.ready else STARTING
             while True:
                 if not self._conn.poll(POLL_S):
                     if not self.process.is_alive():
@@ -229,7 +259,11 @@ class JobWorker:
                 except (EOFError, OSError) as exc:
                     raise WorkerDied(f"the job's worker process ended ({exc})") from None
                 kind = msg[0]
-                if kind == "progress":
+                if kind == "ready":
+                    self.ready = True
+                    if message == STARTING:
+                        message = ""
+                elif kind == "progress":
                     fraction, message = msg[1], msg[2]
                     if not stopping:
                         try:
@@ -261,12 +295,13 @@ class WorkerPool:
     """Up to ``size`` :class:`JobWorker`s, lent one per call (``size``: the job queue's
     concurrency limit, so a queued job finds one once they are started).
 
-    A call never waits for a spawn: one that finds no idle worker starts one in the
-    background (while fewer than ``size`` exist or are starting) and runs in the caller's
-    thread; the calls after it take the started worker. So a server need spawn nothing
-    before work is near (the app calls :meth:`warm` at a session's first interaction, not at
-    its first page: measured, a spawn beside a second visitor's first page made that page
-    1.3x slower), and no job waits the few seconds a spawn takes."""
+    The app calls :meth:`warm` on a session's first full page, so a worker is usually ready by
+    the first job; the spawn runs at the workers' low priority from its first instruction, so
+    it takes little from the pages beside it. A call that finds no idle worker starts one (while
+    fewer than ``size`` exist or are starting) and runs in the caller's thread, so a lone user
+    never waits for a spawn; but only one call at a time does that: the next ones wait for the
+    starting worker (saying so to ``progress``), since jobs in the server's own process take
+    the interpreter lock from every session's pages (measured in ``benchmarks/load.py``)."""
 
     def __init__(self, size: int, threads: int | None = None) -> None:
         self.size = max(1, int(size))
@@ -274,6 +309,7 @@ class WorkerPool:
         self._idle: list[JobWorker] = []
         self._all: list[JobWorker] = []
         self._starting = 0
+        self._here = 0  # calls running in the caller's thread now
         self._cond = threading.Condition()
 
     def warm(self) -> None:
@@ -320,6 +356,26 @@ class WorkerPool:
 
         threading.Thread(target=start, name="job-worker-start", daemon=True).start()
 
+    def _lend(self, progress: Progress) -> JobWorker | None:
+        """An idle worker, waiting for a starting one while another call runs in the caller's
+        thread; None: run this call here (see the class text)."""
+        end = time.monotonic() + SPAWN_WAIT_S
+        with self._cond:
+            while True:
+                self._prune()
+                if self._idle:
+                    return self._idle.pop()
+                self._start_one()
+                if self._here == 0 or not self._starting or time.monotonic() > end:
+                    self._here += 1
+                    return None
+                self._cond.wait(POLL_S)
+                self._cond.release()
+                try:
+                    progress(0.0, STARTING)  # (raises on a cancel)
+                finally:
+                    self._cond.acquire()
+
     def call(
         self,
         fn: Callable,
@@ -331,16 +387,17 @@ class WorkerPool:
     ) -> Any:
         """:meth:`JobWorker.call` on an idle worker; in the caller's thread when ``here``
         (work a fresh process could not import), when the workers are turned off
-        (:func:`enabled`), or when none is idle yet (one is then started for the next call)."""
+        (:func:`enabled`), or as the class text says when none is idle."""
         if here or not enabled():
             return run_here(fn, kwargs, progress=progress, on_event=on_event)
-        with self._cond:
-            self._prune()
-            worker = self._idle.pop() if self._idle else None
-            if worker is None:
-                self._start_one()
+        worker = self._lend(progress)
         if worker is None:
-            return run_here(fn, kwargs, progress=progress, on_event=on_event)
+            try:
+                return run_here(fn, kwargs, progress=progress, on_event=on_event)
+            finally:
+                with self._cond:
+                    self._here -= 1
+                    self._cond.notify_all()
         try:
             return worker.call(fn, kwargs, progress=progress, on_event=on_event)
         finally:
