@@ -231,11 +231,13 @@ def _export(cid: str, what: str, home: str) -> bytes:
 
 st.markdown("**Export**")
 erow = st.container(horizontal=True)  # the buttons wrap onto a new line, never cut
-for what, label, mime, name in (
+exports = [
     ("json", "JSON record", "application/json", f"{cid}.json"),
     ("html", "HTML report (opens offline)", "text/html", f"{cid}.html"),
     ("models", "Models (zip of safetensors)", "application/zip", f"{cid}-models.zip"),
-):
+]
+models = kind == "comparison"  # audits, sweeps and inversions keep no models to export
+for what, label, mime, name in exports if models else exports[:2]:
     with erow:
         if what != "json" and RUNS_PREPARED.get() != [cid, what]:
             if st.button(f"Prepare: {label}", key=RUNS.PREP.of(what)):

@@ -145,6 +145,7 @@ def test_runs_page_lists_reports_opens_and_deletes_it_by_its_owner(stored, resul
         b"\x89PNG"
     )
     assert len(at.get("download_button")) == 2  # the JSON record and the report
+    assert not [b for b in at.button if b.key == "runs_prep_models"]  # it keeps no models
     # open it: the Inversion page shows it
     at.button(key="runs_open").click().run()
     assert not at.exception, at.exception
