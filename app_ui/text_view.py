@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
-from plotly.subplots import make_subplots
 
 from app_ui import jobs
 from app_ui.common import chart, current_model, model_key, page_link
@@ -46,7 +45,6 @@ from unlearn_core.text_app import (
     TEXT_ARCH,
     answers,
     attribute,
-    question_states,
     split_from_dict,
     text_recipe,
     text_report,
@@ -428,24 +426,6 @@ def hidden_methods_note(data) -> str | None:
     )
 
 
-#: what the Audit page says for text data
-TEXT_AUDIT_NOTE = (
-    "The audit (K originals and retrained models, the forget-quality lenses, relearning and "
-    "sweeps) is for image and table data so far. For text, the Unlearn page compares the "
-    "language methods with retrain (over several seeds too) and Compare shows TOFU's forget "
-    "quality, the truth ratios and the membership AUCs."
-)
-
-
-#: what the Attack page says for text data
-TEXT_ATTACK_NOTE = (
-    "This page's attacks read class scores of images and tables. For text, the membership "
-    "attacks of language models (LOSS, zlib, Min-K% and Min-K%++: can the forgotten people's "
-    "answers be told from unseen people's?) and MUSE's PrivLeak are on the Compare page's "
-    "overview, beside retrain's."
-)
-
-
 # ====================================================================== Compare page
 def _models(comp) -> list[tuple[str, str, object]]:
     """(method, label, model) of the original, each unlearned model and retrain."""
@@ -552,7 +532,9 @@ def compare_page(comp, multi, data, split, cid: str) -> None:
     with tabs[2]:
         attributions_tab(comp, data, split)
     with tabs[3]:
-        states_tab(comp, data, split)
+        from app_ui.text_embedding import show_states
+
+        show_states(comp, data, split, cid)
 
 
 def answers_tab(comp, data, split) -> None:
@@ -645,49 +627,6 @@ def attributions_tab(comp, data, split) -> None:
         "Right of the dotted line: the answer's tokens. Blue raises the true "
         "answer's probability, red lowers it; the row's log p is the answer's log-probability "
         f"(largest convergence error {max(a.delta for a in got):.2g})."
-    )
-
-
-def states_tab(comp, data, split) -> None:
-    forget = split.forget_idx.tolist()
-    retain = split.retain_idx.tolist()
-    step = max(1, len(retain) // 200)
-    retain = retain[::step][:200]
-    fq = [data.qa_train[i].question for i in forget[:200]]
-    rq = [data.qa_train[i].question for i in retain]
-    models = _models(comp)
-    states = [question_states(m, data, fq + rq) for _, _, m in models]
-    base = states[0]
-    mean = base.mean(0)
-    _, _, vt = np.linalg.svd(base - mean, full_matrices=False)
-    axes = vt[:2].T  # every model on the original's two principal axes (aligned view)
-    n = len(models)
-    fig = make_subplots(rows=1, cols=n, subplot_titles=[label for _, label, _ in models],
-                        shared_xaxes=True, shared_yaxes=True, horizontal_spacing=0.03)  # fmt: skip
-    for j, s in enumerate(states, start=1):
-        xy = (s - mean) @ axes
-        for part, colour, name in ((slice(len(fq), None), "#9ecae1", "retain"),
-                                   (slice(0, len(fq)), "#e45756", "forget")):  # fmt: skip
-            fig.add_scatter(
-                x=xy[part, 0], y=xy[part, 1], mode="markers", name=name, legendgroup=name,
-                showlegend=j == 1, marker=dict(color=colour, size=7 if name == "forget" else 5), row=1, col=j,
-            )  # fmt: skip
-    fig.update_layout(
-        title_text="Hidden state at each question's end, on the original's principal axes",
-        height=360,
-        legend=dict(orientation="h", y=-0.15),
-        margin=dict(l=40, r=20, t=70, b=40),
-    )
-    fig.update_xaxes(matches="x")  # one scale for every model (the same axes, aligned)
-    for ann in fig.layout.annotations:
-        ann.font.size = 11
-    chart(fig, key=TX.STATES)
-    st.caption(
-        "Each point is a question: the model's last hidden state where its answer begins, every "
-        "model projected on the same two axes (the original's first principal components). "
-        "An unlearning that moves the forget questions (red) away from where the original "
-        "keeps them, while the retained ones (blue) stay, changed what the model holds about "
-        "those people."
     )
 
 

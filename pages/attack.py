@@ -31,10 +31,10 @@ st.caption(
 )
 
 comp, data, split, cid = require_comparison()
-if data.kind == "text":  # its membership attacks are on the Compare page (issue 22)
-    from app_ui.text_view import TEXT_ATTACK_NOTE
+if data.kind == "text":  # LOSS, zlib, Min-K% and Min-K%++ on the language models (issue 22)
+    from app_ui.text_attack import attack_page
 
-    st.info(TEXT_ATTACK_NOTE)
+    attack_page(comp, data, split, cid)
     st.stop()
 
 

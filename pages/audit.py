@@ -17,7 +17,6 @@ from app_ui.registries import current_dataset_quiet
 from app_ui.state import ARCH, AU
 from app_ui.sweep_view import sweep_section
 from app_ui.text import split_summary
-from app_ui.text_view import TEXT_AUDIT_NOTE
 
 through_app()  # a cold server's deep link runs the app's navigation first
 
@@ -34,9 +33,10 @@ busy = page_has_work()  # a shown audit or sweep, or a job: drawn without a mode
 if not busy:  # nothing to show yet: the run forms need a model and forget set
     require_data_and_model()
 data = current_dataset_quiet()
-if data is not None and data.kind == "text" and not busy:  # (issue 22: not yet for text)
-    st.info(TEXT_AUDIT_NOTE)
-    page_link("pages/compare.py", "Go to 4 · Compare")
+if data is not None and data.kind == "text" and not busy:  # why not yet, and a cheap lens
+    from app_ui.text_audit import audit_page
+
+    audit_page(data)
     st.stop()
 entry = current_model()
 split = current_split(data) if data is not None else None

@@ -10,9 +10,11 @@ page, the window and the whole page (``-full``):
 3. ``text-3-forget``: two people picked, the preview of their facts, in use;
 4. ``text-4-unlearn``: the language methods (defaults), the run's results;
 5. ``text-5-compare``: the metric table; ``text-6-answers``, ``text-7-attributions``,
-   ``text-8-states``: the Compare page's other tabs;
-6. ``text-9-runs``: the run on the Runs page; ``text-10-attack``, ``text-11-audit``: what
-   those pages say for text; ``text-12-report``: the run's HTML report (whole page).
+   ``text-8-hidden-states``: the Compare page's other tabs (the hidden states in the shared
+   embedding view: PCA first, ``text-8-states-umap`` once the aligned UMAP is done);
+6. ``text-9-runs``: the run on the Runs page; ``text-10-attack``: the membership attacks'
+   ROC curves and AUCs; ``text-11-audit``: why the audit is not for text yet and the
+   per-question lens; ``text-12-report``: the run's HTML report (whole page).
 
     python tests/browser_text_shots.py      # -> test-output/browser/text-*.png
 """
@@ -126,22 +128,31 @@ def main() -> int:
                 (
                     ("Answers", "Greedy answers of each model"),
                     ("Attributions", "Integrated gradients"),
-                    ("Hidden states", "Each point is a question"),
+                    ("Hidden states", "The hidden state at the end of"),
                 ),
                 start=6,
             ):
                 main_area(page).get_by_role("tab", name=tab).click()
                 main_area(page).get_by_text(wait).first.wait_for(timeout=120_000)
                 shot(page, f"text-{k}-{tab.lower().replace(' ', '-')}")
+            # the hidden states in the shared embedding view: aligned UMAP once its job is done
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('.gtitle')].some("
+                "t => /alignedUMAP$/.test(t.textContent.replace(/\\s/g, '')))",
+                timeout=300_000,
+            )
+            page.wait_for_timeout(1500)
+            shot(page, "text-8-states-umap")
 
             go(page, "Runs")
             main_area(page).get_by_text("One run").first.wait_for()
             shot(page, "text-9-runs")
             go(page, "Attack")
-            main_area(page).get_by_text("For text").first.wait_for()
+            main_area(page).get_by_text("Every model, every attack").first.wait_for()
             shot(page, "text-10-attack")
             go(page, "Audit")
-            main_area(page).get_by_text("For text").first.wait_for()
+            main_area(page).get_by_text("not offered for text yet").first.wait_for()
+            main_area(page).get_by_text("Closer to retrain").first.wait_for()
             shot(page, "text-11-audit")
             # the run's HTML report, as the Runs page exports it
             from unlearn_core.store import RunStore

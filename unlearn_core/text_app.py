@@ -228,17 +228,70 @@ def attribute(
 
 
 @torch.inference_mode()
-def question_states(model: nn.Module, data: TextDataset, questions: list[str]) -> np.ndarray:
+def question_states(
+    model: nn.Module, data: TextDataset, questions: list[str], *, batch_size: int = 256
+) -> np.ndarray:
     """The last hidden state (after the final LayerNorm) at each question's ``<sep>``: what
-    the model knows of the subject when it starts answering (``len(questions) x d``)."""
+    the model knows of the subject when it starts answering (``len(questions) x d``). Prompts
+    are read in batches, padded on the right (attention is causal, so the padding after a
+    prompt never changes its positions)."""
     if not questions:
         return np.zeros((0, 0), dtype=np.float32)
     dev = next(model.parameters()).device
     was = model.training
     model.eval()
+    prompts = [prompt(data, q)[: data.input_shape[0]] for q in questions]
     rows = []
-    for q in questions:
-        x = torch.tensor([prompt(data, q)], device=dev)
-        rows.append(model.features(x)[0, -1].float().cpu().numpy())
+    for start in range(0, len(prompts), batch_size):
+        part = prompts[start : start + batch_size]
+        width = max(len(p) for p in part)
+        x = torch.full((len(part), width), data.tokenizer.pad, dtype=torch.long)
+        for i, p in enumerate(part):
+            x[i, : len(p)] = torch.tensor(p)
+        h = model.features(x.to(dev))
+        last = torch.tensor([len(p) - 1 for p in part], device=dev)
+        rows.append(h[torch.arange(len(part), device=dev), last].float().cpu().numpy())
     model.train(was)
-    return np.stack(rows)
+    return np.concatenate(rows)
+
+
+def fact_kinds(data: TextDataset) -> list[str]:
+    """The kinds of fact of the training rows (birthplace, award, ...), sorted: the classes
+    a hidden-state view colours its questions by."""
+    return sorted({q.fact or "fact" for q in data.qa_train})
+
+
+def question_ids(data: TextDataset, split: ForgetSplit) -> np.ndarray:
+    """The training rows a hidden-state view draws: every forget question and a seeded draw
+    of the retained ones (the image track's
+    :func:`~unlearn_core.analysis.views.embedding_sample`, the same for every model)."""
+    from .analysis.views import embedding_sample
+
+    return embedding_sample(data.n_train, split.forget_idx.numpy())
+
+
+def question_labels(data: TextDataset, ids: np.ndarray) -> np.ndarray:
+    """Each row's kind of fact, as its index in :func:`fact_kinds`."""
+    kinds = fact_kinds(data)
+    return np.array(
+        [kinds.index(data.qa_train[i].fact or "fact") for i in np.asarray(ids).tolist()]
+    )
+
+
+def question_features(model: nn.Module, data: TextDataset, ids: np.ndarray) -> np.ndarray:
+    """:func:`question_states` of the questions of training rows ``ids``."""
+    return question_states(
+        model, data, [data.qa_train[i].question for i in np.asarray(ids).tolist()]
+    )
+
+
+def question_view(models: dict[str, nn.Module], data: TextDataset, split: ForgetSplit):
+    """The shared embedding view (:class:`~unlearn_core.analysis.views.EmbeddingView`, the one
+    the image track draws and lays out with aligned UMAP) of the questions' hidden states
+    under each model of ``models`` (the first the frame's reference), on the rows of
+    :func:`question_ids`, labelled by :func:`question_labels`."""
+    from .analysis.views import embedding_view
+
+    ids = question_ids(data, split)
+    feats = {n: question_features(m, data, ids) for n, m in models.items()}
+    return embedding_view(feats, ids, question_labels(data, ids), split.forget_idx.numpy())
