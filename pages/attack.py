@@ -23,19 +23,18 @@ SCORES = {
 }
 
 st.title("Attack: does the model still remember the forget set?")
-st.caption(
-    "A membership-inference attacker sees one number per sample and guesses *member* "
-    "(it was in the training data) when the number looks like a training sample's. "
-    "It is calibrated on what is known: **retain samples are members, test samples are not**. "
-    "Then it is pointed at the forget set."
-)
-
 comp, data, split, cid = require_comparison()
 if data.kind == "text":  # LOSS, zlib, Min-K% and Min-K%++ on the language models (issue 22)
     from app_ui.text_attack import attack_page
 
     attack_page(comp, data, split, cid)
     st.stop()
+st.caption(  # (images and tables: the text track says its own)
+    "A membership-inference attacker sees one number per sample and guesses *member* "
+    "(it was in the training data) when the number looks like a training sample's. "
+    "It is calibrated on what is known: **retain samples are members, test samples are not**. "
+    "Then it is pointed at the forget set."
+)
 
 
 def scores_of(name: str, score: str) -> dict[str, np.ndarray]:

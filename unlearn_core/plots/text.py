@@ -65,6 +65,7 @@ def position_histogram(position: np.ndarray, *, model: str, label: str | None = 
         fig.add_annotation(x=x, y=1, yref="paper", yanchor="bottom", text=name, showarrow=False)
     fig.add_vline(x=0.5, line={"color": "#999", "dash": "dot", "width": 1})
     fig.update_xaxes(title="position: 0 = retrain's score, 1 = the original's", range=[-1.05, 2.05])
-    fig.update_yaxes(title="forget rows")
+    top = int(counts.max()) if len(counts) else 1
+    fig.update_yaxes(title="forget rows", tick0=0, dtick=max(1, -(-top // 6)))  # whole rows
     title = f"Where {label or model} leaves each forget row, between retrain and the original"
     return style(fig, title, height=360, legend=None)
