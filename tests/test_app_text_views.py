@@ -164,3 +164,20 @@ def test_compare_hidden_states_in_the_aligned_embedding_view(text_comp):
     moved = next(t.value for t in at.table if "forget: mean shift" in t.value.columns)
     assert list(moved["model"]) == ["npo", "retrain"]
     assert (moved["forget samples"] == "10").all()
+
+
+def test_without_retrain_the_attack_reads_alone_and_the_lens_says_what_it_needs(text_comp):
+    from dataclasses import replace
+
+    data, model, comp = text_comp
+    alone = replace(comp, results=[r for r in comp.results if r.method != "retrain"])
+    at = _app((data, model, alone), "pages/attack.py")
+    assert {m.label for m in at.metric} == {"original: AUC", "NPO: AUC"}
+    assert "No retrained reference" in texts(at.warning)
+    table = next(t.value for t in at.table if "Min-K%++ AUC" in t.value.columns)
+    assert list(table["model"]) == ["original", "NPO"]
+    assert (table["PrivLeak, LOSS (%)"] == "—").all()  # nothing to leak against
+    at.switch_page("pages/audit.py").run()
+    no_exception(at)
+    assert "needs the original, an unlearned model and retrain" in texts(at.info)
+    assert "tx_audit_lens" not in _charts(at)
