@@ -97,6 +97,7 @@ def show_states(comp, data, split, cid: str) -> None:
         P.embedding_panels(
             named, view.labels, view.is_forget, fact_kinds(data), ids=view.ids,
             title=f"Hidden states at each question's end: {how}",
+            hover=[data.qa_train[i].question for i in view.ids.tolist()],
         ),
         key=TX.STATES,
     )  # fmt: skip

@@ -147,6 +147,9 @@ def test_compare_hidden_states_in_the_aligned_embedding_view(text_comp):
     assert len(forget) == 3 and all(
         len(plotly_array(t.x)) == 10 for t in forget
     )  # two people's 5 facts
+    split = data.make_split(TextForgetRequest(people=(0, 3)))
+    asked = {data.qa_train[i].question for i in split.forget_idx.tolist()}
+    assert set(forget[0].text) == asked  # a point's hover names its question
     kinds = {t.name for t in fig.data} - {"forget samples"}
     assert kinds <= {q.fact for q in data.qa_train} and len(kinds) >= 3  # coloured by fact
     assert "tx_moved" in _charts(at)

@@ -467,14 +467,17 @@ def embedding_panels(
     *,
     ids: np.ndarray | None = None,
     title: str = "Penultimate features in one aligned frame",
+    hover: Sequence[str] | None = None,
 ) -> go.Figure:
     """Side-by-side 2-D scatter panels (one per model); retain samples coloured by class, forget
     samples drawn on top as :data:`~.style.FORGET_MARKER` (captions: ``FORGET_MARKER_NAME``).
-    Axes are shared so positions compare."""
+    Axes are shared so positions compare. ``hover``: a text per sample shown on hover instead
+    of its id (the text track's questions)."""
     names = list(frames)
     labels = np.asarray(labels)
     is_forget = np.asarray(is_forget, dtype=bool)
     ids = np.arange(len(labels)) if ids is None else np.asarray(ids)
+    said = np.asarray(hover, dtype=object) if hover is not None else None
     fig = make_subplots(
         rows=1,
         cols=len(names),
@@ -497,7 +500,11 @@ def embedding_panels(
                 legendgroup=f"c{c}",
                 showlegend=col == 1,
                 customdata=ids[sel],
-                hovertemplate="id %{customdata}<extra>" + str(classes[int(c)]) + "</extra>",
+                text=said[sel] if said is not None else None,
+                hovertemplate=("%{text}" if said is not None else "id %{customdata}")
+                + "<extra>"
+                + str(classes[int(c)])
+                + "</extra>",
                 row=1,
                 col=col,
             )
@@ -511,7 +518,9 @@ def embedding_panels(
                 legendgroup="forget",
                 showlegend=col == 1,
                 customdata=ids[is_forget],
-                hovertemplate="forget id %{customdata}<extra></extra>",
+                text=said[is_forget] if said is not None else None,
+                hovertemplate=("forget: %{text}" if said is not None else "forget id %{customdata}")
+                + "<extra></extra>",
                 row=1,
                 col=col,
             )
