@@ -19,6 +19,7 @@ from unlearn_core.repair import (
     ScenarioError,
     asr,
     make_scenario,
+    mean_loss,
     patch_share,
     restoration,
     true_label_acc,
@@ -153,6 +154,11 @@ def test_scores_known_answers():
     assert restoration(70.0, 80.0, 100.0) == -0.5
     assert restoration(90.0, 80.0, 80.0) is None  # nothing to restore
     assert restoration(None, 80.0, 100.0) is None
+    # mean cross-entropy: two confident right answers and one uniform one over 3 classes
+    y = torch.tensor([0, 1, 2])
+    two_right = torch.tensor([[50.0, 0, 0], [0, 50.0, 0], [0, 0, 0]])
+    assert mean_loss(two_right, y) == pytest.approx(math.log(3) / 3, rel=1e-5)
+    assert math.isnan(mean_loss(two_right[:0], y[:0]))
     mask = torch.zeros(1, 4, 4, dtype=torch.bool)
     mask[0, 3, 3] = True
     attr = np.ones((2, 1, 4, 4))
@@ -269,7 +275,7 @@ def test_a_repair_comparison_scores_every_row(digits):
     model, _ = train_new_model(sc.corrupted, "mlp", recipe, seed=0, device="cpu")
     comp = compare(sc.corrupted, model, recipe, sc.split(),
                    ["warnecke_second", "finetune"], seed=0, device="cpu",
-                   scenario=RepairScorer(sc))  # fmt: skip
+                   scenario=RepairScorer(sc, loss_restoration=True))  # fmt: skip
     rows = {r["method"]: r for r in [comp.original.row(), *(r.row() for r in comp.results)]}
     assert set(rows) == {"original", "retrain", "warnecke_second", "finetune", "clean"}
     for name, row in rows.items():
@@ -279,6 +285,16 @@ def test_a_repair_comparison_scores_every_row(digits):
     assert rows["retrain"]["asr"] < rows["original"]["asr"]
     assert rows["original"]["restoration"] == 0.0
     assert comp.get("clean").metrics["restoration_tla"] == 1.0
+    # the loss companion: 0 for the original, 1 for the clean model, the ratio for the others
+    met = {r.method: r.metrics for r in [comp.original, *comp.results]}
+    losses = {n: m["test_loss"] for n, m in met.items()}
+    assert rows["original"]["restoration_loss"] == 0.0
+    assert rows["clean"]["restoration_loss"] == pytest.approx(1.0)
+    gap = losses["original"] - losses["clean"]
+    assert gap > 0  # the backdoor's relabelled samples cost the original clean test loss
+    assert met["finetune"]["restoration_loss"] == pytest.approx(
+        (losses["original"] - losses["finetune"]) / gap
+    )
     assert comp.forget["scenario"]["kind"] == "backdoor"
     assert comp.get("clean").avg_gap is not None  # scored against retrain like the others
     assert "fixed" in comp.get("warnecke_second").reads

@@ -45,6 +45,8 @@ REPAIR_ROW_KEYS = (
     "true_label_acc",
     "restoration",
     "restoration_tla",
+    "test_loss",
+    "restoration_loss",
     "patch_attr",
 )
 
@@ -65,6 +67,16 @@ TEXT_ROW_KEYS = (
     "mia_mink_auc",
     "mia_minkpp_auc",
     "priv_leak",
+    # recovery attacks on text (``unlearn_core.text.attacks``) and the RESTOR scenario
+    # (``unlearn_core.text.restor``), when run
+    "quant8_forget_acc",
+    "quant4_forget_acc",
+    "quant8_retain_acc",
+    "quant4_retain_acc",
+    "relearn_forget_acc",
+    "relearn_steps",
+    "relearn_ain",
+    "restoration_retrain",
 )
 
 MISSING = "—"
@@ -196,6 +208,21 @@ RESULT_COLUMNS: tuple[Column, ...] = (
         help="the same ratio on true-label accuracy of the corrupted samples",
     ),
     Column(
+        "test_loss",
+        "test loss",
+        fmt=".3f",
+        optional=True,
+        help="mean cross-entropy (nats) on the clean test set",
+    ),
+    Column(
+        "restoration_loss",
+        "restoration, test loss",
+        fmt=".2f",
+        optional=True,
+        help="the restoration ratio on the test loss, (before - after) / (before - clean): a "
+        "continuous companion of restoration, which moves in whole test images",
+    ),
+    Column(
         "patch_attr",
         "attribution on patch",
         "%",
@@ -232,6 +259,44 @@ RESULT_COLUMNS: tuple[Column, ...] = (
         fmt=".1f",
         optional=True,
         help="MUSE: (Min-K% AUC - retrain's) / retrain's; 0 = as retrain (text)",
+    ),
+    Column(
+        "restoration_retrain",
+        "restoration vs retrain",
+        fmt=".2f",
+        optional=True,
+        help="RESTOR (text): (after - before) / (retrain - before) on true-answer exact match",
+    ),
+    Column(
+        "quant8_forget_acc",
+        "forget acc int8",
+        "%",
+        optional=True,
+        help="forget accuracy (text: exact match) after rounding the weights to 8 bits "
+        "(recovery attack; compare with retrain's)",
+    ),
+    Column(
+        "quant4_forget_acc",
+        "forget acc 4-bit",
+        "%",
+        optional=True,
+        help="forget accuracy after rounding the weights to 4 bits (recovery attack)",
+    ),
+    Column(
+        "relearn_forget_acc",
+        "forget acc relearned",
+        "%",
+        optional=True,
+        help="text: forget exact match on the forget rows not relearned on, after the "
+        "relearning attack's steps (compare with retrain's)",
+    ),
+    Column(
+        "relearn_steps",
+        "relearn steps",
+        fmt=".3g",
+        optional=True,
+        help="steps of the relearning attack to the target (90% of the way from retrain's "
+        "start to the original's); none when not reached",
     ),
     Column("avg_gap", "gap to retrain", "pts", help="mean |difference| to retrain's numbers"),
     Column("seconds", "time", "s", fmt=".3g", help="wall time of the method's own work"),

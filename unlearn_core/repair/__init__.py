@@ -8,7 +8,7 @@ The methods that read the fixed versions (``warnecke_first``, ``warnecke_second`
 
 from .pipeline import CLEAN, RepairScorer
 from .scenarios import KINDS, Corruption, Scenario, ScenarioError, make_scenario, patch_mask
-from .scores import REPAIR_KEYS, asr, patch_share, restoration, true_label_acc
+from .scores import REPAIR_KEYS, asr, mean_loss, patch_share, restoration, true_label_acc
 
 __all__ = [
     "CLEAN",
@@ -20,6 +20,7 @@ __all__ = [
     "ScenarioError",
     "asr",
     "make_scenario",
+    "mean_loss",
     "patch_mask",
     "patch_share",
     "restoration",

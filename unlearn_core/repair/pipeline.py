@@ -29,9 +29,11 @@ class RepairScorer:
     """Scores one :class:`Scenario` for :func:`~unlearn_core.experiment.compare`.
 
     ``attributions``: also the share of saliency on the patch (``patch_attr``; captum, on
-    ``attribution_samples`` triggered test images). ``clean_models``: seed -> a model already
-    trained on the clean data (else each seed trains its own, with the original's architecture,
-    recipe and seed).
+    ``attribution_samples`` triggered test images). ``loss_restoration``: also the mean
+    cross-entropy on the clean test set (``test_loss``) and the restoration ratio on it
+    (``restoration_loss``): a continuous companion of ``restoration``, which moves in whole test
+    images. ``clean_models``: seed -> a model already trained on the clean data (else each seed
+    trains its own, with the original's architecture, recipe and seed).
     """
 
     def __init__(
@@ -40,11 +42,13 @@ class RepairScorer:
         *,
         attributions: bool = False,
         attribution_samples: int = 32,
+        loss_restoration: bool = False,
         clean_models: dict[int, nn.Module] | None = None,
     ) -> None:
         self.scenario = scenario
         self.attributions = attributions and scenario.patch is not None
         self.attribution_samples = attribution_samples
+        self.loss_restoration = loss_restoration
         self.clean_models = dict(clean_models or {})
         self._seconds: dict[int, float] = {}
         sc = scenario
@@ -71,6 +75,9 @@ class RepairScorer:
             out["trigger_acc"] = S.true_label_acc(logits, yt)
             if self.attributions:
                 out["patch_attr"] = self.patch_attribution(model)
+        if self.loss_restoration:
+            d = sc.corrupted  # its test split is the clean one
+            out["test_loss"] = S.mean_loss(predict_logits(model, d.x_test), d.y_test)
         return out
 
     def patch_attribution(self, model: nn.Module) -> float:
@@ -124,7 +131,9 @@ class RepairScorer:
 
     def finish(self, comp) -> None:
         """``restoration`` (clean test accuracy) and ``restoration_tla`` (true-label accuracy)
-        of every row against the original (before) and the ``clean`` row."""
+        of every row against the original (before) and the ``clean`` row; with
+        ``loss_restoration``, ``restoration_loss`` on the test loss (lower is better, so the
+        ratio reads the losses negated)."""
         clean = comp.get(CLEAN)
         if clean is None or not clean.ok:
             return
@@ -140,3 +149,8 @@ class RepairScorer:
                 before.get("true_label_acc"),
                 clean.metrics.get("true_label_acc"),
             )
+            if self.loss_restoration:
+                loss = [m.get("test_loss") for m in (r.metrics, before, clean.metrics)]
+                r.metrics["restoration_loss"] = S.restoration(
+                    *[None if v is None else -float(v) for v in loss]
+                )

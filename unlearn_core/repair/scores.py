@@ -19,6 +19,11 @@ Row keys a repair comparison adds (:data:`REPAIR_KEYS`):
   worse. Undefined (None) when the clean model is no better than the original.
 - ``restoration_tla``: the same ratio on ``true_label_acc`` (ours; where the test accuracy
   barely moves, as for label noise on one class, this one shows the repair).
+- ``test_loss`` / ``restoration_loss`` (only when asked, ``RepairScorer(loss_restoration=True)``):
+  the mean cross-entropy (nats) on the clean test set, and the restoration ratio on it with the
+  losses negated (lower is better): ``(before - after) / (before - clean)``. Ours: a continuous
+  companion of ``restoration``, which moves in steps of whole test images; it does not replace
+  it.
 - ``patch_attr``: the share of absolute saliency on the patch's pixels for triggered test
   samples (only when asked: it calls captum).
 """
@@ -52,6 +57,13 @@ def true_label_acc(logits: torch.Tensor, y_true: torch.Tensor) -> float:
     if len(logits) == 0:
         return math.nan
     return 100.0 * float((_pred(logits) == torch.as_tensor(y_true)).float().mean())
+
+
+def mean_loss(logits: torch.Tensor, y: torch.Tensor) -> float:
+    """Mean cross-entropy (nats) of ``logits`` against ``y``; NaN if empty."""
+    if len(logits) == 0:
+        return math.nan
+    return float(torch.nn.functional.cross_entropy(torch.as_tensor(logits).float(), y.long()))
 
 
 def restoration(after: float | None, before: float | None, clean: float | None) -> float | None:
