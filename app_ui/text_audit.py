@@ -87,8 +87,9 @@ def lens_section(comp, data, split, cid: str) -> None:
     c3.metric("Median position", f"{share['median']:.2f}", help="0 = retrain's, 1 = original's")
     st.caption(
         "Each forget question's score is the LOSS attack's: how likely the model finds the "
-        f"true answer (mean log-probability). The position is 0 at retrain's score and 1 at "
-        f"the original's: {labels[method]} forgot a question when it lands near 0. One seed's "
+        "true answer (mean log-probability). The position is 0 at retrain's score and 1 at "
+        f"the original's (beyond −1 or 2: drawn at the edge): {labels[method]} forgot a "
+        "question when it lands near 0. One seed's "
         "models: a single retrained model is itself one draw, which is what the audit's K "
         "models would average out."
     )
