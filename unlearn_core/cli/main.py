@@ -90,6 +90,10 @@ def _run_comparison(args, methods: list, include_retrain: bool, keep_models: boo
 
     if is_text(args):  # the text track (--dataset facts / --model tinylm / a .jsonl file)
         return run_text_comparison(args, methods, include_retrain, keep_models)
+    if getattr(args, "attacks", None):
+        raise SystemExit(
+            "--attacks runs on text comparisons; for images: unlearn audit --attacks relearn,quantize"
+        )
     data = load_data(args)
     seeds = seeds_of(args)
     scenario, scorer = scenario_of(args, data, seeds[0])
@@ -249,6 +253,13 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--json", action="store_true", help="print one JSON object")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
+        p.add_argument(
+            "--attacks",
+            default="",
+            help="text data: comma-separated recovery attacks on every model, relearn (forget "
+            "exact match after 30 fine-tuning steps on a few forget rows) and quantize (int8 and "
+            "4-bit); for images see unlearn audit --attacks",
+        )
         p.set_defaults(func=func)
         if name == "run":
             p.add_argument("--method", required=True)

@@ -71,6 +71,7 @@ def run_text_comparison(args, methods: list, include_retrain: bool, keep_models:
     def factory(seed: int, progress):
         return train_tinylm(data, recipe, seed=seed, progress=progress, device=dev)
 
+    attacks = _attacks(args)
     bar, report = progress_bar("unlearn", not args.no_progress)
     multi = compare_seeds(
         data,
@@ -82,7 +83,35 @@ def run_text_comparison(args, methods: list, include_retrain: bool, keep_models:
         include_retrain=include_retrain,
         device=dev,
         progress=report,
-        keep_models=keep_models,
+        keep_models=keep_models or bool(attacks),
+        on_comparison=_attack_hook(attacks, data, split, recipe, keep_models),
     )
     bar.close()
     return multi, data, recipe
+
+
+def _attacks(args) -> list[str]:
+    from ..methods import ParamError
+    from ..text.attacks import parse_attacks
+
+    try:
+        return parse_attacks(getattr(args, "attacks", None))
+    except ValueError as exc:
+        raise ParamError(f"--attacks: {exc}") from None
+
+
+def _attack_hook(attacks: list[str], data, split, recipe, keep_models: bool):
+    """``compare_seeds``'s ``on_comparison``: the recovery attacks on each seed's models
+    (:func:`unlearn_core.text.attacks.attack_comparison`), then the models dropped unless kept."""
+    if not attacks:
+        return None
+
+    def run(comp) -> None:
+        from ..text.attacks import attack_comparison
+
+        attack_comparison(comp, data, split, attacks, recipe=recipe)
+        if not keep_models:
+            for r in [comp.original, *comp.results]:
+                r.model = None
+
+    return run
