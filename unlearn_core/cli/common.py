@@ -218,9 +218,10 @@ def add_scenario_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("repair scenario (instead of a forget request)")
     g.add_argument(
         "--scenario",
-        choices=("label-noise", "backdoor", "feature"),
+        choices=("label-noise", "backdoor", "feature", "restor"),
         help="corrupt the training set; the original trains on it, 'clean' on the clean set, "
-        "the forget set is the corrupted samples found (--detection-rate)",
+        "the forget set is the corrupted samples found (--detection-rate); restor (text): "
+        "wrong answers about --corrupt-fraction of the people, trained into the clean model",
     )
     g.add_argument("--corrupt-fraction", type=float, help="share of the pool corrupted")
     g.add_argument("--from-class", type=int, help="label-noise / feature: the class affected")
@@ -243,6 +244,9 @@ def scenario_of(args, data, seed: int):
     if not getattr(args, "scenario", None):
         return None, None
     from ..forget import ForgetError
+
+    if args.scenario == "restor":
+        raise ForgetError("--scenario restor is for text (--dataset facts --model tinylm)")
     from ..repair import RepairScorer, ScenarioError, make_scenario
 
     if args.forget_class or args.forget_indices or args.forget_fraction is not None:

@@ -10,6 +10,8 @@ from dataclasses import replace
 
 #: the built-in text dataset's name
 FACTS = "facts"
+#: the text track's repair scenario (``unlearn_core.text.restor``)
+RESTOR = "restor"
 
 
 def is_text(args) -> bool:
@@ -48,15 +50,20 @@ def run_text_comparison(args, methods: list, include_retrain: bool, keep_models:
     from ..text import TEXT_RECIPE, train_tinylm
     from .common import check_methods, progress_bar, seeds_of
 
-    if getattr(args, "scenario", None):
-        raise SystemExit("--scenario is for image data, not text")
+    scenario = getattr(args, "scenario", None)
+    if scenario and scenario != RESTOR:
+        raise SystemExit(f"--scenario {scenario} is for image data; text takes --scenario restor")
     if args.checkpoint:
         raise SystemExit("--checkpoint is not supported for text yet")
     if args.model not in ("tinylm", "mlp"):  # mlp: the parser's default
         raise SystemExit("text data trains the tinylm model (--model tinylm)")
     data = load_text_data(args)
     seeds = seeds_of(args)
-    split = data.make_split(text_request(args, seeds[0]))  # refuse a bad request early
+    scorer = None
+    if scenario == RESTOR:  # corrupt some people's facts, forget the corrupting set
+        data, split, scorer = _restor(args, data, seeds[0])
+    else:
+        split = data.make_split(text_request(args, seeds[0]))  # refuse a bad request early
     check_methods(methods, "tinylm")
     from ..methods import get_method
 
@@ -85,6 +92,7 @@ def run_text_comparison(args, methods: list, include_retrain: bool, keep_models:
         progress=report,
         keep_models=keep_models or bool(attacks),
         on_comparison=_attack_hook(attacks, data, split, recipe, keep_models),
+        scenario=scorer,
     )
     bar.close()
     return multi, data, recipe
@@ -115,3 +123,17 @@ def _attack_hook(attacks: list[str], data, split, recipe, keep_models: bool):
                 r.model = None
 
     return run
+
+
+def _restor(args, data, seed: int):
+    """``(corrupted data, forget split, scorer)`` of ``--scenario restor`` (the corrupted people
+    drawn with the first seed); a forget request beside it is an error."""
+    from ..forget import ForgetError
+    from ..text.restor import RestorScorer, make_restor
+
+    if args.forget_class or args.forget_indices or args.forget_fraction is not None:
+        raise ForgetError("--scenario makes the forget set (the corrupting rows): drop --forget-*")
+    if args.corrupt_fraction is None:
+        raise ForgetError("--scenario restor needs --corrupt-fraction (a share of the people)")
+    sc = make_restor(data, args.corrupt_fraction, seed=seed)
+    return sc.data, sc.split(), RestorScorer(sc)
