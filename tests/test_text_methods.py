@@ -1,8 +1,8 @@
 """The method contract for the text track's methods (family "language"), and the pipeline on
 text: every language method works on a copy (the original's weights hash unchanged), stays
-finite, gives the same weights for the same seed, reads forget / retain only (never the world
-facts, which score as the test set); image methods refuse text data; text comparisons carry
-the text track's row keys."""
+finite, gives the same weights for the same seed, reads forget / retain (and the validation
+people for the stopping rule), never the world facts, which score as the test set; image
+methods refuse text data; text comparisons carry the text track's row keys."""
 
 from __future__ import annotations
 
@@ -57,7 +57,8 @@ def test_language_method_contract(setup, name):
     assert weights_hash(model) == before  # the original is untouched
     assert weights_hash(out.model) != before  # and the method changed its copy
     assert all(torch.isfinite(p).all() for p in out.model.parameters())
-    assert out.reads and set(out.reads) <= {"forget", "retain"}
+    # forget / retain, and the validation people where the stopping rule is on (never test)
+    assert out.reads and set(out.reads) <= {"forget", "retain", "validation"}
     again = run_method(name, model, task, cheap(name), seed=0)
     assert weights_hash(again.model) == weights_hash(out.model)  # same seed, same weights
     # the world facts (the test set) take no part: noise in their place changes nothing
@@ -89,7 +90,8 @@ def test_image_methods_refuse_text_and_language_methods_refuse_images(setup, dig
 def test_icu_retires_forgotten_facts(setup):
     data, model, split = setup
     task = UnlearnTask(data=data, split=split, train_config=RECIPE)
-    out = run_method("icu", model, task, {"epochs": 30, "lr": 3e-3}, seed=0)
+    cfg = {"epochs": 30, "lr": 3e-3, "stop_at_validation": False}  # retirement alone
+    out = run_method("icu", model, task, cfg, seed=0)
     left = out.log["active_after_epoch"]
     assert left == sorted(left, reverse=True)  # facts only ever retire
     assert left[-1] < split.n_forget

@@ -186,6 +186,9 @@ class Corpus:
     world: list[QA] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
     name: str = "facts"
+    #: more world facts, learned like ``world`` but never scored: a validation slice of general
+    #: knowledge that calibration may read (``make_corpus(n_world_val=...)``; empty by default)
+    world_val: list[QA] = field(default_factory=list)
 
     @property
     def n_people(self) -> int:
@@ -194,7 +197,7 @@ class Corpus:
     def texts(self) -> list[str]:
         """Every string a tokenizer must cover."""
         out = []
-        for q in (*self.facts, *self.heldout, *self.world):
+        for q in (*self.facts, *self.heldout, *self.world, *self.world_val):
             out += [q.question, q.answer, q.paraphrased, *q.perturbed]
         return out
 
@@ -330,10 +333,12 @@ def make_corpus(
     n_world: int = 200,
     n_perturbed: int = 4,
     seed: int = 0,
+    n_world_val: int = 0,
 ) -> Corpus:
     """A seeded corpus: ``n_people`` x ``facts_per_person`` trained facts, ``n_heldout``
     people never trained on (same facts), ``n_world`` world facts (trained on as general
-    knowledge). The same seed gives the same corpus."""
+    knowledge). The same seed gives the same corpus. ``n_world_val`` more world facts are drawn
+    after the ``n_world`` (which stay the same) into ``world_val``: learned, never scored."""
     if not 1 <= facts_per_person <= MAX_FACTS:
         raise CorpusError(f"facts_per_person must be in 1..{MAX_FACTS}, got {facts_per_person}")
     if n_people < 2:
@@ -351,8 +356,15 @@ def make_corpus(
         for p in range(n_people, n_people + n_heldout)
         for qa in _person(rng, p, names[p], facts_per_person, n_perturbed)
     ]
-    world = _world(rng, n_world, n_perturbed)
-    return Corpus(facts=facts, heldout=heldout, world=world, names=names, name="facts")
+    world = _world(rng, n_world + n_world_val, n_perturbed)
+    return Corpus(
+        facts=facts,
+        heldout=heldout,
+        world=world[:n_world],
+        names=names,
+        name="facts",
+        world_val=world[n_world:],
+    )
 
 
 def load_jsonl(path: str | Path, *, name: str | None = None) -> Corpus:

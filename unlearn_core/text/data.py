@@ -11,6 +11,9 @@ held-out people never trained on (membership-attack non-members; decisions may r
 world facts, as a language model brings general knowledge from pre-training: they are the
 recipe's ``pretrain`` part, which training and the retrain reference read (:meth:`fit`) and
 unlearning methods never do (:meth:`without_test` keeps ``pretrain`` for the retrain only).
+A corpus made with ``n_world_val`` holds further world facts, learned with the others but kept
+out of ``test`` (``world_val``): a validation slice of general knowledge that calibration reads
+in place of the scored world facts (``test_acc`` is then on the ``n_world`` others only).
 """
 
 from __future__ import annotations
@@ -60,6 +63,9 @@ class TextDataset:
     y_val: torch.Tensor
     #: the world facts every model learns with its training data (see the module text)
     pretrain: tuple[torch.Tensor, torch.Tensor] | None = None
+    #: world facts learned (in ``pretrain``) but never scored: a validation slice of general
+    #: knowledge that calibration may read (``make_corpus(n_world_val=...)``); None: none
+    world_val: tuple[torch.Tensor, torch.Tensor] | None = None
     #: the question-answer records of the rows of each split
     qa_train: list[QA] = field(default_factory=list)
     qa_test: list[QA] = field(default_factory=list)
@@ -152,7 +158,7 @@ class TextDataset:
 def text_dataset(corpus: Corpus, *, block_size: int | None = None) -> TextDataset:
     """Tokenise ``corpus`` (its own word vocabulary) into a :class:`TextDataset`."""
     tok = WordTokenizer.build(corpus.texts())
-    every = [*corpus.facts, *corpus.heldout, *corpus.world]
+    every = [*corpus.facts, *corpus.heldout, *corpus.world, *corpus.world_val]
     longest = max(
         len(tok.encode_pair(q.question, a)[0])
         for q in every
@@ -163,6 +169,12 @@ def text_dataset(corpus: Corpus, *, block_size: int | None = None) -> TextDatase
     x, y = encode(tok, corpus.facts, length)
     xt, yt = encode(tok, corpus.world, length)
     xv, yv = encode(tok, corpus.heldout, length)
+    world_val = encode(tok, corpus.world_val, length) if corpus.world_val else None
+    pretrain = (
+        (xt, yt)
+        if world_val is None
+        else (torch.cat([xt, world_val[0]]), torch.cat([yt, world_val[1]]))
+    )
     return TextDataset(
         name=corpus.name,
         corpus=corpus,
@@ -173,7 +185,8 @@ def text_dataset(corpus: Corpus, *, block_size: int | None = None) -> TextDatase
         y_test=yt,
         x_val=xv,
         y_val=yv,
-        pretrain=(xt, yt),
+        pretrain=pretrain,
+        world_val=world_val,
         qa_train=list(corpus.facts),
         qa_test=list(corpus.world),
         qa_val=list(corpus.heldout),
