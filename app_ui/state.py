@@ -599,6 +599,7 @@ class TX:
     SHARE_SEED = _w("tx_share_seed", int, "the draw of that share")
     FACTS = _w("tx_facts", list, "the single facts picked to forget (training rows)")
     CONFIRM = _w("tx_confirm", bool, "Use this forget set (text)")
+    TAB = _w("tx_tab", str, "the open tab of the text Compare page (only it is computed)")
     QUESTIONS = _w("tx_questions", list, "the questions whose answers Compare shows")
     ATTR_QUESTION = _w("tx_attr_question", int, "the forget question attributed")
     PER_FACT = _c("tx_per_fact", "exact match per kind of fact")

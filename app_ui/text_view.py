@@ -499,45 +499,51 @@ def compare_page(comp, multi, data, split, cid: str) -> None:
     for r in comp.results:
         if not r.ok:
             st.error(f"{r.label} failed: {r.error}")
-    tabs = st.tabs(["Overview", "Answers", "Attributions", "Hidden states"])
+    names = ["Overview", "Answers", "Attributions", "Hidden states"]
+    tabs = st.tabs(names, key=TX.TAB, on_change="rerun")  # only the open one is computed
+    models = _models(comp)
+    for t, draw in zip(
+        tabs, (overview_tab, answers_tab, attributions_tab, states_tab), strict=True
+    ):
+        with t:
+            if not t.open:
+                continue
+            if draw is not overview_tab and len(models) < 2:
+                st.info("This run's models were not stored, so only the overview can be drawn.")
+            else:
+                draw(comp, data, split, cid)
+
+
+def overview_tab(comp, data, split, cid: str) -> None:  # noqa: ARG001 - one signature per tab
     from unlearn_core.plots import results as P
 
-    with tabs[0]:
-        st.markdown(
-            "**How to read it:** the target for every column is the **retrain** row — a method "
-            "is good when its forget exact match falls to retrain's while retain and world-fact "
-            "exact match stay at the original's (*forget quality* near 1: its truth ratios on "
-            "the forget set are distributed as retrain's)."
+    st.markdown(
+        "**How to read it:** the target for every column is the **retrain** row — a method "
+        "is good when its forget exact match falls to retrain's while retain and world-fact "
+        "exact match stay at the original's (*forget quality* near 1: its truth ratios on "
+        "the forget set are distributed as retrain's)."
+    )
+    rows = P.metric_rows(comp)
+    show_table(rows, result_columns(rows))
+    if comp.reference is None:
+        st.warning(
+            "No retrained reference in this comparison: forget quality, PrivLeak and the "
+            "gaps are blank. Run it again with *Retrain* switched on."
         )
-        rows = P.metric_rows(comp)
-        show_table(rows, result_columns(rows))
-        if comp.reference is None:
-            st.warning(
-                "No retrained reference in this comparison: forget quality, PrivLeak and the "
-                "gaps are blank. Run it again with *Retrain* switched on."
-            )
-        chart(_accuracy_figure(comp), key=TX.ACC)
-        st.markdown("**Answers**: how likely and how close the true answer is")
-        show_table(rows, columns_for(rows, TEXT_ANSWER_COLUMNS))
-        st.markdown("**Membership attacks**: can the forget rows be told from unseen people's?")
-        show_table(rows, columns_for(rows, TEXT_MIA_COLUMNS))
-    models = _models(comp)
-    if len(models) < 2:
-        for t in tabs[1:]:
-            with t:
-                st.info("This run's models were not stored, so only the overview can be drawn.")
-        return
-    with tabs[1]:
-        answers_tab(comp, data, split)
-    with tabs[2]:
-        attributions_tab(comp, data, split)
-    with tabs[3]:
-        from app_ui.text_embedding import show_states
-
-        show_states(comp, data, split, cid)
+    chart(_accuracy_figure(comp), key=TX.ACC)
+    st.markdown("**Answers**: how likely and how close the true answer is")
+    show_table(rows, columns_for(rows, TEXT_ANSWER_COLUMNS))
+    st.markdown("**Membership attacks**: can the forget rows be told from unseen people's?")
+    show_table(rows, columns_for(rows, TEXT_MIA_COLUMNS))
 
 
-def answers_tab(comp, data, split) -> None:
+def states_tab(comp, data, split, cid: str) -> None:
+    from app_ui.text_embedding import show_states
+
+    show_states(comp, data, split, cid)
+
+
+def answers_tab(comp, data, split, cid: str) -> None:  # noqa: ARG001
     forget = split.forget_idx.tolist()
     retain = split.retain_idx.tolist()
     options = [*forget, *retain[:200], *(-1 - k for k in range(min(data.n_test, 50)))]
@@ -575,7 +581,7 @@ def answers_tab(comp, data, split) -> None:
     )
 
 
-def attributions_tab(comp, data, split) -> None:
+def attributions_tab(comp, data, split, cid: str) -> None:  # noqa: ARG001
     forget = split.forget_idx.tolist()
     if not forget:
         return

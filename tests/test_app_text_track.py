@@ -108,12 +108,18 @@ def test_text_workflow_trains_forgets_unlearns_compares_and_reopens(fresh):  # n
     heads = "\n".join(str(t.value.columns.tolist()) for t in at.table)
     assert "forget quality" in heads and "truth ratio, forget" in heads
     assert "ROUGE-L, forget" in heads and "Min-K% AUC" in heads
+    assert "tx_attr" not in {c.key for c in at.get("plotly_chart")}  # only the open tab runs
+    keys = set()
+    for tab in ("Attributions", "Hidden states", "Answers"):
+        at.session_state["tx_tab"] = tab
+        at.run()
+        no_exception(at)
+        keys |= {c.key for c in at.get("plotly_chart")}
     answers = next(t.value for t in at.table if "true answer" in t.value.columns)
     assert {"question", "true answer", "original", "NPO", "retrain"} <= set(answers.columns)
     forget_rows = answers[answers["set"] == "forget"]
     assert forget_rows["original"].str.endswith("(exact)").mean() >= 0.5  # it knew them
-    keys = {c.key for c in at.get("plotly_chart")}
-    assert {"tx_acc", "tx_attr", "tx_states"} <= keys
+    assert {"tx_attr", "tx_states"} <= keys
     at.switch_page("pages/attack.py").run()  # the text attacks' ROC curves
     no_exception(at)
     assert "tx_attack_roc" in {c.key for c in at.get("plotly_chart")}
@@ -136,6 +142,8 @@ def test_text_workflow_trains_forgets_unlearns_compares_and_reopens(fresh):  # n
     again.switch_page("pages/compare.py").run()
     no_exception(again)
     assert "forget quality" in "\n".join(str(t.value.columns.tolist()) for t in again.table)
+    again.session_state["tx_tab"] = "Answers"
+    again.run()
     assert any({"original", "retrain"} <= set(t.value.columns) for t in again.table)
     html = run_store().export_html(cid, fresh / "r.html")
     assert "forget quality" in html.read_text()

@@ -55,7 +55,9 @@ def text_comp():
     return data, model, comp
 
 
-def _app(text_comp, page: str | None, *, with_comparison: bool = True) -> AppTest:
+def _app(
+    text_comp, page: str | None, *, with_comparison: bool = True, tab: str | None = None
+) -> AppTest:
     data, model, comp = text_comp
     registries.comparison_registry()[CID] = comp
     registries.model_registry()[f"model-{CID}"] = registries.ModelEntry(
@@ -70,6 +72,8 @@ def _app(text_comp, page: str | None, *, with_comparison: bool = True) -> AppTes
     at.session_state["forget"] = TextForgetRequest(people=(0, 3)).to_dict()
     if with_comparison:
         at.session_state["comparison_id"] = CID
+    if tab:  # the text Compare page computes only its open tab
+        at.session_state["tx_tab"] = tab
     if page:
         at.switch_page(page).run()
         no_exception(at)
@@ -138,7 +142,7 @@ def test_audit_page_says_why_not_for_text_and_shows_the_question_lens(text_comp)
 
 def test_compare_hidden_states_in_the_aligned_embedding_view(text_comp):
     data, _, comp = text_comp
-    at = _app(text_comp, "pages/compare.py")
+    at = _app(text_comp, "pages/compare.py", tab="Hidden states")
     fig = _charts(at)["tx_states"]
     assert "PCA" in fig.layout.title.text
     titles = [a.text for a in fig.layout.annotations][:3]
