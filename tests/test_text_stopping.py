@@ -45,10 +45,15 @@ def test_the_rule_stops_once_forget_exact_match_reaches_the_validation_level(set
     checks = out.log["stop_checks"]
     stopped = out.log["stopped_at_step"]
     assert stopped is not None and stopped == checks[-1][0] == out.log["steps"]
-    # it fired at the first check where forget <= validation, not before and not later
-    assert all(f > v for _, f, v in checks[:-1]) and checks[-1][1] <= checks[-1][2]
+    # the level: the higher of the validation exact match before the first step and now
+    start = checks[0][2]
+    assert checks[0][0] == 0 and start == pytest.approx(val0, abs=0.01)
+    assert out.log["validation_start"] == start
+    # it fired at the first check where forget <= level, not before and not later
+    assert all(f > max(v, start) for _, f, v in checks[:-1])
+    assert checks[-1][1] <= max(checks[-1][2], start)
     forget, val = _em(out.model, data, split)
-    assert forget <= val and (forget, val) == pytest.approx(checks[-1][1:], abs=0.01)
+    assert forget <= max(val, start) and (forget, val) == pytest.approx(checks[-1][1:], abs=0.01)
     # far fewer steps than the run would take without the rule
     assert stopped < 100 * -(-split.n_forget // 32) // 2
     assert "validation" in out.reads and "test" not in out.reads

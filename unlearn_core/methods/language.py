@@ -99,15 +99,16 @@ class ValidationStop:
     """The stopping rule the text track's loop shares (``stop_at_validation``).
 
     Unlearning should leave the forget answers as a model that never trained on them would
-    answer them; the validation split holds people no model trained on, so the current model's
-    exact match on their facts is that level, read on the model itself (guessable answers such
-    as a favourite colour out of eight stay guessable). Every ``every`` optimiser steps (and
-    before the first) the rule reads exact match on the forget rows and on the validation rows
-    and fires once ``forget <= validation``. It reads the forget set and the validation split
-    only (never the test set). ICU's authors stop the same way: once memorisation accuracy on
-    the forget set falls below a threshold measured on data the model never saw (Jang et al.'s
-    MA threshold; ``himalalps/ICU`` ``--acc``); here the threshold is measured on the model
-    being unlearned at each check instead of fixed once.
+    answer them; the validation split holds people no model trained on, so exact match on their
+    facts is that level (guessable answers such as a favourite colour out of eight stay
+    guessable). Every ``every`` optimiser steps (and before the first) the rule reads exact
+    match on the forget rows and on the validation rows and fires once ``forget <= level``,
+    ``level`` the higher of the validation exact match before unlearning (the original's) and
+    now (a model whose general answering is being damaged scores less on the validation people
+    too: the current level alone let gradient ascent run into a collapse). It reads the forget
+    set and the validation split only (never the test set). ICU's authors stop the same way:
+    once memorisation accuracy on the forget set falls below a threshold measured on data the
+    model never saw (Jang et al.'s MA threshold; ``himalalps/ICU`` ``--acc``).
     """
 
     def __init__(self, task: UnlearnTask, every: int) -> None:
@@ -117,6 +118,8 @@ class ValidationStop:
         #: (step, forget exact match, validation exact match) at each check
         self.trace: list[tuple[int, float, float]] = []
         self.stopped_at: int | None = None
+        #: validation exact match at the first check (before any step: the original's)
+        self.start: float | None = None
 
     def __call__(self, model: nn.Module, step: int) -> bool:
         if step % self.every:
@@ -124,13 +127,19 @@ class ValidationStop:
         f = exact_match(model, self.xf, self.yf)
         v = exact_match(model, self.xv, self.yv)
         self.trace.append((step, round(f, 2), round(v, 2)))
-        if f <= v:
+        if self.start is None:
+            self.start = v
+        if f <= max(v, self.start):
             self.stopped_at = step
             return True
         return False
 
     def log(self) -> dict:
-        return {"stopped_at_step": self.stopped_at, "stop_checks": self.trace}
+        return {
+            "stopped_at_step": self.stopped_at,
+            "stop_checks": self.trace,
+            "validation_start": self.start,
+        }
 
 
 def _stopper(task: UnlearnTask, cfg: dict) -> ValidationStop | None:
