@@ -515,7 +515,7 @@ NOTES = [
     "missing for the paper's algorithm: the loss's exact form and weights, the attack "
     "(features, shadow models, fitted once or during unlearning), which out-of-sample data the "
     "KL term reads, the optimiser, learning rate, epochs and stopping rule. "
-    "`mia_guided` (origin 'extension', `unlearn_core/methods/zz_mia_guided.py`) is the closest "
+    "`mia_guided` (origin 'extension', `unlearn_core/methods/mia_guided.py`) is the closest "
     "well-defined idea under our own name: fine-tuning on the retain set plus the "
     "cross-entropy, towards 'non-member', of a logistic membership attack (loss and entropy "
     "features, fitted on retain vs validation samples, refitted every epoch) on the forget "

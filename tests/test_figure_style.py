@@ -121,6 +121,25 @@ def test_methods_registered_later_get_a_colour_of_their_own(monkeypatch):
     )
 
 
+def test_a_method_added_later_moves_no_colour_whatever_its_name(monkeypatch):
+    from unlearn_core.methods import base
+
+    before = {s.name: style.method_colour(s.name) for s in list_methods()}
+    extra = NS(spec=NS(name="aaa_first_by_name", family="approximate"))
+    # registered first, as a method file whose name sorts first is imported first
+    monkeypatch.setattr(base, "REGISTRY", {"aaa_first_by_name": extra, **base.REGISTRY})
+    assert {n: style.method_colour(n) for n in before} == before
+    assert style.method_colour("aaa_first_by_name") not in before.values()
+
+
+def test_the_text_methods_have_colours_of_their_own_among_themselves():
+    from unlearn_core.methods.base import LANGUAGE
+
+    names = [s.name for s in list_methods(LANGUAGE) if s.name != REFERENCE]
+    assert len(names) >= 7
+    assert len({style.method_colour(n) for n in names}) == len(names)
+
+
 # ----------------------------------------------------------------------------- axes
 
 

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from unlearn_core.forget import ForgetRequest, make_split
 from unlearn_core.methods import REGISTRY, UnlearnTask, run_method
-from unlearn_core.methods.zz_mia_guided import MembershipAttack, membership_features
+from unlearn_core.methods.mia_guided import MembershipAttack, membership_features
 from unlearn_core.training import default_recipe, predict_logits, train_new_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

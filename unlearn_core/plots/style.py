@@ -124,19 +124,43 @@ TEMPLATE = "plotly_white"
 # ----------------------------------------------------------------------------- colours
 
 
+#: the palette's slots, in order, of the methods registered when it was laid out: a slot stays
+#: with its method, so a method file added later (whatever its name sorts as) takes the next
+#: free slot and moves no colour (slot 15, Warnecke second-order, was picked on purpose)
+PINNED_SLOTS: tuple[str, ...] = (
+    "finetune", "fisher", "neggrad", "neggrad_plus", "l1_sparse", "lrp", "lrp_class",
+    "lrp_until", "random_labels", "salun", "scrub", "sisa", "ssd", "ssd_adaptive",
+    "warnecke_first", "warnecke_second", "mia_guided", "logit_suppression",
+)  # fmt: skip
+
+
 def _registry_order() -> list[str]:
-    """The registered methods in registry order, the demonstrations after them (so they get
-    a slot of their own without moving any method's colour)."""
+    """The palette order: :data:`PINNED_SLOTS`, then the other registered methods in registry
+    order, the demonstrations after them."""
     from ..methods import list_methods  # at call time: methods registered later count too
 
     methods = [s.name for s in list_methods() if s.name not in (ORIGINAL, REFERENCE)]
     demos = [s.name for s in list_methods(demonstrations=True) if s.name not in methods]
-    return methods + [n for n in demos if n not in (ORIGINAL, REFERENCE)]
+    later = [n for n in methods + demos if n not in PINNED_SLOTS and n not in (ORIGINAL, REFERENCE)]
+    return [*PINNED_SLOTS, *later]
+
+
+def _language_order() -> list[str]:
+    """The text track's methods (a text comparison shows no image method, so they take the
+    palette from its first slot)."""
+    from ..methods import list_methods
+    from ..methods.base import LANGUAGE
+
+    return [s.name for s in list_methods(LANGUAGE) if s.name not in (ORIGINAL, REFERENCE)]
 
 
 def method_index(name: str) -> int:
     """The palette slot of ``name``: its place among the registered methods (original and
-    retrain aside), or for an unregistered name a slot from a stable hash of it."""
+    retrain aside; the text track's among its own), or for an unregistered name a slot from a
+    stable hash of it."""
+    language = _language_order()
+    if name in language:
+        return language.index(name) % len(METHOD_PALETTE)
     order = _registry_order()
     if name in order:
         return order.index(name) % len(METHOD_PALETTE)
