@@ -1,15 +1,14 @@
 """Text track benchmark (issue 22): memorisation speed and a forget-5 % comparison.
 
-    OMP_NUM_THREADS=1 python benchmarks/text.py                 # report seeds 0 (and --seeds)
-    OMP_NUM_THREADS=1 python benchmarks/text.py --calibrate     # the presets' search
+    OMP_NUM_THREADS=1 python benchmarks/text.py --seeds 0,1,2      # the report
+    OMP_NUM_THREADS=1 python benchmarks/text.py --fraction 0.01     # forget 1 % (text-1pct.md)
 
-``--calibrate`` trains an original and a retrain on a *calibration* corpus and forget draw
-(corpus seed 3, forget seed 3: people and facts the report never uses), runs a small grid of
-learning rate x epochs per language method, and picks per method the setting closest to the
-target (forget exact match at retrain's, retain and world exact match at the original's);
-the chosen values are the spec defaults in ``unlearn_core/methods/language.py``. The report
-(``benchmarks/results/text.md`` + ``.json``) then runs the whole comparison through
-``compare_seeds`` on the default corpus (seed 0) with forget draw seed 0, per seed.
+The language methods run with their ``tinylm`` presets (``unlearn_core/methods/presets.json``),
+which ``benchmarks/text_calibrate.py`` chose on calibration corpora and forget draws (corpus
+seeds 3 and 4) from validation data only; the report (``benchmarks/results/text.md`` +
+``.json``; other fractions ``text-<n>pct.*``) runs the whole comparison through
+``compare_seeds`` on the default corpus (seed 0) with forget draw seed 0, per seed: people,
+draws and seeds the calibration never saw.
 """
 
 from __future__ import annotations
@@ -24,8 +23,7 @@ from pathlib import Path
 import torch
 
 from unlearn_core.experiment import compare_seeds
-from unlearn_core.methods import run_method
-from unlearn_core.methods.base import UnlearnTask
+from unlearn_core.methods.base import preset_info
 from unlearn_core.models import build_model
 from unlearn_core.text import (
     TEXT_RECIPE,
@@ -34,7 +32,6 @@ from unlearn_core.text import (
     facts_dataset,
     train_tinylm,
 )
-from unlearn_core.text.evaluate import evaluate_model
 from unlearn_core.text.tinylm import n_params
 from unlearn_core.text.train import token_scores
 
@@ -53,50 +50,6 @@ KEYS = [
     "priv_leak",
     "seconds",
 ]
-#: the search: stage 1 (every method: lr x epochs), then stage 2 around the best of stage 1
-#: for the methods that approached the target (more epochs, the retain weight); see the
-#: calibration report for every candidate's figures
-GRID = {
-    "lr": (3e-4, 1e-3, 3e-3),
-    "epochs": (3, 6, 12),
-}
-STAGE2 = {
-    "simnpo": [{"lr": lr, "epochs": ep} for lr in (1e-3, 2e-3) for ep in (20, 30, 40)],
-    "npo": [{"lr": 3e-4, "epochs": ep, "alpha": a} for ep in (6, 12) for a in (5.0, 20.0)],
-    "icu": [{"lr": 3e-4, "epochs": ep, "lw": w, "klw": w} for ep in (12, 24) for w in (2.0, 5.0)],
-    "graddiff": [{"lr": 3e-4, "epochs": ep, "alpha": a} for ep in (12, 24) for a in (5.0, 20.0)],
-    "rmu": [
-        {"lr": 1e-3, "epochs": 12, "steering_coeff": c, "alpha": a}
-        for c in (50.0, 200.0)
-        for a in (1.0, 10.0)
-    ],
-}
-#: stage 3: SimNPO, NPO and ICU with a heavier retain term and more steps (stage 2: SimNPO
-#: forgot too little without hurting the rest, the others hurt the rest first)
-STAGE3 = {
-    "simnpo": [
-        {"lr": lr, "epochs": ep, "alpha": a}
-        for lr, ep, a in (
-            (1e-3, 40, 3.0),
-            (2e-3, 30, 3.0),
-            (2e-3, 40, 5.0),
-            (3e-3, 30, 5.0),
-            (1e-3, 60, 2.0),
-        )
-    ],
-    "npo": [{"lr": 1e-3, "epochs": ep, "alpha": a} for ep, a in ((12, 5.0), (20, 10.0))],
-    "icu": [{"lr": 1e-3, "epochs": 24, "lw": 5.0, "klw": 5.0}],
-}
-#: stage 4: SimNPO's margin (the paper's gamma; delta = gamma / beta here): with delta 0 the
-#: sigmoid saturates once the per-token loss passes about 1 and a fifth of the forget answers
-#: stayed right; a margin keeps pushing until the loss passes delta
-STAGE4 = {"simnpo": [{"lr": 1e-3, "epochs": 30, "delta": d} for d in (1.0, 2.0, 3.0)]}
-#: stage 5: around stage 4's best (delta 1)
-STAGE5 = {
-    "simnpo": [
-        {"lr": 1e-3, "epochs": ep, "delta": d} for ep, d in ((40, 1.0), (30, 1.5), (40, 1.5))
-    ]
-}
 
 
 def load() -> str:
@@ -106,117 +59,36 @@ def load() -> str:
         return "load unknown"
 
 
-def train_original(data, seed: int):
+def train_original(data, seed: int, cache: Path | None = None):
+    """The seed's original and its training seconds; with ``cache`` (a folder) read from / kept
+    in ``original-<seed>.pt`` (our own state dict, loaded weights-only) and ``.json`` (the
+    seconds measured when it was trained)."""
+    if cache is not None:
+        path = cache / f"original-{seed}.pt"
+        if path.exists():
+            model = build_model("tinylm", data.input_shape, data.num_classes, **TINYLM_KWARGS)
+            model.load_state_dict(torch.load(path, weights_only=True))
+            return model.eval(), json.loads(path.with_suffix(".json").read_text())["seconds"]
     t0 = time.perf_counter()
     model = train_tinylm(data, TEXT_RECIPE, seed=seed)
-    return model, time.perf_counter() - t0
+    secs = time.perf_counter() - t0
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        torch.save(model.state_dict(), path)
+        path.with_suffix(".json").write_text(json.dumps({"seconds": secs, "load": load()}))
+    return model, secs
 
 
-def calibrate(stage: int, cache: Path | None) -> None:
-    data = facts_dataset(200, 10, seed=3)
-    split = data.make_split(TextForgetRequest(fraction=0.05, seed=3))
-    task = UnlearnTask(data=data, split=split, train_config=TEXT_RECIPE)
-    original = build_model("tinylm", data.input_shape, data.num_classes, **TINYLM_KWARGS)
-    retrained = build_model("tinylm", data.input_shape, data.num_classes, **TINYLM_KWARGS)
-    if cache is not None and cache.exists():  # our own file of two state dicts (weights only)
-        saved = torch.load(cache, weights_only=True)
-        original.load_state_dict(saved["original"])
-        retrained.load_state_dict(saved["retrain"])
-        secs = float("nan")
-    else:
-        original, secs = train_original(data, 3)
-        retrained = run_method("retrain", original, task, seed=3).model
-        if cache is not None:
-            torch.save(
-                {"original": original.state_dict(), "retrain": retrained.state_dict()}, cache
-            )
-    original.eval()
-    base = evaluate_model(original, data, split).values
-    ref = evaluate_model(retrained, data, split).values
-    print(f"original trained in {secs:.1f} s ({load()})")
-    print("original", {k: round(base[k], 1) for k in ("forget_acc", "retain_acc", "test_acc")})
-    print("retrain ", {k: round(ref[k], 1) for k in ("forget_acc", "retain_acc", "test_acc")})
-    lines = [
-        "# Text track: calibration of the language methods' defaults",
-        "",
-        f"Calibration corpus seed 3, forget 5 % of the people (draw seed 3), seed 3; {load()} "
-        "(2 cores shared with other agents). Not the report's people or draw.",
-        f"Original: forget {base['forget_acc']:.1f}, retain {base['retain_acc']:.1f}, world "
-        f"{base['test_acc']:.1f}; retrain: forget {ref['forget_acc']:.1f}, retain "
-        f"{ref['retain_acc']:.1f}, world {ref['test_acc']:.1f} (exact match, %).",
-        "Score = |forget - retrain's forget| + max(0, original's retain - retain) + "
-        "max(0, original's world - world); lowest wins.",
-        "",
-        "| method | lr | epochs | forget | retain | world | score | s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    best = {}
-    if stage == 1:
-        todo = [
-            (n, {"lr": lr, "epochs": ep})
-            for n in METHODS[1:]
-            for lr in GRID["lr"]
-            for ep in GRID["epochs"]
-        ]
-    else:
-        todo = [
-            (n, c)
-            for n, cands in {2: STAGE2, 3: STAGE3, 4: STAGE4, 5: STAGE5}[stage].items()
-            for c in cands
-        ]
-    for name, cand in todo:
-        out = run_method(name, original, task, cand, seed=3)
-        v = evaluate_model(out.model, data, split).values
-        score = (
-            abs(v["forget_acc"] - ref["forget_acc"])
-            + max(0.0, base["retain_acc"] - v["retain_acc"])
-            + max(0.0, base["test_acc"] - v["test_acc"])
-        )
-        others = ", ".join(f"{k} {x:g}" for k, x in cand.items() if k not in ("lr", "epochs"))
-        label = name + (f" ({others})" if others else "")
-        row = (
-            label,
-            cand["lr"],
-            cand["epochs"],
-            v["forget_acc"],
-            v["retain_acc"],
-            v["test_acc"],
-            score,
-            out.seconds,
-        )
-        lines.append("| {} | {:g} | {} | {:.1f} | {:.1f} | {:.1f} | {:.1f} | {:.1f} |".format(*row))
-        print(lines[-1], flush=True)
-        if name not in best or score < best[name][6]:
-            best[name] = row
-    lines += ["", "Chosen:", ""]
-    lines += [f"- {b[0]}: lr {b[1]:g}, epochs {b[2]} (score {b[6]:.1f})" for b in best.values()]
-    path = OUT / "text_calibration.md"
-    if stage == 1:
-        path.write_text("\n".join(lines) + "\n")
-    else:
-        with path.open("a") as fh:
-            fh.write(
-                f"\n## Stage {stage}\n\n"
-                + "\n".join(
-                    lines[
-                        lines.index(
-                            "| method | lr | epochs | forget | retain | world | score | s |"
-                        ) :
-                    ]
-                )
-                + "\n"
-            )
-    print("\n".join(lines[-len(best) :]))
-
-
-def report(seeds: list[int], methods: list[str], fraction: float) -> None:
+def report(
+    seeds: list[int], methods: list[str], fraction: float, cache: Path | None = None
+) -> None:
     data = facts_dataset(200, 10, seed=0)
     started = load()
     # 1. memorisation: the original's training time and exact match
     mem = []
     originals = {}
     for s in seeds:
-        model, secs = train_original(data, s)
+        model, secs = train_original(data, s, cache)
         em = 100 * float(token_scores(model, data.x_train, data.y_train).exact.float().mean())
         world = 100 * float(token_scores(model, data.x_test, data.y_test).exact.float().mean())
         mem.append({"seed": s, "train_seconds": secs, "train_em": em, "world_em": world})
@@ -251,9 +123,10 @@ def report(seeds: list[int], methods: list[str], fraction: float) -> None:
         "comparison_seconds_per_seed_with_original": per_seed_wall,
         "summary": summary,
     }
-    (OUT / "text.json").write_text(json.dumps(payload, indent=1, default=str))
+    stem = "text" if abs(fraction - 0.05) < 1e-9 else f"text-{round(100 * fraction)}pct"
+    (OUT / f"{stem}.json").write_text(json.dumps(payload, indent=1, default=str))
     md = [
-        "# Text track: fictitious facts, tinylm, forget 5 % of the people",
+        f"# Text track: fictitious facts, tinylm, forget {fraction:.0%} of the people",
         "",
         f"`benchmarks/text.py` ({', '.join(map(str, seeds))} seed(s)); {payload['machine']}; "
         f"**under load** from other agents on the 2 shared cores ({started} before, "
@@ -267,6 +140,16 @@ def report(seeds: list[int], methods: list[str], fraction: float) -> None:
         "one-cycle, batch 64.",
         "",
         "## Memorisation (the original)",
+        "",
+        *(
+            [
+                f"Originals read from `--cache` ({cache}): the training seconds are those "
+                "measured when each was trained, under load (the cache's `original-<seed>.json` "
+                "holds the load average then)."
+            ]
+            if cache is not None
+            else []
+        ),
         "",
         "| seed | training s | train exact match % | world exact match % |",
         "|---:|---:|---:|---:|",
@@ -304,8 +187,76 @@ def report(seeds: list[int], methods: list[str], fraction: float) -> None:
             f"{f('model_utility', '.3f')} | {f('rouge_forget', '.3f')} | {f('loss_auc', '.3f')} | "
             f"{f('mia_minkpp_auc', '.3f')} | {f('priv_leak')} | {f('seconds')} |"
         )
-    (OUT / "text.md").write_text("\n".join(md) + "\n")
+    md += ["", *target_section(multi, methods)]
+    (OUT / f"{stem}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
+
+
+#: the issue's target: forget EM within 5 points of retrain's, retain and world EM within 5
+#: points of the original's, for NPO, SimNPO or ICU on one seed
+TARGET_METHODS = ("npo", "simnpo", "icu")
+
+
+def target_section(multi, methods: list[str]) -> list[str]:
+    """Per seed: each method's forget / retain / world EM, its stopping step and whether it
+    meets the issue's target on that seed."""
+    out = [
+        "## Per seed, against the issue's target",
+        "",
+        "Target (issue 22): forget EM within 5 points of retrain's while retain and world EM "
+        "stay within 5 points of the original's (one seed). Each method runs with its `tinylm` "
+        "preset (`unlearn_core/methods/presets.json`, chosen in "
+        "`benchmarks/results/text_calibration.md` on other corpora and draws, from validation "
+        "data only): "
+        + "; ".join(f"{m} {preset_info(m, 'tinylm').values}" for m in methods if m != "retrain")
+        + ".",
+        "",
+        "| seed | model | forget EM | retain EM | world EM | steps (stopped at) | target |",
+        "|---:|---|---:|---:|---:|---|---|",
+    ]
+    for comp in multi.comparisons:
+        o, rt = comp.original.metrics, comp.get("retrain").metrics
+        out.append(
+            f"| {comp.seed} | original | {o['forget_acc']:.1f} | {o['retain_acc']:.1f} | "
+            f"{o['test_acc']:.1f} | | |"
+        )
+        out.append(
+            f"| {comp.seed} | retrain | {rt['forget_acc']:.1f} | {rt['retain_acc']:.1f} | "
+            f"{rt['test_acc']:.1f} | | |"
+        )
+        for m in methods:
+            if m == "retrain":
+                continue
+            r = comp.get(m)
+            v = r.metrics
+            ok = _meets(comp, m)
+            stop = r.log.get("stopped_at_step")
+            steps = f"{r.log.get('steps', '')}" + (f" (stopped {stop})" if stop else "")
+            out.append(
+                f"| {comp.seed} | {m} | {v['forget_acc']:.1f} | {v['retain_acc']:.1f} | "
+                f"{v['test_acc']:.1f} | {steps} | {'met' if ok else 'missed'} |"
+            )
+    met = {
+        m: [c.seed for c in multi.comparisons if _meets(c, m)]
+        for m in methods
+        if m in TARGET_METHODS
+    }
+    out += [
+        "",
+        "Target met on seeds: "
+        + "; ".join(f"{m}: {', '.join(map(str, s)) or 'none'}" for m, s in met.items())
+        + ".",
+    ]
+    return out
+
+
+def _meets(comp, m: str) -> bool:
+    o, rt, v = comp.original.metrics, comp.get("retrain").metrics, comp.get(m).metrics
+    return (
+        abs(v["forget_acc"] - rt["forget_acc"]) <= 5
+        and v["retain_acc"] >= o["retain_acc"] - 5
+        and v["test_acc"] >= o["test_acc"] - 5
+    )
 
 
 def _cell(r: dict, k: str, fmt: str) -> str:
@@ -317,8 +268,9 @@ def _cell(r: dict, k: str, fmt: str) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--calibrate", type=int, choices=(1, 2, 3, 4, 5), help="calibration stage")
-    ap.add_argument("--cache", type=Path, help="calibration: keep the original and retrain here")
+    ap.add_argument(
+        "--cache", type=Path, help="a folder: keep (and reuse) the trained originals there"
+    )
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--fraction", type=float, default=0.05)
@@ -328,19 +280,17 @@ def main() -> None:
         help="time the original's training and its exact match only (no comparison, no files)",
     )
     a = ap.parse_args()
-    if a.calibrate:
-        calibrate(a.calibrate, a.cache)
-    elif a.train_only:
+    if a.train_only:
         data = facts_dataset(200, 10, seed=0)
         for s in (int(s) for s in a.seeds.split(",")):
-            model, secs = train_original(data, s)
+            model, secs = train_original(data, s, a.cache)
             em = 100 * float(token_scores(model, data.x_train, data.y_train).exact.float().mean())
             print(
                 f"seed {s}: {secs:.1f} s, exact match {em:.1f} % on {data.n_train} QA pairs, "
                 f"torch threads {torch.get_num_threads()}, {load()}"
             )
     else:
-        report([int(s) for s in a.seeds.split(",")], a.methods.split(","), a.fraction)
+        report([int(s) for s in a.seeds.split(",")], a.methods.split(","), a.fraction, a.cache)
 
 
 if __name__ == "__main__":
