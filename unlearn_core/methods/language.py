@@ -82,9 +82,9 @@ def _common(lr: float, epochs: int, stop: bool = False) -> tuple[Param, ...]:
             bool,
             stop,
             None,
-            "stop once the forget answers' exact match falls to the model's own exact match on "
-            "the validation people (never trained on: what a model that never saw the forget "
-            "set scores), checked every check_every steps",
+            "stop once the forget answers' exact match falls to the exact match on the "
+            "validation people (never trained on: what a model that never saw the forget set "
+            "scores; the higher of before unlearning and now), checked every check_every steps",
         ),
         Param("check_every", int, 2, (1, 1000), "steps between checks of the stopping rule"),
     )
