@@ -34,6 +34,12 @@ seeds where both finished) and computes per method KLoM, U-LiRA, RMIA (offline `
 :data:`RMIA_A` unless given) and the mean quantised forget accuracies; the originals the same;
 the retrains their first half against their second half (KLoM's oracle baseline, and what
 U-LiRA and RMIA read when there is nothing to find).
+
+**Text** (a ``TextDataset``, ``kind == "text"``: tinylm models): originals train as the text
+track trains them, each model is read by its true answers' sequence log-likelihood, carried as
+two-column pseudo-logits so that every lens above runs unchanged, and the forget samples'
+"labels" are their people (:mod:`unlearn_core.text.audit_scores` says what each lens reads;
+our adaptation). The relearning attack is refused on text (the text comparison runs its own).
 """
 
 from __future__ import annotations
@@ -50,8 +56,8 @@ import torch
 
 from ..data import Dataset
 from ..ensemble_training import batch_blocker, train_many
-from ..experiment import REFERENCE, model_logits, score_model
-from ..forget import ForgetRequest, ForgetSplit, make_split
+from ..experiment import REFERENCE, model_logits, resolve_split, score_model
+from ..forget import ForgetRequest, ForgetSplit
 from ..methods import UnlearnTask, get_method, run_method
 from ..models import build_model
 from ..runtime.device import pick_device
@@ -127,6 +133,11 @@ def _finish(
     run: ModelRun, model: torch.nn.Module, data: Dataset, split: ForgetSplit, keep: bool,
     send_state: bool = False, lenses: bool = False, quantize: bool = False,
 ) -> ModelRun:  # fmt: skip
+    if _is_text(data):  # a language model: read by its answers' likelihood (text.audit_scores)
+        from ..text.audit_scores import finish_run
+
+        return finish_run(run, model, data, split, keep=keep, send_state=send_state,
+                          lenses=lenses, quantize=quantize)  # fmt: skip
     ev = model_logits(model, data, split)
     if not all(bool(torch.isfinite(t).all()) for t in (ev.forget, ev.retain, ev.test)):
         run.error = "the model's outputs are not finite numbers (the method diverged)"
@@ -158,8 +169,17 @@ def _finish(
     return run
 
 
+def _is_text(data) -> bool:
+    return getattr(data, "kind", None) == "text"
+
+
 def _build(data: Dataset, arch: str, state: dict | None = None) -> torch.nn.Module:
-    model = build_model(arch, data.input_shape, data.num_classes)
+    kwargs = {}
+    if _is_text(data):  # the text track's tinylm size
+        from ..text.audit_scores import model_kwargs
+
+        kwargs = model_kwargs(data, arch)
+    model = build_model(arch, data.input_shape, data.num_classes, **kwargs)
     if state is not None:
         model.load_state_dict(state)
     return model.to(pick_device()).eval()
@@ -176,7 +196,12 @@ def train_call(
     ``quantize``: the margins / quantised forget accuracies too (module docstring)."""
     dev = pick_device()
     t0 = time.perf_counter()
-    if role == "original":
+    if role == "original" and _is_text(data):
+        from ..text.audit_scores import train_original
+
+        model = train_original(data, arch, train_config, seed=seed, device=dev)
+        run = ModelRun(role=role, method="original", seed=seed)
+    elif role == "original":
         model, _ = train_new_model(data, arch, train_config, seed=seed, device=dev)
         run = ModelRun(role=role, method="original", seed=seed)
     else:
@@ -550,10 +575,15 @@ def run_audit(
     mode = "forget" if relearn is True else (relearn or None)
     if mode not in (None, "forget", "retain"):
         raise ValueError(f"relearn must be 'forget', 'retain', True or False, not {relearn!r}")
+    if mode and _is_text(data):
+        raise ValueError(
+            "the audit's relearning attack trains classifiers; for text run it on a comparison "
+            "(unlearn compare --dataset facts --attacks relearn)"
+        )
     chosen = _normalise(methods)
     if not chosen:
         raise ValueError("choose at least one method to audit")
-    split = forget if isinstance(forget, ForgetSplit) else make_split(data, forget)
+    split = resolve_split(data, forget)  # a text request resolves on its data
     specs = {}
     for name, _ in chosen:
         specs[name] = get_method(name).spec  # unknown names fail here, before any training
@@ -689,7 +719,7 @@ def _assemble(data, arch, cfg, split, seeds, originals, retrains) -> AuditResult
         seeds=list(seeds),
         train_config=cfg.to_dict(),
         forget_ids=[int(i) for i in split.forget_idx.tolist()],
-        forget_labels=[int(y) for y in data.y_train[split.forget_idx].tolist()],
+        forget_labels=_forget_labels(data, split),
         originals=[
             _score(r, "original", "original", s) for s, r in zip(seeds, originals, strict=True)
         ],
@@ -699,6 +729,25 @@ def _assemble(data, arch, cfg, split, seeds, originals, retrains) -> AuditResult
         if _ok(runs[0]) and runs[0].logits:
             res.logits[role] = _logits(runs[0])
     return res
+
+
+def _forget_labels(data, split: ForgetSplit) -> list[int]:
+    """Each forget sample's class (text: its person, ``text.audit_scores.forget_people``)."""
+    if _is_text(data):
+        from ..text.audit_scores import forget_people
+
+        return forget_people(data, split)
+    return [int(y) for y in data.y_train[split.forget_idx].tolist()]
+
+
+def _forget_targets(data, split: ForgetSplit) -> np.ndarray:
+    """The target column of each forget row of ``ModelRun.forget_logits`` (text: the
+    pseudo-logits' true-answer column, ``text.audit_scores.targets``)."""
+    if _is_text(data):
+        from ..text.audit_scores import targets
+
+        return targets(split.n_forget)
+    return data.y_train[split.forget_idx].numpy()
 
 
 def _confidences(runs: Sequence[ModelRun], y: np.ndarray) -> np.ndarray:
@@ -724,7 +773,7 @@ def _method_audit(name, spec, runs, originals, retrains, seeds, split, data) -> 
         )
         return audit
     k = min(len(ok_u), len(ok_r))  # the same number of models on each side
-    y = data.y_train[split.forget_idx].numpy()
+    y = _forget_targets(data, split)
     audit.quality = forget_quality(_confidences(ok_u[:k], y), _confidences(ok_r[:k], y))
     means_u = audit.means
     ra_r = np.mean([r.metrics["retain_acc"] for r in ok_r])
