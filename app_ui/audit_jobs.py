@@ -67,13 +67,17 @@ def start_audit(
     *, data: Dataset, spec: dict, arch: str, recipe, split: ForgetSplit, methods: list[str],
     models: int, seed: int, executor: str, workers: int, relearn: str | None,
     metrics: list[str] | tuple[str, ...] = ("eps",), attacks: list[str] | tuple[str, ...] = (),
+    estimate: Estimate | None = None,
 ) -> Job:  # fmt: skip
     """Start the audit job; it stores the audit (also a cancelled one's finished part) and
     returns the stored id. ``metrics`` / ``attacks``: the lenses (``run_audit``'s; relearning
-    is ``relearn``)."""
+    is ``relearn``). ``estimate``: the job's estimate when the image audit's does not apply
+    (text: ``app_ui.text_audit_job``)."""
     from unlearn_core.runtime.estimates import record_outcome
 
-    est = audit_estimate(data, split, arch, recipe, methods, models, workers, bool(relearn))
+    est = estimate or audit_estimate(
+        data, split, arch, recipe, methods, models, workers, bool(relearn)
+    )
 
     def work(job: Job) -> str:
         t0 = time.perf_counter()

@@ -1,14 +1,20 @@
-"""The Audit page for text (issue 22): what the many-model audit does not do for language
-models yet and why (its cost, measured by ``benchmarks/text_audit_cost.py``), and the lens
-that is cheap: per forget question of the current comparison, where the unlearned model's
-score of the true answer sits between retrain's and the original's
-(:func:`unlearn_core.text.membership.question_lens`)."""
+"""The Audit page for text (issue 22): the many-model audit at a small K
+(:mod:`app_ui.text_audit_job`; its cost measured by ``benchmarks/text_audit_cost.py`` and
+``benchmarks/text_audit.py``), and the lens that is cheap: per forget question of the
+current comparison, where the unlearned model's score of the true answer sits between
+retrain's and the original's (:func:`unlearn_core.text.membership.question_lens`)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from app_ui.common import chart, comparison_split, current_comparison, page_link
+from app_ui.common import (
+    chart,
+    comparison_split,
+    current_comparison,
+    current_split,
+    page_link,
+)
 from app_ui.state import COMPARISON_ID, TX
 from app_ui.tables import Column, show_table
 from app_ui.text_attack import scores
@@ -16,32 +22,24 @@ from unlearn_core.experiment import REFERENCE
 from unlearn_core.plots.text import position_histogram
 from unlearn_core.text.membership import question_lens
 
-#: the measured cost (``benchmarks/results/text_audit_cost.json``: default corpus, forget 5 %,
-#: one torch thread under a load of 7-10 from other agents: 196 s per original, 236 s per
-#: retrain, 27 s per NPO run, 62 minutes for K = 8 with one method; the committed quiet
-#: memorisation figure is 28-31 s per tinylm on 2 cores, so about 9 minutes quiet)
-QUIET_TRAIN_S, LOADED_TRAIN_S = 30, 200
-QUIET_AUDIT_MIN, LOADED_AUDIT_MIN = 9, 60
 #: forget rows listed as still closest to the original
 SHOWN = 8
 
 TEXT_AUDIT_NOTE = (
-    "**The many-model audit is not offered for text yet.** It trains K originals and K "
-    "retrained models (K = 8 by default), runs each method on every original, then asks per "
-    "forget sample whether the unlearned models can be told from the retrained ones. On the "
-    "facts corpus every one of those models is a tinylm trained from scratch: about "
-    f"{QUIET_TRAIN_S} s each on two quiet CPU cores, {LOADED_TRAIN_S} s under load (measured), "
-    f"so an audit at K = 8 with one method takes about {QUIET_AUDIT_MIN} minutes on a quiet "
-    f"machine and about {LOADED_AUDIT_MIN} minutes under load. Its per-sample lenses (forget "
-    "quality, KLoM, U-LiRA, RMIA) also read a class score of each sample; a language model's "
-    "per-answer score is not wired into them yet. Below: a lens that is cheap, on the "
-    "current comparison's models."
+    "A cheaper look, without training anything: per forget question of the current "
+    "comparison (one seed's original, unlearned and retrained model), where the unlearned "
+    "model's score of the true answer sits between retrain's and the original's."
 )
 
 
 def audit_page(data) -> None:
-    """The Audit page for text data (the page file calls only this)."""
-    st.info(TEXT_AUDIT_NOTE)
+    """The Audit page for text data (the page file calls only this): the many-model audit
+    (``app_ui.text_audit_job``), then the cheap per-question lens on the current comparison."""
+    from app_ui.text_audit_job import audit_section
+
+    audit_section(data, current_split(data))
+    st.divider()
+    st.caption(TEXT_AUDIT_NOTE)
     comp = current_comparison()
     if comp is None or comp.dataset != data.name:
         st.info(

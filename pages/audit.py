@@ -33,7 +33,7 @@ busy = page_has_work()  # a shown audit or sweep, or a job: drawn without a mode
 if not busy:  # nothing to show yet: the run forms need a model and forget set
     require_data_and_model()
 data = current_dataset_quiet()
-if data is not None and data.kind == "text" and not busy:  # why not yet, and a cheap lens
+if data is not None and data.kind == "text":  # the text audit (small K) and a cheap lens
     from app_ui.text_audit import audit_page
 
     audit_page(data)
@@ -51,6 +51,10 @@ if split is not None and entry is not None:
 job_progress(jobs.AUDIT, AU.CANCEL)
 
 shown = current_audit()
-if shown is not None:
+if shown is not None and shown[1].result.model == "tinylm":  # a text audit (another dataset's page)
+    from app_ui.text_audit_job import show_text_audit
+
+    show_text_audit(*shown)
+elif shown is not None:
     show_audit(*shown, entry)
 sweep_section(data, entry, split)

@@ -151,7 +151,7 @@ def main() -> int:
             main_area(page).get_by_text("Every model, every attack").first.wait_for()
             shot(page, "text-10-attack")
             go(page, "Audit")
-            main_area(page).get_by_text("not offered for text yet").first.wait_for()
+            main_area(page).get_by_text("Many-model audit").first.wait_for()
             main_area(page).get_by_text("Closer to retrain").first.wait_for()
             shot(page, "text-11-audit")
             # the run's HTML report, as the Runs page exports it

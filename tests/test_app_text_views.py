@@ -119,14 +119,14 @@ def test_attack_page_draws_each_attacks_roc_for_original_method_and_retrain(text
     assert scores == sorted(scores, reverse=True)  # most member-like first
 
 
-def test_audit_page_says_why_not_for_text_and_shows_the_question_lens(text_comp):
+def test_audit_page_offers_the_text_audit_and_shows_the_question_lens(text_comp):
     data, _, comp = text_comp
     bare = _app(text_comp, "pages/audit.py", with_comparison=False)
-    assert "not offered for text yet" in texts(bare.info)
+    assert "Estimated time" in texts(bare.caption)  # the many-model audit, offered
     assert "run the language methods on the Unlearn page first" in texts(bare.info)
 
     at = _app(text_comp, "pages/audit.py")
-    assert "minutes" in texts(at.info)  # the measured cost, in the message
+    assert "from the measured cost of one tinylm" in texts(at.caption)
     shown = {m.label: m.value for m in at.metric}
     split = data.make_split(TextForgetRequest(people=(0, 3)))
     models = comp.models()
