@@ -165,10 +165,14 @@ def _result_from_dict(d: dict) -> MethodResult:
 
 
 def _num(v) -> float | None:
+    """A row's number: four decimals, or three significant digits below 0.01 (a forget
+    quality p-value of 1.2e-5 is a figure, not 0)."""
     if v is None:
         return None
     v = float(v)
-    return None if math.isnan(v) else round(v, 4)
+    if math.isnan(v):
+        return None
+    return round(v, 4) if v == 0 or abs(v) >= 0.01 or math.isinf(v) else float(f"{v:.3g}")
 
 
 def _jsonable(o):
