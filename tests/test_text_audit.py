@@ -110,6 +110,15 @@ def test_cli_text_audit_end_to_end(tiny_facts, tmp_path, capsys):
     assert main(["runs", "--home", str(home), "export", rid, "--html", str(html)]) == 0
     text = html.read_text()
     assert "U-LiRA" in text and "RMIA" in text and "tinylm" in text
+    # another method on the same forget set reuses the stored tinylm originals and retrains
+    again = [a if a != "npo" else "simnpo" for a in args]
+    capsys.readouterr()  # the export's line
+    assert main(again) == 0
+    out = capsys.readouterr()
+    assert "reusing 2 of 2 originals, 2 of 2 retrained models" in out.err
+    s2 = json.loads(out.out)
+    assert s2["original"]["forget_acc"] == o["forget_acc"]  # the same models, reloaded
+    assert s2["original"]["rmia_auc"] == pytest.approx(o["rmia_auc"])
 
 
 def test_cli_text_audit_refuses_image_methods_and_relearning(tiny_facts, tmp_path):
