@@ -251,7 +251,12 @@ def target_section(multi, methods: list[str]) -> list[str]:
 
 
 def _meets(comp, m: str) -> bool:
-    o, rt, v = comp.original.metrics, comp.get("retrain").metrics, comp.get(m).metrics
+    """Within the target, on EM rounded as the table shows it (EM is a share of rows held in
+    float32: 10 % and 5 % of 20 rows differed by 5.0000002)."""
+    o, rt, v = (
+        {k: round(float(x[k]), 1) for k in ("forget_acc", "retain_acc", "test_acc")}
+        for x in (comp.original.metrics, comp.get("retrain").metrics, comp.get(m).metrics)
+    )
     return (
         abs(v["forget_acc"] - rt["forget_acc"]) <= 5
         and v["retain_acc"] >= o["retain_acc"] - 5
