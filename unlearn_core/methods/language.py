@@ -35,7 +35,10 @@ threshold measured on unseen data) that the ``tinylm`` presets turn on.
   ``npo_KL``; the paper's NPO alone is ``alpha = 0``).
 - ``simnpo``: Fan et al. 2024, reference-free and length-normalised,
   ``-(2/beta) log sigmoid(beta * (NLL(y|x) / |y| - delta))`` averaged over sequences, times
-  ``gamma``, plus ``alpha * R(retain)`` (``delta`` is the paper's gamma / beta).
+  ``gamma``, plus ``alpha * R(retain)`` (``delta`` is the paper's gamma / beta). Its forget
+  term reads no reference model; with ``retain_loss="kl"`` (its ``tinylm`` preset, which met
+  the issue's forget-5 % target on the calibration draws and the report's seeds) the retain
+  term reads the original.
 - ``rmu``: Li et al. 2024 (WMDP): the residual stream after block ``layer`` on forget rows is
   pushed (MSE) to a fixed random direction scaled by ``steering_coeff``, on retain rows held
   (MSE) to the original's; only block ``layer``'s MLP and the blocks before it train (the
