@@ -55,7 +55,8 @@ def run_app() -> None:
 
     share_cpu_threads()  # leave a core to the UMAP worker and the browser
     init_state()
-    jobs.job_workers().warm()  # (at low priority: little taken from the pages beside it)
+    if SCRIPT_RUNS.setdefault() > 0:  # a session's first interaction, not its first page:
+        jobs.job_workers().warm()  # measured, a spawn then slows a second visitor's page 1.4x
     if SCRIPT_RUNS.setdefault() > 0 and nav.title != first.title:
         warm_up_in_background()  # past the first page (no UMAP there): its visits are not slowed
     SCRIPT_RUNS.set(SCRIPT_RUNS.get() + 1)

@@ -66,6 +66,10 @@ from unlearn_core.store.owners import owned_by
 #: progress in the browser; at 0.5 s, with the browser on the same 2 cores, training the
 #: digits MLP took 13 s instead of 4 s.
 POLL_S = 1.0
+#: the same while the server has more jobs than slots (a class at once): every poll is a script
+#: run the pages' interpreter lock and the browsers' renders pay for, so waiting and running
+#: jobs are polled less often then
+BUSY_POLL_S = 3.0
 #: the longest progress message shown in the sidebar
 MESSAGE_CHARS = 48
 
@@ -375,8 +379,24 @@ def progress(
     _poll(job.id, text, extra, cancel_key, cancel_label, toast, None)
 
 
+def _poll(*args) -> None:
+    """The live progress fragment, polled every :data:`POLL_S`, or :data:`BUSY_POLL_S` while
+    jobs wait for a slot."""
+    q = job_queue()
+    (_poll_busy if q.waiting() > 0 else _poll_often)(*args)
+
+
 @st.fragment(run_every=POLL_S)
-def _poll(
+def _poll_often(*args) -> None:
+    _poll_body(*args)
+
+
+@st.fragment(run_every=BUSY_POLL_S)
+def _poll_busy(*args) -> None:
+    _poll_body(*args)
+
+
+def _poll_body(
     job_id: str,
     text: Callable[[Job], str],
     extra: Callable[[Job], None] | None,

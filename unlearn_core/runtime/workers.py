@@ -295,9 +295,9 @@ class WorkerPool:
     """Up to ``size`` :class:`JobWorker`s, lent one per call (``size``: the job queue's
     concurrency limit, so a queued job finds one once they are started).
 
-    The app calls :meth:`warm` on a session's first full page, so a worker is usually ready by
-    the first job; the spawn runs at the workers' low priority from its first instruction, so
-    it takes little from the pages beside it. A call that finds no idle worker starts one (while
+    The app calls :meth:`warm` at a session's first interaction (at its first page, the
+    spawn made a second visitor's first page 1.40x a bare page's instead of 1.17x, even at the
+    workers' low priority from the spawn's first instruction: ``benchmarks/app_speed.py``). A call that finds no idle worker starts one (while
     fewer than ``size`` exist or are starting) and runs in the caller's thread, so a lone user
     never waits for a spawn; but only one call at a time does that: the next ones wait for the
     starting worker (saying so to ``progress``), since jobs in the server's own process take
