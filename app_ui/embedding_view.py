@@ -43,6 +43,23 @@ def umap_progress(job: Job) -> None:
     )
 
 
+def frames_of(cid: str, method: str, view) -> tuple[list, str]:
+    """The view's frames and how they were made: the aligned UMAP once its job is done, PCA
+    meanwhile (starting the job, showing its progress, or its failure with a retry)."""
+    done = D.umap_frame(cid, method)
+    if done is not None:
+        return done["frames"], "aligned UMAP"
+    job = D.umap_job(cid, method, view)
+    if job.state in ("failed", "cancelled"):
+        st.warning(f"Aligned UMAP did not finish ({job.error}); showing PCA.")
+        if st.button("Try UMAP again", key=CMP.UMAP_RETRY):
+            D.retry_umap(cid, method)
+            st.rerun()
+    else:
+        umap_progress(job)
+    return view.pca, "PCA (aligned UMAP on its way)"
+
+
 def show_embeddings(cid: str, method: str, data: Dataset, split: ForgetSplit) -> None:
     view = D.embedding_inputs(cid, method, data, split)
     st.caption(
@@ -51,19 +68,7 @@ def show_embeddings(cid: str, method: str, data: Dataset, split: ForgetSplit) ->
         f"{FORGET_MARKER_NAME}) under "
         "each model, projected into one frame so positions can be compared."
     )
-    done = D.umap_frame(cid, method)
-    if done is None:
-        job = D.umap_job(cid, method, view)
-        if job.state in ("failed", "cancelled"):
-            st.warning(f"Aligned UMAP did not finish ({job.error}); showing PCA.")
-            if st.button("Try UMAP again", key=CMP.UMAP_RETRY):
-                D.retry_umap(cid, method)
-                st.rerun()
-        else:
-            umap_progress(job)
-        frames, how = view.pca, "PCA (aligned UMAP on its way)"
-    else:
-        frames, how = done["frames"], "aligned UMAP"
+    frames, how = frames_of(cid, method, view)
     named = dict(zip(view.names, frames, strict=True))
     chart(
         P.embedding_panels(

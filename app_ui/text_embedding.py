@@ -10,9 +10,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app_ui import compare_data as D
 from app_ui.common import chart
-from app_ui.embedding_view import SHIFT_TABLE, umap_progress
+from app_ui.embedding_view import SHIFT_TABLE, frames_of
 from app_ui.registries import cache_size, comparison_registry
 from app_ui.state import CMP, TX
 from app_ui.tables import show_table
@@ -79,19 +78,7 @@ def show_states(comp, data, split, cid: str) -> None:
         "fact) under each model: where it stands when it starts to answer. One frame for "
         "every model, so positions compare."
     )
-    done = D.umap_frame(cid, method)
-    if done is None:
-        job = D.umap_job(cid, method, view)
-        if job.state in ("failed", "cancelled"):
-            st.warning(f"Aligned UMAP did not finish ({job.error}); showing PCA.")
-            if st.button("Try UMAP again", key=CMP.UMAP_RETRY):
-                D.retry_umap(cid, method)
-                st.rerun()
-        else:
-            umap_progress(job)
-        frames, how = view.pca, "PCA (aligned UMAP on its way)"
-    else:
-        frames, how = done["frames"], "aligned UMAP"
+    frames, how = frames_of(cid, method, view)
     named = dict(zip(view.names, frames, strict=True))  # method names: their colours
     chart(
         P.embedding_panels(
