@@ -23,8 +23,14 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture(scope="module")
 def setup():
     data = facts_dataset(12, 6, seed=1, n_heldout=3, n_world=12)
+    # the same model whatever ran before in the process: seeded weights, one thread (this
+    # module-scoped fixture is built before the per-test one_torch_thread applies)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
     model = build_model("tinylm", data.input_shape, data.num_classes, d_model=48, n_head=2)
     data.fit(model, data.x_train, data.y_train, RECIPE, seed=0)
+    torch.set_num_threads(threads)
     split = data.make_split(TextForgetRequest(people=(2, 5)))
     return data, model.eval(), split
 
