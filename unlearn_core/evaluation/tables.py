@@ -50,6 +50,18 @@ REPAIR_ROW_KEYS = (
     "patch_attr",
 )
 
+#: the numbers the text track's recovery attacks add to a comparison's rows
+#: (``unlearn_core.text.attacks``)
+TEXT_ATTACK_ROW_KEYS = (
+    "quant8_forget_acc",
+    "quant4_forget_acc",
+    "quant8_retain_acc",
+    "quant4_retain_acc",
+    "relearn_forget_acc",
+    "relearn_steps",
+    "relearn_ain",
+)
+
 #: numbers a text comparison (``unlearn_core.text``) adds to its rows, when present (TOFU's
 #: forget quality, model utility, truth ratio, answer probability, ROUGE-L; membership AUCs
 #: with zlib, Min-K% and Min-K%++, MUSE's PrivLeak)
@@ -69,13 +81,7 @@ TEXT_ROW_KEYS = (
     "priv_leak",
     # recovery attacks on text (``unlearn_core.text.attacks``) and the RESTOR scenario
     # (``unlearn_core.text.restor``), when run
-    "quant8_forget_acc",
-    "quant4_forget_acc",
-    "quant8_retain_acc",
-    "quant4_retain_acc",
-    "relearn_forget_acc",
-    "relearn_steps",
-    "relearn_ain",
+    *TEXT_ATTACK_ROW_KEYS,
     "restoration_retrain",
 )
 

@@ -58,6 +58,7 @@ from torch import nn
 
 from ..audit.quantize import BITS, rtn
 from ..audit.recovery import FRACTION, RelearnCurve, recovery_summary
+from ..evaluation.tables import TEXT_ATTACK_ROW_KEYS
 from ..forget import ForgetSplit
 from ..runtime.device import seed_everything
 from ..runtime.progress import Progress, checkpoint, no_progress
@@ -71,15 +72,7 @@ STEPS = 30
 #: the relearning rate as a share of the recipe's ``lr`` (module text)
 LR_SCALE = 0.02
 #: the numbers the attacks add to a comparison's rows
-ATTACK_ROW_KEYS = (
-    "quant8_forget_acc",
-    "quant4_forget_acc",
-    "quant8_retain_acc",
-    "quant4_retain_acc",
-    "relearn_forget_acc",
-    "relearn_steps",
-    "relearn_ain",
-)
+ATTACK_ROW_KEYS = TEXT_ATTACK_ROW_KEYS
 
 
 def _key(bits: int | None) -> str:
