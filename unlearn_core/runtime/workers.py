@@ -296,12 +296,13 @@ class WorkerPool:
     concurrency limit, so a queued job finds one once they are started).
 
     The app calls :meth:`warm` at a session's first interaction (at its first page, the
-    spawn made a second visitor's first page 1.40x a bare page's instead of 1.17x, even at the
-    workers' low priority from the spawn's first instruction: ``benchmarks/app_speed.py``). A call that finds no idle worker starts one (while
-    fewer than ``size`` exist or are starting) and runs in the caller's thread, so a lone user
-    never waits for a spawn; but only one call at a time does that: the next ones wait for the
-    starting worker (saying so to ``progress``), since jobs in the server's own process take
-    the interpreter lock from every session's pages (measured in ``benchmarks/load.py``)."""
+    spawn made a second visitor's first page 1.40x a bare page's instead of 1.17x, even at
+    the workers' low priority from the spawn's first instruction: ``benchmarks/app_speed.py``).
+    A call that finds no idle worker starts one (while fewer than ``size`` exist or are
+    starting) and runs in the caller's thread, so a lone user never waits for a spawn; but
+    only one call at a time does that, and the next ones wait for the starting worker (saying
+    so to ``progress``): a bound on the jobs in the server's own process, whose interpreter
+    lock every session's pages need."""
 
     def __init__(self, size: int, threads: int | None = None) -> None:
         self.size = max(1, int(size))
