@@ -566,7 +566,9 @@ def test_a_reload_during_an_audit_shows_its_progress_and_cancel_keeps_it(page):
     job = url_param(page, "ajob")
     page.reload()
     reloaded = time.perf_counter()
-    main(page).locator('[data-testid="stProgress"]').wait_for(timeout=30_000)
+    # (the time is recorded, not asserted: in a full suite on 2 cores the audit's K = 8 models
+    # and the reloaded page share them; one fresh-clone run took over 30 s here, others far less)
+    main(page).locator('[data-testid="stProgress"]').wait_for(timeout=90_000)
     TIMINGS["audit: reload to progress shown"] = time.perf_counter() - reloaded
     assert url_param(page, "ajob") == job
     main(page).get_by_role("button", name="Cancel", exact=True).click()
