@@ -391,6 +391,7 @@ class P1:
     RESET = _w("p1_reset", bool)
     TRAIN = _w("p1_train", bool, "the Train button (also on the first paint)")
     CANCEL = _w("p1_cancel", bool)
+    CKPT_OPEN = _w("p1_ckpt_open", bool, "whether the checkpoint loader is open (drawn only then)")
     CKPT_FILES = _w("p1_ckpt_files", list)
     CKPT_PATH = _w("p1_ckpt_path", str)
     CKPT_LOAD = _w("p1_ckpt_load", bool)

@@ -105,6 +105,8 @@ def test_the_dataset_path_box_reads_only_under_the_data_roots(server):
 
 def test_the_checkpoint_path_box_reads_only_under_the_data_roots(server, monkeypatch):
     at = _app()
+    at.session_state["p1_ckpt_open"] = True  # what a click on its expander does
+    at.run()
     for path in (
         server / "elsewhere" / "m.safetensors",
         server / "data" / ".." / "elsewhere" / "m.safetensors",

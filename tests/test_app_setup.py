@@ -302,6 +302,12 @@ def test_checkpoint_brings_its_architecture_and_one_status_line(fresh):
 
     at = new_app()
     assert at.selectbox(key="p1_arch").value == "mlp"
+    # the loader is drawn only once its expander is opened (the first page draws sooner)
+    assert [e.label for e in at.expander] == ["Load a checkpoint instead (.safetensors + .json)"]
+    with pytest.raises(KeyError):
+        at.text_input(key="p1_ckpt_path")
+    at.session_state["p1_ckpt_open"] = True  # what a click on its expander does
+    at.run()
     # a checkpoint of another dataset's shape: refused, saying why
     at.text_input(key="p1_ckpt_path").input(str(fresh / "moons.safetensors")).run()
     at.button(key="p1_ckpt_load").click().run()
@@ -352,6 +358,8 @@ def test_cancelled_training_then_a_checkpoint_shows_one_message(fresh):
     no_exception(at)
     assert "Training was cancelled" in texts(at.warning)
     assert not at.info  # not also "No model for these settings yet"
+    at.session_state["p1_ckpt_open"] = True
+    at.run()
     at.text_input(key="p1_ckpt_path").input(str(fresh / "m.safetensors")).run()
     at.button(key="p1_ckpt_load").click().run()
     no_exception(at)
