@@ -214,36 +214,74 @@ async def session(browser, url: str, k: int, out: dict) -> None:
         await ctx.close()
 
 
-async def newcomer(browser, url: str, delay: float, out: dict) -> None:
-    """A person who opens the app while the others work: seconds to the Train button."""
+#: the newcomer's page load, from the browser's Performance API (ms since navigation start):
+#: the document, the last of Streamlit's static files received, how many resources (static
+#: files and media) and their bytes
+TIMING_JS = """() => {
+  const nav = performance.getEntriesByType('navigation')[0];
+  const res = performance.getEntriesByType('resource');
+  return {html: nav ? nav.responseEnd : null,
+          assets: Math.max(0, ...res.filter(r => r.name.includes('/static/'))
+                                  .map(r => r.responseEnd)),
+          n: res.length, kb: res.reduce((a, r) => a + (r.encodedBodySize || 0), 0) / 1024};
+}"""
+
+
+async def newcomer(browser, url: str, delay: float, out: dict, server_pid: int) -> None:
+    """A person who opens the app while the others work: seconds to the Train button, with
+    where they went (the document, the static assets, the server's CPU in the meantime)."""
     await asyncio.sleep(delay)
     ctx = await browser.new_context(viewport={"width": 1024, "height": 768})
     page = await ctx.new_page()
     t = time.perf_counter()
+    c0 = cpu_seconds(server_pid)
     try:
         await page.goto(url)
         await page.get_by_role("button", name="Train", exact=True).wait_for(timeout=120_000)
         out["first page"] = time.perf_counter() - t
+        out["server cpu"] = cpu_seconds(server_pid) - c0
+        out.update(await page.evaluate(TIMING_JS))
     except Exception as exc:  # noqa: BLE001
         out["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
     finally:
         await ctx.close()
 
 
-async def drive(url: str, n: int, newcomer_after: float) -> tuple[list[dict], dict, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def niced_chromium(niceness: int, folder: Path) -> str:
+    """A launcher that starts Chromium (and so its renderers) ``niceness`` lower."""
+    path = folder / "chromium-niced"
+    path.write_text(f'#!/bin/sh\nexec nice -n {niceness} "{chromium_path()}" "$@"\n')
+    path.chmod(0o755)
+    return str(path)
+
+
+async def drive(
+    url: str, n: int, newcomer_after: float, server_pid: int, browsers_nice: int, tmp: Path
+) -> tuple[list[dict], dict, float]:
+    """The sessions in one Chromium, the newcomer in another (another person's browser);
+    ``browsers_nice`` lowers the sessions' browser's priority (0: as the server's)."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        exe = niced_chromium(browsers_nice, tmp) if browsers_nice else chromium_path()
+        browser = await p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+        own = await p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         outs: list[dict] = [{} for _ in range(n)]
         late: dict = {}
         t0 = time.perf_counter()
         await asyncio.gather(
             *(session(browser, url, k, outs[k]) for k in range(n)),
-            newcomer(browser, url, newcomer_after, late),
+            newcomer(own, url, newcomer_after, late, server_pid),
         )
         wall = time.perf_counter() - t0
         await browser.close()
+        await own.close()
     return outs, late, wall
 
 
@@ -279,7 +317,9 @@ def leak_check(outs: list[dict], home: Path) -> list[str]:
     return problems
 
 
-def report(n, outs, late, wall, sampler, tracebacks, problems, max_jobs, started) -> str:
+def report(
+    n, outs, late, wall, sampler, tracebacks, problems, max_jobs, started, browsers_nice=0
+) -> str:
     done = [o for o in outs if not o.get("error")]
     lines = [
         f"## {n} sessions · {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}",
@@ -296,7 +336,11 @@ def report(n, outs, late, wall, sampler, tracebacks, problems, max_jobs, started
            or "none"),
         f"- all sessions finished (wall): {wall:.1f} s",
         "- newcomer's first page during the load: "
-        + (f"{late['first page']:.1f} s" if "first page" in late else f"failed ({late})"),
+        + (f"{late['first page']:.1f} s (document received at {late['html'] / 1000:.1f} s, "
+           f"Streamlit's static files by {late['assets'] / 1000:.1f} s ({late['n']} resources, "
+           f"{late['kb']:.0f} kB); the server's CPU in the meantime {late['server cpu']:.1f} s)"
+           if "first page" in late else f"failed ({late})"),
+        f"- the sessions' browser: nice {browsers_nice} (the newcomer's: 0)",
         f"- peak server memory (resident): {sampler.peak_mb:.0f} MB; with its worker "
         f"processes: {sampler.peak_total_mb:.0f} MB",
         f"- tracebacks in the server log: {tracebacks}",
@@ -325,6 +369,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sessions", type=int, default=2)
     ap.add_argument("--newcomer-after", type=float, default=20.0, help="seconds into the load")
     ap.add_argument("--max-jobs", type=int, default=None, help="UNLEARN_MAX_JOBS for the server")
+    ap.add_argument(
+        "--browsers-nice", type=int, default=0,
+        help="run the sessions' Chromium this much lower in priority than the server and the "
+        "newcomer's browser (in a class, the browsers are not on the server's cores)",
+    )  # fmt: skip
     ap.add_argument("--out", type=Path, default=None, help="write (or --append) the figures")
     ap.add_argument("--append", action="store_true")
     args = ap.parse_args(argv)
@@ -344,7 +393,16 @@ def main(argv: list[str] | None = None) -> int:
     sampler.loads.append(load_before)
     sampler.start()
     try:
-        outs, late, wall = asyncio.run(drive(server.url, args.sessions, args.newcomer_after))
+        outs, late, wall = asyncio.run(
+            drive(
+                server.url,
+                args.sessions,
+                args.newcomer_after,
+                server.proc.pid,
+                args.browsers_nice,
+                tmp,
+            )  # fmt: skip
+        )
     finally:
         sampler.stop.set()
         sampler.join(2)
@@ -353,8 +411,9 @@ def main(argv: list[str] | None = None) -> int:
     tracebacks = text.count("Traceback (most recent call last)")
     problems = leak_check(outs, home)
     md = report(
-        args.sessions, outs, late, wall, sampler, tracebacks, problems, args.max_jobs, started
-    )
+        args.sessions, outs, late, wall, sampler, tracebacks, problems, args.max_jobs, started,
+        args.browsers_nice,
+    )  # fmt: skip
     print(md)
     if tracebacks:
         print(text[text.index("Traceback") :][:3000], file=sys.stderr)
