@@ -262,16 +262,27 @@ def niced_chromium(niceness: int, folder: Path) -> str:
 
 
 async def drive(
-    url: str, n: int, newcomer_after: float, server_pid: int, browsers_nice: int, tmp: Path
+    url: str,
+    n: int,
+    newcomer_after: float,
+    server_pid: int,
+    browsers_nice: int,
+    tmp: Path,
+    shared: bool = False,
 ) -> tuple[list[dict], dict, float]:
-    """The sessions in one Chromium, the newcomer in another (another person's browser);
-    ``browsers_nice`` lowers the sessions' browser's priority (0: as the server's)."""
+    """The sessions in one Chromium, the newcomer in another (another person's browser), or
+    in the sessions' one where ``shared`` (as sessions 20-22 measured it); ``browsers_nice``
+    lowers the sessions' browser's priority (0: as the server's)."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
         exe = niced_chromium(browsers_nice, tmp) if browsers_nice else chromium_path()
         browser = await p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
-        own = await p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        own = (
+            browser
+            if shared
+            else await p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        )
         outs: list[dict] = [{} for _ in range(n)]
         late: dict = {}
         t0 = time.perf_counter()
@@ -281,7 +292,8 @@ async def drive(
         )
         wall = time.perf_counter() - t0
         await browser.close()
-        await own.close()
+        if own is not browser:
+            await own.close()
     return outs, late, wall
 
 
@@ -318,7 +330,17 @@ def leak_check(outs: list[dict], home: Path) -> list[str]:
 
 
 def report(
-    n, outs, late, wall, sampler, tracebacks, problems, max_jobs, started, browsers_nice=0
+    n,
+    outs,
+    late,
+    wall,
+    sampler,
+    tracebacks,
+    problems,
+    max_jobs,
+    started,
+    browsers_nice=0,
+    shared=False,
 ) -> str:
     done = [o for o in outs if not o.get("error")]
     lines = [
@@ -340,7 +362,8 @@ def report(
            f"Streamlit's static files by {late['assets'] / 1000:.1f} s ({late['n']} resources, "
            f"{late['kb']:.0f} kB); the server's CPU in the meantime {late['server cpu']:.1f} s)"
            if "first page" in late else f"failed ({late})"),
-        f"- the sessions' browser: nice {browsers_nice} (the newcomer's: 0)",
+        f"- the sessions' browser: nice {browsers_nice}; the newcomer's: "
+        + ("a tab of it" if shared else "a browser of its own, nice 0"),
         f"- peak server memory (resident): {sampler.peak_mb:.0f} MB; with its worker "
         f"processes: {sampler.peak_total_mb:.0f} MB",
         f"- tracebacks in the server log: {tracebacks}",
@@ -374,6 +397,10 @@ def main(argv: list[str] | None = None) -> int:
         help="run the sessions' Chromium this much lower in priority than the server and the "
         "newcomer's browser (in a class, the browsers are not on the server's cores)",
     )  # fmt: skip
+    ap.add_argument(
+        "--newcomer-shares-browser", action="store_true",
+        help="open the newcomer as one more tab of the sessions' Chromium (sessions 20-22)",
+    )  # fmt: skip
     ap.add_argument("--out", type=Path, default=None, help="write (or --append) the figures")
     ap.add_argument("--append", action="store_true")
     args = ap.parse_args(argv)
@@ -401,6 +428,7 @@ def main(argv: list[str] | None = None) -> int:
                 server.proc.pid,
                 args.browsers_nice,
                 tmp,
+                args.newcomer_shares_browser,
             )  # fmt: skip
         )
     finally:
@@ -412,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     problems = leak_check(outs, home)
     md = report(
         args.sessions, outs, late, wall, sampler, tracebacks, problems, args.max_jobs, started,
-        args.browsers_nice,
+        args.browsers_nice, args.newcomer_shares_browser,
     )  # fmt: skip
     print(md)
     if tracebacks:
