@@ -10,7 +10,8 @@ lists of tensors shaped like the model's trainable parameters. Everything runs i
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +22,48 @@ Vec = list[torch.Tensor]
 
 def trainable(model: nn.Module) -> list[nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad]
+
+
+def parameterised_modules(model: nn.Module) -> list[nn.Module]:
+    """The modules that hold parameters of their own (Linear, Conv, BatchNorm, ...), in the
+    model's registration order (input to output for this project's architectures)."""
+    return [m for m in model.modules() if next(m.parameters(recurse=False), None) is not None]
+
+
+def last_layers(model: nn.Module, k: int) -> list[nn.Parameter]:
+    """The trainable parameters (weights and biases) of the last ``k`` parameterised modules
+    (Warnecke et al.'s poisoning code takes Keras's ``trainable_weights[-6:]``: the kernels and
+    biases of their VGG's last three layers, Dense-BatchNorm-Dense)."""
+    mods = parameterised_modules(model)
+    if k < 1:
+        raise ValueError(f"last_layers must be at least 1, got {k}")
+    return [p for m in mods[-k:] for p in m.parameters(recurse=False) if p.requires_grad]
+
+
+@contextmanager
+def restricted_to(model: nn.Module, params: Sequence[nn.Parameter]) -> Iterator[None]:
+    """Inside the block only ``params`` require gradients, so :func:`trainable` and every
+    function here (gradients, Hessian-vector products, :func:`apply_step`) see only them: the
+    Hessian is the block of those parameters, the others stay bit-identical. The flags are
+    restored on exit."""
+    keep = {id(p) for p in params}
+    saved = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        for p, flag in saved:
+            p.requires_grad_(flag and id(p) in keep)
+        yield
+    finally:
+        for p, flag in saved:
+            p.requires_grad_(flag)
+
+
+@torch.no_grad()
+def predictions(model: nn.Module, x: torch.Tensor, *, chunk: int = 2048) -> torch.Tensor:
+    """The predicted class of every row of ``x`` (argmax of the logits), in chunks (under
+    ``no_grad``, not inference mode: the labels feed a gradient afterwards)."""
+    if len(x) == 0:
+        return torch.zeros(0, dtype=torch.long, device=x.device)
+    return torch.cat([model(x[s : s + chunk]).argmax(1) for s in range(0, len(x), chunk)])
 
 
 def dot(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -188,6 +231,60 @@ def lissa(
         scaled = [t / scale / rounds for t in u]
         estimate = scaled if estimate is None else axpy(1.0, scaled, estimate)
     return estimate, info
+
+
+def inverse_hvp(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    b: Vec,
+    *,
+    solver: str,
+    damping: float,
+    steps: int,
+    scale: float = 10.0,
+    batch_size: int = 500,
+    rounds: int = 1,
+    generator: torch.Generator | None = None,
+    label_smoothing: float = 0.0,
+    weight_decay: float = 0.0,
+    report: Callable[[float, str], None] | None = None,
+) -> tuple[Vec, dict]:
+    """``(H + damping I)^-1 b`` with ``H`` the Hessian of the mean loss over ``(x, y)`` at the
+    model's current weights (plus ``weight_decay``): ``solver="cg"`` by
+    :func:`conjugate_gradients` on full-batch products, ``"lissa"`` by :func:`lissa` on
+    minibatches of ``batch_size`` drawn from one shuffled order per pass (``generator``).
+    ``report(fraction, message)`` after each product. Returns the solution and the solver's
+    log."""
+    if solver == "cg":
+        done = [0]
+
+        def apply(v):
+            done[0] += 1
+            if report is not None:
+                report(min(done[0] / steps, 0.99), f"CG iteration {done[0]}")
+            return hvp(model, x, y, v, label_smoothing=label_smoothing, weight_decay=weight_decay)
+
+        return conjugate_gradients(apply, b, damping=damping, steps=steps)
+    if solver != "lissa":
+        raise ValueError(f"unknown solver {solver!r} (cg or lissa)")
+    gen = generator if generator is not None else torch.Generator().manual_seed(0)
+    bs = min(batch_size, len(x))
+    orders: list[torch.Tensor] = []
+
+    def apply_batch(t: int, v):
+        per_pass = max(len(x) // bs, 1)
+        while len(orders) <= t // per_pass:
+            orders.append(torch.randperm(len(x), generator=gen).to(x.device))
+        k = t % per_pass
+        idx = orders[t // per_pass][k * bs : (k + 1) * bs]
+        if report is not None:
+            report(min((t + 1) / (steps * rounds), 0.99), f"LiSSA step {t + 1}")
+        return hvp(
+            model, x[idx], y[idx], v, label_smoothing=label_smoothing, weight_decay=weight_decay
+        )
+
+    return lissa(apply_batch, b, damping=damping, scale=scale, steps=steps, rounds=rounds)
 
 
 def repair_gradient(
