@@ -123,9 +123,12 @@ def _acc(model, x, y) -> float:
     return 100.0 * float((predict_logits(model, x).argmax(1) == y).float().mean())
 
 
-def choose_damping(sc, arch: str, recipe, calib_seeds=CALIB_SEEDS) -> tuple[float, list[dict]]:
+def choose_damping(
+    sc, arch: str, recipe, calib_seeds=CALIB_SEEDS, params: dict | None = None
+) -> tuple[float, list[dict]]:
     """Warnecke second-order's lambda on the calibration seeds (not reported): each trains its
-    own original on the corrupted set; training and validation data only."""
+    own original on the corrupted set; training and validation data only. ``params``: the
+    method's other settings (``repair_warnecke_iterative.py``: the authors' configuration)."""
     split = sc.split()
     info = sc.repair_info(split)
     task = UnlearnTask(sc.corrupted, split, recipe, repair=info)
@@ -136,13 +139,14 @@ def choose_damping(sc, arch: str, recipe, calib_seeds=CALIB_SEEDS) -> tuple[floa
         original, _ = train_new_model(sc.corrupted, arch, recipe, seed=seed, device="cpu")
         bases.append(_acc(original, xv, yv))
         for lam in DAMPINGS:
-            out = run_method("warnecke_second", original, task, {"damping": lam}, seed=seed)
+            over = {**(params or {}), "damping": lam}
+            out = run_method("warnecke_second", original, task, over, seed=seed)
             per_seed[lam].append(
                 {
                     "seed": seed,
                     "val_acc": _acc(out.model, xv, yv),
                     "fixed_fit": _acc(out.model, info.x, info.y),
-                    "solver": out.log["solver_log"],
+                    "solver": out.log.get("solver_log", out.log.get("rounds")),
                     "seconds": out.seconds,
                 }
             )
