@@ -158,21 +158,27 @@ def repair_note() -> None:
 TRIGGER_THUMBS = 12
 
 
-def repair_charts(comp, data: Dataset) -> None:
-    """The Compare overview's repair charts: attack success (or reliance on the feature), the
+def repair_charts(comp, data: Dataset, rows=(), tables=None) -> None:
+    """The Compare overview's repair scores: attack success (or reliance on the feature), the
     accuracy on triggered images and the attribution on the patch; restoration on clean test
     accuracy and on the corrupted samples' true labels. Every model beside retrain, the
-    original and the ``clean`` model (a comparison's mean view draws seed spreads as bars)."""
+    original and the ``clean`` model (a comparison's mean view draws seed spreads as bars).
+    ``tables``: the repair score tables (``evaluation.tables.split_repair``) of ``rows``, each
+    drawn above its charts."""
     from app_ui.common import chart
     from app_ui.state import RPR
+    from app_ui.tables import show_table
     from unlearn_core.plots import repair as PR
 
+    tables = tables or {}
     sc = PR.scenario_of(comp) or {}
     st.markdown(
         "**Is the damage undone?** Forgetting the corrupted samples is not enough: a repaired "
         "model should behave like the *clean* model (trained without the corruption, dashed). "
         "Retrain (dotted) is what deleting the found samples achieves exactly."
     )
+    if "attack" in tables:
+        show_table(rows, tables["attack"])
     if sc.get("kind") in ("backdoor", "feature"):
         chart(PR.attack_bars(comp, data.classes), key=RPR.ATTACK)
         what = (
@@ -186,6 +192,8 @@ def repair_charts(comp, data: Dataset) -> None:
             "accuracy on those images against their true classes. Right, where shown, the share "
             "of saliency on the patch's pixels (first 32 triggered test images)."
         )
+    if "restoration" in tables:
+        show_table(rows, tables["restoration"])
     chart(PR.restoration_bars(comp), key=RPR.RESTORE)
     gap = PR.damage_gap(comp)
     tla_gap = PR.damage_gap(comp, "true_label_acc")

@@ -14,7 +14,7 @@ from app_ui.seeds import add_error_bars, mean_view
 from app_ui.state import CMP
 from app_ui.tables import show_table
 from app_ui.text import clause, split_summary
-from unlearn_core.evaluation.tables import RESULT_COLUMNS, columns_for
+from unlearn_core.evaluation.tables import RESULT_COLUMNS, columns_for, split_repair
 from unlearn_core.experiment import REFERENCE
 from unlearn_core.methods.lrp_npp import describe_log
 from unlearn_core.plots import results as P
@@ -108,14 +108,15 @@ with tabs["Overview"]:
             "retrain*) and takes a small part of its time (small *time / retrain*)."
         )
         rows = P.metric_rows(comp)
-        show_table(rows, columns_for(rows, METRIC_TABLE))
+        columns, repair_tables = split_repair(columns_for(rows, METRIC_TABLE))
+        show_table(rows, columns)
         if ref is None:
             st.warning(
                 "No retrained reference in this comparison: gaps and speed-ups are blank. "
                 "Run it again with *Retrain* switched on to read the others against it."
             )
         if scenario:  # a repair run: attack success and restoration beside retrain and clean
-            repair_charts(comp, data)
+            repair_charts(comp, data, rows, repair_tables)
         # one chart per row: legible at 1024 px, and every chart keeps each method's colour
         chart(_bars(P.accuracy_bars(comp)), key=CMP.ACC)
         for key, title, unit, spec, extra in (

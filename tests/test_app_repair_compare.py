@@ -77,6 +77,13 @@ def test_backdoor_compare_charts_and_triggered_attributions():
 
     at.switch_page("pages/compare.py").run()
     no_exception(at)
+    # the scores in three tables that fit 1024 px: the usual ones, is the backdoor gone, is the
+    # damage undone; each repair table led by the method column
+    heads = [list(t.value.columns) for t in at.table]
+    assert "attack success (%)" not in heads[0] and "test acc (%)" in heads[0]
+    assert heads[1] == ["method", "attack success (%)", "acc, triggered (%)",
+                        "attribution on patch (%)"]  # fmt: skip
+    assert heads[2][:2] == ["method", "true-label acc (%)"] and "restoration" in heads[2][2]
     charts = _charts(at)
     attack = _bars(charts["chart_repair_attack"])
     assert list(attack) == [

@@ -13,7 +13,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from app_ui.tables import frame, styled  # noqa: E402
-from unlearn_core.evaluation.tables import RESULT_COLUMNS  # noqa: E402
+from unlearn_core.evaluation.tables import (  # noqa: E402
+    REPAIR_GROUPS,
+    RESULT_COLUMNS,
+    columns_for,
+    split_repair,
+)
 
 
 def test_a_spread_breaks_only_before_its_plus_minus_and_the_first_column_stays():
@@ -27,3 +32,20 @@ def test_a_spread_breaks_only_before_its_plus_minus_and_the_first_column_stays()
     sticky = next(b for b in css.split("}") if "td:first-child" in b)
     assert "position: sticky" in sticky and "background-color: #" in sticky
     assert "text-align: right !important" in css
+
+
+def test_a_repair_run_splits_its_scores_into_tables_of_their_own():
+    rows = [{"method": "original", "forget_acc": 1.0, "asr": 90.0, "restoration": 0.0}]
+    main, groups = split_repair(columns_for(rows, RESULT_COLUMNS))
+    keys = [c.key for c in main]
+    assert keys[0] == "method" and "forget_acc" in keys and "avg_gap" in keys
+    assert not {"asr", "restoration"} & set(keys)
+    assert [c.key for c in groups["attack"]] == ["method", "asr"]
+    assert [c.key for c in groups["restoration"]] == ["method", "restoration"]
+    # every repair column of the spec is in one group, and a run without any has no group
+    grouped = [k for ks in REPAIR_GROUPS.values() for k in ks]
+    assert len(grouped) == len(set(grouped)) <= len(RESULT_COLUMNS)
+    assert set(grouped) <= {c.key for c in RESULT_COLUMNS}
+    plain = [{"method": "original", "forget_acc": 1.0}]
+    main, groups = split_repair(columns_for(plain, RESULT_COLUMNS))
+    assert groups == {} and main == columns_for(plain, RESULT_COLUMNS)

@@ -338,6 +338,31 @@ def columns_for(
     return [c for c in columns if not c.optional or any(has_value(r, c) for r in rows)]
 
 
+#: a repair run's scores (:data:`RESULT_COLUMNS` keys), by the question each group answers: is
+#: the backdoor (or the feature's pull) gone, and is the damage undone
+REPAIR_GROUPS: dict[str, tuple[str, ...]] = {
+    "attack": ("asr", "trigger_acc", "patch_attr"),
+    "restoration": (
+        "true_label_acc", "restoration", "restoration_tla", "test_loss", "restoration_loss",
+    ),
+}  # fmt: skip
+
+
+def split_repair(columns: Sequence[Column]) -> tuple[list[Column], dict[str, list[Column]]]:
+    """``columns`` as the usual table and, per :data:`REPAIR_GROUPS` group that has any of its
+    columns here, a table of its own led by the first (text) column: one table with every
+    repair score is too wide to read at 1024 px. Groups without a column are left out."""
+    grouped = {k for keys in REPAIR_GROUPS.values() for k in keys}
+    lead = [c for c in columns[:1] if c.text]
+    main = [c for c in columns if c.key not in grouped]
+    groups = {}
+    for name, keys in REPAIR_GROUPS.items():
+        cols = [c for c in columns if c.key in keys]
+        if cols:
+            groups[name] = lead + cols
+    return main, groups
+
+
 def seed_row(summary) -> dict:
     """A several-seed summary's row (``SeedSummary.row()``: the means, ``<key>_std`` beside
     them) with the spread left out where fewer than two seeds gave the number: one value has
