@@ -108,7 +108,9 @@ with tabs["Overview"]:
             "retrain*) and takes a small part of its time (small *time / retrain*)."
         )
         rows = P.metric_rows(comp)
-        columns, repair_tables = split_repair(columns_for(rows, METRIC_TABLE))
+        columns, repair_tables = columns_for(rows, METRIC_TABLE), {}
+        if scenario:  # the repair scores in tables of their own: one would not fit 1024 px
+            columns, repair_tables = split_repair(columns)
         show_table(rows, columns)
         if ref is None:
             st.warning(
