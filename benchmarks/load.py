@@ -135,6 +135,19 @@ async def pick_class(page, cls: int, tries: int = 6) -> None:
     await marked.wait_for()
 
 
+async def _page_state(page, button) -> dict:
+    """The script state (Streamlit's ``data-test-script-state``), whether ``button`` is enabled
+    and when (``perf_counter``): what a lost click met."""
+    state = await page.evaluate(
+        "() => { const e = document.querySelector('[data-test-script-state]');"
+        " return e ? e.getAttribute('data-test-script-state') : null; }"
+    )
+    enabled = None
+    with contextlib.suppress(Exception):
+        enabled = await button.is_enabled(timeout=1000)
+    return {"script": state, "enabled": enabled, "t": round(time.perf_counter(), 2)}
+
+
 async def session(browser, url: str, k: int, out: dict) -> None:
     """One person's whole flow; ``out`` gets its step times, or the step it failed at."""
     ctx = await browser.new_context(viewport={"width": 1024, "height": 768})
@@ -166,6 +179,7 @@ async def session(browser, url: str, k: int, out: dict) -> None:
         confirm = main_area(page).get_by_role("button", name="Use this forget set")
         stored = main_area(page).get_by_text("Forget set stored")
         for attempt in range(CONFIRM_TRIES):
+            seen = await _page_state(page, confirm)  # what the click met
             await confirm.click()
             try:
                 await stored.wait_for(timeout=CONFIRM_WAIT_S * 1000)
@@ -174,6 +188,16 @@ async def session(browser, url: str, k: int, out: dict) -> None:
                 if attempt == CONFIRM_TRIES - 1:
                     raise
                 out["extra_clicks"] = out.get("extra_clicks", 0) + 1
+                # for finding the lost click's cause: the state at the click and now, and a shot
+                out.setdefault("lost_clicks", []).append(
+                    {"at_click": seen, "after": await _page_state(page, confirm)}
+                )
+                FAILED_SHOTS.mkdir(parents=True, exist_ok=True)
+                with contextlib.suppress(Exception):
+                    await page.screenshot(
+                        path=str(FAILED_SHOTS / f"session-{k}-lost-click-{attempt + 1}.png"),
+                        full_page=True,
+                    )
         times[step] = time.perf_counter() - t
 
         step = STEPS[3]
@@ -228,8 +252,9 @@ TIMING_JS = """() => {
 
 
 async def newcomer(browser, url: str, delay: float, out: dict, server_pid: int) -> None:
-    """A person who opens the app while the others work: seconds to the Train button, with
-    where they went (the document, the static assets, the server's CPU in the meantime)."""
+    """A person who opens the app while the others work: seconds to the first page drawn (its
+    Train button, or the default model's report once a session has trained it), with where
+    they went (the document, the static assets, the server's CPU in the meantime)."""
     await asyncio.sleep(delay)
     ctx = await browser.new_context(viewport={"width": 1024, "height": 768})
     page = await ctx.new_page()
@@ -237,12 +262,20 @@ async def newcomer(browser, url: str, delay: float, out: dict, server_pid: int) 
     c0 = cpu_seconds(server_pid)
     try:
         await page.goto(url)
-        await page.get_by_role("button", name="Train", exact=True).wait_for(timeout=120_000)
+        # the Train button, or, where another session has already trained the default model
+        # (the server shares it), that model's report: the first page drawn either way
+        train = page.get_by_role("button", name="Train", exact=True)
+        report = main_area(page).locator('[data-testid="stMetric"]', has_text="Test accuracy")
+        await train.or_(report).first.wait_for(timeout=120_000)
         out["first page"] = time.perf_counter() - t
+        out["saw"] = "Train button" if await train.count() else "the shared model's report"
         out["server cpu"] = cpu_seconds(server_pid) - c0
         out.update(await page.evaluate(TIMING_JS))
     except Exception as exc:  # noqa: BLE001
         out["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+        FAILED_SHOTS.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(Exception):
+            await page.screenshot(path=str(FAILED_SHOTS / "newcomer.png"), full_page=True)
     finally:
         await ctx.close()
 
@@ -358,7 +391,8 @@ def report(
            or "none"),
         f"- all sessions finished (wall): {wall:.1f} s",
         "- newcomer's first page during the load: "
-        + (f"{late['first page']:.1f} s (document received at {late['html'] / 1000:.1f} s, "
+        + (f"{late['first page']:.1f} s to {late['saw']} (document received at "
+           f"{late['html'] / 1000:.1f} s, "
            f"Streamlit's static files by {late['assets'] / 1000:.1f} s ({late['n']} resources, "
            f"{late['kb']:.0f} kB); the server's CPU in the meantime {late['server cpu']:.1f} s)"
            if "first page" in late else f"failed ({late})"),
@@ -384,6 +418,12 @@ def report(
     for o in outs:
         if o.get("error"):
             lines.append(f"\nSession {o['k']} failed at {o['error']}")
+        for lost in o.get("lost_clicks", []):
+            lines.append(
+                f"\nSession {o['k']}: a *Use this forget set* click without effect; at the "
+                f"click {lost['at_click']}, {CONFIRM_WAIT_S} s later {lost['after']} (screenshot "
+                f"in {FAILED_SHOTS.relative_to(ROOT)})"
+            )
     return "\n".join(lines) + "\n"
 
 
