@@ -53,7 +53,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))  # the library, also from a checkout without an install
-from browser_support import CHROMIUM_ARGS, AppServer, chromium_path  # noqa: E402
+from browser_support import CHROMIUM_ARGS, AppServer, chromium_path, cpu_seconds  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "app_speed.md"
 PAGES = [  # sidebar label, heading
@@ -132,12 +132,6 @@ def train_in_app(page, timeout: float = 300.0) -> None:
     page.get_by_role("button", name="Train", exact=True).click()
     page.get_by_text("Next: choose what to forget").wait_for(timeout=timeout * 1000)
     wait_idle(page)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a process has used (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def one_repetition(browser, t: Timings, cache: Path, *, visits_only: bool = False) -> None:

@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from browser_support import CHROMIUM_ARGS, AppServer, chromium_path  # noqa: E402
+from browser_support import CHROMIUM_ARGS, AppServer, chromium_path, cpu_seconds  # noqa: E402
 
 STEPS = ("first page", "train", "forget set", "unlearn (retrain + 3 methods)", "compare")
 #: seconds one step may take before the session counts as failed
@@ -278,12 +278,6 @@ async def newcomer(browser, url: str, delay: float, out: dict, server_pid: int) 
             await page.screenshot(path=str(FAILED_SHOTS / "newcomer.png"), full_page=True)
     finally:
         await ctx.close()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a process has used (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def niced_chromium(niceness: int, folder: Path) -> str:
